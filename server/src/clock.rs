@@ -1,0 +1,301 @@
+//! The one source of "now" for the server and everything that shares its clock.
+//!
+//! A [`Clock`] is either the system clock or a *virtual* clock. A virtual clock starts at a
+//! given instant and runs at `scale` × real time; it can be frozen, advanced and set, and every
+//! reader sees the change at once. Advancing 61 minutes is an instant operation, which is how a
+//! 60-minute token expiry is reproduced in milliseconds.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use serde::Serialize;
+
+/// A shareable clock. Cloning it shares the same time source.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    inner: Arc<RwLock<ClockState>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ClockState {
+    System,
+    Virtual(VirtualTime),
+}
+
+/// Virtual time: `anchor_virtual + (real_now - anchor_real) * scale`, or `anchor_virtual`
+/// while frozen.
+#[derive(Debug, Clone, Copy)]
+struct VirtualTime {
+    anchor_real: Instant,
+    anchor_virtual: SystemTime,
+    scale: f64,
+    frozen: bool,
+}
+
+impl VirtualTime {
+    fn now(&self) -> SystemTime {
+        if self.frozen {
+            return self.anchor_virtual;
+        }
+        let real = self.anchor_real.elapsed();
+        self.anchor_virtual + real.mul_f64(self.scale)
+    }
+
+    /// Re-anchor at the current instant so that a change of scale or freeze applies from now.
+    fn rebased(self) -> Self {
+        Self {
+            anchor_real: Instant::now(),
+            anchor_virtual: self.now(),
+            ..self
+        }
+    }
+}
+
+/// Why a clock operation was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClockError {
+    /// The clock follows the system time and cannot be moved.
+    #[error("the clock follows the system time; start the server with a virtual clock to move it")]
+    NotVirtual,
+    /// A scale must be a finite number greater than zero.
+    #[error("scale must be a finite number greater than 0")]
+    InvalidScale,
+    /// The requested instant is before the Unix epoch or beyond what the clock can represent.
+    #[error("instant out of range")]
+    OutOfRange,
+}
+
+/// A snapshot of the clock, as reported over the control API.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClockSnapshot {
+    /// `"system"` or `"virtual"`.
+    pub kind: &'static str,
+    /// Current time in Unix seconds (fractional).
+    pub now_unix: f64,
+    /// Current time in RFC 3339.
+    pub now: String,
+    /// Virtual seconds per real second.
+    pub scale: f64,
+    /// Whether virtual time stands still.
+    pub frozen: bool,
+}
+
+impl Clock {
+    /// The system clock: "now" is the wall clock and cannot be moved.
+    pub fn system() -> Self {
+        Self::from_state(ClockState::System)
+    }
+
+    /// A virtual clock starting at the current wall-clock time, running at real speed.
+    pub fn virtual_now() -> Self {
+        Self::virtual_at(SystemTime::now())
+    }
+
+    /// A virtual clock starting at `start`, running at real speed.
+    pub fn virtual_at(start: SystemTime) -> Self {
+        Self::from_state(ClockState::Virtual(VirtualTime {
+            anchor_real: Instant::now(),
+            anchor_virtual: start,
+            scale: 1.0,
+            frozen: false,
+        }))
+    }
+
+    /// A frozen virtual clock at `start`: time moves only when advanced or set.
+    pub fn frozen_at(start: SystemTime) -> Self {
+        Self::from_state(ClockState::Virtual(VirtualTime {
+            anchor_real: Instant::now(),
+            anchor_virtual: start,
+            scale: 1.0,
+            frozen: true,
+        }))
+    }
+
+    fn from_state(state: ClockState) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(state)),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        match *self.inner.read() {
+            ClockState::System => SystemTime::now(),
+            ClockState::Virtual(v) => v.now(),
+        }
+    }
+
+    /// The current time in whole Unix seconds (what JWT `iat`/`exp` use).
+    pub fn now_unix(&self) -> u64 {
+        unix_seconds(self.now())
+    }
+
+    /// Whether this clock is virtual (can be advanced, set, scaled, frozen).
+    pub fn is_virtual(&self) -> bool {
+        matches!(*self.inner.read(), ClockState::Virtual(_))
+    }
+
+    /// Move virtual time forward by `by`. Takes effect at once for every reader.
+    pub fn advance(&self, by: Duration) -> Result<SystemTime, ClockError> {
+        self.update(|v| {
+            let now = v.now();
+            let target = now.checked_add(by).ok_or(ClockError::OutOfRange)?;
+            Ok(VirtualTime {
+                anchor_real: Instant::now(),
+                anchor_virtual: target,
+                ..v
+            })
+        })
+    }
+
+    /// Set virtual time to `instant`.
+    pub fn set(&self, instant: SystemTime) -> Result<SystemTime, ClockError> {
+        self.update(|v| {
+            Ok(VirtualTime {
+                anchor_real: Instant::now(),
+                anchor_virtual: instant,
+                ..v
+            })
+        })
+    }
+
+    /// Run virtual time `scale` times faster than real time (1.0 = real speed).
+    pub fn set_scale(&self, scale: f64) -> Result<SystemTime, ClockError> {
+        if !scale.is_finite() || scale <= 0.0 {
+            return Err(ClockError::InvalidScale);
+        }
+        self.update(|v| {
+            Ok(VirtualTime {
+                scale,
+                ..v.rebased()
+            })
+        })
+    }
+
+    /// Stop virtual time; it moves only when advanced or set.
+    pub fn freeze(&self) -> Result<SystemTime, ClockError> {
+        self.update(|v| {
+            Ok(VirtualTime {
+                frozen: true,
+                ..v.rebased()
+            })
+        })
+    }
+
+    /// Let virtual time run again at its scale, from where it stands.
+    pub fn unfreeze(&self) -> Result<SystemTime, ClockError> {
+        self.update(|v| {
+            Ok(VirtualTime {
+                frozen: false,
+                ..v.rebased()
+            })
+        })
+    }
+
+    /// A serialisable description of the clock.
+    pub fn snapshot(&self) -> ClockSnapshot {
+        let state = *self.inner.read();
+        let now = match state {
+            ClockState::System => SystemTime::now(),
+            ClockState::Virtual(v) => v.now(),
+        };
+        let (kind, scale, frozen) = match state {
+            ClockState::System => ("system", 1.0, false),
+            ClockState::Virtual(v) => ("virtual", v.scale, v.frozen),
+        };
+        ClockSnapshot {
+            kind,
+            now_unix: now
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            now: humantime::format_rfc3339_millis(now).to_string(),
+            scale,
+            frozen,
+        }
+    }
+
+    fn update(
+        &self,
+        change: impl FnOnce(VirtualTime) -> Result<VirtualTime, ClockError>,
+    ) -> Result<SystemTime, ClockError> {
+        let mut state = self.inner.write();
+        match *state {
+            ClockState::System => Err(ClockError::NotVirtual),
+            ClockState::Virtual(v) => {
+                let next = change(v)?;
+                if next.anchor_virtual < UNIX_EPOCH {
+                    return Err(ClockError::OutOfRange);
+                }
+                *state = ClockState::Virtual(next);
+                Ok(next.now())
+            }
+        }
+    }
+}
+
+impl Default for Clock {
+    /// A virtual clock starting now: tests and scenarios can move it.
+    fn default() -> Self {
+        Self::virtual_now()
+    }
+}
+
+/// Whole Unix seconds of `t` (0 before the epoch).
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_clock_moves_only_when_advanced() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let clock = Clock::frozen_at(start);
+        assert_eq!(clock.now(), start);
+        clock.advance(Duration::from_secs(3660)).expect("virtual");
+        assert_eq!(clock.now_unix(), 1_003_660);
+    }
+
+    #[test]
+    fn clones_share_time() {
+        let clock = Clock::frozen_at(UNIX_EPOCH + Duration::from_secs(10));
+        let other = clock.clone();
+        clock.advance(Duration::from_secs(5)).expect("virtual");
+        assert_eq!(other.now_unix(), 15);
+    }
+
+    #[test]
+    fn system_clock_refuses_to_move() {
+        let clock = Clock::system();
+        assert_eq!(
+            clock.advance(Duration::from_secs(1)),
+            Err(ClockError::NotVirtual)
+        );
+    }
+
+    #[test]
+    fn scale_must_be_positive() {
+        let clock = Clock::virtual_now();
+        assert_eq!(clock.set_scale(0.0), Err(ClockError::InvalidScale));
+        assert_eq!(clock.set_scale(f64::NAN), Err(ClockError::InvalidScale));
+        assert!(clock.set_scale(60.0).is_ok());
+        assert_eq!(clock.snapshot().scale, 60.0);
+    }
+
+    #[test]
+    fn set_moves_to_instant_and_unfreeze_keeps_position() {
+        let clock = Clock::frozen_at(UNIX_EPOCH + Duration::from_secs(100));
+        clock
+            .set(UNIX_EPOCH + Duration::from_secs(5000))
+            .expect("virtual");
+        clock.unfreeze().expect("virtual");
+        assert!(clock.now_unix() >= 5000);
+        assert!(!clock.snapshot().frozen);
+    }
+}

@@ -1,0 +1,681 @@
+//! Server configuration: what the YAML file says, its defaults, and its validation.
+//!
+//! Every key is documented in `docs/CONFIG.md`. Loading a file reports problems as
+//! `file:line:column: what is wrong — what to change`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::policy;
+use crate::yaml::{self, FieldPath, PathIssue, YamlError};
+
+/// A duration written as `"90s"`, `"60m"`, `"1h"`, `"30d"` (or a number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct DurationValue(pub Duration);
+
+impl DurationValue {
+    /// A duration of `secs` seconds.
+    pub const fn secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
+    /// Whole seconds.
+    pub fn as_secs(&self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+impl From<Duration> for DurationValue {
+    fn from(d: Duration) -> Self {
+        Self(d)
+    }
+}
+
+impl fmt::Display for DurationValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl std::str::FromStr for DurationValue {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_duration(s).map(Self)
+    }
+}
+
+/// Parse `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); write a number with a unit, like \"90s\", \"60m\", \"1h\" or \"30d\"")
+    })
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Secs(s) => Ok(Self::secs(s)),
+            Raw::Text(t) => parse_duration(&t)
+                .map(Self)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for DurationValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+/// Which real server the mock imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Standard OAuth 2.0 / OpenID Connect.
+    #[default]
+    Generic,
+    /// OpenAI's authorization server, as its real clients see it.
+    Openai,
+}
+
+/// JWT signing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys (what OpenAI uses).
+    #[default]
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl SigningAlg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// How a presented `redirect_uri` is compared with the registered ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectMatching {
+    /// Character for character (RFC 9700); a trailing slash matters.
+    #[default]
+    Exact,
+    /// Exact, except that one trailing slash on the path is ignored.
+    IgnoreTrailingSlash,
+    /// The presented URI starts with a registered one (lax; reproduces open-redirect bugs).
+    Prefix,
+    /// Exact, but any port is accepted for loopback hosts (RFC 8252 §7.3).
+    LoopbackAnyPort,
+}
+
+/// An OAuth grant type a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// `client_credentials` (RFC 6749 §4.4).
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// `refresh_token` (RFC 6749 §6).
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
+    #[serde(
+        rename = "urn:ietf:params:oauth:grant-type:device_code",
+        alias = "device_code"
+    )]
+    DeviceCode,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
+    #[serde(
+        rename = "urn:ietf:params:oauth:grant-type:token-exchange",
+        alias = "token_exchange"
+    )]
+    TokenExchange,
+}
+
+impl GrantType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    /// Parse a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::AuthorizationCode,
+            Self::ClientCredentials,
+            Self::RefreshToken,
+            Self::DeviceCode,
+            Self::TokenExchange,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == name)
+    }
+}
+
+/// The user that headless approval signs in as.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserConfig {
+    /// Subject identifier (`sub`).
+    pub sub: String,
+    /// E-mail address (`email` claim).
+    pub email: Option<String>,
+    /// Extra claims merged into ID tokens and userinfo.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self {
+            sub: "user-fauxauth-0001".to_owned(),
+            email: Some("agent@fauxauth.test".to_owned()),
+            claims: serde_json::Map::new(),
+        }
+    }
+}
+
+/// A registered OAuth client.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The client identifier.
+    pub client_id: String,
+    /// The secret; absent means a public client (authentication method `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Registered redirect URIs (needed for `authorization_code`).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grant types this client may use.
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<GrantType>,
+    /// Scopes this client may request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Require PKCE for this client (public clients always require it).
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
+    /// Accept `code_challenge_method=plain` (RFC 7636 allows it; RFC 9700 advises against).
+    #[serde(default)]
+    pub allow_plain_pkce: bool,
+    /// Access-token lifetime for this client (default: the server's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl: Option<DurationValue>,
+    /// Refresh-token lifetime for this client (default: the server's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_ttl: Option<DurationValue>,
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ClientConfig {
+    /// Whether the client has no secret.
+    pub fn is_public(&self) -> bool {
+        self.client_secret.is_none()
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether PKCE is required of this client.
+    pub fn pkce_required(&self) -> bool {
+        self.require_pkce || self.is_public()
+    }
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Which real server to imitate.
+    pub profile: Profile,
+    /// The issuer URL (`iss`); default: `http://` + the bound address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// JWT signing algorithm.
+    pub signing_alg: SigningAlg,
+    /// A PEM private key to sign with instead of a generated one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<PathBuf>,
+    /// Access-token lifetime.
+    pub access_token_ttl: DurationValue,
+    /// Refresh-token lifetime (from its issue).
+    pub refresh_token_ttl: DurationValue,
+    /// Authorization-code lifetime.
+    pub code_ttl: DurationValue,
+    /// Issue a new refresh token on every use and retire the old one.
+    pub refresh_rotation: bool,
+    /// How long a rotated-out refresh token is still accepted.
+    pub refresh_reuse_grace: DurationValue,
+    /// Issue refresh tokens only when `offline_access` was granted.
+    pub refresh_requires_offline_access: bool,
+    /// How redirect URIs are matched.
+    pub redirect_matching: RedirectMatching,
+    /// Require `https` redirect URIs except for loopback hosts.
+    pub require_https_redirects: bool,
+    /// The user headless approval signs in as.
+    pub user: UserConfig,
+    /// Registered clients; absent means the profile's built-in clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clients: Option<Vec<ClientConfig>>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Generic,
+            issuer: None,
+            signing_alg: SigningAlg::RS256,
+            signing_key_file: None,
+            access_token_ttl: DurationValue::secs(3600),
+            refresh_token_ttl: DurationValue::secs(30 * 24 * 3600),
+            code_ttl: DurationValue::secs(60),
+            refresh_rotation: true,
+            refresh_reuse_grace: DurationValue::secs(0),
+            refresh_requires_offline_access: true,
+            redirect_matching: RedirectMatching::Exact,
+            require_https_redirects: true,
+            user: UserConfig::default(),
+            clients: None,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid, with position.
+    #[error(transparent)]
+    Invalid(#[from] YamlError),
+    /// A configuration built in code is not valid.
+    #[error("invalid configuration: {0}")]
+    Rule(PathIssue),
+}
+
+/// The confidential client of the built-in configuration (client credentials).
+pub const DEFAULT_SERVICE_CLIENT_ID: &str = "fauxauth-service";
+/// Its secret.
+pub const DEFAULT_SERVICE_CLIENT_SECRET: &str = "fauxauth-service-secret";
+/// The public auth-code + PKCE client of the built-in configuration.
+pub const DEFAULT_AGENT_CLIENT_ID: &str = "fauxauth-agent";
+/// The confidential auth-code client of the built-in configuration.
+pub const DEFAULT_WEB_CLIENT_ID: &str = "fauxauth-web";
+/// Its secret.
+pub const DEFAULT_WEB_CLIENT_SECRET: &str = "fauxauth-web-secret";
+/// The public client the Codex CLI uses, registered by default in the `openai` profile.
+pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+/// The seed's scopes: `openid model.request offline_access`.
+pub const SEED_SCOPES: [&str; 3] = ["openid", "model.request", "offline_access"];
+
+impl ServerConfig {
+    /// Read, parse and validate a YAML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parse and validate YAML text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = if text.trim().is_empty() {
+            Self::default()
+        } else {
+            yaml::parse(text, origin)?
+        };
+        match config.validate().into_iter().next() {
+            Some(issue) => Err(yaml::locate(text, origin, &issue).into()),
+            None => Ok(config),
+        }
+    }
+
+    /// Check every rule; an empty list means valid.
+    pub fn validate(&self) -> Vec<PathIssue> {
+        let mut issues = Vec::new();
+        let root = FieldPath::root();
+        if let Some(issuer) = &self.issuer
+            && let Err(msg) = policy::validate_issuer(issuer)
+        {
+            issues.push(PathIssue::new(root.key("issuer"), msg));
+        }
+        for (key, value) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("code_ttl", self.code_ttl),
+        ] {
+            if value.0.is_zero() {
+                issues.push(PathIssue::new(
+                    root.key(key),
+                    "must be longer than 0s; write e.g. \"60m\"",
+                ));
+            }
+        }
+        if let Some(clients) = &self.clients {
+            if clients.is_empty() {
+                issues.push(PathIssue::new(
+                    root.key("clients"),
+                    "no clients registered; add at least one, or remove the key to use the built-in clients",
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (i, client) in clients.iter().enumerate() {
+                let at = root.key("clients").index(i);
+                if !seen.insert(client.client_id.as_str()) {
+                    issues.push(PathIssue::new(
+                        at.key("client_id"),
+                        format!(
+                            "duplicate client_id {:?}; every client needs its own id",
+                            client.client_id
+                        ),
+                    ));
+                }
+                issues.extend(validate_client(client, self.require_https_redirects, &at));
+            }
+        }
+        issues
+    }
+
+    /// The registered clients: the configured ones, or the profile's built-in ones.
+    pub fn effective_clients(&self) -> Vec<ClientConfig> {
+        match (&self.clients, self.profile) {
+            (Some(clients), _) => clients.clone(),
+            (None, Profile::Generic) => builtin_clients(),
+            (None, Profile::Openai) => openai_clients(),
+        }
+    }
+}
+
+fn validate_client(client: &ClientConfig, require_https: bool, at: &FieldPath) -> Vec<PathIssue> {
+    let mut issues = Vec::new();
+    if client.client_id.trim().is_empty() {
+        issues.push(PathIssue::new(
+            at.key("client_id"),
+            "client_id is empty; give the client a name",
+        ));
+    }
+    if client.client_secret.as_deref() == Some("") {
+        issues.push(PathIssue::new(
+            at.key("client_secret"),
+            "client_secret is empty; remove the key for a public client, or set a secret",
+        ));
+    }
+    if client.grant_types.is_empty() {
+        issues.push(PathIssue::new(
+            at.key("grant_types"),
+            "no grant types; list at least one of authorization_code, client_credentials, refresh_token",
+        ));
+    }
+    if client.is_public() && client.allows_grant(GrantType::ClientCredentials) {
+        let index = client
+            .grant_types
+            .iter()
+            .position(|g| *g == GrantType::ClientCredentials)
+            .unwrap_or(0);
+        issues.push(PathIssue::new(
+            at.key("grant_types").index(index),
+            "a public client (no client_secret) cannot use client_credentials; add a client_secret or remove the grant",
+        ));
+    }
+    if client.allows_grant(GrantType::AuthorizationCode) && client.redirect_uris.is_empty() {
+        issues.push(PathIssue::new(
+            at.key("redirect_uris"),
+            "authorization_code needs at least one redirect URI; add one, e.g. http://127.0.0.1:8765/callback",
+        ));
+    }
+    for (j, uri) in client.redirect_uris.iter().enumerate() {
+        if let Err(msg) = policy::validate_registered_redirect(uri, require_https) {
+            issues.push(PathIssue::new(at.key("redirect_uris").index(j), msg));
+        }
+    }
+    let needs_user = client.allows_grant(GrantType::AuthorizationCode)
+        || client.allows_grant(GrantType::DeviceCode);
+    for (j, scope) in client.scopes.iter().enumerate() {
+        let here = at.key("scopes").index(j);
+        if !policy::is_valid_scope_token(scope) {
+            issues.push(PathIssue::new(
+                here,
+                format!("{scope:?} is not a valid scope (RFC 6749 §3.3: printable ASCII, no spaces, quotes or backslashes)"),
+            ));
+        } else if scope == "offline_access" && !client.allows_grant(GrantType::RefreshToken) {
+            issues.push(PathIssue::new(
+                here,
+                "offline_access asks for a refresh token, but grant_types lacks refresh_token; add it or drop the scope",
+            ));
+        } else if scope == "openid" && !needs_user {
+            issues.push(PathIssue::new(
+                here,
+                "openid needs a signed-in user, which only authorization_code or device_code provide; drop the scope for this client",
+            ));
+        }
+    }
+    issues
+}
+
+fn scopes(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The built-in clients of the generic profile (documented in the README).
+pub fn builtin_clients() -> Vec<ClientConfig> {
+    vec![
+        ClientConfig {
+            client_id: DEFAULT_SERVICE_CLIENT_ID.to_owned(),
+            client_secret: Some(DEFAULT_SERVICE_CLIENT_SECRET.to_owned()),
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: scopes(&["model.request"]),
+            require_pkce: true,
+            allow_plain_pkce: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+        },
+        ClientConfig {
+            client_id: DEFAULT_AGENT_CLIENT_ID.to_owned(),
+            client_secret: None,
+            redirect_uris: vec![
+                "http://localhost:8080/openclaw/oauth/callback/codex".to_owned(),
+                "http://127.0.0.1:8765/callback".to_owned(),
+            ],
+            grant_types: default_grant_types(),
+            scopes: scopes(&SEED_SCOPES),
+            require_pkce: true,
+            allow_plain_pkce: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+        },
+        ClientConfig {
+            client_id: DEFAULT_WEB_CLIENT_ID.to_owned(),
+            client_secret: Some(DEFAULT_WEB_CLIENT_SECRET.to_owned()),
+            redirect_uris: vec![
+                "https://app.fauxauth.test/openclaw/oauth/callback/codex".to_owned(),
+            ],
+            grant_types: default_grant_types(),
+            scopes: scopes(&SEED_SCOPES),
+            require_pkce: true,
+            allow_plain_pkce: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+        },
+    ]
+}
+
+/// The built-in clients of the `openai` profile: the Codex CLI's public client.
+pub fn openai_clients() -> Vec<ClientConfig> {
+    vec![ClientConfig {
+        client_id: CODEX_CLIENT_ID.to_owned(),
+        client_secret: None,
+        redirect_uris: vec![
+            "http://localhost:1455/auth/callback".to_owned(),
+            "http://localhost:1457/auth/callback".to_owned(),
+        ],
+        grant_types: vec![
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::DeviceCode,
+            GrantType::TokenExchange,
+        ],
+        scopes: scopes(&[
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "api.connectors.read",
+            "api.connectors.invoke",
+            "model.request",
+        ]),
+        require_pkce: true,
+        allow_plain_pkce: false,
+        access_token_ttl: None,
+        refresh_token_ttl: None,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match ServerConfig::from_yaml(text, "cfg.yaml") {
+            Ok(_) => panic!("expected an error for {text:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let config = ServerConfig::from_yaml("", "cfg.yaml").expect("valid");
+        assert_eq!(config, ServerConfig::default());
+        assert_eq!(config.effective_clients().len(), 3);
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        let config = ServerConfig::from_yaml(
+            "access_token_ttl: 90s\nrefresh_token_ttl: 30d\ncode_ttl: 2m\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(config.access_token_ttl.as_secs(), 90);
+        assert_eq!(config.refresh_token_ttl.as_secs(), 30 * 86400);
+        assert_eq!(config.code_ttl.as_secs(), 120);
+    }
+
+    #[test]
+    fn bad_duration_names_position_and_fix() {
+        let e = err("access_token_ttl: soon\n");
+        assert!(e.starts_with("cfg.yaml:1:"), "{e}");
+        assert!(e.contains("60m"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_position() {
+        let e = err("issuer: http://127.0.0.1:1\nacess_token_ttl: 1h\n");
+        assert!(e.starts_with("cfg.yaml:2:"), "{e}");
+        assert!(e.contains("acess_token_ttl"), "{e}");
+    }
+
+    #[test]
+    fn relative_redirect_uri_is_located() {
+        let e = err(
+            "clients:\n  - client_id: a\n    redirect_uris:\n      - /callback\n    scopes: [model.request]\n",
+        );
+        assert!(e.starts_with("cfg.yaml:4:9:"), "{e}");
+        assert!(e.contains("absolute"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_client_id_is_located() {
+        let e = err(
+            "clients:\n  - client_id: a\n    client_secret: s\n    grant_types: [client_credentials]\n  - client_id: a\n    client_secret: t\n    grant_types: [client_credentials]\n",
+        );
+        assert!(e.starts_with("cfg.yaml:5:"), "{e}");
+        assert!(e.contains("duplicate client_id"), "{e}");
+    }
+
+    #[test]
+    fn public_client_cannot_use_client_credentials() {
+        let e = err("clients:\n  - client_id: a\n    grant_types: [client_credentials]\n");
+        assert!(e.starts_with("cfg.yaml:3:"), "{e}");
+        assert!(e.contains("public client"), "{e}");
+    }
+
+    #[test]
+    fn http_redirect_needs_loopback() {
+        let e = err("clients:\n  - client_id: a\n    redirect_uris: [\"http://example.com/cb\"]\n");
+        assert!(e.contains("https"), "{e}");
+        let ok = "require_https_redirects: false\nclients:\n  - client_id: a\n    redirect_uris: [\"http://example.com/cb\"]\n";
+        assert!(ServerConfig::from_yaml(ok, "c").is_ok());
+    }
+
+    #[test]
+    fn openai_profile_registers_codex_client() {
+        let config = ServerConfig::from_yaml("profile: openai\n", "c").expect("valid");
+        let clients = config.effective_clients();
+        assert_eq!(clients[0].client_id, CODEX_CLIENT_ID);
+        assert!(clients[0].is_public());
+    }
+
+    #[test]
+    fn builtin_config_is_valid() {
+        let config = ServerConfig {
+            clients: Some(builtin_clients()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(config.validate(), vec![]);
+        let openai = ServerConfig {
+            clients: Some(openai_clients()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(openai.validate(), vec![]);
+    }
+}

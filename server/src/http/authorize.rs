@@ -1,0 +1,284 @@
+//! `GET /oauth/authorize` (RFC 6749 §4.1.1, RFC 7636, RFC 9207).
+//!
+//! Errors about the client or the redirect URI are shown as a 400 page and **never**
+//! redirected (RFC 6749 §4.1.2.1); every other error goes back to the client with `error`,
+//! `error_description`, `state` and `iss`.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use url::Url;
+
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use crate::config::{ClientConfig, GrantType};
+use crate::policy::{self, PkceMethod, ScopeSet};
+use crate::state::{AppState, ServerState};
+use crate::store::CodeRecord;
+
+/// A validated authorization request, ready for approval.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    /// The client.
+    pub client_id: String,
+    /// Where to send the answer.
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was sent (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    /// Requested scope.
+    pub scope: ScopeSet,
+    /// The client's `state`, echoed.
+    pub state: Option<String>,
+    /// PKCE.
+    pub pkce: Option<(PkceMethod, String)>,
+    /// OpenID Connect nonce.
+    pub nonce: Option<String>,
+}
+
+/// The outcome of validating a request.
+pub enum Validated {
+    /// Valid: approve or show consent.
+    Ok(AuthorizationRequest),
+    /// Redirect back with an error.
+    Redirect(Response),
+    /// Show an error page; never redirect.
+    Page(Response),
+}
+
+/// The handler.
+pub async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    match validate(&state, query.as_deref().unwrap_or("")) {
+        Validated::Ok(request) => approve(&state, &request),
+        Validated::Redirect(r) | Validated::Page(r) => r,
+    }
+}
+
+/// Validate an authorization request from its query string.
+pub fn validate(state: &ServerState, query: &str) -> Validated {
+    let params = match Params::parse(query.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return Validated::Page(error_page(&e.description)),
+    };
+    let Some(client_id) = params.get("client_id") else {
+        return Validated::Page(error_page("missing client_id"));
+    };
+    let Some(client) = state.client(client_id) else {
+        return Validated::Page(error_page(&format!("unknown client {client_id:?}")));
+    };
+    let (redirect_uri, redirect_uri_sent) =
+        match resolve_redirect(state, client, params.get("redirect_uri")) {
+            Ok(r) => r,
+            Err(msg) => return Validated::Page(error_page(&msg)),
+        };
+    let client_state = params.get("state").map(str::to_owned);
+    let fail = |e: OAuthError| {
+        Validated::Redirect(error_redirect(
+            state,
+            &redirect_uri,
+            client_state.as_deref(),
+            &e,
+        ))
+    };
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(other) => {
+            return fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type {other:?} is not supported; use \"code\""),
+            ));
+        }
+        None => return fail(OAuthError::invalid_request("missing response_type")),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return fail(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for authorization_code",
+        ));
+    }
+    let scope = match requested_scope(client, params.get("scope")) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let pkce = match requested_pkce(client, &params) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    Validated::Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        redirect_uri_sent,
+        scope,
+        state: client_state,
+        pkce,
+        nonce: params.get("nonce").map(str::to_owned),
+    })
+}
+
+fn resolve_redirect(
+    state: &ServerState,
+    client: &ClientConfig,
+    sent: Option<&str>,
+) -> Result<(String, bool), String> {
+    match sent {
+        Some(uri) => {
+            let mode = state.config.redirect_matching;
+            if client
+                .redirect_uris
+                .iter()
+                .any(|reg| policy::redirect_matches(reg, uri, mode))
+            {
+                Ok((uri.to_owned(), true))
+            } else {
+                Err(format!(
+                    "redirect_uri {uri:?} is not registered for client {:?} (matching: {:?}); registered: {:?}",
+                    client.client_id, mode, client.redirect_uris
+                ))
+            }
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => Ok((only.clone(), false)),
+            [] => Err("this client has no registered redirect URI".to_owned()),
+            _ => Err("missing redirect_uri (the client has several registered)".to_owned()),
+        },
+    }
+}
+
+/// Requested scope must be present, well-formed, and a subset of the client's registration.
+pub fn requested_scope(client: &ClientConfig, scope: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let scope = scope.ok_or_else(|| OAuthError::invalid_scope("missing scope"))?;
+    let requested = ScopeSet::parse(scope).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let allowed = ScopeSet::from_tokens(client.scopes.iter().cloned());
+    let missing = requested.missing_from(&allowed);
+    if !missing.is_empty() {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope not allowed for this client: {}",
+            missing.join(" ")
+        )));
+    }
+    Ok(requested)
+}
+
+fn requested_pkce(
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Option<(PkceMethod, String)>, OAuthError> {
+    let Some(challenge) = params.get("code_challenge") else {
+        if params.get("code_challenge_method").is_some() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        if client.pkce_required() {
+            return Err(OAuthError::invalid_request(
+                "PKCE is required: send code_challenge and code_challenge_method=S256",
+            ));
+        }
+        return Ok(None);
+    };
+    // RFC 7636 §4.3: the method defaults to plain.
+    let name = params.get("code_challenge_method").unwrap_or("plain");
+    let method = PkceMethod::parse(name).ok_or_else(|| {
+        OAuthError::invalid_request(format!(
+            "code_challenge_method {name:?} is not supported; use S256"
+        ))
+    })?;
+    if method == PkceMethod::Plain && !client.allow_plain_pkce {
+        return Err(OAuthError::invalid_request(
+            "code_challenge_method=plain is not allowed for this client; use S256",
+        ));
+    }
+    if !policy::is_valid_pkce_string(challenge) {
+        return Err(OAuthError::invalid_request(
+            "code_challenge must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.2)",
+        ));
+    }
+    Ok(Some((method, challenge.to_owned())))
+}
+
+/// Approve as the configured user: store a code and redirect with `code`, `state`, `iss`.
+pub fn approve(state: &ServerState, request: &AuthorizationRequest) -> Response {
+    let now = state.clock.now_unix();
+    let record = CodeRecord::new(
+        request.client_id.clone(),
+        request
+            .redirect_uri_sent
+            .then(|| request.redirect_uri.clone()),
+        request.scope.clone(),
+        request.pkce.clone(),
+        request.nonce.clone(),
+        state.config.user.sub.clone(),
+        now,
+        now + state.config.code_ttl.as_secs(),
+    );
+    let code = state.store.insert_code(record, now);
+    redirect_with(
+        &request.redirect_uri,
+        &[
+            ("code", Some(code.as_str())),
+            ("state", request.state.as_deref()),
+            ("iss", Some(state.issuer.as_str())),
+        ],
+    )
+}
+
+/// Redirect back to the client with an OAuth error.
+pub fn error_redirect(
+    state: &ServerState,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
+    let mut response = redirect_with(
+        redirect_uri,
+        &[
+            ("error", Some(error.code.as_str())),
+            ("error_description", Some(error.description.as_str())),
+            ("state", client_state),
+            ("iss", Some(state.issuer.as_str())),
+        ],
+    );
+    response.extensions_mut().insert(error.clone());
+    response
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return error_page("the redirect URI cannot be parsed");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                query.append_pair(k, v);
+            }
+        }
+    }
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url.to_string()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// A 400 page for errors that must not be redirected.
+pub fn error_page(message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        Html(format!(
+            "<!doctype html><html><head><title>Authorization error</title></head><body><h1>Authorization error</h1><p>{escaped}</p><p>The request was not redirected back to the client because the client or its redirect URI could not be trusted.</p></body></html>"
+        )),
+    )
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(OAuthError::invalid_request(message));
+    response
+}

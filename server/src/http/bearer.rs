@@ -1,0 +1,60 @@
+//! Bearer-token checks for protected resources (RFC 6750): signature, expiry by the server's
+//! clock, revocation, scope.
+
+use axum::http::{HeaderMap, header};
+
+use super::error::BearerError;
+use crate::state::ServerState;
+use crate::tokens::{self, AccessClaims, TokenError};
+
+/// The bearer token of a request, if any (RFC 6750 §2.1).
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(BearerError::Missing);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| BearerError::InvalidRequest("malformed Authorization header".into()))?;
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(BearerError::InvalidRequest(
+            "the Authorization header must be \"Bearer <token>\"".into(),
+        )),
+    }
+}
+
+/// Verify the request's access token and that it carries `scope` (if given).
+pub fn authorize(
+    state: &ServerState,
+    headers: &HeaderMap,
+    scope: Option<&'static str>,
+) -> Result<AccessClaims, BearerError> {
+    let token = bearer_token(headers)?;
+    let claims = check_token(state, token).map_err(|e| BearerError::InvalidToken(e.to_string()))?;
+    if let Some(scope) = scope
+        && !claims.has_scope(scope)
+    {
+        return Err(BearerError::InsufficientScope {
+            scope,
+            description: format!("the access token lacks the {scope} scope"),
+        });
+    }
+    Ok(claims)
+}
+
+/// Verify an access token: signature, issuer, expiry by the clock, revocation.
+pub fn check_token(state: &ServerState, token: &str) -> Result<AccessClaims, TokenError> {
+    let now = state.clock.now();
+    let claims = {
+        let ring = state.keys.read();
+        tokens::verify_access_token(&ring, token, now, &state.issuer)?
+    };
+    if state.store.is_access_revoked(&claims.sid, &claims.jti) {
+        return Err(TokenError::Revoked);
+    }
+    Ok(claims)
+}

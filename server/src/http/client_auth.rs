@@ -1,0 +1,130 @@
+//! Client authentication at the token, revocation and introspection endpoints:
+//! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::config::ClientConfig;
+use crate::secret::constant_time_eq;
+use crate::state::ServerState;
+
+/// How the client authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic.
+    ClientSecretBasic,
+    /// `client_secret` in the body.
+    ClientSecretPost,
+    /// A public client: `client_id` only.
+    None,
+}
+
+impl AuthMethod {
+    /// The RFC 8414 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Identify and authenticate the client of a request.
+pub fn authenticate<'s>(
+    state: &'s ServerState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(&'s ClientConfig, AuthMethod), OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let basic_used = basic.is_some();
+    let (client_id, secret, method) = match basic {
+        Some((id, secret)) => {
+            if params.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "the client used more than one authentication method (Basic and client_secret)",
+                ));
+            }
+            if params.get("client_id").is_some_and(|form_id| form_id != id) {
+                return Err(OAuthError::invalid_client(
+                    "client_id in the body differs from the Basic credentials",
+                    true,
+                ));
+            }
+            (id, Some(secret), AuthMethod::ClientSecretBasic)
+        }
+        None => {
+            let id = params.get("client_id").ok_or_else(|| {
+                OAuthError::invalid_client(
+                    "no client authentication: send HTTP Basic credentials or client_id",
+                    false,
+                )
+            })?;
+            match params.get("client_secret") {
+                Some(secret) => (
+                    id.to_owned(),
+                    Some(secret.to_owned()),
+                    AuthMethod::ClientSecretPost,
+                ),
+                None => (id.to_owned(), None, AuthMethod::None),
+            }
+        }
+    };
+    let client = state.client(&client_id).ok_or_else(|| {
+        OAuthError::invalid_client(format!("unknown client {client_id:?}"), basic_used)
+    })?;
+    match (&client.client_secret, secret) {
+        (Some(expected), Some(given)) => {
+            if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+                Ok((client, method))
+            } else {
+                Err(OAuthError::invalid_client(
+                    "client authentication failed: wrong secret",
+                    basic_used,
+                ))
+            }
+        }
+        (Some(_), None) => Err(OAuthError::invalid_client(
+            "this client is confidential: authenticate with its secret",
+            basic_used,
+        )),
+        (None, Some(_)) => Err(OAuthError::invalid_client(
+            "this client is public and has no secret: send client_id only",
+            basic_used,
+        )),
+        (None, None) => Ok((client, AuthMethod::None)),
+    }
+}
+
+/// Basic credentials, form-url-decoded after base64 (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
+    let text = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, encoded)) = text.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            format!(
+                "unsupported authentication scheme {scheme:?} at the token endpoint; use Basic"
+            ),
+            true,
+        ));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}

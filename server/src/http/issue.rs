@@ -1,0 +1,126 @@
+//! Minting a token response: access token, optional refresh token, optional ID token.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::error::{OAuthError, no_store};
+use crate::config::ClientConfig;
+use crate::policy::ScopeSet;
+use crate::secret;
+use crate::state::ServerState;
+use crate::store::FamilyId;
+use crate::tokens::{self, AccessClaims, IdClaims};
+
+/// The RFC 6749 §5.1 success body.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// Granted scope.
+    pub scope: String,
+    /// A refresh token, when one was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// An ID token, when `openid` was granted to a user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        (no_store(), Json(self)).into_response()
+    }
+}
+
+/// What to mint.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    /// The client.
+    pub client: &'a ClientConfig,
+    /// The subject (user, or client id for client credentials).
+    pub sub: &'a str,
+    /// Scope of the access token.
+    pub scope: &'a ScopeSet,
+    /// The family the tokens belong to.
+    pub family: FamilyId,
+    /// The refresh token to hand out, if any.
+    pub refresh_token: Option<String>,
+    /// When the user authenticated, if there is a user.
+    pub auth_time: Option<u64>,
+    /// The nonce to echo into the ID token.
+    pub nonce: Option<&'a str>,
+}
+
+/// Sign the tokens of `grant` and build the response.
+pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAuthError> {
+    let now = state.clock.now_unix();
+    let ttl = state.access_ttl(grant.client);
+    let exp = now + ttl;
+    let user_claims = user_claims(state, grant.scope);
+    let access = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: grant.sub.to_owned(),
+        aud: json!(state.api_audience()),
+        client_id: grant.client.client_id.clone(),
+        scope: grant.scope.to_string(),
+        iat: now,
+        exp,
+        jti: secret::random_id("at_"),
+        sid: grant.family.to_string(),
+        extra: Map::new(),
+    };
+    let key = state.keys.read().active().clone();
+    let sign_err = |e: tokens::TokenError| {
+        tracing::error!(error = %e, "token signing failed");
+        OAuthError::new(
+            super::error::ErrorCode::TemporarilyUnavailable,
+            "the server could not sign the token",
+        )
+    };
+    let access_token = tokens::sign(&key, "at+jwt", &access).map_err(sign_err)?;
+    let id_token = match grant.auth_time {
+        Some(auth_time) if grant.scope.contains("openid") => {
+            let claims = IdClaims {
+                iss: state.issuer.clone(),
+                sub: grant.sub.to_owned(),
+                aud: grant.client.client_id.clone(),
+                exp,
+                iat: now,
+                auth_time,
+                nonce: grant.nonce.map(str::to_owned),
+                sid: grant.family.to_string(),
+                extra: user_claims,
+            };
+            Some(tokens::sign(&key, "JWT", &claims).map_err(sign_err)?)
+        }
+        _ => None,
+    };
+    state.store.note_access_token(grant.family, exp);
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: grant.scope.to_string(),
+        refresh_token: grant.refresh_token,
+        id_token,
+    })
+}
+
+/// Claims about the configured user that `scope` allows (OpenID Connect Core §5.4).
+pub fn user_claims(state: &ServerState, scope: &ScopeSet) -> Map<String, Value> {
+    let user = &state.config.user;
+    let mut claims = user.claims.clone();
+    if let Some(email) = &user.email
+        && (scope.contains("email") || scope.contains("openid"))
+    {
+        claims.insert("email".into(), json!(email));
+        claims.insert("email_verified".into(), json!(true));
+    }
+    claims
+}

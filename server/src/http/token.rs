@@ -1,0 +1,274 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): client authentication, then one function per grant.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::authorize::requested_scope;
+use super::client_auth::{self, AuthMethod};
+use super::error::{ErrorCode, OAuthError};
+use super::issue::{self, Grant, TokenResponse};
+use super::params::Params;
+use crate::config::{ClientConfig, GrantType};
+use crate::policy::{self, ScopeSet};
+use crate::state::{AppState, ServerState};
+use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
+
+/// The handler.
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &headers, &body) {
+        Ok(response) => response.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn handle(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    let params = parse_body(headers, body)?;
+    let grant_type = params.require("grant_type")?;
+    let (client, method) = client_auth::authenticate(state, headers, &params)?;
+    let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type:?} is not supported"),
+        )
+    })?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for {}", grant.as_str()),
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => authorization_code(state, client, &params),
+        GrantType::ClientCredentials => client_credentials(state, client, method, &params),
+        GrantType::RefreshToken => refresh_token(state, client, &params),
+        GrantType::DeviceCode | GrantType::TokenExchange => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type:?} is not supported by this server"),
+        )),
+    }
+}
+
+/// The token endpoint takes `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(format!(
+            "the token endpoint takes application/x-www-form-urlencoded, not {:?}",
+            if essence.is_empty() {
+                "(no content type)"
+            } else {
+                essence
+            }
+        )));
+    }
+    Params::parse(body)
+}
+
+fn refresh_allowed(state: &ServerState, client: &ClientConfig, scope: &ScopeSet) -> bool {
+    client.allows_grant(GrantType::RefreshToken)
+        && (!state.config.refresh_requires_offline_access || scope.contains("offline_access"))
+}
+
+fn authorization_code(
+    state: &ServerState,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.require("code")?;
+    let now = state.clock.now_unix();
+    let rules = state.refresh_rules(client);
+    let check = |record: &CodeRecord| check_code(client, record, params);
+    let make_family = |record: &CodeRecord| {
+        let refresh_exp = refresh_allowed(state, client, &record.scope).then(|| now + rules.ttl);
+        new_family(
+            &record.client_id,
+            &record.sub,
+            &record.scope,
+            record.auth_time,
+            refresh_exp,
+            now,
+        )
+    };
+    let (record, family) = state
+        .store
+        .redeem_code(code, now, check, make_family)
+        .map_err(|e| match e {
+            RedeemError::Unknown => OAuthError::invalid_grant("unknown authorization code"),
+            RedeemError::Expired => OAuthError::invalid_grant("the authorization code has expired"),
+            RedeemError::Replayed(_) => OAuthError::invalid_grant(
+                "the authorization code was already used; every token issued from it has been revoked",
+            ),
+            RedeemError::Rejected(e) => e,
+        })?;
+    let refresh_token = state
+        .store
+        .family(family)
+        .and_then(|f| f.refresh)
+        .map(|_| state.store.refresh_token(family, 0));
+    issue::mint(
+        state,
+        Grant {
+            client,
+            sub: &record.sub,
+            scope: &record.scope,
+            family,
+            refresh_token,
+            auth_time: Some(record.auth_time),
+            nonce: record.nonce.as_deref(),
+        },
+    )
+}
+
+/// The checks made under the code's lock: client, redirect URI, PKCE (no downgrade).
+fn check_code(
+    client: &ClientConfig,
+    record: &CodeRecord,
+    params: &Params,
+) -> Result<(), OAuthError> {
+    if record.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if let Some(expected) = &record.redirect_uri {
+        match params.get("redirect_uri") {
+            Some(sent) if sent == expected => {}
+            Some(_) => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri differs from the one sent to the authorization endpoint",
+                ));
+            }
+            None => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri is required: it was sent to the authorization endpoint",
+                ));
+            }
+        }
+    }
+    match (&record.pkce, params.get("code_verifier")) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(OAuthError::invalid_grant(
+            "code_verifier is missing: the authorization request had a code_challenge",
+        )),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent, but the authorization request had no code_challenge (PKCE downgrade refused)",
+        )),
+        (Some((method, challenge)), Some(verifier)) => {
+            if policy::verify_pkce(*method, challenge, verifier) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
+            }
+        }
+    }
+}
+
+fn client_credentials(
+    state: &ServerState,
+    client: &ClientConfig,
+    method: AuthMethod,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if method == AuthMethod::None {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials needs a confidential client",
+        ));
+    }
+    let scope = match params.get("scope") {
+        Some(s) => requested_scope(client, Some(s))?,
+        None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
+    };
+    let now = state.clock.now_unix();
+    let family = state.store.insert_family(
+        new_family(&client.client_id, &client.client_id, &scope, now, None, now),
+        now,
+    );
+    issue::mint(
+        state,
+        Grant {
+            client,
+            sub: &client.client_id,
+            scope: &scope,
+            family,
+            refresh_token: None,
+            auth_time: None,
+            nonce: None,
+        },
+    )
+}
+
+fn refresh_token(
+    state: &ServerState,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let token = params.require("refresh_token")?;
+    let now = state.clock.now_unix();
+    // Check a narrowed scope before the token is used, so a bad request does not consume it.
+    let narrowed = match params.get("scope") {
+        None => None,
+        Some(text) => {
+            let requested =
+                ScopeSet::parse(text).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            let granted = state
+                .store
+                .parse_refresh_token(token)
+                .and_then(|(id, _)| state.store.family(id))
+                .map(|f| ScopeSet::parse(&f.scope).unwrap_or_default());
+            if let Some(granted) = granted {
+                let wider = requested.missing_from(&granted);
+                if !wider.is_empty() {
+                    return Err(OAuthError::invalid_scope(format!(
+                        "a refresh may narrow the scope, never widen it: {} was not granted",
+                        wider.join(" ")
+                    )));
+                }
+            }
+            Some(requested)
+        }
+    };
+    let refreshed = state
+        .store
+        .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
+        .map_err(|e| OAuthError::invalid_grant(refresh_error_text(e)))?;
+    let scope =
+        narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
+    issue::mint(
+        state,
+        Grant {
+            client,
+            sub: &refreshed.grant.sub,
+            scope: &scope,
+            family: refreshed.family,
+            refresh_token: Some(refreshed.refresh_token),
+            auth_time: Some(refreshed.grant.auth_time),
+            nonce: None,
+        },
+    )
+}
+
+/// What to tell a client whose refresh token was refused.
+pub fn refresh_error_text(error: RefreshError) -> &'static str {
+    match error {
+        RefreshError::Unknown => "unknown refresh token",
+        RefreshError::WrongClient => "the refresh token was issued to another client",
+        RefreshError::Expired => "the refresh token has expired",
+        RefreshError::Revoked(_) => "the refresh token has been revoked",
+        RefreshError::Reused(_) => {
+            "the refresh token was already used; the whole grant has been revoked (refresh token reuse)"
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Signing keys: generation (RS256, ES256, EdDSA), PEM loading, `kid`, JWKS, and rotation with
+//! a grace period during which the previous key still verifies and is still published.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde_json::{Value, json};
+
+use crate::config::SigningAlg;
+use crate::secret;
+
+/// Why a key could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Key generation failed in the crypto library.
+    #[error("could not generate a {0} key")]
+    Generate(&'static str),
+    /// The PEM file could not be read.
+    #[error("{path}: cannot read the signing key: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The PEM file does not hold a usable private key for the algorithm.
+    #[error(
+        "{path}: not a {alg} private key ({why}); use an unencrypted PKCS#8 PEM (`openssl pkcs8 -topk8 -nocrypt`)"
+    )]
+    Parse {
+        /// The file.
+        path: String,
+        /// The algorithm the config asked for.
+        alg: &'static str,
+        /// What the parser said.
+        why: String,
+    },
+}
+
+/// One signing key with everything needed to sign, verify and publish it.
+pub struct SigningKey {
+    /// Key id (`kid`), derived from the public key.
+    pub kid: String,
+    /// The algorithm.
+    pub alg: SigningAlg,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Generate a fresh key.
+    pub fn generate(alg: SigningAlg) -> Result<Self, KeyError> {
+        let pkcs8 = match alg {
+            SigningAlg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
+                .and_then(|k| k.as_der())
+                .map(|d| d.as_ref().to_vec()),
+            SigningAlg::ES256 => {
+                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .and_then(|k| k.to_pkcs8v1())
+                    .map(|d| d.as_ref().to_vec())
+            }
+            SigningAlg::EdDSA => Ed25519KeyPair::generate()
+                .and_then(|k| k.to_pkcs8v1())
+                .map(|d| d.as_ref().to_vec()),
+        }
+        .map_err(|_| KeyError::Generate(alg.as_str()))?;
+        Self::from_pkcs8(alg, &pkcs8).map_err(|why| KeyError::Parse {
+            path: "<generated>".to_owned(),
+            alg: alg.as_str(),
+            why,
+        })
+    }
+
+    /// A key generated once per process and algorithm: starting a server stays cheap even
+    /// with RSA, whose key generation takes tens of milliseconds.
+    pub fn shared(alg: SigningAlg) -> Result<Arc<Self>, KeyError> {
+        static RS: OnceLock<Arc<SigningKey>> = OnceLock::new();
+        static ES: OnceLock<Arc<SigningKey>> = OnceLock::new();
+        static ED: OnceLock<Arc<SigningKey>> = OnceLock::new();
+        let cell = match alg {
+            SigningAlg::RS256 => &RS,
+            SigningAlg::ES256 => &ES,
+            SigningAlg::EdDSA => &ED,
+        };
+        if let Some(key) = cell.get() {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(Self::generate(alg)?);
+        Ok(cell.get_or_init(|| key).clone())
+    }
+
+    /// Load an unencrypted PEM private key (PKCS#8, or PKCS#1 for RSA).
+    pub fn from_pem_file(alg: SigningAlg, path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let parse_err = |why: String| KeyError::Parse {
+            path: shown.clone(),
+            alg: alg.as_str(),
+            why,
+        };
+        let block = pem::parse(&text).map_err(|e| parse_err(e.to_string()))?;
+        match (alg, block.tag()) {
+            (SigningAlg::RS256, "RSA PRIVATE KEY") => {
+                let pair =
+                    RsaKeyPair::from_der(block.contents()).map_err(|e| parse_err(e.to_string()))?;
+                let pkcs8 = pair
+                    .as_der()
+                    .map_err(|_| parse_err("re-encoding failed".into()))?;
+                Self::from_pkcs8(alg, pkcs8.as_ref()).map_err(parse_err)
+            }
+            (_, "PRIVATE KEY") => Self::from_pkcs8(alg, block.contents()).map_err(parse_err),
+            (_, other) => Err(parse_err(format!("PEM block is {other:?}"))),
+        }
+    }
+
+    fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, String> {
+        let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.to_vec()));
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let (encoding, jwk_fields) = match alg {
+            SigningAlg::RS256 => {
+                let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| e.to_string())?;
+                let public = pair.public_key();
+                let n = b64(public.modulus().big_endian_without_leading_zero());
+                let e = b64(public.exponent().big_endian_without_leading_zero());
+                let encoding =
+                    EncodingKey::from_rsa_pem(pem_text.as_bytes()).map_err(|e| e.to_string())?;
+                (encoding, json!({"kty": "RSA", "n": n, "e": e}))
+            }
+            SigningAlg::ES256 => {
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                        .map_err(|e| e.to_string())?;
+                let point = pair.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err("unexpected P-256 public key encoding".into());
+                }
+                let encoding =
+                    EncodingKey::from_ec_pem(pem_text.as_bytes()).map_err(|e| e.to_string())?;
+                (
+                    encoding,
+                    json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])}),
+                )
+            }
+            SigningAlg::EdDSA => {
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| e.to_string())?;
+                let x = b64(pair.public_key().as_ref());
+                let encoding =
+                    EncodingKey::from_ed_pem(pem_text.as_bytes()).map_err(|e| e.to_string())?;
+                (encoding, json!({"kty": "OKP", "crv": "Ed25519", "x": x}))
+            }
+        };
+        let kid = secret::short_hash(&jwk_fields.to_string());
+        let mut jwk = jwk_fields;
+        if let Value::Object(map) = &mut jwk {
+            map.insert("kid".into(), json!(kid));
+            map.insert("alg".into(), json!(alg.as_str()));
+            map.insert("use".into(), json!("sig"));
+        }
+        let parsed: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
+        let decoding = DecodingKey::from_jwk(&parsed).map_err(|e| e.to_string())?;
+        Ok(Self {
+            kid,
+            alg,
+            encoding,
+            decoding,
+            jwk,
+        })
+    }
+
+    /// The key to sign with.
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+
+    /// The key to verify with.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    /// The public JWK (`kty`, key material, `kid`, `alg`, `use: "sig"`).
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+}
+
+/// The active key and the retired keys still inside their grace period.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    active: Arc<SigningKey>,
+    retired: Vec<(Arc<SigningKey>, SystemTime)>,
+}
+
+impl KeyRing {
+    /// A ring with one active key.
+    pub fn new(active: Arc<SigningKey>) -> Self {
+        Self {
+            active,
+            retired: Vec::new(),
+        }
+    }
+
+    /// The key new tokens are signed with.
+    pub fn active(&self) -> &Arc<SigningKey> {
+        &self.active
+    }
+
+    /// Make `next` the active key; the old one verifies and stays published until `grace_until`.
+    pub fn rotate(&mut self, next: Arc<SigningKey>, grace_until: SystemTime) {
+        let old = std::mem::replace(&mut self.active, next);
+        self.retired.push((old, grace_until));
+    }
+
+    /// The key with `kid`, if it is active or retired but still in grace at `now`.
+    pub fn find(&self, kid: &str, now: SystemTime) -> Option<&Arc<SigningKey>> {
+        std::iter::once(&self.active)
+            .chain(
+                self.retired
+                    .iter()
+                    .filter(|(_, until)| now < *until)
+                    .map(|(k, _)| k),
+            )
+            .find(|k| k.kid == kid)
+    }
+
+    /// The JWKS document at `now`: the active key first, then keys still in grace.
+    pub fn jwks(&self, now: SystemTime) -> Value {
+        let keys: Vec<&Value> = std::iter::once(&self.active)
+            .chain(
+                self.retired
+                    .iter()
+                    .filter(|(_, until)| now < *until)
+                    .map(|(k, _)| k),
+            )
+            .map(|k| k.jwk())
+            .collect();
+        json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_algorithm_generates_a_publishable_key() {
+        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+            let key = SigningKey::shared(alg).expect("generate");
+            assert_eq!(key.jwk()["alg"], alg.as_str());
+            assert_eq!(key.jwk()["use"], "sig");
+            assert_eq!(key.jwk()["kid"], key.kid.as_str());
+        }
+    }
+
+    #[test]
+    fn rotated_key_stays_in_grace_then_goes() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let a = SigningKey::shared(SigningAlg::ES256).expect("key");
+        let b = Arc::new(SigningKey::generate(SigningAlg::ES256).expect("key"));
+        let mut ring = KeyRing::new(a.clone());
+        ring.rotate(b.clone(), t0 + Duration::from_secs(60));
+        assert_eq!(ring.active().kid, b.kid);
+        assert!(ring.find(&a.kid, t0).is_some());
+        assert_eq!(ring.jwks(t0)["keys"].as_array().map(Vec::len), Some(2));
+        let later = t0 + Duration::from_secs(61);
+        assert!(ring.find(&a.kid, later).is_none());
+        assert_eq!(ring.jwks(later)["keys"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn pem_file_round_trip_and_clear_error() {
+        let dir = std::env::temp_dir().join(format!("fauxauth-key-{}", secret::random_id("")));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "not a pem").expect("write");
+        let err = SigningKey::from_pem_file(SigningAlg::RS256, &bad).expect_err("bad pem");
+        assert!(err.to_string().contains("PKCS#8"), "{err}");
+        let pair =
+            EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("gen");
+        let doc = pair.to_pkcs8v1().expect("pkcs8");
+        let good = dir.join("ec.pem");
+        std::fs::write(
+            &good,
+            pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec())),
+        )
+        .expect("write");
+        let key = SigningKey::from_pem_file(SigningAlg::ES256, &good).expect("load");
+        assert_eq!(key.jwk()["kty"], "EC");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

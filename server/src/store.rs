@@ -1,0 +1,673 @@
+//! What the server remembers: authorization codes, grants ("families"), refresh tokens and
+//! revocations. Concurrent and atomic: redeeming a code or rotating a refresh token happens
+//! under one entry lock, so of N concurrent requests with the same refresh token exactly one
+//! wins.
+//!
+//! Refresh tokens are not stored. A refresh token names its family and generation and carries
+//! an HMAC over both; the family remembers only its current generation. A token with a valid
+//! MAC and an older generation is therefore a *reuse*, detected with constant memory per grant.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use serde::Serialize;
+
+use crate::policy::{PkceMethod, ScopeSet};
+use crate::secret;
+
+/// Identifies a grant: every access and refresh token descended from one authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FamilyId(pub u64);
+
+impl fmt::Display for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fam_{:x}", self.0)
+    }
+}
+
+impl FromStr for FamilyId {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        s.strip_prefix("fam_")
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .map(Self)
+            .ok_or(())
+    }
+}
+
+/// An authorization code waiting to be redeemed.
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The `redirect_uri` sent to authorize, if any (must be repeated at the token endpoint).
+    pub redirect_uri: Option<String>,
+    /// Granted scope.
+    pub scope: ScopeSet,
+    /// PKCE method and challenge, if the request had one.
+    pub pkce: Option<(PkceMethod, String)>,
+    /// OpenID Connect nonce, echoed into the ID token.
+    pub nonce: Option<String>,
+    /// The user.
+    pub sub: String,
+    /// When the user authenticated (Unix seconds).
+    pub auth_time: u64,
+    /// When the code stops being redeemable (Unix seconds).
+    pub expires_at: u64,
+    redeemed: Option<FamilyId>,
+}
+
+impl CodeRecord {
+    /// A fresh, unredeemed code.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client_id: String,
+        redirect_uri: Option<String>,
+        scope: ScopeSet,
+        pkce: Option<(PkceMethod, String)>,
+        nonce: Option<String>,
+        sub: String,
+        auth_time: u64,
+        expires_at: u64,
+    ) -> Self {
+        Self {
+            client_id,
+            redirect_uri,
+            scope,
+            pkce,
+            nonce,
+            sub,
+            auth_time,
+            expires_at,
+            redeemed: None,
+        }
+    }
+}
+
+/// Why a code could not be redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemError<E> {
+    /// Never issued (or pruned long ago).
+    Unknown,
+    /// Past its lifetime.
+    Expired,
+    /// Already redeemed: the grant it produced has been revoked (RFC 6749 §4.1.2).
+    Replayed(FamilyId),
+    /// The caller's checks (client, redirect URI, PKCE) refused it; the code stays redeemable.
+    Rejected(E),
+}
+
+/// A grant and its refresh-token chain.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// The client.
+    pub client_id: Arc<str>,
+    /// The subject.
+    pub sub: Arc<str>,
+    /// Scope granted at authorization (refreshes may narrow, never widen).
+    pub scope: Arc<str>,
+    /// When the user authenticated.
+    pub auth_time: u64,
+    /// Current refresh-token generation (0 = the first).
+    pub generation: u32,
+    /// Revoked grants refuse every token they issued.
+    pub revoked: bool,
+    /// The refresh chain, if a refresh token was issued.
+    pub refresh: Option<RefreshState>,
+    /// When the last token of this family expires (for pruning).
+    pub expires_at: u64,
+}
+
+/// State of a family's current refresh token.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshState {
+    /// When the current refresh token expires.
+    pub expires_at: u64,
+    /// When the previous generation was rotated out.
+    pub rotated_at: u64,
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshError {
+    /// Not a refresh token of this server.
+    Unknown,
+    /// Issued to another client.
+    WrongClient,
+    /// Past its lifetime.
+    Expired,
+    /// The grant was revoked (by reuse detection, revocation or code replay).
+    Revoked(FamilyId),
+    /// An older generation was presented: reuse detected, the family is now revoked.
+    Reused(FamilyId),
+}
+
+/// A successful refresh.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// The family.
+    pub family: FamilyId,
+    /// The refresh token to return (new when rotating, the same otherwise).
+    pub refresh_token: String,
+    /// Whether a new token was minted.
+    pub rotated: bool,
+    /// Whether the presented token was an old one accepted inside the reuse grace.
+    pub within_grace: bool,
+    /// The family as it stands after the refresh.
+    pub grant: Family,
+}
+
+/// Rules for one refresh, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRules {
+    /// Rotate on every use.
+    pub rotation: bool,
+    /// Seconds a rotated-out token stays usable.
+    pub reuse_grace: u64,
+    /// Lifetime of a newly issued refresh token.
+    pub ttl: u64,
+}
+
+/// Live counts, for the control API and load reports.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Codes not yet redeemed or expired.
+    pub codes: usize,
+    /// Grants that are not revoked.
+    pub live_families: usize,
+    /// Grants revoked but not yet pruned.
+    pub revoked_families: usize,
+    /// Grants that have a refresh token.
+    pub refresh_families: usize,
+    /// Individually revoked access tokens.
+    pub revoked_access_tokens: usize,
+}
+
+/// The server's memory.
+pub struct Store {
+    codes: DashMap<String, CodeRecord>,
+    families: DashMap<FamilyId, Family>,
+    revoked_jtis: DashMap<String, u64>,
+    next_family: AtomicU64,
+    inserts: AtomicU64,
+    mac_key: hmac::Key,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("counts", &self.counts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const PRUNE_EVERY: u64 = 4096;
+const REFRESH_PREFIX: &str = "frt";
+
+impl Store {
+    /// An empty store with a fresh MAC key.
+    pub fn new() -> Self {
+        Self {
+            codes: DashMap::new(),
+            families: DashMap::new(),
+            revoked_jtis: DashMap::new(),
+            next_family: AtomicU64::new(1),
+            inserts: AtomicU64::new(0),
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, &secret::random_bytes::<32>()),
+        }
+    }
+
+    /// Forget everything (control API "reset").
+    pub fn clear(&self) {
+        self.codes.clear();
+        self.families.clear();
+        self.revoked_jtis.clear();
+    }
+
+    /// Remember a new code; returns the code string.
+    pub fn insert_code(&self, record: CodeRecord, now: u64) -> String {
+        let code = secret::random_token();
+        self.codes.insert(code.clone(), record);
+        self.count_insert(now);
+        code
+    }
+
+    /// Redeem `code` atomically. `check` sees the record under the lock; if it refuses, the
+    /// code stays redeemable. On success a new family is created by `make_family` and the code
+    /// remembers it, so that a replay revokes it.
+    pub fn redeem_code<E>(
+        &self,
+        code: &str,
+        now: u64,
+        check: impl FnOnce(&CodeRecord) -> Result<(), E>,
+        make_family: impl FnOnce(&CodeRecord) -> Family,
+    ) -> Result<(CodeRecord, FamilyId), RedeemError<E>> {
+        let Some(mut entry) = self.codes.get_mut(code) else {
+            return Err(RedeemError::Unknown);
+        };
+        if let Some(family) = entry.redeemed {
+            drop(entry);
+            self.revoke_family(family);
+            return Err(RedeemError::Replayed(family));
+        }
+        if now >= entry.expires_at {
+            drop(entry);
+            self.codes.remove(code);
+            return Err(RedeemError::Expired);
+        }
+        check(&entry).map_err(RedeemError::Rejected)?;
+        let family = self.insert_family(make_family(&entry), now);
+        entry.redeemed = Some(family);
+        Ok((entry.clone(), family))
+    }
+
+    /// Create a family; returns its id.
+    pub fn insert_family(&self, family: Family, now: u64) -> FamilyId {
+        let id = FamilyId(self.next_family.fetch_add(1, Ordering::Relaxed));
+        self.families.insert(id, family);
+        self.count_insert(now);
+        id
+    }
+
+    /// The refresh token of `family` at `generation`.
+    pub fn refresh_token(&self, family: FamilyId, generation: u32) -> String {
+        let body = format!("{REFRESH_PREFIX}.{:x}.{generation:x}", family.0);
+        let tag = hmac::sign(&self.mac_key, body.as_bytes());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// Parse a refresh token and check its MAC: `(family, generation)` if it is one of ours.
+    pub fn parse_refresh_token(&self, token: &str) -> Option<(FamilyId, u32)> {
+        let (body, tag) = token.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.mac_key, body.as_bytes(), &tag).ok()?;
+        let mut parts = body.split('.');
+        (parts.next()? == REFRESH_PREFIX).then_some(())?;
+        let family = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let generation = u32::from_str_radix(parts.next()?, 16).ok()?;
+        parts
+            .next()
+            .is_none()
+            .then_some((FamilyId(family), generation))
+    }
+
+    /// Use a refresh token atomically: rotate, or detect reuse and revoke the family.
+    pub fn use_refresh_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: u64,
+        rules: RefreshRules,
+    ) -> Result<Refreshed, RefreshError> {
+        let (id, generation) = self
+            .parse_refresh_token(token)
+            .ok_or(RefreshError::Unknown)?;
+        let mut family = self.families.get_mut(&id).ok_or(RefreshError::Unknown)?;
+        if &*family.client_id != client_id {
+            return Err(RefreshError::WrongClient);
+        }
+        if family.revoked {
+            return Err(RefreshError::Revoked(id));
+        }
+        let Some(state) = family.refresh else {
+            return Err(RefreshError::Unknown);
+        };
+        let current = family.generation;
+        let within_grace = generation + 1 == current
+            && rules.reuse_grace > 0
+            && now < state.rotated_at.saturating_add(rules.reuse_grace);
+        if generation > current {
+            return Err(RefreshError::Unknown);
+        }
+        if generation < current && !within_grace {
+            family.revoked = true;
+            return Err(RefreshError::Reused(id));
+        }
+        if now >= state.expires_at {
+            return Err(RefreshError::Expired);
+        }
+        // Inside the grace period the previous token gets the current one back: no new
+        // generation, so any number of late duplicates agree on one chain.
+        let rotated = rules.rotation && !within_grace;
+        if rotated {
+            family.generation = current + 1;
+            let expires_at = now.saturating_add(rules.ttl);
+            family.refresh = Some(RefreshState {
+                expires_at,
+                rotated_at: now,
+            });
+            family.expires_at = family.expires_at.max(expires_at);
+        }
+        let grant = family.clone();
+        let generation = family.generation;
+        drop(family);
+        Ok(Refreshed {
+            family: id,
+            refresh_token: self.refresh_token(id, generation),
+            rotated,
+            within_grace,
+            grant,
+        })
+    }
+
+    /// Extend a family's lifetime to cover an access token that expires at `exp`.
+    pub fn note_access_token(&self, family: FamilyId, exp: u64) {
+        if let Some(mut f) = self.families.get_mut(&family) {
+            f.expires_at = f.expires_at.max(exp);
+        }
+    }
+
+    /// A copy of the family, if known.
+    pub fn family(&self, id: FamilyId) -> Option<Family> {
+        self.families.get(&id).map(|f| f.clone())
+    }
+
+    /// Whether an access token of family `sid` with id `jti` has been revoked. An unknown
+    /// family counts as revoked (the store was reset, or the family was pruned after expiry).
+    pub fn is_access_revoked(&self, sid: &str, jti: &str) -> bool {
+        let family_live = sid
+            .parse::<FamilyId>()
+            .ok()
+            .and_then(|id| self.families.get(&id).map(|f| !f.revoked))
+            .unwrap_or(false);
+        !family_live || self.revoked_jtis.contains_key(jti)
+    }
+
+    /// Revoke one access token by `jti` (kept until its `exp`).
+    pub fn revoke_jti(&self, jti: &str, exp: u64) {
+        self.revoked_jtis.insert(jti.to_owned(), exp);
+    }
+
+    /// Revoke a family and every token it issued. Returns whether it was live.
+    pub fn revoke_family(&self, id: FamilyId) -> bool {
+        self.families
+            .get_mut(&id)
+            .map(|mut f| !std::mem::replace(&mut f.revoked, true))
+            .unwrap_or(false)
+    }
+
+    /// Revoke every family matching `pred`; returns how many were live.
+    pub fn revoke_where(&self, pred: impl Fn(&Family) -> bool) -> usize {
+        let mut n = 0;
+        for mut f in self.families.iter_mut() {
+            if !f.revoked && pred(&f) {
+                f.revoked = true;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Live counts.
+    pub fn counts(&self) -> StoreCounts {
+        let mut counts = StoreCounts {
+            codes: self.codes.iter().filter(|c| c.redeemed.is_none()).count(),
+            revoked_access_tokens: self.revoked_jtis.len(),
+            ..StoreCounts::default()
+        };
+        for f in self.families.iter() {
+            if f.revoked {
+                counts.revoked_families += 1;
+            } else {
+                counts.live_families += 1;
+                if f.refresh.is_some() {
+                    counts.refresh_families += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Drop what can no longer matter at `now`: expired codes (redeemed codes are kept while
+    /// their family lives, so a replay can still revoke it), families whose every token has
+    /// expired, and revoked `jti`s past their expiry.
+    pub fn prune(&self, now: u64) {
+        self.codes.retain(|_, c| match c.redeemed {
+            None => now < c.expires_at,
+            Some(f) => self.families.contains_key(&f),
+        });
+        self.families.retain(|_, f| now < f.expires_at);
+        self.revoked_jtis.retain(|_, exp| now < *exp);
+    }
+
+    fn count_insert(&self, now: u64) {
+        if self.inserts.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune(now);
+        }
+    }
+
+    /// Look at a code without redeeming it (for tests and the control API).
+    pub fn peek_code(&self, code: &str) -> Option<CodeRecord> {
+        self.codes.get(code).map(|c| c.clone())
+    }
+
+    /// Remove a code outright (e.g. after a denied consent).
+    pub fn remove_code(&self, code: &str) {
+        if let Entry::Occupied(e) = self.codes.entry(code.to_owned()) {
+            e.remove();
+        }
+    }
+}
+
+/// A family for a new grant.
+pub fn new_family(
+    client_id: &str,
+    sub: &str,
+    scope: &ScopeSet,
+    auth_time: u64,
+    refresh_expires_at: Option<u64>,
+    now: u64,
+) -> Family {
+    Family {
+        client_id: client_id.into(),
+        sub: sub.into(),
+        scope: scope.to_string().into(),
+        auth_time,
+        generation: 0,
+        revoked: false,
+        refresh: refresh_expires_at.map(|expires_at| RefreshState {
+            expires_at,
+            rotated_at: now,
+        }),
+        expires_at: refresh_expires_at.unwrap_or(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Barrier;
+
+    const RULES: RefreshRules = RefreshRules {
+        rotation: true,
+        reuse_grace: 0,
+        ttl: 1000,
+    };
+
+    fn family_with_refresh(store: &Store) -> (FamilyId, String) {
+        let scope = ScopeSet::parse("openid offline_access").expect("scope");
+        let id = store.insert_family(new_family("c", "u", &scope, 0, Some(1000), 0), 0);
+        (id, store.refresh_token(id, 0))
+    }
+
+    #[test]
+    fn rotation_then_reuse_revokes_the_family() {
+        let store = Store::new();
+        let (id, rt0) = family_with_refresh(&store);
+        let first = store
+            .use_refresh_token(&rt0, "c", 10, RULES)
+            .expect("rotates");
+        assert!(first.rotated);
+        assert_ne!(first.refresh_token, rt0);
+        assert_eq!(
+            store
+                .use_refresh_token(&rt0, "c", 11, RULES)
+                .map(|r| r.family),
+            Err(RefreshError::Reused(id))
+        );
+        assert_eq!(
+            store
+                .use_refresh_token(&first.refresh_token, "c", 12, RULES)
+                .map(|r| r.family),
+            Err(RefreshError::Revoked(id))
+        );
+        assert!(store.is_access_revoked(&id.to_string(), "any"));
+    }
+
+    #[test]
+    fn grace_accepts_the_previous_token_briefly() {
+        let store = Store::new();
+        let (_, rt0) = family_with_refresh(&store);
+        let rules = RefreshRules {
+            reuse_grace: 5,
+            ..RULES
+        };
+        store
+            .use_refresh_token(&rt0, "c", 10, rules)
+            .expect("rotates");
+        let again = store
+            .use_refresh_token(&rt0, "c", 14, rules)
+            .expect("grace");
+        assert!(again.within_grace);
+        assert!(!again.rotated);
+        let late = store.use_refresh_token(&rt0, "c", 30, rules);
+        assert!(matches!(late, Err(RefreshError::Reused(_))));
+    }
+
+    #[test]
+    fn forged_and_foreign_tokens_are_unknown() {
+        let store = Store::new();
+        let (_, rt0) = family_with_refresh(&store);
+        let other = Store::new();
+        assert_eq!(
+            other
+                .use_refresh_token(&rt0, "c", 1, RULES)
+                .map(|r| r.family),
+            Err(RefreshError::Unknown)
+        );
+        let forged = rt0.replacen(".0.", ".7.", 1);
+        assert_eq!(store.parse_refresh_token(&forged), None);
+        assert_eq!(
+            store
+                .use_refresh_token(&rt0, "other-client", 1, RULES)
+                .map(|r| r.family),
+            Err(RefreshError::WrongClient)
+        );
+    }
+
+    #[test]
+    fn expired_refresh_token_is_refused() {
+        let store = Store::new();
+        let (_, rt0) = family_with_refresh(&store);
+        assert_eq!(
+            store
+                .use_refresh_token(&rt0, "c", 1000, RULES)
+                .map(|r| r.family),
+            Err(RefreshError::Expired)
+        );
+    }
+
+    #[test]
+    fn code_is_single_use_and_replay_revokes() {
+        let store = Store::new();
+        let scope = ScopeSet::parse("openid").expect("scope");
+        let record = CodeRecord::new(
+            "c".into(),
+            None,
+            scope.clone(),
+            None,
+            None,
+            "u".into(),
+            0,
+            60,
+        );
+        let code = store.insert_code(record, 0);
+        let make = |r: &CodeRecord| new_family(&r.client_id, &r.sub, &r.scope, 0, None, 100);
+        let refused: Result<_, RedeemError<&str>> =
+            store.redeem_code(&code, 1, |_| Err("wrong verifier"), make);
+        assert!(matches!(
+            refused,
+            Err(RedeemError::Rejected("wrong verifier"))
+        ));
+        let (_, fam) = store
+            .redeem_code::<()>(&code, 1, |_| Ok(()), make)
+            .expect("first use");
+        assert!(!store.is_access_revoked(&fam.to_string(), "j"));
+        let replay = store.redeem_code::<()>(&code, 2, |_| Ok(()), make);
+        assert!(matches!(replay, Err(RedeemError::Replayed(f)) if f == fam));
+        assert!(store.is_access_revoked(&fam.to_string(), "j"));
+    }
+
+    #[test]
+    fn prune_drops_expired_families_and_codes() {
+        let store = Store::new();
+        let (id, _) = family_with_refresh(&store);
+        let record = CodeRecord::new(
+            "c".into(),
+            None,
+            ScopeSet::default(),
+            None,
+            None,
+            "u".into(),
+            0,
+            60,
+        );
+        store.insert_code(record, 0);
+        store.prune(61);
+        assert_eq!(store.counts().codes, 0);
+        assert!(store.family(id).is_some());
+        store.prune(1000);
+        assert!(store.family(id).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// N threads, one refresh token: exactly one wins, the family moves exactly one
+        /// generation, and the losers see either reuse (family revoked) or revocation.
+        #[test]
+        fn concurrent_refresh_has_exactly_one_winner(n in 2usize..24, grace in prop_oneof![Just(0u64), Just(0u64), Just(30u64)]) {
+            let store = Arc::new(Store::new());
+            let (id, rt0) = family_with_refresh(&store);
+            let barrier = Arc::new(Barrier::new(n));
+            let rules = RefreshRules { reuse_grace: grace, ..RULES };
+            let results: Vec<_> = (0..n).map(|_| {
+                let (store, barrier, rt0) = (store.clone(), barrier.clone(), rt0.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.use_refresh_token(&rt0, "c", 10, rules)
+                })
+            }).collect::<Vec<_>>().into_iter().map(|h| h.join().expect("thread")).collect();
+            let wins = results.iter().filter(|r| r.as_ref().is_ok_and(|r| !r.within_grace)).count();
+            prop_assert_eq!(wins, 1);
+            let family = store.family(id).expect("family");
+            if grace == 0 {
+                // Every loser either detected the reuse or found the family already revoked.
+                for r in results.iter().filter(|r| r.is_err()) {
+                    prop_assert!(matches!(r, Err(RefreshError::Reused(_)) | Err(RefreshError::Revoked(_))));
+                }
+                prop_assert_eq!(family.generation, 1);
+                prop_assert!(family.revoked, "losers revoke the family");
+            } else {
+                prop_assert!(results.iter().all(|r| r.is_ok()), "all inside grace");
+                prop_assert!(!family.revoked);
+                prop_assert_eq!(family.generation, 1);
+                let tokens: std::collections::HashSet<_> = results.iter().flatten().map(|r| r.refresh_token.clone()).collect();
+                prop_assert_eq!(tokens.len(), 1, "everyone holds the same current token");
+            }
+        }
+    }
+}

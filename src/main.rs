@@ -1,0 +1,85 @@
+//! The `fauxauth` command: thin glue between the command line and the library crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fauxauth_server::{Clock, MockServer, ServerConfig};
+
+/// A fake OpenAI-style OAuth authorization server and conformance harness.
+#[derive(Debug, Parser)]
+#[command(name = "fauxauth", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the mock authorization server (built-in configuration unless --config).
+    Serve {
+        /// YAML configuration file (see docs/CONFIG.md).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve { config, addr } => runtime.block_on(serve(config, addr)),
+    }
+}
+
+async fn serve(config: Option<PathBuf>, addr: SocketAddr) -> anyhow::Result<()> {
+    let config = match &config {
+        Some(path) => ServerConfig::from_file(path)?,
+        None => ServerConfig::default(),
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .addr(addr)
+        .clock(Clock::virtual_now())
+        .start()
+        .await?;
+    println!("fauxauth listening on http://{}", server.addr());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
