@@ -1,0 +1,12 @@
+//! # fauxauth-conformance
+//!
+//! The conformance harness of fauxauth: reference OAuth clients on the `oauth2` crate, a
+//! token manager with the seed's agent knobs, scenario files that drive a client through
+//! expiry, refresh and failure, and reports like a test runner's.
+//!
+//! ## Layout
+//! - [`client`]: the reference clients and the [`client::Session`] token manager.
+
+#![warn(missing_docs)]
+
+pub mod client;
