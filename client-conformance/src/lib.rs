@@ -6,7 +6,13 @@
 //!
 //! ## Layout
 //! - [`client`]: the reference clients and the [`client::Session`] token manager.
+//! - [`scenario`]: the scenario file format, loading with positions, running, judging.
+//! - [`external`]: running your own client program and judging it by the event log.
+//! - [`report`]: terminal, JSON and JUnit XML reports.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod external;
+pub mod report;
+pub mod scenario;

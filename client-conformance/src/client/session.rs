@@ -407,22 +407,59 @@ impl Session {
         Ok(first)
     }
 
+    /// Send the access token held as it is — even if expired, or after the session was lost —
+    /// without refreshing: a probe that shows what the server does with it.
+    pub async fn probe_api(&self) -> Result<ApiResponse, ClientError> {
+        let token = self
+            .current_access_token()
+            .ok_or(ClientError::NotLoggedIn)?;
+        self.send_api(&token).await
+    }
+
+    /// The raw access token held, if any (for harness steps that act on it server-side).
+    pub fn current_access_token(&self) -> Option<String> {
+        self.inner
+            .state
+            .lock()
+            .tokens
+            .as_ref()
+            .map(|t| t.access_token.clone())
+    }
+
     /// Revoke the refresh token (or the access token when there is none) at the revocation
     /// endpoint (RFC 7009), and forget the tokens.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let (tokens, _) = self.snapshot()?;
         let token = tokens.refresh_token.unwrap_or(tokens.access_token);
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("token", &token);
-        form.append_pair("client_id", &self.inner.config.client_id);
-        if let Some(secret) = &self.inner.config.client_secret {
-            form.append_pair("client_secret", secret);
-        }
+        self.revoke_at_server(&token).await?;
+        let mut state = self.inner.state.lock();
+        state.tokens = None;
+        state.generation += 1;
+        Ok(())
+    }
+
+    /// Revoke only the current access token at the revocation endpoint (RFC 7009); the
+    /// session keeps it (and will find out it is revoked).
+    pub async fn revoke_access_token(&self) -> Result<(), ClientError> {
+        let (tokens, _) = self.snapshot()?;
+        self.revoke_at_server(&tokens.access_token).await
+    }
+
+    async fn revoke_at_server(&self, token: &str) -> Result<(), ClientError> {
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("token", token);
+            form.append_pair("client_id", &self.inner.config.client_id);
+            if let Some(secret) = &self.inner.config.client_secret {
+                form.append_pair("client_secret", secret);
+            }
+            form.finish()
+        };
         let request = oauth2::http::Request::builder()
             .method("POST")
             .uri(&self.inner.endpoints.revoke)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.finish().into_bytes())
+            .body(body.into_bytes())
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let what = "POST /oauth/revoke".to_owned();
         let response = self
@@ -438,9 +475,6 @@ impl Session {
                 detail: super::oauth::snippet(response.body()),
             });
         }
-        let mut state = self.inner.state.lock();
-        state.tokens = None;
-        state.generation += 1;
         Ok(())
     }
 
@@ -536,9 +570,9 @@ impl Session {
                     }
                     Err(e) => {
                         if matches!(e, ClientError::ReauthenticationRequired { .. }) {
-                            let mut state = self.inner.state.lock();
-                            state.lost = Some(e.clone());
-                            state.tokens = None;
+                            // Lost: every later call answers this error without a request.
+                            // The tokens stay only for `probe_api`.
+                            self.inner.state.lock().lost = Some(e.clone());
                         }
                         return Err(e);
                     }
