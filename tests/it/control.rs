@@ -1418,3 +1418,33 @@ async fn interactive_approval_page_approve_and_deny() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_abandoned_during_a_delay_is_still_an_event() {
+    let server = MockServer::start().await;
+    let http = client();
+    add_fault(
+        &http,
+        &server,
+        json!({"match": {"endpoint": "jwks"}, "action": {"delay": "10m"}}),
+    )
+    .await;
+    let hurried = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .expect("client");
+    let err = hurried
+        .get(format!("{}/.well-known/jwks.json", server.url()))
+        .send()
+        .await
+        .expect_err("gave up");
+    assert!(err.is_timeout());
+    // The server notices the closed connection and records the request without a status.
+    while server.events().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let event = server.events().all().pop().expect("event");
+    assert_eq!(event.status, None);
+    assert_eq!(event.fault.map(|f| f.action), Some("delay".to_owned()));
+    server.shutdown().await;
+}

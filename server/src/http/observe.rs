@@ -33,8 +33,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     if endpoint == EndpointKind::Control {
         return next.run(request).await;
     }
-    let started = Instant::now();
-    let mut event = Event {
+    let event = Event {
         seq: 0,
         real_time_ms: millis(SystemTime::now()),
         virtual_time_ms: millis(state.clock.now()),
@@ -47,20 +46,28 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         latency_us: 0,
         details: EventDetails::default(),
     };
-    let request = match read_request(&state, endpoint, request, &mut event.details).await {
-        Ok(r) => r,
-        Err(response) => return finish(&state, event, started, response),
+    let mut rec = Recorder {
+        state: state.clone(),
+        started: Instant::now(),
+        event: Some(event),
     };
-    let fired = state.faults.check(&RequestFacts {
-        endpoint,
-        grant_type: event.details.grant_type.as_deref(),
-        client_id: event.details.client_id.as_deref(),
-    });
+    let request = match read_request(&state, endpoint, request, &mut rec.event().details).await {
+        Ok(r) => r,
+        Err(response) => return rec.finish(response),
+    };
+    let fired = {
+        let details = &rec.event().details;
+        state.faults.check(&RequestFacts {
+            endpoint,
+            grant_type: details.grant_type.as_deref(),
+            client_id: details.client_id.as_deref(),
+        })
+    };
     let Some(Fired { rule, action }) = fired else {
         let response = next.run(request).await;
-        return finish(&state, event, started, response);
+        return rec.finish(response);
     };
-    event.fault = Some(FaultApplied {
+    rec.event().fault = Some(FaultApplied {
         rule,
         action: action.name().to_owned(),
     });
@@ -72,26 +79,25 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
             if let Ok(ct) = HeaderValue::from_str(&s.content_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
-            finish(&state, event, started, response)
+            rec.finish(response)
         }
         FaultAction::OauthError(e) => {
             let status = e.status();
             let description = e
                 .description
                 .unwrap_or_else(|| format!("{} (injected by a fault rule)", e.error));
-            event.error = Some(e.error.clone());
+            rec.event().error = Some(e.error.clone());
             let body = json!({"error": e.error, "error_description": description});
-            let response = (status, no_store(), axum::Json(body)).into_response();
-            finish(&state, event, started, response)
+            rec.finish((status, no_store(), axum::Json(body)).into_response())
         }
         FaultAction::Delay(d) => {
             tokio::time::sleep(d.0).await;
             let response = next.run(request).await;
-            finish(&state, event, started, response)
+            rec.finish(response)
         }
         FaultAction::Hang => {
             let connection = request.extensions().get::<ConnectionControl>().cloned();
-            state.events.record(event);
+            rec.unanswered();
             state.shutdown_signal().await;
             if let Some(c) = connection {
                 c.abort();
@@ -100,7 +106,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         }
         FaultAction::Drop => {
             let connection = request.extensions().get::<ConnectionControl>().cloned();
-            state.events.record(event);
+            rec.unanswered();
             match connection {
                 Some(c) => c.abort(),
                 None => {
@@ -110,62 +116,103 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
             }
             std::future::pending().await
         }
-        FaultAction::MalformedJson => {
-            let response = (
+        FaultAction::MalformedJson => rec.finish(
+            (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
                 r#"{"access_token":"fauxauth-malformed","token_type":"Bearer","expires_in":36"#,
             )
-                .into_response();
-            finish(&state, event, started, response)
-        }
+                .into_response(),
+        ),
         FaultAction::WrongContentType => {
             let mut response = next.run(request).await;
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            finish(&state, event, started, response)
+            rec.finish(response)
         }
         FaultAction::OmitRefreshToken => {
             let response = next.run(request).await;
-            let response = rewrite_token_response(response, &mut event.details, |map| {
+            let response = rewrite_token_response(response, &mut rec.event().details, |map| {
                 map.remove("refresh_token");
             })
             .await;
-            finish(&state, event, started, response)
+            rec.finish(response)
         }
         FaultAction::ExpiresIn(seconds) => {
             let response = next.run(request).await;
-            let response = rewrite_token_response(response, &mut event.details, |map| {
+            let response = rewrite_token_response(response, &mut rec.event().details, |map| {
                 map.insert("expires_in".into(), json!(seconds));
             })
             .await;
-            finish(&state, event, started, response)
+            rec.finish(response)
         }
     }
 }
 
-/// Complete the event from the response and record it.
-fn finish(state: &ServerState, mut event: Event, started: Instant, response: Response) -> Response {
-    event.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    event.status = Some(response.status().as_u16());
-    let ext = response.extensions();
-    if event.error.is_none() {
-        event.error = ext
-            .get::<OAuthError>()
-            .map(|e| e.code.as_str().to_owned())
-            .or_else(|| {
-                ext.get::<BearerError>()
-                    .and_then(BearerError::code)
-                    .map(str::to_owned)
-            });
+/// Owns a request's event until it is recorded. If the request is abandoned (the client
+/// went away during a delay, the connection was closed), dropping the recorder still records
+/// it, without a status: one event per request, always.
+struct Recorder {
+    state: AppState,
+    started: Instant,
+    event: Option<Event>,
+}
+
+impl Recorder {
+    fn event(&mut self) -> &mut Event {
+        // Invariant: only called before `finish`/`unanswered` take the event (both end the
+        // request's handling).
+        self.event
+            .as_mut()
+            .expect("the event is read only while the request is in flight")
     }
-    if let Some(details) = ext.get::<EventDetails>() {
-        event.details.merge(details.clone());
+
+    /// Record without a response (hang, drop).
+    fn unanswered(&mut self) {
+        if let Some(event) = self.event.take() {
+            self.state.events.record(event);
+        }
     }
-    state.events.record(event);
-    response
+
+    /// Complete the event from the response and record it.
+    fn finish(mut self, response: Response) -> Response {
+        let Some(mut event) = self.event.take() else {
+            return response;
+        };
+        event.latency_us = micros(self.started);
+        event.status = Some(response.status().as_u16());
+        let ext = response.extensions();
+        if event.error.is_none() {
+            event.error = ext
+                .get::<OAuthError>()
+                .map(|e| e.code.as_str().to_owned())
+                .or_else(|| {
+                    ext.get::<BearerError>()
+                        .and_then(BearerError::code)
+                        .map(str::to_owned)
+                });
+        }
+        if let Some(details) = ext.get::<EventDetails>() {
+            event.details.merge(details.clone());
+        }
+        self.state.events.record(event);
+        response
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut event) = self.event.take() {
+            event.latency_us = micros(self.started);
+            self.state.events.record(event);
+        }
+    }
+}
+
+fn micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Gather request facts; buffer and rebuild the body where the facts are in it.
@@ -182,11 +229,13 @@ async fn read_request(
         | EndpointKind::Device => {
             let (parts, body) = request.into_parts();
             let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-                OAuthError::invalid_request(format!(
+                let error = OAuthError::invalid_request(format!(
                     "the request body is larger than {} KiB (or was cut off)",
                     BODY_LIMIT / 1024
-                ))
-                .into_response()
+                ));
+                let mut response = error.clone().into_response();
+                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                response
             })?;
             body_facts(state, endpoint, &parts.headers, &bytes, details);
             Ok(Request::from_parts(parts, Body::from(bytes)))
