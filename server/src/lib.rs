@@ -214,6 +214,9 @@ impl MockServerBuilder {
             events,
         ));
         let app = http::router(state.clone());
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let task = tokio::spawn(serve::serve(listener, app, state.clone()));
         tracing::info!(%addr, issuer = %state.issuer, "fauxauth listening");
         Ok(ServerHandle {
@@ -306,7 +309,7 @@ impl ServerHandle {
     /// Stop accepting connections, finish in-flight requests (hanging ones are closed), wait
     /// for the server task, and flush the event file.
     pub async fn shutdown(mut self) {
-        self.state.begin_shutdown();
+        self.state.shutdown.trigger();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -317,6 +320,6 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        self.state.begin_shutdown();
+        self.state.shutdown.trigger();
     }
 }

@@ -16,12 +16,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
+use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
@@ -43,26 +43,19 @@ impl ConnectionControl {
     }
 }
 
-/// Serve `app` on `listener` until `state` begins shutdown.
-pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
+/// Serve `app` on `listener` (plain TCP, or any [`Listener`] such as a TLS one) until
+/// `state` begins shutdown.
+pub async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
     let graceful = GracefulShutdown::new();
-    let stop = state.shutdown_signal();
+    let stop = state.shutdown.wait();
     tokio::pin!(stop);
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
-                Err(e) => {
-                    // EMFILE and friends: back off a little instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
+        // `Listener::accept` retries failed accepts itself (with a back-off).
+        let io = tokio::select! {
+            (io, _peer) = listener.accept() => io,
             () = &mut stop => break,
         };
-        let _ = stream.set_nodelay(true);
-        serve_connection(stream, app.clone(), &graceful);
+        serve_connection(io, app.clone(), &graceful);
     }
     drop(listener);
     if tokio::time::timeout(GRACE, graceful.shutdown())

@@ -39,7 +39,32 @@ pub struct ServerState {
     pub approval: Approval,
     /// What `reset` goes back to.
     pub baseline: Baseline,
-    shutdown: watch::Sender<bool>,
+    /// Fires when the server shuts down (ends the accept loop and requests that "hang").
+    pub shutdown: ShutdownSignal,
+}
+
+/// A one-way signal that the server is shutting down.
+#[derive(Debug)]
+pub struct ShutdownSignal(watch::Sender<bool>);
+
+impl Default for ShutdownSignal {
+    fn default() -> Self {
+        Self(watch::Sender::new(false))
+    }
+}
+
+impl ShutdownSignal {
+    /// Signal shutdown to every waiter, present and future.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Wait until shutdown is signalled (at once if it already was).
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // An error means the sender is gone, which also means shutdown.
+        let _ = rx.wait_for(|down| *down).await;
+    }
 }
 
 /// The initial state that a control-API `reset` restores.
@@ -84,7 +109,7 @@ impl ServerState {
             events,
             approval,
             baseline,
-            shutdown: watch::Sender::new(false),
+            shutdown: ShutdownSignal::default(),
         }
     }
 
@@ -94,19 +119,6 @@ impl ServerState {
             .control
             .enabled
             .then_some(self.config.control.prefix.as_str())
-    }
-
-    /// Tell everything waiting on shutdown (the accept loop, hanging requests) to stop.
-    pub fn begin_shutdown(&self) {
-        self.shutdown.send_replace(true);
-    }
-
-    /// Resolves once shutdown has begun.
-    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.shutdown.subscribe();
-        async move {
-            let _ = rx.wait_for(|down| *down).await;
-        }
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         FaultAction::Hang => {
             let connection = request.extensions().get::<ConnectionControl>().cloned();
             rec.unanswered();
-            state.shutdown_signal().await;
+            state.shutdown.wait().await;
             if let Some(c) = connection {
                 c.abort();
             }
@@ -111,7 +111,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
                 Some(c) => c.abort(),
                 None => {
                     tracing::warn!("drop fault outside the fauxauth accept loop: hanging instead");
-                    state.shutdown_signal().await;
+                    state.shutdown.wait().await;
                 }
             }
             std::future::pending().await
