@@ -10,9 +10,11 @@ It does what the seed's agent configuration asks for:
   * retries the token endpoint with exponential backoff on 5xx answers.
 
 Configuration comes from the environment fauxauth sets (FAUXAUTH_*), plus:
-  AGENT_DURATION        seconds to run (default 2.5)
-  AGENT_REFRESH_BUFFER  seconds before expiry to refresh (default 1)
-  AGENT_CALL_INTERVAL   seconds between API calls (default 0.2)
+  AGENT_DURATION        real seconds to run (default 2.5)
+  AGENT_REFRESH_BUFFER  server seconds before expiry to refresh (default 300, the seed's value)
+  AGENT_CALL_INTERVAL   real seconds between API calls (default 0.2)
+FAUXAUTH_TIME_SCALE says how many server seconds pass per real second; the agent divides
+server durations (expires_in, the buffer) by it, so hour-long tokens expire in seconds.
 It exits 0 when every API call succeeded, 1 otherwise.
 """
 
@@ -38,7 +40,8 @@ REDIRECT_URI = ENV.get("FAUXAUTH_REDIRECT_URI", "")
 SCOPES = ENV.get("FAUXAUTH_SCOPES", "")
 FLOW = ENV.get("FAUXAUTH_FLOW", "authorization_code")
 DURATION = float(ENV.get("AGENT_DURATION", "2.5"))
-BUFFER = float(ENV.get("AGENT_REFRESH_BUFFER", "1"))
+SCALE = float(ENV.get("FAUXAUTH_TIME_SCALE", "1"))
+BUFFER = float(ENV.get("AGENT_REFRESH_BUFFER", "300")) / SCALE
 INTERVAL = float(ENV.get("AGENT_CALL_INTERVAL", "0.2"))
 RETRIES = 4
 BACKOFF = 0.1
@@ -132,7 +135,7 @@ class Tokens:
     def __init__(self, answer):
         self.access = answer["access_token"]
         self.refresh = answer.get("refresh_token")
-        self.expires_at = time.monotonic() + float(answer.get("expires_in", 3600))
+        self.expires_at = time.monotonic() + float(answer.get("expires_in", 3600)) / SCALE
 
     def update(self, answer):
         refresh = self.refresh

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use fauxauth_server::ServerConfig;
+use fauxauth_server::{FaultRule, ServerConfig};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -181,8 +181,8 @@ pub enum Step {
     Advance(Dur),
     /// Move the server's clock.
     SetClock(SetClockStep),
-    /// Add a fault rule (the control plane's rule format).
-    Fault(#[schemars(with = "FaultRuleSchema")] FaultRuleValue),
+    /// Add a fault rule (the control plane's rule format, verbatim).
+    Fault(#[schemars(with = "FaultRuleSchema")] FaultRule),
     /// Revoke tokens, as the admin or as the client (RFC 7009).
     Revoke(RevokeStep),
     /// Rotate the signing key.
@@ -207,9 +207,6 @@ impl Step {
         }
     }
 }
-
-/// The fault rule a `fault` step adds, kept as data until the server's fault module parses it.
-pub type FaultRuleValue = serde_json::Value;
 
 /// Schema stand-in for the control plane's fault rule.
 #[derive(JsonSchema)]

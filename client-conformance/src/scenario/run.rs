@@ -621,6 +621,6 @@ async fn revoke_step(
 }
 
 /// Check a `fault` step's rule when the file is loaded.
-pub fn check_fault_rule(rule: &super::model::FaultRuleValue) -> Result<(), String> {
-    server_glue::check_fault_rule(rule)
+pub fn check_fault_rule(rule: &fauxauth_server::FaultRule) -> Result<(), String> {
+    rule.validate().map_err(|e| e.to_string())
 }

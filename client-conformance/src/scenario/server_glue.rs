@@ -1,41 +1,61 @@
 //! The harness's only contact with the server's control plane: events, faults, revocation
 //! and key rotation, through the server's public API.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use fauxauth_server::ServerHandle;
-use fauxauth_server::keys::SigningKey;
+use fauxauth_server::{Event, FaultRule, RevokeTarget, ServerHandle};
 
-use super::model::FaultRuleValue;
 use super::observed::ObservedEvent;
 
 /// The sequence number of the server's latest event.
-pub(crate) fn last_seq(_server: &ServerHandle) -> u64 {
-    0
+pub(crate) fn last_seq(server: &ServerHandle) -> u64 {
+    server.events().last_seq()
 }
 
 /// Every event the server recorded.
-pub(crate) fn events(_server: &ServerHandle) -> Vec<ObservedEvent> {
-    Vec::new()
+pub(crate) fn events(server: &ServerHandle) -> Vec<ObservedEvent> {
+    server.events().all().iter().map(observe).collect()
 }
 
-/// Check a fault rule without a server.
-pub(crate) fn check_fault_rule(_rule: &FaultRuleValue) -> Result<(), String> {
-    Err("fault steps need the control plane (fault injection), which this build lacks".to_owned())
+/// The harness's view of a server event.
+pub(crate) fn observe(e: &Event) -> ObservedEvent {
+    let d = &e.details;
+    ObservedEvent {
+        seq: e.seq,
+        virtual_time_ms: e.virtual_time_ms,
+        real_time_ms: e.real_time_ms,
+        endpoint: e.endpoint.as_str().to_owned(),
+        method: e.method.clone(),
+        path: e.path.clone(),
+        status: e.status,
+        error: e.error.clone(),
+        fault: e.fault.as_ref().map(|f| f.action.clone()),
+        client_id: d.client_id.clone(),
+        grant_type: d.grant_type.clone(),
+        family: d.family.clone(),
+        presented_access: d.presented_access.clone(),
+        presented_refresh: d.presented_refresh.clone(),
+        issued_access: d.issued_access.clone(),
+        issued_refresh: d.issued_refresh.clone(),
+        access_exp: d.access_exp,
+        token_expired: d.token_expired,
+        refresh_reuse: d.refresh_reuse,
+        pkce_method: d.pkce_method.clone(),
+    }
 }
 
 /// Add a fault rule.
-pub(crate) fn add_fault(_server: &ServerHandle, rule: &FaultRuleValue) -> Result<(), String> {
-    check_fault_rule(rule)
+pub(crate) fn add_fault(server: &ServerHandle, rule: &FaultRule) -> Result<(), String> {
+    server
+        .faults()
+        .add(rule.clone())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Revoke every grant of `client_id`, as the administrator.
 pub(crate) fn revoke_client(server: &ServerHandle, client_id: &str) {
-    server
-        .state()
-        .store
-        .revoke_where(|f| &*f.client_id == client_id);
+    server.revoke(RevokeTarget::Client(client_id.to_owned()));
 }
 
 /// Revoke one access token, as the administrator.
@@ -52,10 +72,8 @@ pub(crate) fn revoke_access_token(server: &ServerHandle, token: &str) -> Result<
 
 /// Rotate the signing key; the old one verifies for `grace`.
 pub(crate) fn rotate_keys(server: &ServerHandle, grace: Duration) -> Result<(), String> {
-    let state = server.state();
-    let next = SigningKey::generate(state.config.signing_alg)
-        .map_err(|e| format!("cannot make a new key: {e}"))?;
-    let until = state.clock.now() + grace;
-    state.keys.write().rotate(Arc::new(next), until);
-    Ok(())
+    server
+        .rotate_keys(grace)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

@@ -166,13 +166,12 @@ async fn a_missing_path_is_an_error() {
 }
 
 #[tokio::test]
-#[ignore = "needs the control plane (events, faults) from main; enabled on merge"]
 async fn the_scenario_library_passes() {
     let report = run_paths(&[library()], &RunOptions::default())
         .await
         .expect("run");
     assert!(
-        report.results.len() >= 28,
+        report.results.len() >= 27,
         "{} scenarios",
         report.results.len()
     );
@@ -195,7 +194,6 @@ fn the_checked_in_schema_is_up_to_date() {
 }
 
 #[test]
-#[ignore = "needs the control plane (events, faults) from main; enabled on merge"]
 fn every_library_file_loads() {
     for entry in std::fs::read_dir(library()).expect("scenarios/") {
         let path = entry.expect("entry").path();
