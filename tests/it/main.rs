@@ -1,0 +1,7 @@
+//! The integration tests of fauxauth: one binary, one module per area. Every test starts its
+//! own server on `127.0.0.1:0` and talks to it over real HTTP.
+
+mod authorize;
+mod discovery;
+mod helpers;
+mod token;
