@@ -1,7 +1,9 @@
 //! The integration tests of fauxauth: one binary, one module per area. Every test starts its
 //! own server on `127.0.0.1:0` and talks to it over real HTTP.
 
+mod api;
 mod authorize;
 mod discovery;
 mod helpers;
+mod refresh;
 mod token;
