@@ -5,5 +5,7 @@ mod api;
 mod authorize;
 mod discovery;
 mod helpers;
+mod redirects;
 mod refresh;
+mod robustness;
 mod token;

@@ -71,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::MODELS, get(api::models))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Also for handlers that never read their body (e.g. `POST /userinfo`): 413 up front.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .with_state(state)
 }
 
