@@ -3,9 +3,11 @@
 
 mod api;
 mod authorize;
+mod cli;
 mod discovery;
 mod helpers;
 mod redirects;
 mod refresh;
 mod robustness;
+mod signing;
 mod token;
