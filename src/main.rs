@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
 
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
@@ -25,6 +26,14 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Serve HTTPS with a CA and certificate generated at start (for localhost,
+        /// 127.0.0.1 and ::1).
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: write the CA certificate (PEM) here, for clients to trust
+        /// (default: a file in the temporary directory, named in the log).
+        #[arg(long, value_name = "FILE", requires = "tls")]
+        tls_ca_out: Option<PathBuf>,
     },
 }
 
@@ -39,22 +48,49 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { config, addr } => runtime.block_on(serve(config, addr)),
+        Command::Serve {
+            config,
+            addr,
+            tls,
+            tls_ca_out,
+        } => runtime.block_on(serve(config, addr, tls.then_some(tls_ca_out))),
     }
 }
 
-async fn serve(config: Option<PathBuf>, addr: SocketAddr) -> anyhow::Result<()> {
+/// `tls`: `None` for plain HTTP, `Some(file)` for HTTPS with the CA written to `file` (or a
+/// default file).
+async fn serve(
+    config: Option<PathBuf>,
+    addr: SocketAddr,
+    tls: Option<Option<PathBuf>>,
+) -> anyhow::Result<()> {
     let config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
     };
-    let server = MockServer::builder()
+    let mut builder = MockServer::builder()
         .config(config)
         .addr(addr)
-        .clock(Clock::virtual_now())
-        .start()
-        .await?;
-    println!("fauxauth listening on http://{}", server.addr());
+        .clock(Clock::virtual_now());
+    if tls.is_some() {
+        builder = builder.tls(TlsConfig::default());
+    }
+    let server = builder.start().await?;
+    let scheme = match (&tls, server.ca_pem()) {
+        (Some(ca_out), Some(pem)) => {
+            let path = ca_out.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("fauxauth-ca-{}.pem", server.addr().port()))
+            });
+            std::fs::write(&path, pem).with_context(|| {
+                format!("cannot write the CA certificate to {}", path.display())
+            })?;
+            tracing::info!(ca = %path.display(), "TLS on: trust this CA certificate");
+            "https"
+        }
+        _ => "http",
+    };
+    // Exactly one line on stdout, once the server accepts connections.
+    println!("fauxauth listening on {scheme}://{}", server.addr());
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -23,6 +23,7 @@
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
 //! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
 //! - [`http`]: axum handlers, one file per endpoint family.
+//! - [`tls`]: HTTPS with a CA and certificate generated at start.
 //! - [`yaml`]: YAML with `file:line:column` errors.
 
 pub mod clock;
@@ -33,6 +34,7 @@ pub mod policy;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod yaml;
 
@@ -59,6 +61,9 @@ pub enum StartError {
     /// The signing key could not be made or loaded.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -98,6 +103,7 @@ pub struct MockServerBuilder {
     config: ServerConfig,
     addr: SocketAddr,
     clock: Option<Clock>,
+    tls: Option<tls::TlsConfig>,
 }
 
 impl Default for MockServerBuilder {
@@ -106,6 +112,7 @@ impl Default for MockServerBuilder {
             config: ServerConfig::default(),
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             clock: None,
+            tls: None,
         }
     }
 }
@@ -129,6 +136,13 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serve HTTPS with a certificate generated at start (see [`ServerHandle::ca_pem`]);
+    /// the default issuer becomes `https://127.0.0.1:PORT`.
+    pub fn tls(mut self, config: tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Bind, and serve in the background.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         if let Some(issue) = self.config.validate().into_iter().next() {
@@ -137,6 +151,10 @@ impl MockServerBuilder {
         let key = match &self.config.signing_key_file {
             Some(path) => Arc::new(SigningKey::from_pem_file(self.config.signing_alg, path)?),
             None => SigningKey::shared(self.config.signing_alg)?,
+        };
+        let tls = match &self.tls {
+            Some(config) => Some(tls::TlsMaterial::generate(config)?),
+            None => None,
         };
         let listener = TcpListener::bind(self.addr)
             .await
@@ -154,7 +172,8 @@ impl MockServerBuilder {
             } else {
                 addr
             };
-            format!("http://{shown}")
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{shown}")
         });
         let clients = self
             .config
@@ -172,24 +191,46 @@ impl MockServerBuilder {
         });
         let app = http::router(state.clone());
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = shutdown_rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "server stopped with an error");
-            }
-        });
+        let task = match &tls {
+            None => serve_in_background(listener, app, shutdown_rx),
+            Some(material) => serve_in_background(
+                tls::TlsListener::new(listener, material)
+                    .map_err(|source| StartError::Bind { addr, source })?,
+                app,
+                shutdown_rx,
+            ),
+        };
         tracing::info!(%addr, issuer = %state.issuer, "fauxauth listening");
         Ok(ServerHandle {
             state,
             addr,
+            ca_pem: tls.map(|m| m.ca_pem().to_owned()),
             shutdown: Some(shutdown_tx),
             task: Some(task),
         })
     }
+}
+
+/// Serve `app` on `listener` (plain TCP or [`tls::TlsListener`]) until `shutdown` fires.
+fn serve_in_background<L>(
+    listener: L,
+    app: axum::Router,
+    shutdown: oneshot::Receiver<()>,
+) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = shutdown.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    })
 }
 
 /// A running server. Dropping it stops the server.
@@ -197,6 +238,7 @@ impl MockServerBuilder {
 pub struct ServerHandle {
     state: Arc<ServerState>,
     addr: SocketAddr,
+    ca_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -210,6 +252,11 @@ impl ServerHandle {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// With TLS: the PEM of the CA that signed the server's certificate (trust it in clients).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The server's clock: advance it to expire tokens at once.

@@ -10,4 +10,5 @@ mod redirects;
 mod refresh;
 mod robustness;
 mod signing;
+mod tls;
 mod token;
