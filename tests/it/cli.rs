@@ -51,6 +51,10 @@ fn config_file_with_a_bad_key_names_file_line_and_column() {
     let expected = format!("{}:2:1", file.path.display());
     assert!(text.starts_with(&expected), "{text}");
     assert!(text.contains("acess_token_ttl"), "{text}");
+    assert!(
+        !text.contains("at line"),
+        "the position once, in front: {text}"
+    );
 }
 
 #[test]
