@@ -6,6 +6,7 @@ mod authorize;
 mod cli;
 mod discovery;
 mod helpers;
+mod readme;
 mod redirects;
 mod refresh;
 mod robustness;
