@@ -338,3 +338,51 @@ async fn userinfo_sub_equals_the_id_token_sub() {
         .expect("userinfo");
     assert_eq!(no_openid.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_client_cannot_revoke_another_clients_tokens() {
+    let server = spawn().await;
+    let tokens = server.agent_tokens(SEED_SCOPE).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    for token in [access, refresh] {
+        let response = server
+            .service_post("/oauth/revoke", &[("token", token)])
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(server.responses(access).await.status(), StatusCode::OK);
+    assert_eq!(server.agent_refresh(refresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_methods_get_405_not_500() {
+    let server = spawn().await;
+    for path in [
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/v1/responses",
+    ] {
+        assert_eq!(
+            server.get(path).await.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET {path}"
+        );
+    }
+    for path in ["/oauth/authorize", "/.well-known/jwks.json", "/v1/models"] {
+        let response = server
+            .http
+            .post(server.url(path))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST {path}"
+        );
+    }
+    let missing = server.get("/nope").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -493,3 +493,45 @@ async fn per_client_access_token_ttl_applies() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn two_authentication_methods_or_mismatched_ids_are_refused() {
+    let server = spawn().await;
+    // Basic and client_secret in the body: more than one method (RFC 6749 §2.3).
+    let response = server
+        .token_basic(
+            DEFAULT_SERVICE_CLIENT_ID,
+            DEFAULT_SERVICE_CLIENT_SECRET,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", DEFAULT_SERVICE_CLIENT_SECRET),
+            ],
+        )
+        .await;
+    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // Basic for one client, client_id of another in the body.
+    let response = server
+        .token_basic(
+            DEFAULT_SERVICE_CLIENT_ID,
+            DEFAULT_SERVICE_CLIENT_SECRET,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEFAULT_WEB_CLIENT_ID),
+            ],
+        )
+        .await;
+    assert!(header(&response, "www-authenticate").is_some_and(|c| c.starts_with("Basic")));
+    assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // The same client_id in both places is fine.
+    let response = server
+        .token_basic(
+            DEFAULT_SERVICE_CLIENT_ID,
+            DEFAULT_SERVICE_CLIENT_SECRET,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEFAULT_SERVICE_CLIENT_ID),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
