@@ -22,6 +22,7 @@
 //! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
 //! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
+//! - [`profile`]: what differs between the `generic` and the `openai` profile.
 //! - [`http`]: axum handlers, one file per endpoint family.
 //! - [`yaml`]: YAML with `file:line:column` errors.
 
@@ -30,6 +31,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod policy;
+pub mod profile;
 pub mod secret;
 pub mod state;
 pub mod store;
@@ -162,6 +164,7 @@ impl MockServerBuilder {
             .into_iter()
             .map(|c| (c.client_id.clone(), c))
             .collect();
+        let expired_token_mode = RwLock::new(self.config.api_expired_token);
         let state = Arc::new(ServerState {
             config: self.config,
             clients,
@@ -169,6 +172,8 @@ impl MockServerBuilder {
             clock: self.clock.unwrap_or_default(),
             keys: RwLock::new(KeyRing::new(key)),
             store: store::Store::new(),
+            expired_token_mode,
+            shutdown: state::ShutdownSignal::default(),
         });
         let app = http::router(state.clone());
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -234,6 +239,7 @@ impl ServerHandle {
 
     /// Stop accepting connections, finish in-flight requests, and wait for the server task.
     pub async fn shutdown(mut self) {
+        self.state.shutdown.trigger();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -245,6 +251,7 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
+        self.state.shutdown.trigger();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

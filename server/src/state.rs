@@ -6,7 +6,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::clock::Clock;
-use crate::config::{ClientConfig, ServerConfig};
+use crate::config::{ClientConfig, ExpiredTokenMode, ServerConfig};
 use crate::keys::KeyRing;
 use crate::store::{RefreshRules, Store};
 
@@ -25,6 +25,34 @@ pub struct ServerState {
     pub keys: RwLock<KeyRing>,
     /// Codes, grants, revocations.
     pub store: Store,
+    /// How the model API answers expired tokens now (starts as configured).
+    pub expired_token_mode: RwLock<ExpiredTokenMode>,
+    /// Fires when the server shuts down (ends requests that "hang").
+    pub shutdown: ShutdownSignal,
+}
+
+/// A one-way signal that the server is shutting down.
+#[derive(Debug)]
+pub struct ShutdownSignal(tokio::sync::watch::Sender<bool>);
+
+impl Default for ShutdownSignal {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(false))
+    }
+}
+
+impl ShutdownSignal {
+    /// Signal shutdown to every waiter, present and future.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Wait until shutdown is signalled (at once if it already was).
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // An error means the sender is gone, which also means shutdown.
+        let _ = rx.wait_for(|down| *down).await;
+    }
 }
 
 /// The handle handlers receive.
@@ -56,9 +84,9 @@ impl ServerState {
         }
     }
 
-    /// The audience of access tokens: the model API.
+    /// The audience of access tokens: the model API (as the profile names it).
     pub fn api_audience(&self) -> String {
-        format!("{}/v1", self.issuer)
+        self.profile().access_audience(self)
     }
 
     /// An absolute URL on this server.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod authorize;
+pub mod backend;
 pub mod bearer;
 pub mod client_auth;
 pub mod discovery;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::RESPONSES, post(api::responses))
         .route(paths::MODELS, get(api::models))
+        .merge(state.profile().routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

@@ -19,7 +19,24 @@ use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body) {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(TokenFailure::OAuth(error)) => error.into_response(),
+        Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error),
+    }
+}
+
+/// Why a token request failed: an RFC 6749 error, or a refused refresh token (whose shape
+/// the profile decides).
+#[derive(Debug)]
+pub enum TokenFailure {
+    /// An RFC 6749 §5.2 error.
+    OAuth(OAuthError),
+    /// The refresh token was refused.
+    Refresh(RefreshError),
+}
+
+impl From<OAuthError> for TokenFailure {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
     }
 }
 
@@ -27,8 +44,8 @@ fn handle(
     state: &ServerState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<TokenResponse, OAuthError> {
-    let params = parse_body(headers, body)?;
+) -> Result<TokenResponse, TokenFailure> {
+    let params = parse_body(state, headers, body)?;
     let grant_type = params.require("grant_type")?;
     let (client, method) = client_auth::authenticate(state, headers, &params)?;
     let grant = GrantType::parse(grant_type).ok_or_else(|| {
@@ -41,29 +58,39 @@ fn handle(
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             format!("this client is not registered for {}", grant.as_str()),
-        ));
+        )
+        .into());
     }
-    match grant {
-        GrantType::AuthorizationCode => authorization_code(state, client, &params),
-        GrantType::ClientCredentials => client_credentials(state, client, method, &params),
-        GrantType::RefreshToken => refresh_token(state, client, &params),
-        GrantType::DeviceCode | GrantType::TokenExchange => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {grant_type:?} is not supported by this server"),
-        )),
-    }
+    Ok(match grant {
+        GrantType::AuthorizationCode => authorization_code(state, client, &params)?,
+        GrantType::ClientCredentials => client_credentials(state, client, method, &params)?,
+        GrantType::RefreshToken => refresh_token(state, client, &params)?,
+        GrantType::DeviceCode | GrantType::TokenExchange => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {grant_type:?} is not supported by this server"),
+            )
+            .into());
+        }
+    })
 }
 
-/// The token endpoint takes `application/x-www-form-urlencoded` (RFC 6749 §3.2).
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+/// The token endpoint takes `application/x-www-form-urlencoded` (RFC 6749 §3.2), and
+/// `application/json` too when the profile says so.
+fn parse_body(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
+    let json = state.profile().accepts_json_token_body();
+    if json && essence.eq_ignore_ascii_case("application/json") {
+        return Params::from_json(body);
+    }
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request(format!(
-            "the token endpoint takes application/x-www-form-urlencoded, not {:?}",
+            "the token endpoint takes application/x-www-form-urlencoded{}, not {:?}",
+            if json { " or application/json" } else { "" },
             if essence.is_empty() {
                 "(no content type)"
             } else {
@@ -214,11 +241,14 @@ fn refresh_token(
     state: &ServerState,
     client: &ClientConfig,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, TokenFailure> {
     let token = params.require("refresh_token")?;
     let now = state.clock.now_unix();
     // Check a narrowed scope before the token is used, so a bad request does not consume it.
-    let narrowed = match params.get("scope") {
+    let scope_param = params
+        .get("scope")
+        .filter(|_| state.profile().refresh_scope_narrows());
+    let narrowed = match scope_param {
         None => None,
         Some(text) => {
             let requested =
@@ -234,7 +264,8 @@ fn refresh_token(
                     return Err(OAuthError::invalid_scope(format!(
                         "a refresh may narrow the scope, never widen it: {} was not granted",
                         wider.join(" ")
-                    )));
+                    ))
+                    .into());
                 }
             }
             Some(requested)
@@ -243,10 +274,10 @@ fn refresh_token(
     let refreshed = state
         .store
         .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
-        .map_err(|e| OAuthError::invalid_grant(refresh_error_text(e)))?;
+        .map_err(TokenFailure::Refresh)?;
     let scope =
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
-    issue::mint(
+    Ok(issue::mint(
         state,
         Grant {
             client,
@@ -257,7 +288,7 @@ fn refresh_token(
             auth_time: Some(refreshed.grant.auth_time),
             nonce: None,
         },
-    )
+    )?)
 }
 
 /// What to tell a client whose refresh token was refused.

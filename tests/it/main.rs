@@ -1,0 +1,3 @@
+//! The integration tests of the `fauxauth` package: one binary, one module per area.
+
+mod openai;
