@@ -21,6 +21,7 @@
 //! - [`config`]: the configuration file, its defaults and validation.
 //! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
+//! - [`device`]: device logins (RFC 8628 and the Codex CLI's) waiting for a user.
 //! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
 //! - [`profile`]: what differs between the `generic` and the `openai` profile.
 //! - [`http`]: axum handlers, one file per endpoint family.
@@ -28,6 +29,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod http;
 pub mod keys;
 pub mod policy;
@@ -172,6 +174,7 @@ impl MockServerBuilder {
             clock: self.clock.unwrap_or_default(),
             keys: RwLock::new(KeyRing::new(key)),
             store: store::Store::new(),
+            devices: device::DeviceStore::new(),
             expired_token_mode,
             shutdown: state::ShutdownSignal::default(),
         });

@@ -7,6 +7,7 @@ use parking_lot::RwLock;
 
 use crate::clock::Clock;
 use crate::config::{ClientConfig, ExpiredTokenMode, ServerConfig};
+use crate::device::DeviceStore;
 use crate::keys::KeyRing;
 use crate::store::{RefreshRules, Store};
 
@@ -25,6 +26,8 @@ pub struct ServerState {
     pub keys: RwLock<KeyRing>,
     /// Codes, grants, revocations.
     pub store: Store,
+    /// Device logins waiting for a user.
+    pub devices: DeviceStore,
     /// How the model API answers expired tokens now (starts as configured).
     pub expired_token_mode: RwLock<ExpiredTokenMode>,
     /// Fires when the server shuts down (ends requests that "hang").

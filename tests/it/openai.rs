@@ -630,3 +630,240 @@ pub(crate) async fn sse_events(response: reqwest::Response) -> Vec<Value> {
         })
         .collect()
 }
+
+/// POST a JSON body to a path of the server.
+pub(crate) async fn post_json(
+    server: &ServerHandle,
+    path: &str,
+    body: &Value,
+) -> reqwest::Response {
+    http()
+        .post(format!("{}{path}", server.url()))
+        .json(body)
+        .send()
+        .await
+        .expect("send")
+}
+
+/// Start a Codex device login; returns the usercode response.
+pub(crate) async fn codex_usercode(server: &ServerHandle) -> Value {
+    let response = post_json(
+        server,
+        "/api/accounts/deviceauth/usercode",
+        &json!({"client_id": CODEX_CLIENT_ID}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+async fn codex_poll(server: &ServerHandle, start: &Value) -> reqwest::Response {
+    post_json(
+        server,
+        "/api/accounts/deviceauth/token",
+        &json!({"device_auth_id": start["device_auth_id"], "user_code": start["user_code"]}),
+    )
+    .await
+}
+
+async fn exchange_device_code(
+    server: &ServerHandle,
+    grant: &Value,
+    redirect: &str,
+) -> reqwest::Response {
+    http()
+        .post(format!("{}/oauth/token", server.url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CODEX_CLIENT_ID),
+            ("code", grant["authorization_code"].as_str().expect("code")),
+            ("redirect_uri", redirect),
+            (
+                "code_verifier",
+                grant["code_verifier"].as_str().expect("verifier"),
+            ),
+        ])
+        .send()
+        .await
+        .expect("send")
+}
+
+#[tokio::test]
+async fn codex_device_login_wire_shapes() {
+    let server = openai_server(ServerConfig::default()).await;
+    let start = codex_usercode(&server).await;
+    assert_eq!(start["interval"], json!("5"), "interval is a string");
+    assert_golden("device_usercode", &normalise(&start, server.url()));
+
+    let pending = codex_poll(&server, &start).await;
+    assert_eq!(pending.status(), 403);
+    let body: Value = pending.json().await.expect("json");
+    assert_golden("device_token_pending", &body);
+
+    let approved = codex_poll(&server, &start).await;
+    assert_eq!(approved.status(), 200);
+    let grant: Value = approved.json().await.expect("json");
+    assert_golden("device_token_approved", &normalise(&grant, server.url()));
+    assert_eq!(
+        grant["code_challenge"].as_str().expect("challenge"),
+        s256_challenge(grant["code_verifier"].as_str().expect("verifier"))
+    );
+
+    // The code is bound to {issuer}/deviceauth/callback.
+    let wrong = exchange_device_code(&server, &grant, CODEX_REDIRECT).await;
+    assert_eq!(wrong.status(), 400);
+    let callback = format!("{}/deviceauth/callback", server.url());
+    let tokens = exchange_device_code(&server, &grant, &callback).await;
+    assert_eq!(tokens.status(), 200);
+    let tokens: Value = tokens.json().await.expect("json");
+    assert!(tokens["refresh_token"].is_string());
+    let id = jwt_payload(tokens["id_token"].as_str().expect("id token"));
+    assert!(id["https://api.openai.com/auth"]["chatgpt_account_id"].is_string());
+    let access = jwt_payload(tokens["access_token"].as_str().expect("access"));
+    assert!(
+        access["scope"]
+            .as_str()
+            .expect("scope")
+            .contains("model.request")
+    );
+
+    // A completed login cannot be polled again.
+    let again = codex_poll(&server, &start).await;
+    assert_eq!(again.status(), 400);
+    let body: Value = again.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "deviceauth_already_used");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn codex_device_manual_approval_denial_and_expiry() {
+    let mut config = ServerConfig::default();
+    config.device.auto_approve_after_polls = None;
+    let server = openai_server(config).await;
+
+    let start = codex_usercode(&server).await;
+    for _ in 0..3 {
+        assert_eq!(codex_poll(&server, &start).await.status(), 403);
+    }
+    let user_code = start["user_code"].as_str().expect("user code");
+    server
+        .approve_device(&user_code.to_lowercase())
+        .expect("approve as typed");
+    assert_eq!(codex_poll(&server, &start).await.status(), 200);
+
+    let denied = codex_usercode(&server).await;
+    server
+        .deny_device(denied["user_code"].as_str().expect("code"))
+        .expect("deny");
+    let response = codex_poll(&server, &denied).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "deviceauth_denied");
+
+    let late = codex_usercode(&server).await;
+    server
+        .clock()
+        .advance(Duration::from_secs(15 * 60))
+        .expect("virtual clock");
+    let response = codex_poll(&server, &late).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "deviceauth_expired");
+
+    // A poll with the wrong user code is refused outright (not "pending" forever).
+    let other = codex_usercode(&server).await;
+    let response = post_json(
+        &server,
+        "/api/accounts/deviceauth/token",
+        &json!({"device_auth_id": other["device_auth_id"], "user_code": "BBBB-BBBB"}),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(server.devices().len(), 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn codex_device_endpoints_refuse_bad_bodies_cleanly() {
+    let server = openai_server(ServerConfig::default()).await;
+    for (path, body) in [
+        ("/api/accounts/deviceauth/usercode", json!({})),
+        (
+            "/api/accounts/deviceauth/usercode",
+            json!({"client_id": "nobody"}),
+        ),
+        (
+            "/api/accounts/deviceauth/token",
+            json!({"device_auth_id": "x"}),
+        ),
+        ("/api/accounts/deviceauth/token", json!([1])),
+    ] {
+        let response = post_json(&server, path, &body).await;
+        assert_eq!(response.status(), 400, "{path} {body}");
+        let json: Value = response.json().await.expect("json");
+        assert!(json["error"]["message"].is_string(), "{json}");
+    }
+    server.shutdown().await;
+}
+
+async fn token_exchange(server: &ServerHandle, subject: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/oauth/token", server.url()))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("client_id", CODEX_CLIENT_ID),
+            ("requested_token", "openai-api-key"),
+            ("subject_token", subject),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+        ])
+        .send()
+        .await
+        .expect("send")
+}
+
+#[tokio::test]
+async fn token_exchange_turns_an_id_token_into_an_api_key() {
+    let server = openai_server(ServerConfig::default()).await;
+    let tokens = login(&server).await;
+    let id_token = tokens["id_token"].as_str().expect("id token");
+    let response = token_exchange(&server, id_token).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    let key = body["access_token"].as_str().expect("key");
+    assert!(key.starts_with("sk-proj-") && key.len() > 100, "{key}");
+    assert_golden("token_exchange", &normalise(&body, server.url()));
+
+    // A forged ID token (payload changed, signature kept) is refused.
+    let mut parts: Vec<String> = id_token.split('.').map(str::to_owned).collect();
+    let mut claims = jwt_payload(id_token);
+    claims["email"] = json!("mallory@example.com");
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
+    let forged = token_exchange(&server, &parts.join(".")).await;
+    assert_eq!(forged.status(), 400);
+    let body: Value = forged.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Not an id_token: refused.
+    let wrong = token_exchange(&server, tokens["access_token"].as_str().expect("at")).await;
+    assert_eq!(wrong.status(), 400);
+
+    // After the grant is revoked, its ID token no longer buys a key.
+    http()
+        .post(format!("{}/oauth/revoke", server.url()))
+        .form(&[
+            ("client_id", CODEX_CLIENT_ID),
+            ("token", tokens["refresh_token"].as_str().expect("rt")),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    let revoked = token_exchange(&server, id_token).await;
+    assert_eq!(revoked.status(), 400);
+    server.shutdown().await;
+}

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod backend;
 pub mod bearer;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
@@ -13,6 +14,7 @@ pub mod issue;
 pub mod params;
 pub mod revoke;
 pub mod token;
+pub mod token_exchange;
 pub mod userinfo;
 
 use axum::Router;
@@ -70,6 +72,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::RESPONSES, post(api::responses))
         .route(paths::MODELS, get(api::models))
+        .route(
+            paths::DEVICE_AUTHORIZATION,
+            post(device::device_authorization),
+        )
+        .route(
+            device::VERIFICATION_PATH,
+            get(device::verification_page).post(device::verification_submit),
+        )
         .merge(state.profile().routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -18,7 +18,7 @@ use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 /// The handler.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body) {
-        Ok(response) => response.into_response(),
+        Ok(response) => response,
         Err(TokenFailure::OAuth(error)) => error.into_response(),
         Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error),
     }
@@ -40,11 +40,7 @@ impl From<OAuthError> for TokenFailure {
     }
 }
 
-fn handle(
-    state: &ServerState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<TokenResponse, TokenFailure> {
+fn handle(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Response, TokenFailure> {
     let params = parse_body(state, headers, body)?;
     let grant_type = params.require("grant_type")?;
     let (client, method) = client_auth::authenticate(state, headers, &params)?;
@@ -62,15 +58,16 @@ fn handle(
         .into());
     }
     Ok(match grant {
-        GrantType::AuthorizationCode => authorization_code(state, client, &params)?,
-        GrantType::ClientCredentials => client_credentials(state, client, method, &params)?,
-        GrantType::RefreshToken => refresh_token(state, client, &params)?,
-        GrantType::DeviceCode | GrantType::TokenExchange => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type {grant_type:?} is not supported by this server"),
-            )
-            .into());
+        GrantType::AuthorizationCode => authorization_code(state, client, &params)?.into_response(),
+        GrantType::ClientCredentials => {
+            client_credentials(state, client, method, &params)?.into_response()
+        }
+        GrantType::RefreshToken => refresh_token(state, client, &params)?.into_response(),
+        GrantType::DeviceCode => {
+            super::device::device_code_grant(state, client, &params)?.into_response()
+        }
+        GrantType::TokenExchange => {
+            super::token_exchange::token_exchange(state, client, &params)?.into_response()
         }
     })
 }
@@ -101,7 +98,8 @@ fn parse_body(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<P
     Params::parse(body)
 }
 
-fn refresh_allowed(state: &ServerState, client: &ClientConfig, scope: &ScopeSet) -> bool {
+/// Whether a grant of `scope` to `client` gets a refresh token.
+pub fn refresh_allowed(state: &ServerState, client: &ClientConfig, scope: &ScopeSet) -> bool {
     client.allows_grant(GrantType::RefreshToken)
         && (!state.config.refresh_requires_offline_access || scope.contains("offline_access"))
 }

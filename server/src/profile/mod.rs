@@ -5,6 +5,7 @@
 //! endpoint's body formats, the claims minted into tokens, the access-token audience, the
 //! shape of refresh errors, and the profile's extra routes (the Codex CLI's device login).
 
+pub mod codex_device;
 pub mod generic;
 mod handle;
 pub mod openai;

@@ -4,14 +4,15 @@
 use aws_lc_rs::digest;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::ProfileBehaviour;
-use crate::http::backend;
+use super::codex_device;
 use crate::http::error::{OAuthError, no_store};
 use crate::http::token::refresh_error_text;
+use crate::http::{backend, device};
 use crate::state::{AppState, ServerState};
 use crate::store::RefreshError;
 
@@ -54,7 +55,14 @@ impl ProfileBehaviour for OpenAi {
     }
 
     fn routes(&self) -> Router<AppState> {
-        Router::new().route(backend::CODEX_RESPONSES, post(backend::codex_responses))
+        Router::new()
+            .route(backend::CODEX_RESPONSES, post(backend::codex_responses))
+            .route(codex_device::USERCODE_PATH, post(codex_device::usercode))
+            .route(codex_device::TOKEN_PATH, post(codex_device::token))
+            .route(
+                codex_device::VERIFICATION_PATH,
+                get(device::verification_page).post(device::verification_submit),
+            )
     }
 }
 
