@@ -257,6 +257,12 @@ async fn json_refresh_rotates_and_reuse_answers_openai_error() {
     let body: Value = reused.json().await.expect("json");
     assert_eq!(body["error"]["code"], "refresh_token_reused");
     assert_golden("refresh_error_reused", &body);
+    // Presenting the used token again (another process with the same stale copy) still
+    // says "reused", although the grant is revoked by now.
+    let again = json_refresh(&server, rt0).await;
+    assert_eq!(again.status(), 401);
+    let body: Value = again.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "refresh_token_reused");
     // Reuse revoked the family: the rotated token is now invalidated.
     let after = json_refresh(&server, rt1).await;
     assert_eq!(after.status(), 401);

@@ -272,7 +272,7 @@ fn refresh_token(
     let refreshed = state
         .store
         .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
-        .map_err(TokenFailure::Refresh)?;
+        .map_err(|e| TokenFailure::Refresh(presented_reuse(state, token, e)))?;
     let scope =
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
     Ok(issue::mint(
@@ -287,6 +287,24 @@ fn refresh_token(
             nonce: None,
         },
     )?)
+}
+
+/// A token of an older generation is a reuse even when its grant is already revoked (for
+/// instance by the first reuse of it): the client is told its token was already used, not
+/// merely revoked. Several processes of one client sharing a token file (as Codex CLI
+/// processes do) each present the stale token; each should hear why it failed.
+fn presented_reuse(state: &ServerState, token: &str, error: RefreshError) -> RefreshError {
+    if let RefreshError::Revoked(id) = error
+        && let Some((family, generation)) = state.store.parse_refresh_token(token)
+        && family == id
+        && state
+            .store
+            .family(id)
+            .is_some_and(|f| generation < f.generation)
+    {
+        return RefreshError::Reused(id);
+    }
+    error
 }
 
 /// What to tell a client whose refresh token was refused.
