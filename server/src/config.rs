@@ -756,6 +756,32 @@ mod tests {
     }
 
     #[test]
+    fn expired_token_mode_and_device_settings_parse() {
+        let config = ServerConfig::from_yaml(
+            "api_expired_token: hang\ndevice:\n  auto_approve_after_polls: null\n  interval: 2s\n  ttl: 10m\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(config.api_expired_token, ExpiredTokenMode::Hang);
+        assert_eq!(config.device.auto_approve_after_polls, None);
+        assert_eq!(config.device.interval.as_secs(), 2);
+        assert_eq!(config.device.ttl.as_secs(), 600);
+        for mode in ExpiredTokenMode::ALL {
+            assert_eq!(mode.as_str().parse::<ExpiredTokenMode>(), Ok(mode));
+        }
+        assert!("silent".parse::<ExpiredTokenMode>().is_err());
+    }
+
+    #[test]
+    fn bad_expired_token_mode_and_zero_interval_are_located() {
+        let e = err("api_expired_token: silent\n");
+        assert!(e.starts_with("cfg.yaml:1:"), "{e}");
+        let e = err("device:\n  interval: 0s\n");
+        assert!(e.starts_with("cfg.yaml:2:"), "{e}");
+        assert!(e.contains("at least 1s"), "{e}");
+    }
+
+    #[test]
     fn builtin_config_is_valid() {
         let config = ServerConfig {
             clients: Some(builtin_clients()),

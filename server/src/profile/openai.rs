@@ -166,3 +166,40 @@ pub fn user_token_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
     claims.insert(PROFILE_CLAIM.into(), Value::Object(profile));
     claims
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FamilyId;
+
+    #[test]
+    fn every_refresh_error_has_an_openai_code() {
+        let id = FamilyId(1);
+        assert_eq!(
+            refresh_error_code(RefreshError::Reused(id)),
+            "refresh_token_reused"
+        );
+        assert_eq!(
+            refresh_error_code(RefreshError::Expired),
+            "refresh_token_expired"
+        );
+        for e in [
+            RefreshError::Revoked(id),
+            RefreshError::Unknown,
+            RefreshError::WrongClient,
+        ] {
+            assert_eq!(refresh_error_code(e), "refresh_token_invalidated");
+        }
+    }
+
+    #[test]
+    fn refresh_error_is_401_with_the_oauth_error_for_the_event_log() {
+        let response = refresh_error(RefreshError::Expired);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let oauth = response
+            .extensions()
+            .get::<OAuthError>()
+            .expect("OAuthError extension");
+        assert_eq!(oauth.code, crate::http::error::ErrorCode::InvalidGrant);
+    }
+}
