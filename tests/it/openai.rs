@@ -873,3 +873,30 @@ async fn token_exchange_turns_an_id_token_into_an_api_key() {
     assert_eq!(revoked.status(), 400);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn codex_verification_page_approves_a_login_by_hand() {
+    let mut config = ServerConfig::default();
+    config.device.auto_approve_after_polls = None;
+    let server = openai_server(config).await;
+    let start = codex_usercode(&server).await;
+    let page = http()
+        .get(format!("{}/codex/device", server.url()))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("<form"));
+    let submitted = http()
+        .post(format!("{}/codex/device", server.url()))
+        .form(&[
+            ("user_code", start["user_code"].as_str().expect("code")),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(submitted.status(), 200);
+    assert_eq!(codex_poll(&server, &start).await.status(), 200);
+    server.shutdown().await;
+}
