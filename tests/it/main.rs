@@ -1,5 +1,6 @@
-//! The integration tests of the `fauxauth` package: one binary, one module per area.
+//! Integration tests of fauxauth over real HTTP: one test binary, one module per area.
 
 mod codex_cli;
+mod control;
 mod device;
 mod openai;

@@ -6,11 +6,14 @@ pub mod authorize;
 pub mod backend;
 pub mod bearer;
 pub mod client_auth;
+pub mod consent;
+pub mod control;
 pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod issue;
+pub mod observe;
 pub mod params;
 pub mod revoke;
 pub mod token;
@@ -20,6 +23,7 @@ pub mod userinfo;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
@@ -55,14 +59,18 @@ pub mod paths {
 /// The largest request body accepted (64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Build the router for `state`.
+/// Build the router for `state`: the endpoints, the control API under its prefix, and the
+/// fault/event layer in front of everything.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .route(paths::OPENID_CONFIGURATION, get(discovery::metadata))
         .route(paths::OAUTH_METADATA, get(discovery::metadata))
         .route(paths::JWKS, get(discovery::jwks))
         .route("/jwks.json", get(discovery::jwks))
-        .route(paths::AUTHORIZE, get(authorize::authorize))
+        .route(
+            paths::AUTHORIZE,
+            get(authorize::authorize).post(consent::decide),
+        )
         .route(paths::TOKEN, post(token::token))
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::INTROSPECT, post(introspect::introspect))
@@ -80,9 +88,16 @@ pub fn router(state: AppState) -> Router {
             device::VERIFICATION_PATH,
             get(device::verification_page).post(device::verification_submit),
         )
-        .merge(state.profile().routes())
-        .fallback(not_found)
+        .merge(state.profile().routes());
+    if let Some(prefix) = state.control_prefix() {
+        app = app.nest(prefix, control::router(state.clone()));
+    }
+    app.fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

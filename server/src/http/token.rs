@@ -11,17 +11,22 @@ use super::error::{ErrorCode, OAuthError};
 use super::issue::{self, Grant, TokenResponse};
 use super::params::Params;
 use crate::config::{ClientConfig, GrantType};
+use crate::events::EventDetails;
 use crate::policy::{self, ScopeSet};
 use crate::state::{AppState, ServerState};
 use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 
-/// The handler.
+/// The handler. It tells the event log (through an [`EventDetails`] in the response's
+/// extensions) which tokens it issued and whether a refresh token was reused.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body) {
+    let mut details = EventDetails::default();
+    let mut response = match handle(&state, &headers, &body, &mut details) {
         Ok(response) => response,
         Err(TokenFailure::OAuth(error)) => error.into_response(),
         Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error),
-    }
+    };
+    response.extensions_mut().insert(details);
+    response
 }
 
 /// Why a token request failed: an RFC 6749 error, or a refused refresh token (whose shape
@@ -40,7 +45,12 @@ impl From<OAuthError> for TokenFailure {
     }
 }
 
-fn handle(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Response, TokenFailure> {
+fn handle(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: &[u8],
+    details: &mut EventDetails,
+) -> Result<Response, TokenFailure> {
     let params = parse_body(state, headers, body)?;
     let grant_type = params.require("grant_type")?;
     let (client, method) = client_auth::authenticate(state, headers, &params)?;
@@ -57,19 +67,19 @@ fn handle(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
         )
         .into());
     }
-    Ok(match grant {
-        GrantType::AuthorizationCode => authorization_code(state, client, &params)?.into_response(),
-        GrantType::ClientCredentials => {
-            client_credentials(state, client, method, &params)?.into_response()
-        }
-        GrantType::RefreshToken => refresh_token(state, client, &params)?.into_response(),
-        GrantType::DeviceCode => {
-            super::device::device_code_grant(state, client, &params)?.into_response()
-        }
+    let tokens = match grant {
+        GrantType::AuthorizationCode => authorization_code(state, client, &params)?,
+        GrantType::ClientCredentials => client_credentials(state, client, method, &params)?,
+        GrantType::RefreshToken => refresh_token(state, client, &params, details)?,
+        GrantType::DeviceCode => super::device::device_code_grant(state, client, &params)?,
         GrantType::TokenExchange => {
-            super::token_exchange::token_exchange(state, client, &params)?.into_response()
+            let exchanged = super::token_exchange::token_exchange(state, client, &params)?;
+            details.issued(&exchanged.access_token, None);
+            return Ok(exchanged.into_response());
         }
-    })
+    };
+    details.issued(&tokens.access_token, tokens.refresh_token.as_deref());
+    Ok(tokens.into_response())
 }
 
 /// The token endpoint takes `application/x-www-form-urlencoded` (RFC 6749 §3.2), and
@@ -239,6 +249,7 @@ fn refresh_token(
     state: &ServerState,
     client: &ClientConfig,
     params: &Params,
+    details: &mut EventDetails,
 ) -> Result<TokenResponse, TokenFailure> {
     let token = params.require("refresh_token")?;
     let now = state.clock.now_unix();
@@ -272,7 +283,12 @@ fn refresh_token(
     let refreshed = state
         .store
         .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
-        .map_err(|e| TokenFailure::Refresh(presented_reuse(state, token, e)))?;
+        .map_err(|e| {
+            let e = presented_reuse(state, token, e);
+            details.refresh_reuse = Some(matches!(e, RefreshError::Reused(_)));
+            TokenFailure::Refresh(e)
+        })?;
+    details.refresh_reuse = Some(refreshed.within_grace);
     let scope =
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
     Ok(issue::mint(
