@@ -21,7 +21,9 @@
 //! - [`config`]: the configuration file, its defaults and validation.
 //! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
+//! - [`device`]: device logins (RFC 8628 and the Codex CLI's) waiting for a user.
 //! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
+//! - [`profile`]: what differs between the `generic` and the `openai` profile.
 //! - [`http`]: axum handlers, one file per endpoint family.
 //! - [`tls`]: HTTPS with a CA and certificate generated at start.
 //! - [`yaml`]: YAML with `file:line:column` errors.
@@ -33,12 +35,14 @@ pub mod approval;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod device;
 pub mod endpoint;
 pub mod events;
 pub mod faults;
 pub mod http;
 pub mod keys;
 pub mod policy;
+pub mod profile;
 pub mod secret;
 pub mod serve;
 pub mod state;

@@ -4,9 +4,12 @@
 mod api;
 mod authorize;
 mod cli;
+mod codex_cli;
 mod control;
+mod device;
 mod discovery;
 mod helpers;
+mod openai;
 mod readme;
 mod redirects;
 mod refresh;
