@@ -25,6 +25,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Also write every request's event as a JSON line to this file (see
+        /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
 }
 
@@ -39,47 +43,65 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { config, addr } => runtime.block_on(serve(config, addr)),
+        Command::Serve {
+            config,
+            addr,
+            events,
+        } => runtime.block_on(serve(config, addr, events)),
     }
 }
 
-async fn serve(config: Option<PathBuf>, addr: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    config: Option<PathBuf>,
+    addr: SocketAddr,
+    events: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
     };
-    let server = MockServer::builder()
+    let mut builder = MockServer::builder()
         .config(config)
         .addr(addr)
-        .clock(Clock::virtual_now())
-        .start()
-        .await?;
+        .clock(Clock::virtual_now());
+    if let Some(path) = events {
+        builder = builder.events_file(path);
+    }
+    let server = builder.start().await?;
+    let stop = shutdown_signal();
     println!("fauxauth listening on http://{}", server.addr());
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Install the SIGINT/SIGTERM handlers now (before the ready line is printed, so a signal
+/// sent right after it is never missed) and return a future that resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

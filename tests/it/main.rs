@@ -1,0 +1,3 @@
+//! Integration tests of fauxauth over real HTTP: one test binary, one module per area.
+
+mod control;
