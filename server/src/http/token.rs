@@ -17,14 +17,11 @@ use crate::state::{AppState, ServerState};
 use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 
 /// The handler. It tells the event log (through an [`EventDetails`] in the response's
-/// extensions) which tokens it issued and whether a refresh token was reused.
+/// extensions) whether a refresh token was reused.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let mut details = EventDetails::default();
     let mut response = match handle(&state, &headers, &body, &mut details) {
-        Ok(response) => {
-            details.issued(&response.access_token, response.refresh_token.as_deref());
-            response.into_response()
-        }
+        Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     };
     response.extensions_mut().insert(details);
