@@ -29,6 +29,15 @@ enum Command {
         /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
+        /// Bearer token for the control API (overrides control.admin_token; required when
+        /// listening on a non-loopback address).
+        #[arg(
+            long,
+            env = "FAUXAUTH_ADMIN_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
+        admin_token: Option<String>,
     },
 }
 
@@ -47,7 +56,8 @@ fn main() -> anyhow::Result<()> {
             config,
             addr,
             events,
-        } => runtime.block_on(serve(config, addr, events)),
+            admin_token,
+        } => runtime.block_on(serve(config, addr, events, admin_token)),
     }
 }
 
@@ -55,11 +65,16 @@ async fn serve(
     config: Option<PathBuf>,
     addr: SocketAddr,
     events: Option<PathBuf>,
+    admin_token: Option<String>,
 ) -> anyhow::Result<()> {
-    let config = match &config {
+    let mut config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
     };
+    if let Some(token) = admin_token {
+        anyhow::ensure!(!token.trim().is_empty(), "--admin-token is empty");
+        config.control.admin_token = Some(token);
+    }
     let mut builder = MockServer::builder()
         .config(config)
         .addr(addr)
