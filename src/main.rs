@@ -34,6 +34,10 @@ enum Command {
         /// (default: a file in the temporary directory, named in the log).
         #[arg(long, value_name = "FILE", requires = "tls")]
         tls_ca_out: Option<PathBuf>,
+        /// Also write every request's event as a JSON line to this file (see
+        /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
 }
 
@@ -51,9 +55,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             config,
             addr,
+            events,
             tls,
             tls_ca_out,
-        } => runtime.block_on(serve(config, addr, tls.then_some(tls_ca_out))),
+        } => runtime.block_on(serve(config, addr, events, tls.then_some(tls_ca_out))),
     }
 }
 
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<()> {
 async fn serve(
     config: Option<PathBuf>,
     addr: SocketAddr,
+    events: Option<PathBuf>,
     tls: Option<Option<PathBuf>>,
 ) -> anyhow::Result<()> {
     let config = match &config {
@@ -72,10 +78,14 @@ async fn serve(
         .config(config)
         .addr(addr)
         .clock(Clock::virtual_now());
+    if let Some(path) = events {
+        builder = builder.events_file(path);
+    }
     if tls.is_some() {
         builder = builder.tls(TlsConfig::default());
     }
     let server = builder.start().await?;
+    let stop = shutdown_signal();
     let scheme = match (&tls, server.ca_pem()) {
         (Some(ca_out), Some(pem)) => {
             let path = ca_out.clone().unwrap_or_else(|| {
@@ -91,31 +101,38 @@ async fn serve(
     };
     // Exactly one line on stdout, once the server accepts connections.
     println!("fauxauth listening on {scheme}://{}", server.addr());
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Install the SIGINT/SIGTERM handlers now (before the ready line is printed, so a signal
+/// sent right after it is never missed) and return a future that resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

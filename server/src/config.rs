@@ -298,6 +298,37 @@ pub struct ServerConfig {
     /// Registered clients; absent means the profile's built-in clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clients: Option<Vec<ClientConfig>>,
+    /// The control API (clock, faults, keys, tokens, events, approval).
+    pub control: ControlConfig,
+    /// How `/oauth/authorize` approves: `auto` (headless) or `interactive` (a form).
+    pub approval: crate::approval::ApprovalMode,
+}
+
+/// The control API: where it lives and who may use it (see `docs/CONTROL.md`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Serve the control API at all.
+    pub enabled: bool,
+    /// Path prefix, e.g. `/_fauxauth`.
+    pub prefix: String,
+    /// Bearer token required for the control API. Required when the server listens on a
+    /// non-loopback address; optional (but then enforced) on loopback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+}
+
+/// The default control API prefix.
+pub const DEFAULT_CONTROL_PREFIX: &str = "/_fauxauth";
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            prefix: DEFAULT_CONTROL_PREFIX.to_owned(),
+            admin_token: None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -317,6 +348,8 @@ impl Default for ServerConfig {
             require_https_redirects: true,
             user: UserConfig::default(),
             clients: None,
+            control: ControlConfig::default(),
+            approval: crate::approval::ApprovalMode::Auto,
         }
     }
 }
@@ -400,6 +433,7 @@ impl ServerConfig {
                 ));
             }
         }
+        issues.extend(validate_control(&self.control, &root.key("control")));
         if let Some(clients) = &self.clients {
             if clients.is_empty() {
                 issues.push(PathIssue::new(
@@ -433,6 +467,55 @@ impl ServerConfig {
             (None, Profile::Openai) => openai_clients(),
         }
     }
+}
+
+fn validate_control(control: &ControlConfig, at: &FieldPath) -> Vec<PathIssue> {
+    let mut issues = Vec::new();
+    let prefix = control.prefix.as_str();
+    let reserved = [
+        "/oauth",
+        "/v1",
+        "/.well-known",
+        "/api",
+        "/backend-api",
+        "/deviceauth",
+        "/userinfo",
+    ];
+    if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
+        issues.push(PathIssue::new(
+            at.key("prefix"),
+            format!("prefix {prefix:?} must start with '/', not end with '/', and name a path, e.g. \"/_fauxauth\""),
+        ));
+    } else if reserved
+        .iter()
+        .any(|r| prefix == *r || prefix.starts_with(&format!("{r}/")))
+    {
+        issues.push(PathIssue::new(
+            at.key("prefix"),
+            format!(
+                "prefix {prefix:?} overlaps the server's own endpoints; use e.g. \"/_fauxauth\""
+            ),
+        ));
+    } else if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
+    {
+        issues.push(PathIssue::new(
+            at.key("prefix"),
+            format!("prefix {prefix:?} may only hold letters, digits and / - _ . ~"),
+        ));
+    }
+    if control
+        .admin_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        issues.push(PathIssue::new(
+            at.key("admin_token"),
+            "admin_token is empty; set a secret or remove the key",
+        ));
+    }
+    issues
 }
 
 fn validate_client(client: &ClientConfig, require_https: bool, at: &FieldPath) -> Vec<PathIssue> {

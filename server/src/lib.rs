@@ -25,13 +25,22 @@
 //! - [`http`]: axum handlers, one file per endpoint family.
 //! - [`tls`]: HTTPS with a CA and certificate generated at start.
 //! - [`yaml`]: YAML with `file:line:column` errors.
+//! - [`faults`], [`events`], [`control`], [`approval`]: the test instrument — fault
+//!   injection, the event log, the control plane (HTTP and [`ServerHandle`]), consent modes.
+//! - [`serve`]: the accept loop (per-connection tasks, so a fault can drop a connection).
 
+pub mod approval;
 pub mod clock;
 pub mod config;
+pub mod control;
+pub mod endpoint;
+pub mod events;
+pub mod faults;
 pub mod http;
 pub mod keys;
 pub mod policy;
 pub mod secret;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod tls;
@@ -39,15 +48,20 @@ pub mod tokens;
 pub mod yaml;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use parking_lot::RwLock;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use approval::ApprovalMode;
 pub use clock::Clock;
 pub use config::ServerConfig;
+pub use control::{Control, ControlError, Counts, RevokeTarget, Rotated};
+pub use endpoint::EndpointKind;
+pub use events::{Event, EventDetails, EventLog, EventQuery};
+pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
 use keys::{KeyError, KeyRing, SigningKey};
 use state::ServerState;
 pub use store::StoreCounts;
@@ -64,6 +78,17 @@ pub enum StartError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The event file could not be opened.
+    #[error(transparent)]
+    Events(#[from] events::EventFileError),
+    /// The control API would be reachable from other hosts without a token.
+    #[error(
+        "the control API is enabled and {addr} is not a loopback address: set control.admin_token (or control.enabled: false)"
+    )]
+    AdminTokenRequired {
+        /// The address.
+        addr: SocketAddr,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -104,6 +129,8 @@ pub struct MockServerBuilder {
     addr: SocketAddr,
     clock: Option<Clock>,
     tls: Option<tls::TlsConfig>,
+    events_file: Option<PathBuf>,
+    events_capacity: usize,
 }
 
 impl Default for MockServerBuilder {
@@ -113,6 +140,8 @@ impl Default for MockServerBuilder {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             clock: None,
             tls: None,
+            events_file: None,
+            events_capacity: events::DEFAULT_CAPACITY,
         }
     }
 }
@@ -143,10 +172,27 @@ impl MockServerBuilder {
         self
     }
 
+    /// Also write every event as a JSON line to `path` (complete after
+    /// [`ServerHandle::shutdown`]).
+    pub fn events_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.events_file = Some(path.into());
+        self
+    }
+
+    /// Keep the last `capacity` events in memory (default 100 000).
+    pub fn events_capacity(mut self, capacity: usize) -> Self {
+        self.events_capacity = capacity;
+        self
+    }
+
     /// Bind, and serve in the background.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         if let Some(issue) = self.config.validate().into_iter().next() {
             return Err(StartError::Config(issue));
+        }
+        let control = &self.config.control;
+        if control.enabled && control.admin_token.is_none() && !self.addr.ip().is_loopback() {
+            return Err(StartError::AdminTokenRequired { addr: self.addr });
         }
         let key = match &self.config.signing_key_file {
             Some(path) => Arc::new(SigningKey::from_pem_file(self.config.signing_alg, path)?),
@@ -175,62 +221,39 @@ impl MockServerBuilder {
             let scheme = if tls.is_some() { "https" } else { "http" };
             format!("{scheme}://{shown}")
         });
-        let clients = self
-            .config
-            .effective_clients()
-            .into_iter()
-            .map(|c| (c.client_id.clone(), c))
-            .collect();
-        let state = Arc::new(ServerState {
-            config: self.config,
-            clients,
+        let events = match &self.events_file {
+            Some(path) => events::EventLog::with_file(self.events_capacity, path)?,
+            None => events::EventLog::new(self.events_capacity),
+        };
+        let state = Arc::new(ServerState::new(
+            self.config,
             issuer,
-            clock: self.clock.unwrap_or_default(),
-            keys: RwLock::new(KeyRing::new(key)),
-            store: store::Store::new(),
-        });
+            self.clock.unwrap_or_default(),
+            KeyRing::new(key),
+            events,
+        ));
         let app = http::router(state.clone());
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let task = match &tls {
-            None => serve_in_background(listener, app, shutdown_rx),
-            Some(material) => serve_in_background(
-                tls::TlsListener::new(listener, material)
-                    .map_err(|source| StartError::Bind { addr, source })?,
-                app,
-                shutdown_rx,
-            ),
+            None => {
+                let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+                    let _ = stream.set_nodelay(true);
+                });
+                tokio::spawn(serve::serve(listener, app, state.clone()))
+            }
+            Some(material) => {
+                let listener = tls::TlsListener::new(listener, material)
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                tokio::spawn(serve::serve(listener, app, state.clone()))
+            }
         };
         tracing::info!(%addr, issuer = %state.issuer, "fauxauth listening");
         Ok(ServerHandle {
             state,
             addr,
             ca_pem: tls.map(|m| m.ca_pem().to_owned()),
-            shutdown: Some(shutdown_tx),
             task: Some(task),
         })
     }
-}
-
-/// Serve `app` on `listener` (plain TCP or [`tls::TlsListener`]) until `shutdown` fires.
-fn serve_in_background<L>(
-    listener: L,
-    app: axum::Router,
-    shutdown: oneshot::Receiver<()>,
-) -> JoinHandle<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    })
 }
 
 /// A running server. Dropping it stops the server.
@@ -239,7 +262,6 @@ pub struct ServerHandle {
     state: Arc<ServerState>,
     addr: SocketAddr,
     ca_pem: Option<String>,
-    shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -279,21 +301,60 @@ impl ServerHandle {
         &self.state
     }
 
-    /// Stop accepting connections, finish in-flight requests, and wait for the server task.
+    /// The control plane: the same operations as the HTTP control API.
+    pub fn control(&self) -> Control {
+        Control::new(self.state.clone())
+    }
+
+    /// The fault rules: `handle.faults().add(rule)`, `.list()`, `.remove(id)`, `.clear()`.
+    pub fn faults(&self) -> &FaultSet {
+        &self.state.faults
+    }
+
+    /// The event log: `handle.events().since(0)`, `.query(&q)`.
+    pub fn events(&self) -> &EventLog {
+        &self.state.events
+    }
+
+    /// Rotate the signing key; the old key stays published and verifying for `grace`.
+    pub fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
+        self.control().rotate_keys(grace)
+    }
+
+    /// Revoke grants; returns how many live grants were revoked.
+    pub fn revoke(&self, target: RevokeTarget) -> usize {
+        self.control().revoke(&target)
+    }
+
+    /// Back to the initial state (see [`Control::reset`]).
+    pub fn reset(&self) -> Result<(), ControlError> {
+        self.control().reset()
+    }
+
+    /// The approval mode of `/oauth/authorize`.
+    pub fn approval(&self) -> ApprovalMode {
+        self.state.approval.mode()
+    }
+
+    /// Change the approval mode of `/oauth/authorize`.
+    pub fn set_approval(&self, mode: ApprovalMode) {
+        self.state.approval.set_mode(mode);
+    }
+
+    /// Stop accepting connections, finish in-flight requests (hanging ones are closed), wait
+    /// for the server task, and flush the event file.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.state.shutdown.trigger();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        let state = self.state.clone();
+        let _ = tokio::task::spawn_blocking(move || state.events.close()).await;
     }
 }
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.state.shutdown.trigger();
     }
 }

@@ -3,10 +3,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use std::time::SystemTime;
 
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::approval::Approval;
 use crate::clock::Clock;
 use crate::config::{ClientConfig, ServerConfig};
+use crate::events::EventLog;
+use crate::faults::FaultSet;
 use crate::keys::KeyRing;
 use crate::store::{RefreshRules, Store};
 
@@ -25,6 +31,95 @@ pub struct ServerState {
     pub keys: RwLock<KeyRing>,
     /// Codes, grants, revocations.
     pub store: Store,
+    /// Fault rules in force.
+    pub faults: FaultSet,
+    /// What happened.
+    pub events: EventLog,
+    /// The approval mode of `/oauth/authorize` and its pending consent forms.
+    pub approval: Approval,
+    /// What `reset` goes back to.
+    pub baseline: Baseline,
+    /// Fires when the server shuts down (ends the accept loop and requests that "hang").
+    pub shutdown: ShutdownSignal,
+}
+
+/// A one-way signal that the server is shutting down.
+#[derive(Debug)]
+pub struct ShutdownSignal(watch::Sender<bool>);
+
+impl Default for ShutdownSignal {
+    fn default() -> Self {
+        Self(watch::Sender::new(false))
+    }
+}
+
+impl ShutdownSignal {
+    /// Signal shutdown to every waiter, present and future.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Wait until shutdown is signalled (at once if it already was).
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // An error means the sender is gone, which also means shutdown.
+        let _ = rx.wait_for(|down| *down).await;
+    }
+}
+
+/// The initial state that a control-API `reset` restores.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The key ring the server started with.
+    pub keys: KeyRing,
+    /// The clock at start: instant, scale, frozen (`None` for a system clock).
+    pub clock: Option<(SystemTime, f64, bool)>,
+}
+
+impl ServerState {
+    /// Assemble the state of a server that starts now.
+    pub fn new(
+        config: ServerConfig,
+        issuer: String,
+        clock: Clock,
+        keys: KeyRing,
+        events: EventLog,
+    ) -> Self {
+        let clients = config
+            .effective_clients()
+            .into_iter()
+            .map(|c| (c.client_id.clone(), c))
+            .collect();
+        let snapshot = clock.snapshot();
+        let baseline = Baseline {
+            keys: keys.clone(),
+            clock: clock
+                .is_virtual()
+                .then(|| (clock.now(), snapshot.scale, snapshot.frozen)),
+        };
+        let approval = Approval::new(config.approval);
+        Self {
+            config,
+            clients,
+            issuer,
+            clock,
+            keys: RwLock::new(keys),
+            store: Store::new(),
+            faults: FaultSet::new(),
+            events,
+            approval,
+            baseline,
+            shutdown: ShutdownSignal::default(),
+        }
+    }
+
+    /// The control API's prefix, when it is enabled.
+    pub fn control_prefix(&self) -> Option<&str> {
+        self.config
+            .control
+            .enabled
+            .then_some(self.config.control.prefix.as_str())
+    }
 }
 
 /// The handle handlers receive.

@@ -370,7 +370,8 @@ async fn wrong_methods_get_405_not_500() {
             "GET {path}"
         );
     }
-    for path in ["/oauth/authorize", "/.well-known/jwks.json", "/v1/models"] {
+    // (POST /oauth/authorize is the consent form of the interactive approval mode.)
+    for path in ["/.well-known/jwks.json", "/v1/models"] {
         let response = server
             .http
             .post(server.url(path))

@@ -11,6 +11,7 @@ use url::Url;
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use crate::approval::ApprovalMode;
 use crate::config::{ClientConfig, GrantType};
 use crate::policy::{self, PkceMethod, ScopeSet};
 use crate::state::{AppState, ServerState};
@@ -45,10 +46,13 @@ pub enum Validated {
     Page(Response),
 }
 
-/// The handler.
+/// The handler: approve at once (`auto`) or show the consent form (`interactive`).
 pub async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     match validate(&state, query.as_deref().unwrap_or("")) {
-        Validated::Ok(request) => approve(&state, &request),
+        Validated::Ok(request) => match state.approval.mode() {
+            ApprovalMode::Auto => approve(&state, &request),
+            ApprovalMode::Interactive => super::consent::page(&state, request),
+        },
         Validated::Redirect(r) | Validated::Page(r) => r,
     }
 }
@@ -197,6 +201,11 @@ fn requested_pkce(
 
 /// Approve as the configured user: store a code and redirect with `code`, `state`, `iss`.
 pub fn approve(state: &ServerState, request: &AuthorizationRequest) -> Response {
+    approve_as(state, request, &state.config.user.sub)
+}
+
+/// Approve as `sub`: store a code and redirect with `code`, `state`, `iss`.
+pub fn approve_as(state: &ServerState, request: &AuthorizationRequest, sub: &str) -> Response {
     let now = state.clock.now_unix();
     let record = CodeRecord::new(
         request.client_id.clone(),
@@ -206,7 +215,7 @@ pub fn approve(state: &ServerState, request: &AuthorizationRequest) -> Response 
         request.scope.clone(),
         request.pkce.clone(),
         request.nonce.clone(),
-        state.config.user.sub.clone(),
+        sub.to_owned(),
         now,
         now + state.config.code_ttl.as_secs(),
     );

@@ -5,10 +5,13 @@ pub mod api;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
+pub mod consent;
+pub mod control;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod issue;
+pub mod observe;
 pub mod params;
 pub mod revoke;
 pub mod token;
@@ -17,6 +20,7 @@ pub mod userinfo;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
@@ -52,14 +56,18 @@ pub mod paths {
 /// The largest request body accepted (64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Build the router for `state`.
+/// Build the router for `state`: the endpoints, the control API under its prefix, and the
+/// fault/event layer in front of everything.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .route(paths::OPENID_CONFIGURATION, get(discovery::metadata))
         .route(paths::OAUTH_METADATA, get(discovery::metadata))
         .route(paths::JWKS, get(discovery::jwks))
         .route("/jwks.json", get(discovery::jwks))
-        .route(paths::AUTHORIZE, get(authorize::authorize))
+        .route(
+            paths::AUTHORIZE,
+            get(authorize::authorize).post(consent::decide),
+        )
         .route(paths::TOKEN, post(token::token))
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::INTROSPECT, post(introspect::introspect))
@@ -68,11 +76,18 @@ pub fn router(state: AppState) -> Router {
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route(paths::RESPONSES, post(api::responses))
-        .route(paths::MODELS, get(api::models))
-        .fallback(not_found)
+        .route(paths::MODELS, get(api::models));
+    if let Some(prefix) = state.control_prefix() {
+        app = app.nest(prefix, control::router(state.clone()));
+    }
+    app.fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Also for handlers that never read their body (e.g. `POST /userinfo`): 413 up front.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

@@ -11,22 +11,31 @@ use super::error::{ErrorCode, OAuthError};
 use super::issue::{self, Grant, TokenResponse};
 use super::params::Params;
 use crate::config::{ClientConfig, GrantType};
+use crate::events::EventDetails;
 use crate::policy::{self, ScopeSet};
 use crate::state::{AppState, ServerState};
 use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 
-/// The handler.
+/// The handler. It tells the event log (through an [`EventDetails`] in the response's
+/// extensions) which tokens it issued and whether a refresh token was reused.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body) {
-        Ok(response) => response.into_response(),
+    let mut details = EventDetails::default();
+    let mut response = match handle(&state, &headers, &body, &mut details) {
+        Ok(response) => {
+            details.issued(&response.access_token, response.refresh_token.as_deref());
+            response.into_response()
+        }
         Err(error) => error.into_response(),
-    }
+    };
+    response.extensions_mut().insert(details);
+    response
 }
 
 fn handle(
     state: &ServerState,
     headers: &HeaderMap,
     body: &[u8],
+    details: &mut EventDetails,
 ) -> Result<TokenResponse, OAuthError> {
     let params = parse_body(headers, body)?;
     let grant_type = params.require("grant_type")?;
@@ -46,7 +55,7 @@ fn handle(
     match grant {
         GrantType::AuthorizationCode => authorization_code(state, client, &params),
         GrantType::ClientCredentials => client_credentials(state, client, method, &params),
-        GrantType::RefreshToken => refresh_token(state, client, &params),
+        GrantType::RefreshToken => refresh_token(state, client, &params, details),
         GrantType::DeviceCode | GrantType::TokenExchange => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type {grant_type:?} is not supported by this server"),
@@ -214,6 +223,7 @@ fn refresh_token(
     state: &ServerState,
     client: &ClientConfig,
     params: &Params,
+    details: &mut EventDetails,
 ) -> Result<TokenResponse, OAuthError> {
     let token = params.require("refresh_token")?;
     let now = state.clock.now_unix();
@@ -243,7 +253,11 @@ fn refresh_token(
     let refreshed = state
         .store
         .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
-        .map_err(|e| OAuthError::invalid_grant(refresh_error_text(e)))?;
+        .map_err(|e| {
+            details.refresh_reuse = Some(matches!(e, RefreshError::Reused(_)));
+            OAuthError::invalid_grant(refresh_error_text(e))
+        })?;
+    details.refresh_reuse = Some(refreshed.within_grace);
     let scope =
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
     issue::mint(

@@ -1,0 +1,130 @@
+//! The `interactive` approval mode: a login and consent form that a person must submit.
+//!
+//! `GET /oauth/authorize` answers 200 with the form instead of redirecting; the form carries a
+//! one-time `form_id` (random, single use, valid for ten minutes of server time), which is
+//! what makes it CSRF-safe: a forged POST cannot know it. `POST /oauth/authorize` with
+//! `decision=approve` redirects back with a code for the user typed in; `decision=deny`
+//! redirects back with `error=access_denied`. A headless client that only follows or reads
+//! `Location` never gets a code — the seed's "auth code flow on a headless deployment".
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::authorize::{AuthorizationRequest, approve_as, error_page, error_redirect};
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::paths;
+use crate::events::EventDetails;
+use crate::state::{AppState, ServerState};
+
+/// The longest user name accepted on the form.
+pub const MAX_USERNAME: usize = 128;
+
+/// Show the login and consent form for a validated request.
+pub fn page(state: &ServerState, request: AuthorizationRequest) -> Response {
+    let now = state.clock.now_unix();
+    let client_id = escape(&request.client_id);
+    let redirect = escape(&request.redirect_uri);
+    let scopes: String = request
+        .scope
+        .to_string()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+        .collect();
+    let user = escape(&state.config.user.sub);
+    let action = escape(&state.url(paths::AUTHORIZE));
+    let form_id = state.approval.remember(request, now);
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in to fauxauth</title></head>
+<body>
+<h1>Sign in and authorize</h1>
+<p>The application <strong>{client_id}</strong> asks for access to your account.</p>
+<p>It asks for these scopes:</p>
+<ul>{scopes}</ul>
+<p>You will be sent back to <code>{redirect}</code>.</p>
+<form method="post" action="{action}">
+<input type="hidden" name="form_id" value="{form_id}">
+<p><label>User <input type="text" name="username" value="{user}" autocomplete="username"></label></p>
+<p><label>Password <input type="password" name="password" autocomplete="current-password"></label> (any password is accepted)</p>
+<p><button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button></p>
+</form>
+</body></html>
+"#
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// `POST /oauth/authorize`: the submitted consent form.
+pub async fn decide(State(state): State<AppState>, body: Bytes) -> Response {
+    let mut details = EventDetails::default();
+    let mut response = handle(&state, &body, &mut details);
+    response.extensions_mut().insert(details);
+    response
+}
+
+fn handle(state: &ServerState, body: &[u8], details: &mut EventDetails) -> Response {
+    let params = match Params::parse(body) {
+        Ok(p) => p,
+        Err(e) => return error_page(&e.description),
+    };
+    let Some(form_id) = params.get("form_id") else {
+        return error_page(
+            "POST to the authorization endpoint is only for submitting the consent form (form_id is missing)",
+        );
+    };
+    let Some(request) = state.approval.take(form_id, state.clock.now_unix()) else {
+        return error_page(
+            "this consent form was already submitted or has expired; start the authorization again",
+        );
+    };
+    details.client_id = Some(request.client_id.clone());
+    details.pkce_method = Some(
+        request
+            .pkce
+            .as_ref()
+            .map_or("none", |(m, _)| m.as_str())
+            .to_owned(),
+    );
+    match params.get("decision") {
+        Some("approve") => {
+            let user = params
+                .get("username")
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(&state.config.user.sub);
+            if user.len() > MAX_USERNAME || user.chars().any(char::is_control) {
+                return error_page("the user name is too long or holds control characters");
+            }
+            details.sub = Some(user.to_owned());
+            approve_as(state, &request, user)
+        }
+        Some("deny") => error_redirect(
+            state,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+        ),
+        _ => error_page("decision must be \"approve\" or \"deny\""),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,406 @@
+//! The layer in front of every handler: it reads who a request is from, consults the fault
+//! rules (and may answer instead of the handler, delay it, hang, drop the connection, or
+//! change the handler's answer), and records one event per request.
+//!
+//! To match on grant type and client it buffers the body of token-like endpoints (at most
+//! [`BODY_LIMIT`]) and rebuilds the request. Control-API requests pass through untouched.
+
+use std::borrow::Cow;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::BODY_LIMIT;
+use super::error::{BearerError, OAuthError, no_store};
+use crate::endpoint::EndpointKind;
+use crate::events::{Event, EventDetails, FaultApplied};
+use crate::faults::{FaultAction, Fired, RequestFacts};
+use crate::secret::short_hash;
+use crate::serve::ConnectionControl;
+use crate::state::{AppState, ServerState};
+
+/// The middleware function (see the module docs).
+pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = EndpointKind::classify(request.uri().path(), state.control_prefix());
+    if endpoint == EndpointKind::Control {
+        return next.run(request).await;
+    }
+    let event = Event {
+        seq: 0,
+        real_time_ms: millis(SystemTime::now()),
+        virtual_time_ms: millis(state.clock.now()),
+        endpoint,
+        method: request.method().as_str().to_owned(),
+        path: request.uri().path().to_owned(),
+        status: None,
+        error: None,
+        fault: None,
+        latency_us: 0,
+        details: EventDetails::default(),
+    };
+    let mut rec = Recorder {
+        state: state.clone(),
+        started: Instant::now(),
+        event: Some(event),
+    };
+    let request = match read_request(&state, endpoint, request, &mut rec.event().details).await {
+        Ok(r) => r,
+        Err(response) => return rec.finish(response),
+    };
+    let fired = {
+        let details = &rec.event().details;
+        state.faults.check(&RequestFacts {
+            endpoint,
+            grant_type: details.grant_type.as_deref(),
+            client_id: details.client_id.as_deref(),
+        })
+    };
+    let Some(Fired { rule, action }) = fired else {
+        let response = next.run(request).await;
+        return rec.finish(response);
+    };
+    rec.event().fault = Some(FaultApplied {
+        rule,
+        action: action.name().to_owned(),
+    });
+    match action {
+        FaultAction::Status(s) => {
+            let mut response = Response::new(Body::from(s.body));
+            *response.status_mut() =
+                StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            if let Ok(ct) = HeaderValue::from_str(&s.content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            rec.finish(response)
+        }
+        FaultAction::OauthError(e) => {
+            let status = e.status();
+            let description = e
+                .description
+                .unwrap_or_else(|| format!("{} (injected by a fault rule)", e.error));
+            rec.event().error = Some(e.error.clone());
+            let body = json!({"error": e.error, "error_description": description});
+            rec.finish((status, no_store(), axum::Json(body)).into_response())
+        }
+        FaultAction::Delay(d) => {
+            tokio::time::sleep(d.0).await;
+            let response = next.run(request).await;
+            rec.finish(response)
+        }
+        FaultAction::Hang => {
+            let connection = request.extensions().get::<ConnectionControl>().cloned();
+            rec.unanswered();
+            state.shutdown.wait().await;
+            if let Some(c) = connection {
+                c.abort();
+            }
+            std::future::pending().await
+        }
+        FaultAction::Drop => {
+            let connection = request.extensions().get::<ConnectionControl>().cloned();
+            rec.unanswered();
+            match connection {
+                Some(c) => c.abort(),
+                None => {
+                    tracing::warn!("drop fault outside the fauxauth accept loop: hanging instead");
+                    state.shutdown.wait().await;
+                }
+            }
+            std::future::pending().await
+        }
+        FaultAction::MalformedJson => rec.finish(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"access_token":"fauxauth-malformed","token_type":"Bearer","expires_in":36"#,
+            )
+                .into_response(),
+        ),
+        FaultAction::WrongContentType => {
+            let mut response = next.run(request).await;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            rec.finish(response)
+        }
+        FaultAction::OmitRefreshToken => {
+            let response = next.run(request).await;
+            let response = rewrite_token_response(response, &mut rec.event().details, |map| {
+                map.remove("refresh_token");
+            })
+            .await;
+            rec.finish(response)
+        }
+        FaultAction::ExpiresIn(seconds) => {
+            let response = next.run(request).await;
+            let response = rewrite_token_response(response, &mut rec.event().details, |map| {
+                map.insert("expires_in".into(), json!(seconds));
+            })
+            .await;
+            rec.finish(response)
+        }
+    }
+}
+
+/// Owns a request's event until it is recorded. If the request is abandoned (the client
+/// went away during a delay, the connection was closed), dropping the recorder still records
+/// it, without a status: one event per request, always.
+struct Recorder {
+    state: AppState,
+    started: Instant,
+    event: Option<Event>,
+}
+
+impl Recorder {
+    fn event(&mut self) -> &mut Event {
+        // Invariant: only called before `finish`/`unanswered` take the event (both end the
+        // request's handling).
+        self.event
+            .as_mut()
+            .expect("the event is read only while the request is in flight")
+    }
+
+    /// Record without a response (hang, drop).
+    fn unanswered(&mut self) {
+        if let Some(event) = self.event.take() {
+            self.state.events.record(event);
+        }
+    }
+
+    /// Complete the event from the response and record it.
+    fn finish(mut self, response: Response) -> Response {
+        let Some(mut event) = self.event.take() else {
+            return response;
+        };
+        event.latency_us = micros(self.started);
+        event.status = Some(response.status().as_u16());
+        let ext = response.extensions();
+        if event.error.is_none() {
+            event.error = ext
+                .get::<OAuthError>()
+                .map(|e| e.code.as_str().to_owned())
+                .or_else(|| {
+                    ext.get::<BearerError>()
+                        .and_then(BearerError::code)
+                        .map(str::to_owned)
+                });
+        }
+        if let Some(details) = ext.get::<EventDetails>() {
+            event.details.merge(details.clone());
+        }
+        self.state.events.record(event);
+        response
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut event) = self.event.take() {
+            event.latency_us = micros(self.started);
+            self.state.events.record(event);
+        }
+    }
+}
+
+fn micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Gather request facts; buffer and rebuild the body where the facts are in it.
+async fn read_request(
+    state: &ServerState,
+    endpoint: EndpointKind,
+    request: Request,
+    details: &mut EventDetails,
+) -> Result<Request, Response> {
+    match endpoint {
+        EndpointKind::Token
+        | EndpointKind::Revoke
+        | EndpointKind::Introspect
+        | EndpointKind::Device => {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+                let error = OAuthError::invalid_request(format!(
+                    "the request body is larger than {} KiB (or was cut off)",
+                    BODY_LIMIT / 1024
+                ));
+                let mut response = error.clone().into_response();
+                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                response
+            })?;
+            body_facts(state, endpoint, &parts.headers, &bytes, details);
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        }
+        EndpointKind::Authorize => {
+            if let Some(query) = request.uri().query() {
+                let mut challenge = false;
+                let mut method = None;
+                for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+                    match &*k {
+                        "client_id" => details.client_id = Some(v.into_owned()),
+                        "code_challenge" => challenge = true,
+                        "code_challenge_method" => method = Some(v.into_owned()),
+                        _ => {}
+                    }
+                }
+                details.pkce_method = Some(match (challenge, method) {
+                    (false, _) => "none".to_owned(),
+                    (true, None) => "plain".to_owned(),
+                    (true, Some(m)) => m,
+                });
+            }
+            Ok(request)
+        }
+        EndpointKind::Api | EndpointKind::Userinfo => {
+            if let Some(token) = bearer(request.headers()) {
+                details.presented_access_token(token, state.clock.now_unix());
+            }
+            Ok(request)
+        }
+        _ => Ok(request),
+    }
+}
+
+/// The fields of a token-like request body that events and fault rules use.
+#[derive(Debug, Default, Deserialize)]
+struct BodyFacts<'a> {
+    #[serde(borrow, default)]
+    client_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    grant_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refresh_token: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    token: Option<Cow<'a, str>>,
+}
+
+fn body_facts(
+    state: &ServerState,
+    endpoint: EndpointKind,
+    headers: &HeaderMap,
+    body: &[u8],
+    details: &mut EventDetails,
+) {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    let facts: BodyFacts<'_> = if is_json {
+        serde_json::from_slice(body).unwrap_or_default()
+    } else {
+        let mut facts = BodyFacts::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            match &*k {
+                "client_id" => facts.client_id = Some(v),
+                "grant_type" => facts.grant_type = Some(v),
+                "refresh_token" => facts.refresh_token = Some(v),
+                "token" => facts.token = Some(v),
+                _ => {}
+            }
+        }
+        facts
+    };
+    details.client_id = facts
+        .client_id
+        .map(Cow::into_owned)
+        .or_else(|| basic_client_id(headers));
+    details.grant_type = facts.grant_type.map(Cow::into_owned);
+    let refresh = match endpoint {
+        EndpointKind::Token => facts.refresh_token,
+        EndpointKind::Revoke | EndpointKind::Introspect => facts.token,
+        _ => None,
+    };
+    if let Some(token) = refresh {
+        match state.store.parse_refresh_token(&token) {
+            Some((family, _)) => {
+                details.presented_refresh = Some(short_hash(&token));
+                details.family = Some(family.to_string());
+            }
+            None if endpoint == EndpointKind::Token => {
+                details.presented_refresh = Some(short_hash(&token));
+            }
+            None => details.presented_access_token(&token, state.clock.now_unix()),
+        }
+    }
+}
+
+fn basic_client_id(headers: &HeaderMap) -> Option<String> {
+    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = std::str::from_utf8(&decoded).ok()?;
+    let (id, _) = decoded.split_once(':')?;
+    form_urlencoded::parse(format!("x={id}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Change the JSON object of a successful token response with `edit`. Anything else is
+/// passed through unchanged.
+async fn rewrite_token_response(
+    response: Response,
+    details: &mut EventDetails,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> Response {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response body unreadable",
+        )
+            .into_response();
+    };
+    let mut value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    let Some(map) = value.as_object_mut() else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    edit(map);
+    let refresh_withheld = !map.contains_key("refresh_token");
+    let edited = Bytes::from(serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec()));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if refresh_withheld {
+        // The event must not claim a refresh token the client never saw.
+        details.issued_refresh = None;
+        if let Some(d) = parts.extensions.get_mut::<EventDetails>() {
+            d.issued_refresh = None;
+        }
+    }
+    Response::from_parts(parts, Body::from(edited))
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
