@@ -149,3 +149,59 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
         .expect("rest of stdout");
     assert_eq!(rest, "", "exactly one line on stdout");
 }
+
+#[test]
+fn the_complete_example_in_docs_config_is_valid() {
+    let doc = include_str!("../../docs/CONFIG.md");
+    let start = doc.find("```yaml\n").expect("a YAML example") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").expect("end of the example");
+    let config = ServerConfig::from_yaml(&doc[start..end], "docs/CONFIG.md")
+        .unwrap_or_else(|e| panic!("the documented example is invalid: {e}"));
+    assert_eq!(config.effective_clients().len(), 2);
+    assert_eq!(config.access_token_ttl.as_secs(), 3600);
+}
+
+/// The keys the parser accepts at one level, from its "unknown key" message.
+fn accepted_keys(yaml: &str) -> Vec<String> {
+    let err = ServerConfig::from_yaml(yaml, "probe.yaml")
+        .expect_err("unknown key")
+        .to_string();
+    let list = err
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no key list in {err}"));
+    list.split(", ").map(|k| k.trim().to_owned()).collect()
+}
+
+#[test]
+fn every_config_key_is_documented_in_docs_config() {
+    let doc = include_str!("../../docs/CONFIG.md");
+    for (level, probe) in [
+        ("top level", "no_such_key: 1\n"),
+        ("user", "user:\n  no_such_key: 1\n"),
+        ("control", "control:\n  no_such_key: 1\n"),
+        (
+            "clients[]",
+            "clients:\n  - client_id: a\n    no_such_key: 1\n",
+        ),
+    ] {
+        let keys = accepted_keys(probe);
+        assert!(keys.len() > 2, "{level}: {keys:?}");
+        for key in keys {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "{level} key `{key}` has no row in docs/CONFIG.md"
+            );
+        }
+    }
+    // The documented error example has the real shape.
+    let err = ServerConfig::from_yaml(
+        "issuer: http://127.0.0.1:8080\nacess_token_ttl: 1h\n",
+        "bad.yaml",
+    )
+    .expect_err("unknown key")
+    .to_string();
+    let head = "bad.yaml:2:1: unknown key `acess_token_ttl`, expected one of profile,";
+    assert!(err.starts_with(head), "{err}");
+    assert!(doc.contains(&format!("Error: {head}")));
+}
