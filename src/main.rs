@@ -26,6 +26,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Also write every request's event as a JSON line to this file (see
+        /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
         /// Serve HTTPS with a CA and certificate generated at start (for localhost,
         /// 127.0.0.1 and ::1).
         #[arg(long)]
@@ -34,10 +38,6 @@ enum Command {
         /// (default: a file in the temporary directory, named in the log).
         #[arg(long, value_name = "FILE", requires = "tls")]
         tls_ca_out: Option<PathBuf>,
-        /// Also write every request's event as a JSON line to this file (see
-        /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
-        #[arg(long, value_name = "FILE")]
-        events: Option<PathBuf>,
     },
 }
 
@@ -85,7 +85,6 @@ async fn serve(
         builder = builder.tls(TlsConfig::default());
     }
     let server = builder.start().await?;
-    let stop = shutdown_signal();
     let scheme = match (&tls, server.ca_pem()) {
         (Some(ca_out), Some(pem)) => {
             let path = ca_out.clone().unwrap_or_else(|| {
@@ -99,7 +98,8 @@ async fn serve(
         }
         _ => "http",
     };
-    // Exactly one line on stdout, once the server accepts connections.
+    // Listen for signals before announcing readiness, then print exactly one line on stdout.
+    let stop = shutdown_signal();
     println!("fauxauth listening on {scheme}://{}", server.addr());
     stop.await;
     tracing::info!("shutting down");

@@ -21,7 +21,9 @@
 //! - [`config`]: the configuration file, its defaults and validation.
 //! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
+//! - [`device`]: device logins (RFC 8628 and the Codex CLI's) waiting for a user.
 //! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
+//! - [`profile`]: what differs between the `generic` and the `openai` profile.
 //! - [`http`]: axum handlers, one file per endpoint family.
 //! - [`tls`]: HTTPS with a CA and certificate generated at start.
 //! - [`yaml`]: YAML with `file:line:column` errors.
@@ -33,12 +35,14 @@ pub mod approval;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod device;
 pub mod endpoint;
 pub mod events;
 pub mod faults;
 pub mod http;
 pub mod keys;
 pub mod policy;
+pub mod profile;
 pub mod secret;
 pub mod serve;
 pub mod state;
@@ -75,9 +79,6 @@ pub enum StartError {
     /// The signing key could not be made or loaded.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// TLS could not be set up.
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
     /// The event file could not be opened.
     #[error(transparent)]
     Events(#[from] events::EventFileError),
@@ -89,6 +90,9 @@ pub enum StartError {
         /// The address.
         addr: SocketAddr,
     },
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -128,9 +132,9 @@ pub struct MockServerBuilder {
     config: ServerConfig,
     addr: SocketAddr,
     clock: Option<Clock>,
-    tls: Option<tls::TlsConfig>,
     events_file: Option<PathBuf>,
     events_capacity: usize,
+    tls: Option<tls::TlsConfig>,
 }
 
 impl Default for MockServerBuilder {
@@ -139,9 +143,9 @@ impl Default for MockServerBuilder {
             config: ServerConfig::default(),
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             clock: None,
-            tls: None,
             events_file: None,
             events_capacity: events::DEFAULT_CAPACITY,
+            tls: None,
         }
     }
 }
@@ -165,13 +169,6 @@ impl MockServerBuilder {
         self
     }
 
-    /// Serve HTTPS with a certificate generated at start (see [`ServerHandle::ca_pem`]);
-    /// the default issuer becomes `https://127.0.0.1:PORT`.
-    pub fn tls(mut self, config: tls::TlsConfig) -> Self {
-        self.tls = Some(config);
-        self
-    }
-
     /// Also write every event as a JSON line to `path` (complete after
     /// [`ServerHandle::shutdown`]).
     pub fn events_file(mut self, path: impl Into<PathBuf>) -> Self {
@@ -182,6 +179,13 @@ impl MockServerBuilder {
     /// Keep the last `capacity` events in memory (default 100 000).
     pub fn events_capacity(mut self, capacity: usize) -> Self {
         self.events_capacity = capacity;
+        self
+    }
+
+    /// Serve HTTPS with a certificate generated at start (see [`ServerHandle::ca_pem`]);
+    /// the default issuer becomes `https://127.0.0.1:PORT`.
+    pub fn tls(mut self, config: tls::TlsConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 

@@ -370,7 +370,7 @@ async fn wrong_methods_get_405_not_500() {
             "GET {path}"
         );
     }
-    // (POST /oauth/authorize is the consent form of the interactive approval mode.)
+    // POST /oauth/authorize is the consent form's submission (interactive approval).
     for path in ["/.well-known/jwks.json", "/v1/models"] {
         let response = server
             .http

@@ -180,6 +180,7 @@ fn every_config_key_is_documented_in_docs_config() {
         ("top level", "no_such_key: 1\n"),
         ("user", "user:\n  no_such_key: 1\n"),
         ("control", "control:\n  no_such_key: 1\n"),
+        ("device", "device:\n  no_such_key: 1\n"),
         (
             "clients[]",
             "clients:\n  - client_id: a\n    no_such_key: 1\n",
