@@ -206,3 +206,103 @@ fn every_config_key_is_documented_in_docs_config() {
     assert!(err.starts_with(head), "{err}");
     assert!(doc.contains(&format!("Error: {head}")));
 }
+
+/// Run `fauxauth serve` with `RUST_LOG=log_level`, drive a few flows, stop it, and return
+/// (stderr, secrets that must not appear in it).
+async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", log_level)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let collect = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
+        .await
+        .expect("ready line")
+        .expect("read");
+    let url = line
+        .trim_end()
+        .strip_prefix("fauxauth listening on ")
+        .expect("ready line")
+        .to_owned();
+    let http = http_client();
+    let mut secrets = vec!["fauxauth-service-secret".to_owned()];
+    let token: serde_json::Value = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    let access = token["access_token"].as_str().expect("access").to_owned();
+    let signature = access.rsplit('.').next().expect("signature").to_owned();
+    let _ = http
+        .post(format!("{url}/v1/responses"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"input": "hi"}))
+        .send()
+        .await
+        .expect("api");
+    // A wrong secret, and a forged token, must not be logged either.
+    let _ = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("fauxauth-service", Some("wrong-secret-value"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    let _ = http
+        .post(format!("{url}/oauth/introspect"))
+        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .expect("introspect");
+    secrets.push("wrong-secret-value".to_owned());
+    secrets.push(signature);
+    let pid = child.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits");
+    let logs = collect.await.expect("stderr task");
+    (logs, secrets)
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets_or_tokens() {
+    for level in ["debug", "fauxauth=trace,fauxauth_server=trace"] {
+        let (logs, secrets) = serve_and_collect_logs(level).await;
+        assert!(!logs.is_empty(), "{level}: some logs were written");
+        for secret in &secrets {
+            assert!(
+                !logs.contains(secret.as_str()),
+                "{level}: {secret:?} appears in the logs:\n{logs}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn logs_to_a_pipe_are_plain_text() {
+    let (logs, _) = serve_and_collect_logs("info").await;
+    assert!(logs.contains("fauxauth listening"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "no ANSI escapes: {logs:?}");
+}
