@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use fauxauth_server::config::{DurationValue, Profile};
+use fauxauth_server::config::{CODEX_CLIENT_ID, DurationValue, Profile};
+use fauxauth_server::secret::short_hash;
 use fauxauth_server::store::FamilyId;
 use fauxauth_server::{Clock, MockServer, ServerConfig, ServerHandle};
 use serde_json::Value;
@@ -289,6 +290,22 @@ async fn codex_cli_device_login_then_refresh_through_fauxauth() {
     let grant = server.state().store.family(family).expect("grant");
     assert_eq!(grant.generation, 1, "exactly one refresh");
     assert!(!grant.revoked);
+    // The event log saw the same: one refresh, presenting R0 and issuing what auth.json holds.
+    let refreshes: Vec<_> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.details.grant_type.as_deref() == Some("refresh_token"))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "one refresh request");
+    let refresh = &refreshes[0].details;
+    assert_eq!(refreshes[0].status, Some(200));
+    assert_eq!(
+        refresh.presented_refresh.as_deref(),
+        Some(&*short_hash(rt0))
+    );
+    assert_eq!(refresh.issued_refresh.as_deref(), Some(&*short_hash(rt1)));
+    assert_eq!(refresh.client_id.as_deref(), Some(CODEX_CLIENT_ID));
     assert_ne!(
         after["tokens"]["access_token"],
         before["tokens"]["access_token"]
@@ -349,6 +366,13 @@ async fn codex_cli_reports_a_reused_refresh_token() {
     );
     let grant = server.state().store.family(family).expect("grant");
     assert!(grant.revoked, "reuse revoked the whole grant");
+    let reuses = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.details.refresh_reuse == Some(true) && e.status == Some(401))
+        .count();
+    assert!(reuses >= 1, "the event log records the reuse");
     assert_eq!(
         read_auth(&home)["tokens"]["refresh_token"].as_str(),
         Some(rt0),
