@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
 
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
@@ -29,6 +30,14 @@ enum Command {
         /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
+        /// Serve HTTPS with a CA and certificate generated at start (for localhost,
+        /// 127.0.0.1 and ::1).
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: write the CA certificate (PEM) here, for clients to trust
+        /// (default: a file in the temporary directory, named in the log).
+        #[arg(long, value_name = "FILE", requires = "tls")]
+        tls_ca_out: Option<PathBuf>,
     },
 }
 
@@ -47,14 +56,19 @@ fn main() -> anyhow::Result<()> {
             config,
             addr,
             events,
-        } => runtime.block_on(serve(config, addr, events)),
+            tls,
+            tls_ca_out,
+        } => runtime.block_on(serve(config, addr, events, tls.then_some(tls_ca_out))),
     }
 }
 
+/// `tls`: `None` for plain HTTP, `Some(file)` for HTTPS with the CA written to `file` (or a
+/// default file).
 async fn serve(
     config: Option<PathBuf>,
     addr: SocketAddr,
     events: Option<PathBuf>,
+    tls: Option<Option<PathBuf>>,
 ) -> anyhow::Result<()> {
     let config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
@@ -67,9 +81,26 @@ async fn serve(
     if let Some(path) = events {
         builder = builder.events_file(path);
     }
+    if tls.is_some() {
+        builder = builder.tls(TlsConfig::default());
+    }
     let server = builder.start().await?;
+    let scheme = match (&tls, server.ca_pem()) {
+        (Some(ca_out), Some(pem)) => {
+            let path = ca_out.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("fauxauth-ca-{}.pem", server.addr().port()))
+            });
+            std::fs::write(&path, pem).with_context(|| {
+                format!("cannot write the CA certificate to {}", path.display())
+            })?;
+            tracing::info!(ca = %path.display(), "TLS on: trust this CA certificate");
+            "https"
+        }
+        _ => "http",
+    };
+    // Listen for signals before announcing readiness, then print exactly one line on stdout.
     let stop = shutdown_signal();
-    println!("fauxauth listening on http://{}", server.addr());
+    println!("fauxauth listening on {scheme}://{}", server.addr());
     stop.await;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -94,6 +94,8 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Also for handlers that never read their body (e.g. `POST /userinfo`): 413 up front.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::observe,
