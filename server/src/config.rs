@@ -729,9 +729,13 @@ pub fn openai_clients() -> Vec<ClientConfig> {
     vec![ClientConfig {
         client_id: CODEX_CLIENT_ID.to_owned(),
         client_secret: None,
+        // The CLI's loopback callback: `localhost` in older versions, `127.0.0.1` in 0.169.0
+        // (observed); port 1457 when 1455 is taken.
         redirect_uris: vec![
             "http://localhost:1455/auth/callback".to_owned(),
             "http://localhost:1457/auth/callback".to_owned(),
+            "http://127.0.0.1:1455/auth/callback".to_owned(),
+            "http://127.0.0.1:1457/auth/callback".to_owned(),
         ],
         grant_types: vec![
             GrantType::AuthorizationCode,

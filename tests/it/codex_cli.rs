@@ -381,3 +381,148 @@ async fn codex_cli_reports_a_reused_refresh_token() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// Send one JSON-RPC message to the app server.
+async fn rpc_send(stdin: &mut tokio::process::ChildStdin, message: &Value) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut line = message.to_string();
+    line.push('\n');
+    stdin
+        .write_all(line.as_bytes())
+        .await
+        .expect("write to codex app-server");
+    stdin.flush().await.expect("flush");
+}
+
+/// Read JSON-RPC messages until one satisfies `wanted` (with the command time limit).
+async fn rpc_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read from codex app-server") {
+            if let Ok(message) = serde_json::from_str::<Value>(&line)
+                && wanted(&message)
+            {
+                return message;
+            }
+        }
+        panic!("codex app-server closed its output before {what}");
+    };
+    tokio::time::timeout(COMMAND_LIMIT, read)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} from codex app-server within {COMMAND_LIMIT:?}"))
+}
+
+/// The browser login (through `codex app-server`, whose login issuer can be set with
+/// `CODEX_APP_SERVER_LOGIN_ISSUER`; `codex login` without `--device-auth` ignores
+/// `--experimental_issuer` in 0.169.0): fauxauth approves headlessly, the CLI's callback
+/// server (fixed port 1455, or 1457) gets the code, and the CLI exchanges its ID token for an
+/// API key at fauxauth's token endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_cli_browser_login_exchanges_the_id_token_for_an_api_key() {
+    if !enabled("codex_cli_browser_login_exchanges_the_id_token_for_an_api_key") {
+        return;
+    }
+    use tokio::io::AsyncBufReadExt as _;
+    let codex = codex_binary().await;
+    let server = server().await;
+    server
+        .clock()
+        .set(SystemTime::now())
+        .expect("virtual clock");
+    let home = codex_home("browser");
+    let mut child = Command::new(&codex)
+        .arg("app-server")
+        .current_dir(home.join("work"))
+        .env("CODEX_HOME", &home)
+        .env("CODEX_APP_SERVER_LOGIN_ISSUER", server.url())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("CODEX_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("codex app-server starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    rpc_send(
+        &mut stdin,
+        &serde_json::json!({"id": 1, "method": "initialize",
+            "params": {"clientInfo": {"name": "fauxauth-test", "title": "fauxauth", "version": "0"}}}),
+    )
+    .await;
+    rpc_until(&mut lines, "initialize result", |m| m["id"] == 1).await;
+    rpc_send(&mut stdin, &serde_json::json!({"method": "initialized"})).await;
+    rpc_send(
+        &mut stdin,
+        &serde_json::json!({"id": 2, "method": "account/login/start", "params": {"type": "chatgpt"}}),
+    )
+    .await;
+    let started = rpc_until(&mut lines, "login start", |m| m["id"] == 2).await;
+    let auth_url = started["result"]["authUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an authUrl: {started}"));
+    assert!(
+        auth_url.starts_with(&format!("{}/oauth/authorize?", server.url())),
+        "the login goes to fauxauth: {auth_url}"
+    );
+
+    // Headless approval: follow fauxauth's redirect to the CLI's callback by hand.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let approved = http.get(auth_url).send().await.expect("authorize");
+    assert_eq!(
+        approved.status(),
+        302,
+        "fauxauth approves the CLI's request"
+    );
+    let callback = approved.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        callback.starts_with("http://127.0.0.1:1455/auth/callback")
+            || callback.starts_with("http://127.0.0.1:1457/auth/callback"),
+        "{callback}"
+    );
+    // Like a browser, follow the callback's redirect to the CLI's success page (the CLI's
+    // login server finishes when that page is served).
+    let landed = reqwest::get(&callback).await.expect("the CLI's callback");
+    assert!(landed.status().is_success(), "{}", landed.status());
+    let completed = rpc_until(&mut lines, "login completion", |m| {
+        m["method"] == "account/login/completed"
+    })
+    .await;
+    drop(stdin);
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+
+    let auth = read_auth(&home);
+    let key = auth["OPENAI_API_KEY"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the CLI stored an API key: {auth}\n{completed}"));
+    assert!(key.starts_with("sk-proj-"), "{key}");
+    let exchanges: Vec<_> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| {
+            e.details.grant_type.as_deref()
+                == Some("urn:ietf:params:oauth:grant-type:token-exchange")
+        })
+        .collect();
+    assert_eq!(exchanges.len(), 1, "one token exchange");
+    assert_eq!(exchanges[0].status, Some(200));
+    assert_eq!(
+        exchanges[0].details.issued_access.as_deref(),
+        Some(&*short_hash(key)),
+        "the key in auth.json is the one fauxauth issued"
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&home);
+}
