@@ -2,8 +2,9 @@
 //!
 //! The pinned `@openai/codex` is installed with npm into `target/codex-cli/<version>/` (once;
 //! later runs reuse it). Each test starts fauxauth in-process with `profile: openai` on
-//! `127.0.0.1:0`, logs the CLI in with `codex login --device-auth --experimental_issuer`, and
-//! drives a refresh with `codex exec` pointed at fauxauth's model API. How the CLI behaves was
+//! `127.0.0.1:0`. Two log the CLI in with `codex login --device-auth --experimental_issuer`
+//! and drive a refresh with `codex exec` pointed at fauxauth's model API; one runs the browser
+//! login through `codex app-server` and checks the token exchange. How the CLI behaves was
 //! established with codex-cli 0.169.0 (see `docs/OPENAI_PROFILE.md`).
 //!
 //! Forcing a refresh needs no edit of `auth.json`: the server's virtual clock starts two hours
