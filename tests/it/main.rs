@@ -14,6 +14,7 @@ mod readme;
 mod redirects;
 mod refresh;
 mod robustness;
+mod run;
 mod signing;
 mod tls;
 mod token;
