@@ -513,8 +513,11 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
             let session = session.clone();
             let barrier = barrier.clone();
             tokio::spawn(async move {
-                barrier.wait().await;
-                session.call_api().await
+                session
+                    .call_api_after(async move {
+                        barrier.wait().await;
+                    })
+                    .await
             })
         })
         .collect();

@@ -187,8 +187,10 @@ async fn without_single_flight_concurrent_refreshes_trip_reuse_detection() {
             let s = s.clone();
             let barrier = barrier.clone();
             tokio::spawn(async move {
-                barrier.wait().await;
-                s.call_api().await
+                s.call_api_after(async move {
+                    barrier.wait().await;
+                })
+                .await
             })
         })
         .collect();
