@@ -105,7 +105,7 @@ async fn junit_has_one_test_case_per_scenario_and_parses_back() {
     std::fs::write(dir.join("a-wrong.yaml"), WRONG).expect("write");
     std::fs::write(
         dir.join("b-ok.yaml"),
-        "name: cc-ok\nreproduces: x\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\n  - call_api: {}\n",
+        "name: cc-ok\nreproduces: x\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\n  - wait: 10ms\n  - set_clock: { to: 2030-01-01T00:00:00Z }\n  - call_api: {}\n",
     )
     .expect("write");
     std::fs::write(dir.join("c-broken.yaml"), "name: [\n").expect("write");
