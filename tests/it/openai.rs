@@ -121,6 +121,7 @@ pub(crate) fn normalise(value: &Value, issuer: &str) -> Value {
         "device_auth_id",
         "device_code",
         "user_code",
+        "verification_uri_complete",
         "id",
         "created_at",
         "iat",
