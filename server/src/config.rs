@@ -771,6 +771,29 @@ mod tests {
     }
 
     #[test]
+    fn control_prefix_and_token_are_checked() {
+        let config = ServerConfig::from_yaml(
+            "control: {prefix: /_ctl, admin_token: t}\napproval: interactive\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(config.control.prefix, "/_ctl");
+        assert_eq!(config.approval, crate::approval::ApprovalMode::Interactive);
+        for bad in [
+            "control: {prefix: _ctl}\n",
+            "control: {prefix: /ctl/}\n",
+            "control: {prefix: /oauth}\n",
+            "control: {prefix: /v1/ctl}\n",
+            "control: {prefix: '/a b'}\n",
+            "control: {admin_token: ' '}\n",
+        ] {
+            let e = err(bad);
+            assert!(e.starts_with("cfg.yaml:1:"), "{bad}: {e}");
+        }
+        assert!(err("control: {prefx: /x}\n").contains("prefx"));
+    }
+
+    #[test]
     fn empty_file_is_the_default() {
         let config = ServerConfig::from_yaml("", "cfg.yaml").expect("valid");
         assert_eq!(config, ServerConfig::default());

@@ -311,10 +311,11 @@ impl EventLog {
         let ring = self.ring.lock();
         let first = ring.events.front().map_or(ring.next_seq, |e| e.seq);
         let skip = query.since.saturating_add(1).saturating_sub(first);
-        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let skip = usize::try_from(skip)
+            .unwrap_or(usize::MAX)
+            .min(ring.events.len());
         ring.events
-            .iter()
-            .skip(skip)
+            .range(skip..)
             .filter(|e| {
                 query
                     .client_id

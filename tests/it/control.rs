@@ -1448,3 +1448,17 @@ async fn a_request_abandoned_during_a_delay_is_still_an_event() {
     assert_eq!(event.fault.map(|f| f.action), Some("delay".to_owned()));
     server.shutdown().await;
 }
+
+#[test]
+fn serve_on_a_public_address_without_admin_token_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .args(["serve", "--addr", "0.0.0.0:0"])
+        .env_remove("FAUXAUTH_ADMIN_TOKEN")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run fauxauth");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    assert!(output.stdout.is_empty(), "never ready");
+}
