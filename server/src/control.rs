@@ -203,6 +203,7 @@ impl Control {
         let state = &self.state;
         state.faults.clear();
         state.store.clear();
+        state.reset_profile_state();
         state.approval.clear();
         state.approval.set_mode(state.config.approval);
         *state.keys.write() = state.baseline.keys.clone();

@@ -6,11 +6,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 
 use crate::config::SigningAlg;
@@ -44,15 +45,35 @@ pub enum KeyError {
     },
 }
 
+/// The crypto library refused to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the crypto library could not sign")]
+pub struct SignError;
+
 /// One signing key with everything needed to sign, verify and publish it.
 pub struct SigningKey {
     /// Key id (`kid`), derived from the public key.
     pub kid: String,
     /// The algorithm.
     pub alg: SigningAlg,
-    encoding: EncodingKey,
+    pair: KeyPair_,
     decoding: DecodingKey,
     jwk: Value,
+}
+
+/// The parsed private key, kept for the life of the key.
+///
+/// Why not `jsonwebtoken::encode`: its aws-lc-rs provider re-parses the private key DER on
+/// every signature (`RsaKeyPair::from_der`, `EcdsaKeyPair::from_pkcs8`), which for RSA-2048
+/// costs more than the signature itself (criterion `rsa2048/parse_der_then_sign` vs
+/// `rsa2048/cached_sign`, docs/BENCHMARKS.md): RS256 token minting ran at about a third of
+/// `openssl speed rsa2048`. So the key is parsed once here, and [`crate::tokens::sign`] signs
+/// the JWS signing input with it; jsonwebtoken still supplies the header type and does all
+/// verification.
+enum KeyPair_ {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -134,17 +155,14 @@ impl SigningKey {
     }
 
     fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, String> {
-        let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.to_vec()));
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-        let (encoding, jwk_fields) = match alg {
+        let (pair, jwk_fields) = match alg {
             SigningAlg::RS256 => {
                 let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| e.to_string())?;
                 let public = pair.public_key();
                 let n = b64(public.modulus().big_endian_without_leading_zero());
                 let e = b64(public.exponent().big_endian_without_leading_zero());
-                let encoding =
-                    EncodingKey::from_rsa_pem(pem_text.as_bytes()).map_err(|e| e.to_string())?;
-                (encoding, json!({"kty": "RSA", "n": n, "e": e}))
+                (KeyPair_::Rsa(pair), json!({"kty": "RSA", "n": n, "e": e}))
             }
             SigningAlg::ES256 => {
                 let pair =
@@ -154,19 +172,16 @@ impl SigningKey {
                 if point.len() != 65 {
                     return Err("unexpected P-256 public key encoding".into());
                 }
-                let encoding =
-                    EncodingKey::from_ec_pem(pem_text.as_bytes()).map_err(|e| e.to_string())?;
-                (
-                    encoding,
-                    json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])}),
-                )
+                let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+                (KeyPair_::Ec(pair), jwk)
             }
             SigningAlg::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| e.to_string())?;
                 let x = b64(pair.public_key().as_ref());
-                let encoding =
-                    EncodingKey::from_ed_pem(pem_text.as_bytes()).map_err(|e| e.to_string())?;
-                (encoding, json!({"kty": "OKP", "crv": "Ed25519", "x": x}))
+                (
+                    KeyPair_::Ed(pair),
+                    json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+                )
             }
         };
         let kid = secret::short_hash(&jwk_fields.to_string());
@@ -182,15 +197,34 @@ impl SigningKey {
         Ok(Self {
             kid,
             alg,
-            encoding,
+            pair,
             decoding,
             jwk,
         })
     }
 
-    /// The key to sign with.
-    pub fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+    /// Sign `message` (a JWS signing input) with this key's algorithm: RS256 is RSASSA-PKCS1-v1_5
+    /// with SHA-256, ES256 is ECDSA P-256 with the fixed-length `r || s` encoding JWS requires
+    /// (RFC 7518 §3.4), EdDSA is Ed25519 (RFC 8037).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        match &self.pair {
+            KeyPair_::Rsa(pair) => {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut out,
+                )
+                .map_err(|_| SignError)?;
+                Ok(out)
+            }
+            KeyPair_::Ec(pair) => pair
+                .sign(&SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| SignError),
+            KeyPair_::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
     }
 
     /// The key to verify with.

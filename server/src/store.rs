@@ -197,7 +197,33 @@ pub struct Store {
     revoked_jtis: DashMap<String, u64>,
     next_family: AtomicU64,
     inserts: AtomicU64,
+    next_prune: AtomicU64,
+    interned: Interner,
     mac_key: hmac::Key,
+}
+
+/// Shares the strings families repeat (client id, subject, scope): a million grants of one
+/// client hold one allocation of each instead of a million (docs/BENCHMARKS.md, "memory per
+/// family"). Bounded: past `INTERN_MAX` distinct strings, new ones are kept unshared.
+#[derive(Default)]
+struct Interner(parking_lot::RwLock<std::collections::HashSet<Arc<str>>>);
+
+const INTERN_MAX: usize = 4096;
+
+impl Interner {
+    fn intern(&self, s: Arc<str>) -> Arc<str> {
+        if let Some(shared) = self.0.read().get(&*s) {
+            return shared.clone();
+        }
+        let mut set = self.0.write();
+        if let Some(shared) = set.get(&*s) {
+            return shared.clone();
+        }
+        if set.len() < INTERN_MAX {
+            set.insert(s.clone());
+        }
+        s
+    }
 }
 
 impl fmt::Debug for Store {
@@ -226,6 +252,8 @@ impl Store {
             revoked_jtis: DashMap::new(),
             next_family: AtomicU64::new(1),
             inserts: AtomicU64::new(0),
+            next_prune: AtomicU64::new(PRUNE_EVERY),
+            interned: Interner::default(),
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &secret::random_bytes::<32>()),
         }
     }
@@ -269,16 +297,29 @@ impl Store {
             return Err(RedeemError::Expired);
         }
         check(&entry).map_err(RedeemError::Rejected)?;
-        let family = self.insert_family(make_family(&entry), now);
+        let family = self.insert_family_unpruned(make_family(&entry));
         entry.redeemed = Some(family);
-        Ok((entry.clone(), family))
+        let redeemed = entry.clone();
+        // Prune only once the code's shard lock is released: `prune` retains over `codes`,
+        // and taking that shard's write lock while holding it here would deadlock.
+        drop(entry);
+        self.count_insert(now);
+        Ok((redeemed, family))
     }
 
     /// Create a family; returns its id.
     pub fn insert_family(&self, family: Family, now: u64) -> FamilyId {
+        let id = self.insert_family_unpruned(family);
+        self.count_insert(now);
+        id
+    }
+
+    fn insert_family_unpruned(&self, mut family: Family) -> FamilyId {
+        family.client_id = self.interned.intern(family.client_id);
+        family.sub = self.interned.intern(family.sub);
+        family.scope = self.interned.intern(family.scope);
         let id = FamilyId(self.next_family.fetch_add(1, Ordering::Relaxed));
         self.families.insert(id, family);
-        self.count_insert(now);
         id
     }
 
@@ -443,9 +484,22 @@ impl Store {
         self.revoked_jtis.retain(|_, exp| now < *exp);
     }
 
+    /// Prune after every `max(PRUNE_EVERY, live entries)` inserts: a prune scans every entry,
+    /// so spacing prunes by the store's size keeps the scan at O(1) per insert however many
+    /// grants are live (a fixed period made inserts O(n) with a million live families).
     fn count_insert(&self, now: u64) {
-        if self.inserts.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+        let n = self.inserts.fetch_add(1, Ordering::Relaxed) + 1;
+        let due = self.next_prune.load(Ordering::Relaxed);
+        if n >= due
+            && self
+                .next_prune
+                .compare_exchange(due, u64::MAX, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             self.prune(now);
+            let size = (self.codes.len() + self.families.len() + self.revoked_jtis.len()) as u64;
+            self.next_prune
+                .store(n + size.max(PRUNE_EVERY), Ordering::Release);
         }
     }
 
@@ -632,6 +686,92 @@ mod tests {
         assert!(store.family(id).is_some());
         store.prune(1000);
         assert!(store.family(id).is_none());
+    }
+
+    #[test]
+    fn redeeming_codes_past_the_prune_period_does_not_deadlock() {
+        // The prune triggered by the family a redemption creates used to run under the code's
+        // shard lock and retain over the codes map: the PRUNE_EVERY-th insert hung forever.
+        let store = Store::new();
+        let scope = ScopeSet::parse("openid").expect("scope");
+        for _ in 0..=PRUNE_EVERY {
+            let record = CodeRecord::new(
+                "c".into(),
+                None,
+                scope.clone(),
+                None,
+                None,
+                "u".into(),
+                0,
+                60,
+            );
+            let code = store.insert_code(record, 0);
+            store
+                .redeem_code::<()>(
+                    &code,
+                    1,
+                    |_| Ok(()),
+                    |r| new_family(&r.client_id, &r.sub, &r.scope, 0, Some(100), 1),
+                )
+                .expect("redeem");
+        }
+        assert_eq!(store.counts().live_families, PRUNE_EVERY as usize + 1);
+    }
+
+    #[test]
+    fn families_share_their_repeated_strings() {
+        let store = Store::new();
+        let scope = ScopeSet::parse("openid offline_access").expect("scope");
+        let a = store.insert_family(new_family("c", "u", &scope, 0, Some(10), 0), 0);
+        let b = store.insert_family(new_family("c", "u", &scope, 0, Some(10), 0), 0);
+        let (a, b) = (store.family(a).expect("a"), store.family(b).expect("b"));
+        assert!(Arc::ptr_eq(&a.client_id, &b.client_id));
+        assert!(Arc::ptr_eq(&a.sub, &b.sub));
+        assert!(Arc::ptr_eq(&a.scope, &b.scope));
+        let other = store.insert_family(new_family("d", "u", &scope, 0, Some(10), 0), 0);
+        assert_eq!(&*store.family(other).expect("other").client_id, "d");
+    }
+
+    /// Memory per live refresh family, measured with one million families (issue #5 target:
+    /// at most 512 bytes). Run: `cargo test --release -p fauxauth-server --lib
+    /// memory_per_family -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "allocates a million families; run on demand in release"]
+    fn memory_per_family() {
+        fn rss_bytes() -> u64 {
+            let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+            let pages: u64 = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .expect("resident pages");
+            pages * 4096
+        }
+        const N: u64 = 1_000_000;
+        let scope = ScopeSet::parse("openid model.request offline_access").expect("scope");
+        let store = Store::new();
+        let before = rss_bytes();
+        for i in 0..N {
+            store.insert_family(
+                new_family(
+                    "fauxauth-agent",
+                    "user-fauxauth-0001",
+                    &scope,
+                    i,
+                    Some(u64::MAX / 2),
+                    i,
+                ),
+                i,
+            );
+        }
+        let after = rss_bytes();
+        let per = (after.saturating_sub(before)) as f64 / N as f64;
+        println!(
+            "families: {N}; RSS before {before} B, after {after} B; {per:.1} bytes per live refresh family; size_of::<Family>() = {}",
+            std::mem::size_of::<Family>()
+        );
+        assert_eq!(store.counts().refresh_families, N as usize);
+        assert!(per <= 512.0, "{per:.1} bytes per family exceeds 512");
     }
 
     proptest! {

@@ -78,6 +78,8 @@ fn handle(
             return Ok(exchanged.into_response());
         }
     };
+    // The event log notes the issued tokens from the response as the client receives it
+    // (after any fault has changed it): see `http::observe`.
     Ok(tokens.into_response())
 }
 
