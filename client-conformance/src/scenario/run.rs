@@ -329,7 +329,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             break;
         }
     }
-    let events = server_glue::events(&server);
+    let events = server_glue::stop_and_collect(server).await;
     if failures.is_empty() {
         let context = expect::RunContext {
             events: &events,
@@ -338,7 +338,6 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         };
         failures.extend(expect::check_run(&scenario.expect, &context));
     }
-    stop(server).await;
     ScenarioResult {
         name: scenario.name.clone(),
         file: file_name,

@@ -171,7 +171,7 @@ async fn the_scenario_library_passes() {
         .await
         .expect("run");
     assert!(
-        report.results.len() >= 27,
+        report.results.len() >= 29,
         "{} scenarios",
         report.results.len()
     );
@@ -201,4 +201,34 @@ fn every_library_file_loads() {
             scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
         }
     }
+}
+
+#[test]
+fn every_library_file_validates_against_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&scenario::schema_json()).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(library()).expect("scenario dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 29, "{checked} files");
+    let bad: serde_json::Value = serde_json::json!({
+        "name": "x", "reproduces": "y", "steps": [{"teleport": "5m"}]
+    });
+    assert!(
+        !validator.is_valid(&bad),
+        "an unknown step fails the schema too"
+    );
 }
