@@ -53,12 +53,13 @@ impl CallRecord {
 
     /// A short description for reports.
     pub fn describe(&self) -> String {
-        let mut out = self.outcome.to_string();
-        if let Some(s) = self.status {
-            out.push_str(&format!(", status {s}"));
-        }
+        let mut out = match (self.outcome, self.status) {
+            (Outcome::Ok, Some(s)) => format!("answered HTTP {s}"),
+            (outcome, Some(s)) => format!("{outcome} (HTTP {s})"),
+            (outcome, None) => outcome.to_string(),
+        };
         if let Some(e) = &self.error {
-            out.push_str(&format!(", error {e}"));
+            out.push_str(&format!(" {e}"));
         }
         if let Some(m) = &self.message {
             out.push_str(&format!(": {m}"));

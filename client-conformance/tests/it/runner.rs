@@ -42,7 +42,7 @@ async fn a_wrong_scenario_is_reported_failed_with_step_expectation_and_actual() 
     let failure = &result.failures[0];
     assert_eq!(failure.step, Some((2, "call_api".to_owned())));
     assert_eq!(failure.expected, "status 200");
-    assert!(failure.actual.contains("status 401"), "{}", failure.actual);
+    assert!(failure.actual.contains("HTTP 401"), "{}", failure.actual);
     assert!(
         failure.actual.contains("invalid_token"),
         "{}",
