@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fauxauth_server::config::SigningAlg;
+use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
 
 mod load;
@@ -32,12 +33,42 @@ enum Command {
         /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
+        /// Serve HTTPS with a CA and certificate generated at start (for localhost,
+        /// 127.0.0.1 and ::1).
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: write the CA certificate (PEM) here, for clients to trust
+        /// (default: a file in the temporary directory, named in the log).
+        #[arg(long, value_name = "FILE", requires = "tls")]
+        tls_ca_out: Option<PathBuf>,
     },
     /// Load-test token refresh: N agents calling the model API while their tokens expire.
     ///
     /// Runs against an in-process server on 127.0.0.1 (virtual time, `--scale`) unless
     /// `--target` names a running server. Stops by itself after `--duration`.
     Load(LoadArgs),
+    /// Run scenario files against in-process servers and report like `cargo test`.
+    Run(RunArgs),
+    /// Print the JSON Schema of scenario files (the source of scenarios/scenario.schema.json).
+    ScenarioSchema,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Scenario files or directories (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// Scenarios run at once (default: the number of cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Only scenarios whose name or file name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also write a JSON report (with every event) here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,15 +146,16 @@ fn parse_alg(text: &str) -> Result<SigningAlg, String> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // `load` draws a progress bar on stderr: only warnings interrupt it.
-    let default_level = match cli.command {
-        Command::Load(_) => "warn",
+    // `run` prints a report on stdout and `load` draws a progress bar on stderr: the servers
+    // they start log only warnings by default.
+    let default_filter = match cli.command {
+        Command::Run(_) | Command::Load(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -134,7 +166,22 @@ fn main() -> anyhow::Result<()> {
             config,
             addr,
             events,
-        } => runtime.block_on(serve(config, addr, events)),
+            tls,
+            tls_ca_out,
+        } => runtime.block_on(serve(config, addr, events, tls.then_some(tls_ca_out))),
+        Command::Run(args) => {
+            let passed = runtime.block_on(run(args))?;
+            // Scenarios may leave hung connections behind (the `hang` fault): do not wait.
+            runtime.shutdown_background();
+            if !passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::ScenarioSchema => {
+            print!("{}", fauxauth_conformance::scenario::schema_json());
+            Ok(())
+        }
     }
 }
 
@@ -171,10 +218,57 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    use fauxauth_conformance::report;
+    use fauxauth_conformance::scenario::{RunOptions, run_paths_with};
+    use std::io::Write as _;
+
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        args.paths
+    };
+    let mut options = RunOptions {
+        filter: args.filter,
+        ..RunOptions::default()
+    };
+    if let Some(jobs) = args.jobs {
+        options.jobs = jobs.max(1);
+    }
+    println!("\nrunning scenarios from {}", display_paths(&paths));
+    let report = run_paths_with(&paths, &options, |result| {
+        println!("{}", report::terminal::result_line(result));
+        let _ = std::io::stdout().flush();
+    })
+    .await?;
+    print!("{}", report::terminal::failures(&report));
+    print!("{}", report::terminal::summary(&report));
+    if let Some(path) = &args.junit {
+        let xml = report::junit::render(&report).context("cannot render the JUnit report")?;
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        let json = report::json::render(&report).context("cannot render the JSON report")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report.passed())
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `tls`: `None` for plain HTTP, `Some(file)` for HTTPS with the CA written to `file` (or a
+/// default file).
 async fn serve(
     config: Option<PathBuf>,
     addr: SocketAddr,
     events: Option<PathBuf>,
+    tls: Option<Option<PathBuf>>,
 ) -> anyhow::Result<()> {
     let config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
@@ -187,9 +281,26 @@ async fn serve(
     if let Some(path) = events {
         builder = builder.events_file(path);
     }
+    if tls.is_some() {
+        builder = builder.tls(TlsConfig::default());
+    }
     let server = builder.start().await?;
+    let scheme = match (&tls, server.ca_pem()) {
+        (Some(ca_out), Some(pem)) => {
+            let path = ca_out.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("fauxauth-ca-{}.pem", server.addr().port()))
+            });
+            std::fs::write(&path, pem).with_context(|| {
+                format!("cannot write the CA certificate to {}", path.display())
+            })?;
+            tracing::info!(ca = %path.display(), "TLS on: trust this CA certificate");
+            "https"
+        }
+        _ => "http",
+    };
+    // Listen for signals before announcing readiness, then print exactly one line on stdout.
     let stop = shutdown_signal();
-    println!("fauxauth listening on http://{}", server.addr());
+    println!("fauxauth listening on {scheme}://{}", server.addr());
     stop.await;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -298,10 +298,90 @@ pub struct ServerConfig {
     /// Registered clients; absent means the profile's built-in clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clients: Option<Vec<ClientConfig>>,
+    /// How the model API answers an expired access token ("silent expiry" modes).
+    pub api_expired_token: ExpiredTokenMode,
+    /// Device authorization (RFC 8628, and the Codex CLI's device login).
+    pub device: DeviceConfig,
     /// The control API (clock, faults, keys, tokens, events, approval).
     pub control: ControlConfig,
     /// How `/oauth/authorize` approves: `auto` (headless) or `interactive` (a form).
     pub approval: crate::approval::ApprovalMode,
+}
+
+/// How the model API (`/v1/responses`, `/v1/models`, `/backend-api/codex/responses`) answers
+/// a request whose access token has expired. Only expiry is affected: forged, revoked or
+/// under-scoped tokens are always refused with RFC 6750 errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiredTokenMode {
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
+    #[default]
+    WwwAuthenticate,
+    /// `401` with no `WWW-Authenticate` header and an empty body.
+    Bare401,
+    /// Never answer (until the server shuts down): the client sees only its own timeout.
+    Hang,
+    /// `200` with an empty output, as if the model had nothing to say.
+    Empty200,
+}
+
+impl ExpiredTokenMode {
+    /// Every mode, in documentation order.
+    pub const ALL: [Self; 4] = [
+        Self::WwwAuthenticate,
+        Self::Bare401,
+        Self::Hang,
+        Self::Empty200,
+    ];
+
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WwwAuthenticate => "www_authenticate",
+            Self::Bare401 => "bare_401",
+            Self::Hang => "hang",
+            Self::Empty200 => "empty_200",
+        }
+    }
+}
+
+impl std::str::FromStr for ExpiredTokenMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown expired-token mode {s:?}; use one of www_authenticate, bare_401, hang, empty_200"
+                )
+            })
+    }
+}
+
+/// Device authorization settings (RFC 8628 and the Codex CLI's device login).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Approve a pending device automatically once it has been polled this many times
+    /// (the polls up to and including this count are answered "pending"; `0` approves at the
+    /// first poll). Absent (`null`) means never: approve through the control API or handle.
+    pub auto_approve_after_polls: Option<u32>,
+    /// The polling interval the server asks for (and enforces with `slow_down`).
+    pub interval: DurationValue,
+    /// How long a device code and its user code live.
+    pub ttl: DurationValue,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            auto_approve_after_polls: Some(1),
+            interval: DurationValue::secs(5),
+            ttl: DurationValue::secs(15 * 60),
+        }
+    }
 }
 
 /// The control API: where it lives and who may use it (see `docs/CONTROL.md`).
@@ -348,6 +428,8 @@ impl Default for ServerConfig {
             require_https_redirects: true,
             user: UserConfig::default(),
             clients: None,
+            api_expired_token: ExpiredTokenMode::WwwAuthenticate,
+            device: DeviceConfig::default(),
             control: ControlConfig::default(),
             approval: crate::approval::ApprovalMode::Auto,
         }
@@ -430,6 +512,14 @@ impl ServerConfig {
                 issues.push(PathIssue::new(
                     root.key(key),
                     "must be longer than 0s; write e.g. \"60m\"",
+                ));
+            }
+        }
+        for (key, value) in [("interval", self.device.interval), ("ttl", self.device.ttl)] {
+            if value.as_secs() == 0 {
+                issues.push(PathIssue::new(
+                    root.key("device").key(key),
+                    "must be at least 1s (device polling works in whole seconds); write e.g. \"5s\"",
                 ));
             }
         }
@@ -746,6 +836,32 @@ mod tests {
         let clients = config.effective_clients();
         assert_eq!(clients[0].client_id, CODEX_CLIENT_ID);
         assert!(clients[0].is_public());
+    }
+
+    #[test]
+    fn expired_token_mode_and_device_settings_parse() {
+        let config = ServerConfig::from_yaml(
+            "api_expired_token: hang\ndevice:\n  auto_approve_after_polls: null\n  interval: 2s\n  ttl: 10m\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(config.api_expired_token, ExpiredTokenMode::Hang);
+        assert_eq!(config.device.auto_approve_after_polls, None);
+        assert_eq!(config.device.interval.as_secs(), 2);
+        assert_eq!(config.device.ttl.as_secs(), 600);
+        for mode in ExpiredTokenMode::ALL {
+            assert_eq!(mode.as_str().parse::<ExpiredTokenMode>(), Ok(mode));
+        }
+        assert!("silent".parse::<ExpiredTokenMode>().is_err());
+    }
+
+    #[test]
+    fn bad_expired_token_mode_and_zero_interval_are_located() {
+        let e = err("api_expired_token: silent\n");
+        assert!(e.starts_with("cfg.yaml:1:"), "{e}");
+        let e = err("device:\n  interval: 0s\n");
+        assert!(e.starts_with("cfg.yaml:2:"), "{e}");
+        assert!(e.contains("at least 1s"), "{e}");
     }
 
     #[test]

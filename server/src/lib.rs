@@ -21,8 +21,11 @@
 //! - [`config`]: the configuration file, its defaults and validation.
 //! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
+//! - [`device`]: device logins (RFC 8628 and the Codex CLI's) waiting for a user.
 //! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
+//! - [`profile`]: what differs between the `generic` and the `openai` profile.
 //! - [`http`]: axum handlers, one file per endpoint family.
+//! - [`tls`]: HTTPS with a CA and certificate generated at start.
 //! - [`yaml`]: YAML with `file:line:column` errors.
 //! - [`faults`], [`events`], [`control`], [`approval`]: the test instrument — fault
 //!   injection, the event log, the control plane (HTTP and [`ServerHandle`]), consent modes.
@@ -32,16 +35,19 @@ pub mod approval;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod device;
 pub mod endpoint;
 pub mod events;
 pub mod faults;
 pub mod http;
 pub mod keys;
 pub mod policy;
+pub mod profile;
 pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod yaml;
 
@@ -84,6 +90,9 @@ pub enum StartError {
         /// The address.
         addr: SocketAddr,
     },
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -125,6 +134,7 @@ pub struct MockServerBuilder {
     clock: Option<Clock>,
     events_file: Option<PathBuf>,
     events_capacity: usize,
+    tls: Option<tls::TlsConfig>,
 }
 
 impl Default for MockServerBuilder {
@@ -135,6 +145,7 @@ impl Default for MockServerBuilder {
             clock: None,
             events_file: None,
             events_capacity: events::DEFAULT_CAPACITY,
+            tls: None,
         }
     }
 }
@@ -171,6 +182,13 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serve HTTPS with a certificate generated at start (see [`ServerHandle::ca_pem`]);
+    /// the default issuer becomes `https://127.0.0.1:PORT`.
+    pub fn tls(mut self, config: tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Bind, and serve in the background.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         if let Some(issue) = self.config.validate().into_iter().next() {
@@ -183,6 +201,10 @@ impl MockServerBuilder {
         let key = match &self.config.signing_key_file {
             Some(path) => Arc::new(SigningKey::from_pem_file(self.config.signing_alg, path)?),
             None => SigningKey::shared(self.config.signing_alg)?,
+        };
+        let tls = match &self.tls {
+            Some(config) => Some(tls::TlsMaterial::generate(config)?),
+            None => None,
         };
         let listener = TcpListener::bind(self.addr)
             .await
@@ -200,7 +222,8 @@ impl MockServerBuilder {
             } else {
                 addr
             };
-            format!("http://{shown}")
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{shown}")
         });
         let events = match &self.events_file {
             Some(path) => events::EventLog::with_file(self.events_capacity, path)?,
@@ -214,14 +237,24 @@ impl MockServerBuilder {
             events,
         ));
         let app = http::router(state.clone());
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        let task = tokio::spawn(serve::serve(listener, app, state.clone()));
+        let task = match &tls {
+            None => {
+                let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+                    let _ = stream.set_nodelay(true);
+                });
+                tokio::spawn(serve::serve(listener, app, state.clone()))
+            }
+            Some(material) => {
+                let listener = tls::TlsListener::new(listener, material)
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                tokio::spawn(serve::serve(listener, app, state.clone()))
+            }
+        };
         tracing::info!(%addr, issuer = %state.issuer, "fauxauth listening");
         Ok(ServerHandle {
             state,
             addr,
+            ca_pem: tls.map(|m| m.ca_pem().to_owned()),
             task: Some(task),
         })
     }
@@ -232,6 +265,7 @@ impl MockServerBuilder {
 pub struct ServerHandle {
     state: Arc<ServerState>,
     addr: SocketAddr,
+    ca_pem: Option<String>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -244,6 +278,11 @@ impl ServerHandle {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// With TLS: the PEM of the CA that signed the server's certificate (trust it in clients).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The server's clock: advance it to expire tokens at once.

@@ -10,7 +10,8 @@ use tokio::sync::watch;
 
 use crate::approval::Approval;
 use crate::clock::Clock;
-use crate::config::{ClientConfig, ServerConfig};
+use crate::config::{ClientConfig, ExpiredTokenMode, ServerConfig};
+use crate::device::DeviceStore;
 use crate::events::EventLog;
 use crate::faults::FaultSet;
 use crate::keys::KeyRing;
@@ -31,6 +32,10 @@ pub struct ServerState {
     pub keys: RwLock<KeyRing>,
     /// Codes, grants, revocations.
     pub store: Store,
+    /// Device logins waiting for a user.
+    pub devices: DeviceStore,
+    /// How the model API answers expired tokens now (starts as configured).
+    pub expired_token_mode: RwLock<ExpiredTokenMode>,
     /// Fault rules in force.
     pub faults: FaultSet,
     /// What happened.
@@ -98,6 +103,7 @@ impl ServerState {
                 .then(|| (clock.now(), snapshot.scale, snapshot.frozen)),
         };
         let approval = Approval::new(config.approval);
+        let config_expired_mode = config.api_expired_token;
         Self {
             config,
             clients,
@@ -110,6 +116,8 @@ impl ServerState {
             approval,
             baseline,
             shutdown: ShutdownSignal::default(),
+            devices: DeviceStore::new(),
+            expired_token_mode: RwLock::new(config_expired_mode),
         }
     }
 
@@ -151,9 +159,9 @@ impl ServerState {
         }
     }
 
-    /// The audience of access tokens: the model API.
+    /// The audience of access tokens: the model API (as the profile names it).
     pub fn api_audience(&self) -> String {
-        format!("{}/v1", self.issuer)
+        self.profile().access_audience(self)
     }
 
     /// An absolute URL on this server.

@@ -178,6 +178,11 @@ fn position_of(node: &Spanned<Node>) -> Option<Position> {
 /// serde messages mention Rust type names; keep the part a user can act on.
 fn tidy_message(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message).trim();
+    // The position is printed as `file:line:column:` in front; drop the parser's own copy.
+    let first = match first.rsplit_once(" at line ") {
+        Some((head, tail)) if tail.contains(", column ") => head,
+        _ => first,
+    };
     first
         .trim_start_matches("error: ")
         .replace("unknown field", "unknown key")

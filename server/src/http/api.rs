@@ -1,65 +1,253 @@
 //! The protected model API the tokens are for: `POST /v1/responses` and `GET /v1/models`.
 //! A token must be validly signed, unexpired by the server's clock, unrevoked, and carry
 //! `model.request`.
+//!
+//! How an *expired* token is answered is the server's [`ExpiredTokenMode`] ("silent expiry"):
+//! see [`gate`]. `POST /v1/responses` with `"stream": true` answers server-sent events, as
+//! the Responses API does (the Codex CLI streams).
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::bearer;
+use super::error::BearerError;
+use crate::config::ExpiredTokenMode;
 use crate::secret;
-use crate::state::AppState;
+use crate::state::{AppState, ServerState};
+use crate::tokens::AccessClaims;
 
 /// The scope the model API requires.
 pub const MODEL_SCOPE: &str = "model.request";
 /// The one model the stand-in serves.
 pub const MODEL: &str = "gpt-fauxauth-1";
+/// The longest part of the input echoed back.
+const ECHO_LIMIT: usize = 200;
 
-/// `POST /v1/responses`: a small deterministic answer in the Responses API shape.
+/// What the token check of a model-API request decided.
+#[derive(Debug)]
+pub enum Gate {
+    /// The token is good.
+    Allowed(AccessClaims),
+    /// Answer this instead (an RFC 6750 error, a bare 401, or the end of a hang).
+    Answer(Response),
+    /// The token expired and the mode is `empty_200`: answer 200 with an empty output
+    /// (the response should carry the error in its extensions for the event log).
+    EmptyOutput(BearerError),
+}
+
+/// Check a model-API request's token; an expired one is answered as the current
+/// [`ExpiredTokenMode`] says. `hang` waits here until the server shuts down.
+pub async fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
+    let (error, expired) = match bearer::authorize_noting_expiry(state, headers, Some(MODEL_SCOPE))
+    {
+        Ok(claims) => return Gate::Allowed(claims),
+        Err(refusal) => refusal,
+    };
+    if !expired {
+        return Gate::Answer(error.into_response());
+    }
+    let mode = *state.expired_token_mode.read();
+    match mode {
+        ExpiredTokenMode::WwwAuthenticate => Gate::Answer(error.into_response()),
+        ExpiredTokenMode::Bare401 => Gate::Answer(with_error(StatusCode::UNAUTHORIZED, error)),
+        ExpiredTokenMode::Hang => {
+            state.shutdown.wait().await;
+            Gate::Answer(with_error(StatusCode::SERVICE_UNAVAILABLE, error))
+        }
+        ExpiredTokenMode::Empty200 => Gate::EmptyOutput(error),
+    }
+}
+
+/// An empty-bodied response with `status` that still records `error` for the event log.
+fn with_error(status: StatusCode, error: BearerError) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// Attach the bearer error an `empty_200` answer stands for.
+pub fn mark(mut response: Response, error: BearerError) -> Response {
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// `POST /v1/responses`: a small deterministic answer in the Responses API shape, or a stream
+/// of server-sent events when the request says `"stream": true`.
 pub async fn responses(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let claims = match bearer::authorize(&state, &headers, Some(MODEL_SCOPE)) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let input = match &request["input"] {
-        Value::String(s) => s.chars().take(200).collect::<String>(),
-        Value::Null => String::new(),
-        other => other.to_string().chars().take(200).collect(),
+    let stream = request["stream"].as_bool().unwrap_or(false);
+    let (claims, empty) = match gate(&state, &headers).await {
+        Gate::Allowed(c) => (Some(c), None),
+        Gate::Answer(r) => return r,
+        Gate::EmptyOutput(e) => (None, Some(e)),
     };
-    let model = request["model"].as_str().unwrap_or(MODEL).to_owned();
-    let text = format!("fauxauth echo: {input}");
-    Json(json!({
-        "id": secret::random_id("resp_"),
-        "object": "response",
-        "created_at": state.clock.now_unix(),
-        "status": "completed",
-        "model": model,
-        "user": claims.sub,
-        "output": [{
-            "type": "message",
-            "id": secret::random_id("msg_"),
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": []}],
-        }],
-        "output_text": text,
-        "usage": {"input_tokens": input.len() / 4, "output_tokens": text.len() / 4, "total_tokens": (input.len() + text.len()) / 4},
-    }))
-    .into_response()
+    let reply = Reply::new(&state, &request, claims.as_ref());
+    let response = match (stream, empty.is_some()) {
+        (true, empty) => sse_response(&reply.events(empty)),
+        (false, false) => Json(reply.object(true)).into_response(),
+        (false, true) => Json(reply.object(false)).into_response(),
+    };
+    match empty {
+        Some(e) => mark(response, e),
+        None => response,
+    }
 }
 
 /// `GET /v1/models`.
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match bearer::authorize(&state, &headers, Some(MODEL_SCOPE)) {
-        Ok(_) => Json(json!({
-            "object": "list",
-            "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "fauxauth"}],
-        }))
-        .into_response(),
-        Err(e) => e.into_response(),
+    let data = match gate(&state, &headers).await {
+        Gate::Allowed(_) => {
+            json!([{"id": MODEL, "object": "model", "created": 0, "owned_by": "fauxauth"}])
+        }
+        Gate::Answer(r) => return r,
+        Gate::EmptyOutput(e) => {
+            return mark(
+                Json(json!({"object": "list", "data": []})).into_response(),
+                e,
+            );
+        }
+    };
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// One model answer: what the request asked, and the echo the stand-in gives back.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    id: String,
+    message_id: String,
+    created_at: u64,
+    model: String,
+    user: Option<String>,
+    input: String,
+    text: String,
+}
+
+impl Reply {
+    /// The answer to `request` (a Responses API request body).
+    pub fn new(state: &ServerState, request: &Value, claims: Option<&AccessClaims>) -> Self {
+        let input = input_text(&request["input"]);
+        let text = format!("fauxauth echo: {input}");
+        Self {
+            id: secret::random_id("resp_"),
+            message_id: secret::random_id("msg_"),
+            created_at: state.clock.now_unix(),
+            model: request["model"].as_str().unwrap_or(MODEL).to_owned(),
+            user: claims.map(|c| c.sub.clone()),
+            input,
+            text,
+        }
     }
+
+    fn item(&self) -> Value {
+        json!({
+            "type": "message",
+            "id": self.message_id,
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": self.text, "annotations": []}],
+        })
+    }
+
+    fn usage(&self, with_output: bool) -> Value {
+        let input = self.input.len().div_ceil(4);
+        let output = if with_output {
+            self.text.len().div_ceil(4)
+        } else {
+            0
+        };
+        json!({
+            "input_tokens": input,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input + output,
+        })
+    }
+
+    /// The response object; `with_output: false` is the `empty_200` answer.
+    pub fn object(&self, with_output: bool) -> Value {
+        let (output, text) = if with_output {
+            (json!([self.item()]), self.text.as_str())
+        } else {
+            (json!([]), "")
+        };
+        json!({
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": "completed",
+            "model": self.model,
+            "user": self.user,
+            "output": output,
+            "output_text": text,
+            "usage": self.usage(with_output),
+        })
+    }
+
+    /// The server-sent events of a streamed answer: `response.created`, then (unless `empty`)
+    /// `response.output_item.done`, then `response.completed`.
+    pub fn events(&self, empty: bool) -> Vec<Value> {
+        let mut created = self.object(false);
+        created["status"] = json!("in_progress");
+        created["usage"] = Value::Null;
+        let mut events = vec![json!({"type": "response.created", "response": created})];
+        if !empty {
+            events.push(json!({
+                "type": "response.output_item.done",
+                "output_index": 0,
+                "item": self.item(),
+            }));
+        }
+        events.push(json!({"type": "response.completed", "response": self.object(!empty)}));
+        for (n, event) in events.iter_mut().enumerate() {
+            event["sequence_number"] = json!(n);
+        }
+        events
+    }
+}
+
+/// The text a Responses API `input` carries: a string, or the `input_text` parts of the last
+/// user message in a list of items (what the Codex CLI sends). Cut to 200 characters.
+pub fn input_text(input: &Value) -> String {
+    let text = match input {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .rev()
+            .find(|item| item["role"] == "user")
+            .map(|item| match &item["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            })
+            .unwrap_or_default(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    text.chars().take(ECHO_LIMIT).collect()
+}
+
+/// A `text/event-stream` body: `event: <type>` and `data: <json>` per event.
+pub fn sse_response(events: &[Value]) -> Response {
+    let mut body = String::new();
+    for event in events {
+        let kind = event["type"].as_str().unwrap_or("message");
+        body.push_str(&format!("event: {kind}\ndata: {event}\n\n"));
+    }
+    let mut response = Body::from(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }

@@ -33,15 +33,31 @@ pub fn authorize(
     headers: &HeaderMap,
     scope: Option<&'static str>,
 ) -> Result<AccessClaims, BearerError> {
-    let token = bearer_token(headers)?;
-    let claims = check_token(state, token).map_err(|e| BearerError::InvalidToken(e.to_string()))?;
+    authorize_noting_expiry(state, headers, scope).map_err(|(error, _)| error)
+}
+
+/// As [`authorize`], and on refusal also whether the token was refused only for having
+/// expired (the model API's "silent expiry" modes answer those differently).
+pub fn authorize_noting_expiry(
+    state: &ServerState,
+    headers: &HeaderMap,
+    scope: Option<&'static str>,
+) -> Result<AccessClaims, (BearerError, bool)> {
+    let token = bearer_token(headers).map_err(|e| (e, false))?;
+    let claims = check_token(state, token).map_err(|e| {
+        let expired = matches!(e, TokenError::Expired { .. });
+        (BearerError::InvalidToken(e.to_string()), expired)
+    })?;
     if let Some(scope) = scope
         && !claims.has_scope(scope)
     {
-        return Err(BearerError::InsufficientScope {
-            scope,
-            description: format!("the access token lacks the {scope} scope"),
-        });
+        return Err((
+            BearerError::InsufficientScope {
+                scope,
+                description: format!("the access token lacks the {scope} scope"),
+            },
+            false,
+        ));
     }
     Ok(claims)
 }

@@ -30,6 +30,12 @@ pub enum ErrorCode {
     ServerError,
     /// RFC 7009: the token type is not supported.
     UnsupportedTokenType,
+    /// RFC 8628: the user has not yet approved the device.
+    AuthorizationPending,
+    /// RFC 8628: the device polls too fast.
+    SlowDown,
+    /// RFC 8628: the device code has expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -47,6 +53,9 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

@@ -62,7 +62,13 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
     let now = state.clock.now_unix();
     let ttl = state.access_ttl(grant.client);
     let exp = now + ttl;
-    let user_claims = user_claims(state, grant.scope);
+    let mut user_claims = user_claims(state, grant.scope);
+    // Profile claims about the user (e.g. OpenAI's account claims) go into both tokens.
+    let profile_claims = match grant.auth_time {
+        Some(_) => state.profile().user_token_claims(state, grant.sub),
+        None => Map::new(),
+    };
+    user_claims.extend(profile_claims.clone());
     let access = AccessClaims {
         iss: state.issuer.clone(),
         sub: grant.sub.to_owned(),
@@ -73,7 +79,7 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
         exp,
         jti: secret::random_id("at_"),
         sid: grant.family.to_string(),
-        extra: Map::new(),
+        extra: profile_claims,
     };
     let key = state.keys.read().active().clone();
     let sign_err = |e: tokens::TokenError| {

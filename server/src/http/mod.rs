@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod authorize;
+pub mod backend;
 pub mod bearer;
 pub mod client_auth;
 pub mod consent;
 pub mod control;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
@@ -15,6 +17,7 @@ pub mod observe;
 pub mod params;
 pub mod revoke;
 pub mod token;
+pub mod token_exchange;
 pub mod userinfo;
 
 use axum::Router;
@@ -76,12 +79,23 @@ pub fn router(state: AppState) -> Router {
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route(paths::RESPONSES, post(api::responses))
-        .route(paths::MODELS, get(api::models));
+        .route(paths::MODELS, get(api::models))
+        .route(
+            paths::DEVICE_AUTHORIZATION,
+            post(device::device_authorization),
+        )
+        .route(
+            device::VERIFICATION_PATH,
+            get(device::verification_page).post(device::verification_submit),
+        )
+        .merge(state.profile().routes());
     if let Some(prefix) = state.control_prefix() {
         app = app.nest(prefix, control::router(state.clone()));
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Also for handlers that never read their body (e.g. `POST /userinfo`): 413 up front.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -46,6 +46,47 @@ impl Params {
         Self(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
     }
 
+    /// Parse a flat JSON object (the token endpoint of the `openai` profile takes these):
+    /// strings as they are, numbers and booleans as their text, `null` as absent. Nested
+    /// objects and arrays are refused, and so are the limits a form body would break.
+    pub fn from_json(raw: &[u8]) -> Result<Self, OAuthError> {
+        let value: serde_json::Value = serde_json::from_slice(raw)
+            .map_err(|e| OAuthError::invalid_request(format!("the JSON body is malformed: {e}")))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err(OAuthError::invalid_request(
+                "the JSON body must be an object of parameters",
+            ));
+        };
+        if object.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        let mut map = HashMap::new();
+        for (key, value) in object {
+            let text = match value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                    return Err(OAuthError::invalid_request(format!(
+                        "parameter {:?} must be a string, not a JSON array or object",
+                        truncate(&key)
+                    )));
+                }
+            };
+            if text.len() > MAX_VALUE_LEN || key.len() > 128 {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {:?} is longer than {MAX_VALUE_LEN} characters",
+                    truncate(&key)
+                )));
+            }
+            if !text.is_empty() {
+                map.insert(key, text);
+            }
+        }
+        Ok(Self(map))
+    }
+
     /// A parameter's value, if present and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
@@ -77,6 +118,26 @@ mod tests {
         let p = Params::parse(b"scope=&state=x").expect("valid");
         assert_eq!(p.get("scope"), None);
         assert_eq!(p.get("state"), Some("x"));
+    }
+
+    #[test]
+    fn json_object_of_scalars_is_accepted() {
+        let p = Params::from_json(
+            br#"{"grant_type":"refresh_token","client_id":"c","n":3,"x":null,"scope":""}"#,
+        )
+        .expect("valid");
+        assert_eq!(p.get("grant_type"), Some("refresh_token"));
+        assert_eq!(p.get("n"), Some("3"));
+        assert_eq!(p.get("x"), None);
+        assert_eq!(p.get("scope"), None);
+    }
+
+    #[test]
+    fn json_that_is_not_a_flat_object_is_refused() {
+        for body in [&b"[1]"[..], b"{\"a\":{}}", b"{\"a\":[1]}", b"not json", b""] {
+            let err = Params::from_json(body).expect_err("refused");
+            assert_eq!(err.code, crate::http::error::ErrorCode::InvalidRequest);
+        }
     }
 
     #[test]

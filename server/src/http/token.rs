@@ -21,14 +21,28 @@ use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let mut details = EventDetails::default();
     let mut response = match handle(&state, &headers, &body, &mut details) {
-        Ok(response) => {
-            details.issued(&response.access_token, response.refresh_token.as_deref());
-            response.into_response()
-        }
-        Err(error) => error.into_response(),
+        Ok(response) => response,
+        Err(TokenFailure::OAuth(error)) => error.into_response(),
+        Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error),
     };
     response.extensions_mut().insert(details);
     response
+}
+
+/// Why a token request failed: an RFC 6749 error, or a refused refresh token (whose shape
+/// the profile decides).
+#[derive(Debug)]
+pub enum TokenFailure {
+    /// An RFC 6749 §5.2 error.
+    OAuth(OAuthError),
+    /// The refresh token was refused.
+    Refresh(RefreshError),
+}
+
+impl From<OAuthError> for TokenFailure {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
+    }
 }
 
 fn handle(
@@ -36,8 +50,8 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
     details: &mut EventDetails,
-) -> Result<TokenResponse, OAuthError> {
-    let params = parse_body(headers, body)?;
+) -> Result<Response, TokenFailure> {
+    let params = parse_body(state, headers, body)?;
     let grant_type = params.require("grant_type")?;
     let (client, method) = client_auth::authenticate(state, headers, &params)?;
     let grant = GrantType::parse(grant_type).ok_or_else(|| {
@@ -50,29 +64,40 @@ fn handle(
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             format!("this client is not registered for {}", grant.as_str()),
-        ));
+        )
+        .into());
     }
-    match grant {
-        GrantType::AuthorizationCode => authorization_code(state, client, &params),
-        GrantType::ClientCredentials => client_credentials(state, client, method, &params),
-        GrantType::RefreshToken => refresh_token(state, client, &params, details),
-        GrantType::DeviceCode | GrantType::TokenExchange => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {grant_type:?} is not supported by this server"),
-        )),
-    }
+    let tokens = match grant {
+        GrantType::AuthorizationCode => authorization_code(state, client, &params)?,
+        GrantType::ClientCredentials => client_credentials(state, client, method, &params)?,
+        GrantType::RefreshToken => refresh_token(state, client, &params, details)?,
+        GrantType::DeviceCode => super::device::device_code_grant(state, client, &params)?,
+        GrantType::TokenExchange => {
+            let exchanged = super::token_exchange::token_exchange(state, client, &params)?;
+            details.issued(&exchanged.access_token, None);
+            return Ok(exchanged.into_response());
+        }
+    };
+    details.issued(&tokens.access_token, tokens.refresh_token.as_deref());
+    Ok(tokens.into_response())
 }
 
-/// The token endpoint takes `application/x-www-form-urlencoded` (RFC 6749 §3.2).
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+/// The token endpoint takes `application/x-www-form-urlencoded` (RFC 6749 §3.2), and
+/// `application/json` too when the profile says so.
+fn parse_body(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
+    let json = state.profile().accepts_json_token_body();
+    if json && essence.eq_ignore_ascii_case("application/json") {
+        return Params::from_json(body);
+    }
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request(format!(
-            "the token endpoint takes application/x-www-form-urlencoded, not {:?}",
+            "the token endpoint takes application/x-www-form-urlencoded{}, not {:?}",
+            if json { " or application/json" } else { "" },
             if essence.is_empty() {
                 "(no content type)"
             } else {
@@ -83,7 +108,8 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     Params::parse(body)
 }
 
-fn refresh_allowed(state: &ServerState, client: &ClientConfig, scope: &ScopeSet) -> bool {
+/// Whether a grant of `scope` to `client` gets a refresh token.
+pub fn refresh_allowed(state: &ServerState, client: &ClientConfig, scope: &ScopeSet) -> bool {
     client.allows_grant(GrantType::RefreshToken)
         && (!state.config.refresh_requires_offline_access || scope.contains("offline_access"))
 }
@@ -224,11 +250,14 @@ fn refresh_token(
     client: &ClientConfig,
     params: &Params,
     details: &mut EventDetails,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, TokenFailure> {
     let token = params.require("refresh_token")?;
     let now = state.clock.now_unix();
     // Check a narrowed scope before the token is used, so a bad request does not consume it.
-    let narrowed = match params.get("scope") {
+    let scope_param = params
+        .get("scope")
+        .filter(|_| state.profile().refresh_scope_narrows());
+    let narrowed = match scope_param {
         None => None,
         Some(text) => {
             let requested =
@@ -244,7 +273,8 @@ fn refresh_token(
                     return Err(OAuthError::invalid_scope(format!(
                         "a refresh may narrow the scope, never widen it: {} was not granted",
                         wider.join(" ")
-                    )));
+                    ))
+                    .into());
                 }
             }
             Some(requested)
@@ -254,13 +284,14 @@ fn refresh_token(
         .store
         .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
         .map_err(|e| {
+            let e = presented_reuse(state, token, e);
             details.refresh_reuse = Some(matches!(e, RefreshError::Reused(_)));
-            OAuthError::invalid_grant(refresh_error_text(e))
+            TokenFailure::Refresh(e)
         })?;
     details.refresh_reuse = Some(refreshed.within_grace);
     let scope =
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
-    issue::mint(
+    Ok(issue::mint(
         state,
         Grant {
             client,
@@ -271,7 +302,25 @@ fn refresh_token(
             auth_time: Some(refreshed.grant.auth_time),
             nonce: None,
         },
-    )
+    )?)
+}
+
+/// A token of an older generation is a reuse even when its grant is already revoked (for
+/// instance by the first reuse of it): the client is told its token was already used, not
+/// merely revoked. Several processes of one client sharing a token file (as Codex CLI
+/// processes do) each present the stale token; each should hear why it failed.
+fn presented_reuse(state: &ServerState, token: &str, error: RefreshError) -> RefreshError {
+    if let RefreshError::Revoked(id) = error
+        && let Some((family, generation)) = state.store.parse_refresh_token(token)
+        && family == id
+        && state
+            .store
+            .family(id)
+            .is_some_and(|f| generation < f.generation)
+    {
+        return RefreshError::Reused(id);
+    }
+    error
 }
 
 /// What to tell a client whose refresh token was refused.

@@ -1,0 +1,17 @@
+//! Reference OAuth clients built on the `oauth2` crate (never hand-rolled token requests):
+//! [`CredentialsClient`], [`AuthCodeClient`] (headless, PKCE S256), and the token manager
+//! [`Session`] with the seed's agent knobs.
+
+pub mod authcode;
+pub mod credentials;
+pub mod error;
+pub mod oauth;
+pub mod session;
+pub mod transport;
+
+pub use authcode::{AuthCodeClient, LoginOptions, PkceAttack, PkceMethod};
+pub use credentials::CredentialsClient;
+pub use error::{ClientError, Outcome};
+pub use oauth::{ClientAuthMethod, Endpoints, TokenSet, TokenSummary};
+pub use session::{ApiResponse, ExpirySource, Flow, Session, SessionConfig, SessionStats};
+pub use transport::{Attempt, RetryPolicy, Transport, TransportError};

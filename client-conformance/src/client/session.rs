@@ -1,0 +1,660 @@
+//! The session: a token manager with the knobs of the seed's agent configuration.
+//!
+//! A [`Session`] logs in (client credentials, or authorization code + PKCE run headlessly),
+//! hands out access tokens, renews them before they expire (`token_auto_refresh`,
+//! `token_refresh_buffer`), and calls the model API. It reads time only from the
+//! [`Clock`] it is given, so an in-process run shares the server's virtual clock.
+//!
+//! Guarantees:
+//! - it never sends an access token it knows has expired (unless `local_expiry_check` is off,
+//!   which reproduces a naive agent);
+//! - when the refresh token is refused (`invalid_grant`) it reports
+//!   [`ClientError::ReauthenticationRequired`] and stays in that state instead of looping;
+//! - with `single_flight` (the default) one refresh is in flight per session and concurrent
+//!   callers wait for it; without it, concurrent callers race with the same refresh token.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fauxauth_conformance::client::ClientError> {
+//! use std::time::Duration;
+//! use fauxauth_conformance::client::{Session, SessionConfig};
+//! use fauxauth_server::MockServer;
+//!
+//! let server = MockServer::start().await;
+//! let config = SessionConfig::authorization_code("fauxauth-agent", "http://127.0.0.1:8765/callback");
+//! let session = Session::new(server.url(), config, server.clock().clone())?;
+//! session.login().await?;
+//! server.clock().advance(Duration::from_secs(58 * 60)).expect("virtual clock");
+//! let answer = session.call_api().await?;          // refreshed first: inside the 5-minute buffer
+//! assert_eq!(answer.status, 200);
+//! assert_eq!(session.stats().refreshes, 1);
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use fauxauth_server::Clock;
+use fauxauth_server::config::{
+    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
+};
+use fauxauth_server::secret::short_hash;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::authcode::{AuthCodeClient, LoginOptions, PkceMethod};
+use super::credentials::CredentialsClient;
+use super::error::ClientError;
+use super::oauth::{
+    ClientAuthMethod, Endpoints, OAuthClient, TokenSet, TokenSummary, oauth_client, refresh, secs,
+};
+use super::transport::{Attempt, RetryPolicy, Transport};
+
+/// Which grant the session logs in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Client credentials: server-to-server, no user, no refresh token.
+    ClientCredentials,
+    /// Authorization code (+ PKCE), approved headlessly by the server's configured user.
+    AuthorizationCode,
+}
+
+/// The session's knobs; the names follow the seed's agent configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// `flow`.
+    pub flow: Flow,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret` (None: a public client).
+    pub client_secret: Option<String>,
+    /// How the client authenticates at the token endpoint.
+    pub auth_method: ClientAuthMethod,
+    /// `scopes`.
+    pub scopes: Vec<String>,
+    /// `redirect_uri` (authorization code only).
+    pub redirect_uri: Option<String>,
+    /// `pkce`: the method, or None for no PKCE.
+    pub pkce: Option<PkceMethod>,
+    /// `token_auto_refresh`: renew before expiry. Off reproduces the seed's "held but never used".
+    pub token_auto_refresh: bool,
+    /// `token_refresh_buffer`: renew this long before expiry (seed: 300 s).
+    pub token_refresh_buffer: Duration,
+    /// Timeout of each HTTP request.
+    pub request_timeout: Duration,
+    /// Retries with backoff on 5xx answers and timeouts (off by default).
+    pub retry: RetryPolicy,
+    /// On a 401 from the API, refresh once and retry (off by default).
+    pub reactive_refresh: bool,
+    /// One refresh in flight per session; concurrent callers wait for it (on by default).
+    pub single_flight: bool,
+    /// Refuse to send an access token known to have expired (on by default). Off reproduces a
+    /// naive agent that sends it anyway and gets a 401 (or worse).
+    pub local_expiry_check: bool,
+    /// The client's clock is this many seconds ahead (positive) or behind (negative) the
+    /// clock it is given.
+    pub clock_skew_secs: i64,
+    /// Where the client learns when the access token expires.
+    pub expiry_source: ExpirySource,
+}
+
+/// Where a client learns when its access token expires.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpirySource {
+    /// `expires_in` of the token response, counted from receipt (immune to clock skew).
+    #[default]
+    ExpiresIn,
+    /// The `exp` claim of the access token (a JWT), compared with the client's own clock:
+    /// what many agents do, and what clock skew breaks.
+    JwtExp,
+}
+
+impl SessionConfig {
+    /// A client-credentials session with the seed's values (buffer 300 s, auto refresh on).
+    pub fn client_credentials(client_id: &str, client_secret: &str) -> Self {
+        Self {
+            flow: Flow::ClientCredentials,
+            client_id: client_id.to_owned(),
+            client_secret: Some(client_secret.to_owned()),
+            auth_method: ClientAuthMethod::Basic,
+            scopes: vec!["model.request".to_owned()],
+            redirect_uri: None,
+            pkce: None,
+            token_auto_refresh: true,
+            token_refresh_buffer: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            reactive_refresh: false,
+            single_flight: true,
+            local_expiry_check: true,
+            clock_skew_secs: 0,
+            expiry_source: ExpirySource::ExpiresIn,
+        }
+    }
+
+    /// A public authorization-code + PKCE S256 session with the seed's scopes
+    /// (`openid model.request offline_access`).
+    pub fn authorization_code(client_id: &str, redirect_uri: &str) -> Self {
+        Self {
+            flow: Flow::AuthorizationCode,
+            client_secret: None,
+            auth_method: ClientAuthMethod::None,
+            scopes: SEED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            redirect_uri: Some(redirect_uri.to_owned()),
+            pkce: Some(PkceMethod::S256),
+            ..Self::client_credentials(client_id, "")
+        }
+    }
+
+    /// The built-in client-credentials client of a fauxauth server.
+    pub fn builtin_service() -> Self {
+        Self::client_credentials(DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET)
+    }
+
+    /// The built-in public agent client of a fauxauth server.
+    pub fn builtin_agent() -> Self {
+        Self::authorization_code(DEFAULT_AGENT_CLIENT_ID, "http://127.0.0.1:8765/callback")
+    }
+}
+
+/// Counters of what the session did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SessionStats {
+    /// Successful logins.
+    pub logins: u64,
+    /// Refresh-token grants sent.
+    pub refresh_attempts: u64,
+    /// Successful refresh-token grants.
+    pub refreshes: u64,
+    /// Client-credentials renewals (a new grant instead of a refresh).
+    pub renewals: u64,
+    /// Model API requests sent (including reactive retries).
+    pub api_calls: u64,
+    /// API calls refused locally because the token had expired.
+    pub refused_expired: u64,
+    /// Reactive refreshes after a 401.
+    pub reactive_refreshes: u64,
+}
+
+/// An answer of the model API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The `error` of the `WWW-Authenticate` challenge or of the JSON body, if any.
+    pub error: Option<String>,
+    /// The `WWW-Authenticate` header, if any.
+    pub www_authenticate: Option<String>,
+    /// Whether the body was empty.
+    pub empty_body: bool,
+    /// Short hash of the access token sent (last attempt).
+    pub token: String,
+    /// Whether a reactive refresh happened (401 → refresh → retry).
+    pub reactive_refresh: bool,
+}
+
+#[derive(Debug, Default)]
+struct TokenState {
+    tokens: Option<TokenSet>,
+    generation: u64,
+    lost: Option<ClientError>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SessionConfig,
+    clock: Clock,
+    endpoints: Endpoints,
+    oauth: OAuthClient,
+    transport: Transport,
+    state: Mutex<TokenState>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    stats: Mutex<SessionStats>,
+    login_seq: AtomicU64,
+}
+
+/// A token manager. Cheap to clone: clones share tokens, locks and counters.
+#[derive(Debug, Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl Session {
+    /// A session against the fauxauth server at `issuer`, reading time from `clock`.
+    pub fn new(issuer: &str, config: SessionConfig, clock: Clock) -> Result<Self, ClientError> {
+        Self::with_endpoints(Endpoints::for_issuer(issuer), config, clock)
+    }
+
+    /// A session against explicit endpoints.
+    pub fn with_endpoints(
+        endpoints: Endpoints,
+        config: SessionConfig,
+        clock: Clock,
+    ) -> Result<Self, ClientError> {
+        if config.flow == Flow::AuthorizationCode && config.redirect_uri.is_none() {
+            return Err(ClientError::Config(
+                "the authorization_code flow needs a redirect_uri".to_owned(),
+            ));
+        }
+        if config.flow == Flow::ClientCredentials
+            && (config.client_secret.is_none() || config.auth_method == ClientAuthMethod::None)
+        {
+            return Err(ClientError::Config(
+                "client_credentials needs a client_secret and auth_method basic or post".to_owned(),
+            ));
+        }
+        let transport = Transport::new(config.request_timeout, config.retry)
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let oauth = oauth_client(
+            &endpoints,
+            &config.client_id,
+            config.client_secret.as_deref().filter(|s| !s.is_empty()),
+            config.auth_method,
+            match config.flow {
+                Flow::AuthorizationCode => config.redirect_uri.as_deref(),
+                Flow::ClientCredentials => None,
+            },
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                clock,
+                endpoints,
+                oauth,
+                transport,
+                state: Mutex::default(),
+                refresh_lock: tokio::sync::Mutex::new(()),
+                stats: Mutex::default(),
+                login_seq: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// The endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// "Now" by the client's clock (the shared clock plus the configured skew).
+    pub fn now(&self) -> SystemTime {
+        let now = self.inner.clock.now();
+        let skew = self.inner.config.clock_skew_secs;
+        let by = Duration::from_secs(skew.unsigned_abs());
+        if skew >= 0 {
+            now + by
+        } else {
+            now.checked_sub(by).unwrap_or(now)
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        *self.inner.stats.lock()
+    }
+
+    /// Every HTTP attempt so far.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.inner.transport.attempts()
+    }
+
+    /// The tokens held, as short hashes.
+    pub fn tokens(&self) -> Option<TokenSummary> {
+        self.inner
+            .state
+            .lock()
+            .tokens
+            .as_ref()
+            .map(TokenSet::summary)
+    }
+
+    /// Whether the session needs a new login (its refresh token was refused).
+    pub fn is_lost(&self) -> bool {
+        self.inner.state.lock().lost.is_some()
+    }
+
+    /// Log in with the configured flow.
+    pub async fn login(&self) -> Result<TokenSummary, ClientError> {
+        self.login_with(LoginOptions::default()).await.map(|r| r.0)
+    }
+
+    /// Log in, making the deliberate mistakes in `options` (authorization code only). Returns
+    /// the tokens and, with `replay_code`, the result of redeeming the code a second time.
+    pub async fn login_with(
+        &self,
+        options: LoginOptions,
+    ) -> Result<(TokenSummary, Option<Result<TokenSummary, ClientError>>), ClientError> {
+        let now = || self.now();
+        let (tokens, replay) = match self.inner.config.flow {
+            Flow::ClientCredentials => (self.credentials().fetch(now).await?, None),
+            Flow::AuthorizationCode => {
+                let result = self.auth_code().login(options, now).await?;
+                (result.tokens, result.replay)
+            }
+        };
+        let summary = tokens.summary();
+        self.install(tokens, true);
+        self.inner.login_seq.fetch_add(1, Ordering::Relaxed);
+        self.inner.stats.lock().logins += 1;
+        Ok((summary, replay.map(|r| r.map(|t| t.summary()))))
+    }
+
+    /// Renew now, whatever the expiry: a refresh-token grant (authorization code) or a new
+    /// client-credentials grant. With `single_flight`, waits for any refresh in flight.
+    pub async fn refresh(&self) -> Result<TokenSummary, ClientError> {
+        let _guard = if self.inner.config.single_flight {
+            Some(self.inner.refresh_lock.lock().await)
+        } else {
+            None
+        };
+        let snapshot = self.snapshot()?;
+        self.renew(snapshot.0).await.map(|t| t.summary())
+    }
+
+    /// A valid access token: renewed first when inside the refresh buffer (with
+    /// `token_auto_refresh`). Returns the token and whether this call renewed it.
+    pub async fn access_token(&self) -> Result<(String, bool), ClientError> {
+        let (tokens, generation) = self.snapshot()?;
+        let now = self.now();
+        let Some(expires_at) = tokens.expires_at else {
+            return Ok((tokens.access_token, false));
+        };
+        let renew_at = expires_at
+            .checked_sub(self.inner.config.token_refresh_buffer)
+            .unwrap_or(expires_at);
+        if now < renew_at {
+            return Ok((tokens.access_token, false));
+        }
+        if self.inner.config.token_auto_refresh {
+            return self.renew_once(tokens, generation).await;
+        }
+        if now >= expires_at && self.inner.config.local_expiry_check {
+            self.inner.stats.lock().refused_expired += 1;
+            return Err(ClientError::AccessTokenExpired {
+                expired_at: expires_at,
+                ago: now.duration_since(expires_at).unwrap_or_default(),
+            });
+        }
+        Ok((tokens.access_token, false))
+    }
+
+    /// `POST {api_base}/responses` with a small prompt, with a valid token.
+    pub async fn call_api(&self) -> Result<ApiResponse, ClientError> {
+        let (token, _) = self.access_token().await?;
+        let generation = self.inner.state.lock().generation;
+        let first = self.send_api(&token).await?;
+        if first.status == 401 && self.inner.config.reactive_refresh {
+            self.inner.stats.lock().reactive_refreshes += 1;
+            let current = self.snapshot()?;
+            let tokens = if current.1 != generation {
+                current.0
+            } else {
+                self.renew_once(current.0, current.1).await?;
+                self.snapshot()?.0
+            };
+            let mut second = self.send_api(&tokens.access_token).await?;
+            second.reactive_refresh = true;
+            return Ok(second);
+        }
+        Ok(first)
+    }
+
+    /// Send the access token held as it is — even if expired, or after the session was lost —
+    /// without refreshing: a probe that shows what the server does with it.
+    pub async fn probe_api(&self) -> Result<ApiResponse, ClientError> {
+        let token = self
+            .current_access_token()
+            .ok_or(ClientError::NotLoggedIn)?;
+        self.send_api(&token).await
+    }
+
+    /// The raw access token held, if any (for harness steps that act on it server-side).
+    pub fn current_access_token(&self) -> Option<String> {
+        self.inner
+            .state
+            .lock()
+            .tokens
+            .as_ref()
+            .map(|t| t.access_token.clone())
+    }
+
+    /// Revoke the refresh token (or the access token when there is none) at the revocation
+    /// endpoint (RFC 7009), and forget the tokens.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        let (tokens, _) = self.snapshot()?;
+        let token = tokens.refresh_token.unwrap_or(tokens.access_token);
+        self.revoke_at_server(&token).await?;
+        let mut state = self.inner.state.lock();
+        state.tokens = None;
+        state.generation += 1;
+        Ok(())
+    }
+
+    /// Revoke only the current access token at the revocation endpoint (RFC 7009); the
+    /// session keeps it (and will find out it is revoked).
+    pub async fn revoke_access_token(&self) -> Result<(), ClientError> {
+        let (tokens, _) = self.snapshot()?;
+        self.revoke_at_server(&tokens.access_token).await
+    }
+
+    async fn revoke_at_server(&self, token: &str) -> Result<(), ClientError> {
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("token", token);
+            form.append_pair("client_id", &self.inner.config.client_id);
+            if let Some(secret) = &self.inner.config.client_secret {
+                form.append_pair("client_secret", secret);
+            }
+            form.finish()
+        };
+        let request = oauth2::http::Request::builder()
+            .method("POST")
+            .uri(&self.inner.endpoints.revoke)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.into_bytes())
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let what = "POST /oauth/revoke".to_owned();
+        let response = self
+            .inner
+            .transport
+            .send(request)
+            .await
+            .map_err(|e| ClientError::from_transport(what.clone(), e, None))?;
+        if response.status().as_u16() != 200 {
+            return Err(ClientError::Http {
+                what,
+                status: Some(response.status().as_u16()),
+                detail: super::oauth::snippet(response.body()),
+            });
+        }
+        Ok(())
+    }
+
+    fn credentials(&self) -> CredentialsClient {
+        CredentialsClient::new(
+            self.inner.oauth.clone(),
+            self.inner.transport.clone(),
+            self.inner.config.scopes.clone(),
+        )
+    }
+
+    fn auth_code(&self) -> AuthCodeClient {
+        AuthCodeClient::new(
+            self.inner.oauth.clone(),
+            self.inner.transport.clone(),
+            self.inner.endpoints.clone(),
+            self.inner.config.scopes.clone(),
+            self.inner.config.pkce,
+        )
+    }
+
+    fn snapshot(&self) -> Result<(TokenSet, u64), ClientError> {
+        let state = self.inner.state.lock();
+        if let Some(lost) = &state.lost {
+            return Err(lost.clone());
+        }
+        match &state.tokens {
+            Some(t) => Ok((t.clone(), state.generation)),
+            None => Err(ClientError::NotLoggedIn),
+        }
+    }
+
+    fn install(&self, mut tokens: TokenSet, login: bool) {
+        if self.inner.config.expiry_source == ExpirySource::JwtExp
+            && let Some(exp) = jwt_exp(&tokens.access_token)
+        {
+            tokens.expires_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
+        }
+        let mut state = self.inner.state.lock();
+        state.tokens = Some(tokens);
+        state.generation += 1;
+        if login {
+            state.lost = None;
+        }
+    }
+
+    /// Renew unless someone else did since `generation` was read (single flight).
+    async fn renew_once(
+        &self,
+        tokens: TokenSet,
+        generation: u64,
+    ) -> Result<(String, bool), ClientError> {
+        if !self.inner.config.single_flight {
+            return self.renew(tokens).await.map(|t| (t.access_token, true));
+        }
+        let _guard = self.inner.refresh_lock.lock().await;
+        let (current, current_generation) = self.snapshot()?;
+        if current_generation != generation {
+            return Ok((current.access_token, false));
+        }
+        self.renew(current).await.map(|t| (t.access_token, true))
+    }
+
+    /// Renew `tokens`: refresh grant, or a new client-credentials grant.
+    async fn renew(&self, tokens: TokenSet) -> Result<TokenSet, ClientError> {
+        let now = || self.now();
+        let renewed = match self.inner.config.flow {
+            Flow::ClientCredentials => {
+                let t = self.credentials().fetch(now).await?;
+                self.inner.stats.lock().renewals += 1;
+                t
+            }
+            Flow::AuthorizationCode => {
+                let Some(refresh_token) = tokens.refresh_token.as_deref() else {
+                    let expired = tokens.expires_at.is_some_and(|e| self.now() >= e);
+                    let error = ClientError::NoRefreshToken {
+                        when: if expired {
+                            "has expired"
+                        } else {
+                            "is about to expire"
+                        },
+                    };
+                    if expired {
+                        self.inner.state.lock().lost = Some(error.clone());
+                    }
+                    return Err(error);
+                };
+                self.inner.stats.lock().refresh_attempts += 1;
+                match refresh(&self.inner.oauth, &self.inner.transport, refresh_token, now).await {
+                    Ok(t) => {
+                        self.inner.stats.lock().refreshes += 1;
+                        t
+                    }
+                    Err(e) => {
+                        if matches!(e, ClientError::ReauthenticationRequired { .. }) {
+                            // Lost: every later call answers this error without a request.
+                            // The tokens stay only for `probe_api`.
+                            self.inner.state.lock().lost = Some(e.clone());
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        self.install(renewed.clone(), false);
+        Ok(renewed)
+    }
+
+    async fn send_api(&self, token: &str) -> Result<ApiResponse, ClientError> {
+        let url = format!("{}/responses", self.inner.endpoints.api_base);
+        let body = serde_json::json!({"model": "gpt-fauxauth-1", "input": "ping"}).to_string();
+        let request = oauth2::http::Request::builder()
+            .method("POST")
+            .uri(&url)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(body.into_bytes())
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        self.inner.stats.lock().api_calls += 1;
+        let what = "POST /v1/responses".to_owned();
+        let response = match self.inner.transport.send(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(ClientError::from_transport(
+                    what,
+                    e,
+                    self.expiry_hint(token),
+                ));
+            }
+        };
+        let www_authenticate = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let error = www_authenticate
+            .as_deref()
+            .and_then(challenge_error)
+            .or_else(|| super::error::parse_error_body(response.body()).map(|(code, _)| code));
+        Ok(ApiResponse {
+            status: response.status().as_u16(),
+            error,
+            www_authenticate,
+            empty_body: response.body().is_empty(),
+            token: short_hash(token),
+            reactive_refresh: false,
+        })
+    }
+
+    /// If `token` is the one held and it had expired by the client's clock, say so.
+    fn expiry_hint(&self, token: &str) -> Option<String> {
+        let state = self.inner.state.lock();
+        let tokens = state.tokens.as_ref()?;
+        if tokens.access_token != token {
+            return None;
+        }
+        let expires_at = tokens.expires_at?;
+        let ago = self.now().duration_since(expires_at).ok()?;
+        Some(format!(
+            "the access token sent had expired {} earlier (expires_in), so the server may be ignoring it silently",
+            secs(ago)
+        ))
+    }
+}
+
+/// The `exp` claim of a JWT, read without verifying it (the client is not its audience).
+fn jwt_exp(token: &str) -> Option<u64> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["exp"].as_u64()
+}
+
+/// The `error="..."` of a `WWW-Authenticate: Bearer` challenge.
+pub fn challenge_error(challenge: &str) -> Option<String> {
+    let start = challenge.find("error=\"")? + "error=\"".len();
+    let rest = &challenge[start..];
+    let end = rest.find('"')?;
+    Some(rest[..end].to_owned())
+}

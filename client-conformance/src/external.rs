@@ -1,0 +1,301 @@
+//! External mode: run *your* client program against the server and judge it by the event log.
+//!
+//! The runner starts the server (virtual clock running at real speed, or `time_scale` times
+//! faster), runs the steps before the first `wait` (faults, typically), starts the program with
+//! `sh -c COMMAND` in the scenario file's directory and these variables in its environment:
+//!
+//! | variable | value |
+//! |---|---|
+//! | `FAUXAUTH_ISSUER` | the issuer URL |
+//! | `FAUXAUTH_TOKEN_URL` | the token endpoint |
+//! | `FAUXAUTH_AUTHORIZE_URL` | the authorization endpoint |
+//! | `FAUXAUTH_API_BASE` | the model API base, e.g. `http://127.0.0.1:PORT/v1` |
+//! | `FAUXAUTH_CLIENT_ID` | the client id |
+//! | `FAUXAUTH_CLIENT_SECRET` | its secret (empty for a public client) |
+//! | `FAUXAUTH_REDIRECT_URI` | the registered redirect URI (authorization code) |
+//! | `FAUXAUTH_SCOPES` | space-separated scopes |
+//! | `FAUXAUTH_FLOW` | `authorization_code` or `client_credentials` |
+//! | `FAUXAUTH_TIME_SCALE` | virtual seconds per real second |
+//!
+//! then runs the remaining steps while it runs, waits for it to exit (killing it after
+//! `timeout`), captures its output, and judges the run's `expect` over the event log.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fauxauth_server::Clock;
+use fauxauth_server::config::{
+    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
+};
+
+use crate::client::{Endpoints, Flow};
+use crate::scenario::expect::{self, RunContext};
+use crate::scenario::model::{ExternalSpec, Scenario, Step};
+use crate::scenario::run::{Failure, ScenarioResult, server_step, start_server, stop, unix_ms};
+use crate::scenario::server_glue;
+
+/// The default time an external program may run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Output kept per program (the tail).
+pub const OUTPUT_LIMIT: usize = 16 * 1024;
+
+/// Run `scenario` with the external program `spec`.
+pub async fn run(
+    scenario: &Scenario,
+    spec: &ExternalSpec,
+    file: &Path,
+    started: Instant,
+) -> ScenarioResult {
+    let mut result = ScenarioResult {
+        name: scenario.name.clone(),
+        file: file.display().to_string(),
+        reproduces: scenario.reproduces.clone(),
+        duration: Duration::ZERO,
+        failures: Vec::new(),
+        steps: Vec::new(),
+        events: Vec::new(),
+        output: None,
+    };
+    let clock = Clock::virtual_now();
+    if let Some(scale) = spec.time_scale
+        && let Err(e) = clock.set_scale(scale)
+    {
+        result
+            .failures
+            .push(setup_failure(format!("time_scale {scale}: {e}")));
+        result.duration = started.elapsed();
+        return result;
+    }
+    let server = match start_server(&scenario.server, clock.clone()).await {
+        Ok(s) => s,
+        Err(message) => {
+            result.failures.push(setup_failure(message));
+            result.duration = started.elapsed();
+            return result;
+        }
+    };
+    let start_ms = unix_ms(clock.now());
+    let env = environment(
+        spec,
+        &Endpoints::for_issuer(server.url()),
+        clock_scale(spec),
+    );
+    let client_id = env
+        .iter()
+        .find(|(k, _)| k == "FAUXAUTH_CLIENT_ID")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let split = scenario
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Wait(_)))
+        .unwrap_or(scenario.steps.len());
+    let (before, during) = scenario.steps.split_at(split);
+    for (i, step) in before.iter().enumerate() {
+        if let Err(message) = server_step(step, &server, Some(&client_id)).await {
+            result.failures.push(Failure {
+                step: Some((i, step.kind().to_owned())),
+                expected: format!("the {} step to run", step.kind()),
+                actual: message,
+                events: Vec::new(),
+            });
+            stop(server).await;
+            result.duration = started.elapsed();
+            return result;
+        }
+    }
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&spec.command)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            result.failures.push(setup_failure(format!(
+                "cannot start `{}`: {e}",
+                spec.command
+            )));
+            stop(server).await;
+            result.duration = started.elapsed();
+            return result;
+        }
+    };
+    let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    let steps = async {
+        for (i, step) in during.iter().enumerate() {
+            if let Err(message) = server_step(step, &server, Some(&client_id)).await {
+                return Err((split + i, step.kind(), message));
+            }
+        }
+        Ok(())
+    };
+    let program = tokio::time::timeout(timeout, child.wait_with_output());
+    let (steps, program) = tokio::join!(steps, program);
+    if let Err((i, kind, message)) = steps {
+        result.failures.push(Failure {
+            step: Some((i, kind.to_owned())),
+            expected: format!("the {kind} step to run"),
+            actual: message,
+            events: Vec::new(),
+        });
+    }
+    let events = server_glue::events(&server);
+    let lines: Vec<String> = events
+        .iter()
+        .rev()
+        .take(12)
+        .rev()
+        .map(|e| e.line(start_ms))
+        .collect();
+    let expected_code = spec.exit_code.unwrap_or(0);
+    match program {
+        Err(_) => result.failures.push(Failure {
+            step: None,
+            expected: format!(
+                "`{}` to exit within {}",
+                spec.command,
+                humantime::format_duration(timeout)
+            ),
+            actual: "it was still running and was killed".to_owned(),
+            events: lines.clone(),
+        }),
+        Ok(Err(e)) => result.failures.push(setup_failure(format!(
+            "waiting for `{}`: {e}",
+            spec.command
+        ))),
+        Ok(Ok(output)) => {
+            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if !stderr.trim().is_empty() {
+                text.push_str("\n--- stderr ---\n");
+                text.push_str(&stderr);
+            }
+            let text = keep_tail(&text, OUTPUT_LIMIT);
+            let code = output.status.code();
+            if code != Some(expected_code) {
+                result.failures.push(Failure {
+                    step: None,
+                    expected: format!("`{}` to exit with code {expected_code}", spec.command),
+                    actual: format!(
+                        "{}; output ends: {}",
+                        match code {
+                            Some(c) => format!("exit code {c}"),
+                            None => "killed by a signal".to_owned(),
+                        },
+                        keep_tail(&text, 600)
+                    ),
+                    events: lines.clone(),
+                });
+            }
+            result.output = Some(text);
+        }
+    }
+    if result.failures.is_empty() {
+        let context = RunContext {
+            events: &events,
+            start_ms,
+            output: result.output.as_deref(),
+        };
+        result
+            .failures
+            .extend(expect::check_run(&scenario.expect, &context));
+    }
+    result.events = events;
+    stop(server).await;
+    result.duration = started.elapsed();
+    result
+}
+
+fn clock_scale(spec: &ExternalSpec) -> f64 {
+    spec.time_scale.unwrap_or(1.0)
+}
+
+/// The environment the program gets.
+pub fn environment(
+    spec: &ExternalSpec,
+    endpoints: &Endpoints,
+    scale: f64,
+) -> Vec<(String, String)> {
+    let flow = spec.flow.unwrap_or(Flow::AuthorizationCode);
+    let (id, secret, scopes, redirect) = match flow {
+        Flow::ClientCredentials => (
+            DEFAULT_SERVICE_CLIENT_ID,
+            DEFAULT_SERVICE_CLIENT_SECRET,
+            "model.request".to_owned(),
+            "",
+        ),
+        Flow::AuthorizationCode => (
+            DEFAULT_AGENT_CLIENT_ID,
+            "",
+            SEED_SCOPES.join(" "),
+            "http://127.0.0.1:8765/callback",
+        ),
+    };
+    let pairs = [
+        ("FAUXAUTH_ISSUER", endpoints.issuer.clone()),
+        ("FAUXAUTH_TOKEN_URL", endpoints.token.clone()),
+        ("FAUXAUTH_AUTHORIZE_URL", endpoints.authorize.clone()),
+        ("FAUXAUTH_API_BASE", endpoints.api_base.clone()),
+        (
+            "FAUXAUTH_CLIENT_ID",
+            spec.client_id.clone().unwrap_or_else(|| id.to_owned()),
+        ),
+        (
+            "FAUXAUTH_CLIENT_SECRET",
+            spec.client_secret
+                .clone()
+                .unwrap_or_else(|| secret.to_owned()),
+        ),
+        (
+            "FAUXAUTH_REDIRECT_URI",
+            spec.redirect_uri
+                .clone()
+                .unwrap_or_else(|| redirect.to_owned()),
+        ),
+        (
+            "FAUXAUTH_SCOPES",
+            spec.scopes.as_ref().map_or(scopes, |s| s.join(" ")),
+        ),
+        (
+            "FAUXAUTH_FLOW",
+            match flow {
+                Flow::ClientCredentials => "client_credentials".to_owned(),
+                Flow::AuthorizationCode => "authorization_code".to_owned(),
+            },
+        ),
+        ("FAUXAUTH_TIME_SCALE", scale.to_string()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn setup_failure(message: String) -> Failure {
+    Failure {
+        step: None,
+        expected: "the external run to start".to_owned(),
+        actual: message,
+        events: Vec::new(),
+    }
+}
+
+fn keep_tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
+}

@@ -1,0 +1,369 @@
+//! Judging: a step's record against its expectations, and the whole run's event log against
+//! the scenario's `expect`.
+//!
+//! A `login`, `call_api` or `refresh` step without `outcome`, `any_outcome` or `status`
+//! expectations must succeed (`outcome: ok`; for `call_api` also `status: 200`).
+
+use super::model::{Count, RunExpect, Step, StepExpect};
+use super::observed::ObservedEvent;
+use super::run::{CallRecord, Failure, StepRecord};
+use crate::client::Outcome;
+
+/// An unmet expectation: (what was expected, what happened instead).
+pub type Unmet = (String, String);
+
+/// Check a step's record.
+pub fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
+    let (expect, client_step) = match step {
+        Step::Login(s) => (s.expect.clone(), true),
+        Step::CallApi(s) => (s.expect.clone(), true),
+        Step::Refresh(s) => (s.expect.clone(), true),
+        _ => (None, false),
+    };
+    if !client_step {
+        return Vec::new();
+    }
+    let mut expect = expect.unwrap_or_default();
+    if expect.outcome.is_none() && expect.any_outcome.is_none() && expect.status.is_none() {
+        expect.outcome = Some(Outcome::Ok);
+        if matches!(step, Step::CallApi(_)) {
+            expect.status = Some(200);
+        }
+    }
+    check_expect(&expect, record)
+}
+
+fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
+    let mut unmet = Vec::new();
+    let calls = &record.calls;
+    let n = calls.len();
+    let mut all = |label: String, ok: &dyn Fn(&CallRecord) -> bool| {
+        let bad: Vec<&CallRecord> = calls.iter().filter(|c| !ok(c)).collect();
+        if let Some(first) = bad.first() {
+            let actual = if n > 1 {
+                format!(
+                    "{} of {n} calls did not: first: {}",
+                    bad.len(),
+                    first.describe()
+                )
+            } else {
+                first.describe()
+            };
+            unmet.push((label, actual));
+        }
+    };
+    if let Some(outcome) = expect.outcome {
+        all(format!("outcome {outcome}"), &|c| c.outcome == outcome);
+    }
+    if let Some(status) = expect.status {
+        all(format!("status {status}"), &|c| c.status == Some(status));
+    }
+    if let Some(error) = &expect.error {
+        all(format!("error {error}"), &|c| {
+            c.error.as_deref() == Some(error.as_str())
+        });
+    }
+    if let Some(outcome) = expect.any_outcome
+        && !calls.iter().any(|c| c.outcome == outcome)
+    {
+        unmet.push((
+            format!("at least one call with outcome {outcome}"),
+            summarize(calls),
+        ));
+    }
+    if let Some(text) = &expect.message_contains
+        && !calls.iter().any(|c| {
+            c.message
+                .as_deref()
+                .is_some_and(|m| m.contains(text.as_str()))
+        })
+    {
+        unmet.push((format!("a message containing {text:?}"), summarize(calls)));
+    }
+    if let Some(changed) = expect.token_changed {
+        let actual = record.token_before != record.token_after;
+        if actual != changed {
+            unmet.push((
+                if changed {
+                    "the access token to change".to_owned()
+                } else {
+                    "the access token to stay the same".to_owned()
+                },
+                format!(
+                    "before {}, after {}",
+                    record.token_before.as_deref().unwrap_or("(none)"),
+                    record.token_after.as_deref().unwrap_or("(none)")
+                ),
+            ));
+        }
+    }
+    if let Some(refreshed) = expect.refreshed
+        && (record.renewals > 0) != refreshed
+    {
+        unmet.push((
+            if refreshed {
+                "a refresh during the step".to_owned()
+            } else {
+                "no refresh during the step".to_owned()
+            },
+            format!("{} renewal(s)", record.renewals),
+        ));
+    }
+    if let Some(held) = expect.refresh_token
+        && record.refresh_token_after != held
+    {
+        unmet.push((
+            if held {
+                "a refresh token held after the step".to_owned()
+            } else {
+                "no refresh token held after the step".to_owned()
+            },
+            if record.refresh_token_after {
+                "the client holds one".to_owned()
+            } else {
+                "the client holds none".to_owned()
+            },
+        ));
+    }
+    if let Some(error) = &expect.replay_error {
+        match &record.replay {
+            Some(r) if r.error.as_deref() == Some(error.as_str()) => {}
+            Some(r) => unmet.push((
+                format!("the replayed code refused with {error}"),
+                r.describe(),
+            )),
+            None => unmet.push((
+                format!("the replayed code refused with {error}"),
+                "no replay happened (set replay_code: true, and the first exchange must succeed)"
+                    .to_owned(),
+            )),
+        }
+    }
+    unmet
+}
+
+fn summarize(calls: &[CallRecord]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for c in calls {
+        let key = c.describe();
+        match counts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((key, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(k, n)| if n > 1 { format!("{n}× {k}") } else { k })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What the whole-run expectations are judged on.
+#[derive(Debug)]
+pub struct RunContext<'a> {
+    /// The server's event log.
+    pub events: &'a [ObservedEvent],
+    /// Virtual start of the run, Unix milliseconds.
+    pub start_ms: u64,
+    /// The external program's output, if any.
+    pub output: Option<&'a str>,
+}
+
+/// The least real time between a 503 and the client's next token request that counts as
+/// backing off.
+pub const MIN_BACKOFF_MS: u64 = 50;
+
+/// Check the whole-run expectations.
+pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let events = ctx.events;
+    let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| -> Vec<String> {
+        let picked: Vec<String> = events
+            .iter()
+            .filter(|e| filter(e))
+            .map(|e| e.line(ctx.start_ms))
+            .collect();
+        let skip = picked.len().saturating_sub(12);
+        picked.into_iter().skip(skip).collect()
+    };
+    let mut count =
+        |what: &str, expected: Option<Count>, filter: &dyn Fn(&ObservedEvent) -> bool| {
+            if let Some(expected) = expected {
+                let n = events.iter().filter(|e| filter(e)).count() as u64;
+                if !expected.matches(n) {
+                    failures.push(Failure {
+                        step: None,
+                        expected: format!("{what}: {expected}"),
+                        actual: format!("{what}: {n}"),
+                        events: lines(filter),
+                    });
+                }
+            }
+        };
+    let is_refresh = |e: &ObservedEvent| e.is_grant("refresh_token");
+    count("successful refreshes", expect.refreshes, &|e| {
+        is_refresh(e) && e.succeeded()
+    });
+    count("refresh requests", expect.refresh_attempts, &is_refresh);
+    count("token requests", expect.token_requests, &|e| {
+        e.endpoint == "token"
+    });
+    count("API calls", expect.api_calls, &|e| e.endpoint == "api");
+    count(
+        "API calls with an expired access token",
+        expect.api_calls_with_expired_token,
+        &|e| e.endpoint == "api" && e.token_expired == Some(true),
+    );
+    for (status, expected) in &expect.api_statuses {
+        let status = *status;
+        count(
+            &format!("API answers with status {status}"),
+            Some(*expected),
+            &|e| e.endpoint == "api" && e.status == Some(status),
+        );
+    }
+    if let Some(wanted) = expect.refresh_reuse_detected {
+        let seen = events.iter().any(|e| e.refresh_reuse == Some(true));
+        if seen != wanted {
+            failures.push(Failure {
+                step: None,
+                expected: format!("refresh-token reuse detected: {wanted}"),
+                actual: format!("refresh-token reuse detected: {seen}"),
+                events: lines(&is_refresh),
+            });
+        }
+    }
+    if let Some(method) = &expect.pkce_method {
+        let used: Vec<&str> = events
+            .iter()
+            .filter(|e| e.endpoint == "authorize")
+            .map(|e| e.pkce_method.as_deref().unwrap_or("none"))
+            .collect();
+        if used.is_empty() || used.iter().any(|m| m != method) {
+            failures.push(Failure {
+                step: None,
+                expected: format!("every authorization request used PKCE {method}"),
+                actual: if used.is_empty() {
+                    "no authorization request was made".to_owned()
+                } else {
+                    format!("PKCE methods used: {}", used.join(", "))
+                },
+                events: lines(&|e| e.endpoint == "authorize"),
+            });
+        }
+    }
+    if let Some(wanted) = expect.refreshed_before_expiry {
+        let (ok, why) = refreshed_before_expiry(events);
+        if ok != wanted {
+            failures.push(Failure {
+                step: None,
+                expected: format!("refreshed before expiry: {wanted}"),
+                actual: why,
+                events: lines(&|e| e.endpoint == "token" || e.endpoint == "api"),
+            });
+        }
+    }
+    if let Some(wanted) = expect.backed_off_after_503 {
+        let (ok, why) = backed_off_after_503(events);
+        if ok != wanted {
+            failures.push(Failure {
+                step: None,
+                expected: format!("backed off after 503: {wanted}"),
+                actual: why,
+                events: lines(&|e| e.endpoint == "token"),
+            });
+        }
+    }
+    if let Some(text) = &expect.output_contains {
+        let output = ctx.output.unwrap_or("");
+        if !output.contains(text.as_str()) {
+            failures.push(Failure {
+                step: None,
+                expected: format!("the program's output contains {text:?}"),
+                actual: format!("output: {}", tail(output, 400)),
+                events: Vec::new(),
+            });
+        }
+    }
+    failures
+}
+
+/// Every renewal (refresh, or a later client-credentials grant of the same client) came
+/// before the access token issued just before it had expired — and at least one happened.
+pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> (bool, String) {
+    let mut last_exp: std::collections::HashMap<&str, u64> = Default::default();
+    let mut renewals = 0;
+    for e in events
+        .iter()
+        .filter(|e| e.endpoint == "token" && e.succeeded())
+    {
+        let client = e.client_id.as_deref().unwrap_or("");
+        let renewal = e.is_grant("refresh_token") || e.is_grant("client_credentials");
+        if renewal && let Some(exp) = last_exp.get(client) {
+            renewals += 1;
+            if e.virtual_time_ms >= exp * 1000 {
+                return (
+                    false,
+                    format!(
+                        "event #{}: renewed {}s after the previous access token had expired",
+                        e.seq,
+                        (e.virtual_time_ms - exp * 1000) / 1000
+                    ),
+                );
+            }
+        }
+        if let Some(exp) = e.access_exp {
+            last_exp.insert(client, exp);
+        }
+    }
+    if renewals == 0 {
+        (false, "no renewal happened".to_owned())
+    } else {
+        (true, format!("{renewals} renewal(s), each before expiry"))
+    }
+}
+
+/// After every 503 from the token endpoint, the same client's next token request came at
+/// least [`MIN_BACKOFF_MS`] later (real time) — and there was at least one 503 and a retry.
+pub fn backed_off_after_503(events: &[ObservedEvent]) -> (bool, String) {
+    let token: Vec<&ObservedEvent> = events.iter().filter(|e| e.endpoint == "token").collect();
+    let mut seen = 0;
+    for (i, e) in token.iter().enumerate() {
+        if e.status != Some(503) {
+            continue;
+        }
+        seen += 1;
+        let next = token[i + 1..].iter().find(|n| n.client_id == e.client_id);
+        match next {
+            None => {
+                return (
+                    false,
+                    format!("event #{}: a 503, and the client never asked again", e.seq),
+                );
+            }
+            Some(n) => {
+                let gap = n.real_time_ms.saturating_sub(e.real_time_ms);
+                if gap < MIN_BACKOFF_MS {
+                    return (
+                        false,
+                        format!(
+                            "event #{} came {gap} ms after the 503 of event #{} (less than {MIN_BACKOFF_MS} ms)",
+                            n.seq, e.seq
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if seen == 0 {
+        (false, "the token endpoint never answered 503".to_owned())
+    } else {
+        (true, format!("{seen} 503(s), each followed by a pause"))
+    }
+}
+
+fn tail(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let start = chars.len().saturating_sub(max);
+    chars[start..].iter().collect()
+}

@@ -1,0 +1,306 @@
+//! Loading scenario files: YAML → [`Scenario`], with `file:line:column` errors for syntax,
+//! unknown keys or steps, wrong types, and for the rules checked after parsing.
+
+use std::path::{Path, PathBuf};
+
+use fauxauth_server::yaml::{self, FieldPath, PathIssue, YamlError};
+
+use super::model::{ClientSpec, Scenario, Step};
+use crate::client::Flow;
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid scenario.
+    #[error(transparent)]
+    Invalid(#[from] YamlError),
+}
+
+/// Read and check one scenario file.
+pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(load_str(&text, &path.display().to_string())?)
+}
+
+/// Parse and check scenario text; `origin` names it in errors.
+pub fn load_str(text: &str, origin: &str) -> Result<Scenario, YamlError> {
+    if text.trim().is_empty() {
+        return Err(YamlError {
+            origin: origin.to_owned(),
+            position: None,
+            message: "the file is empty; a scenario needs name, reproduces and steps".to_owned(),
+        });
+    }
+    let scenario: Scenario = yaml::parse(text, origin).map_err(tidy)?;
+    match validate(&scenario).into_iter().next() {
+        Some(issue) => Err(yaml::locate(text, origin, &issue)),
+        None => Ok(scenario),
+    }
+}
+
+/// Drop the parser's own " at line L, column C" suffix: the position is already in front.
+fn tidy(mut error: YamlError) -> YamlError {
+    if let Some(at) = error.message.rfind(" at line ")
+        && error.message[at..].contains(", column ")
+    {
+        error.message.truncate(at);
+    }
+    error
+}
+
+/// The scenario files under `paths`: files as given, directories searched (not recursively)
+/// for `*.yaml` / `*.yml`, sorted by name.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|source| LoadError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(LoadError::Read {
+                path: path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// The rules serde cannot express.
+pub fn validate(scenario: &Scenario) -> Vec<PathIssue> {
+    let root = FieldPath::root();
+    let mut issues = Vec::new();
+    if scenario.name.trim().is_empty() {
+        issues.push(PathIssue::new(
+            root.key("name"),
+            "name is empty; give the scenario a name",
+        ));
+    }
+    for issue in scenario.server.validate() {
+        issues.push(PathIssue::new(
+            prefixed(&root.key("server"), &issue.path.to_string()),
+            issue.message,
+        ));
+    }
+    let external = scenario.client.external.is_some();
+    if external {
+        if let Some(key) = reference_keys_set(&scenario.client) {
+            issues.push(PathIssue::new(
+                root.key("client").key(key),
+                format!(
+                    "{key} is a reference-client knob and cannot be combined with external; configure the external program instead"
+                ),
+            ));
+        }
+    } else if scenario.steps.is_empty() {
+        issues.push(PathIssue::new(
+            root.key("steps"),
+            "no steps; add at least one, e.g. `- login: {}`",
+        ));
+    }
+    let flow = scenario.client.flow.unwrap_or(Flow::AuthorizationCode);
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let at = root.key("steps").index(i).key(step.kind());
+        match step {
+            Step::Login(_) | Step::CallApi(_) | Step::Refresh(_) if external => {
+                issues.push(PathIssue::new(
+                    at,
+                    format!(
+                        "{} drives the reference client; with an external client use wait, advance, set_clock, fault, revoke or rotate_keys",
+                        step.kind()
+                    ),
+                ));
+            }
+            Step::Login(login)
+                if flow == Flow::ClientCredentials
+                    && (login.pkce_attack.is_some() || login.replay_code) =>
+            {
+                issues.push(PathIssue::new(
+                    at,
+                    "pkce_attack and replay_code need the authorization_code flow",
+                ));
+            }
+            Step::CallApi(call) if call.probe && call.concurrent.is_some_and(|n| n > 1) => {
+                issues.push(PathIssue::new(
+                    at.key("probe"),
+                    "probe sends one request; drop concurrent or probe",
+                ));
+            }
+            Step::CallApi(call) if call.concurrent == Some(0) => {
+                issues.push(PathIssue::new(
+                    at.key("concurrent"),
+                    "concurrent must be at least 1",
+                ));
+            }
+            Step::SetClock(set) if set.to.is_some() == set.offset.is_some() => {
+                issues.push(PathIssue::new(
+                    at,
+                    "set_clock needs exactly one of `to` (an RFC 3339 instant) or `offset` (e.g. \"-10m\")",
+                ));
+            }
+            Step::SetClock(set) => {
+                if let Some(to) = &set.to
+                    && humantime::parse_rfc3339_weak(to).is_err()
+                {
+                    issues.push(PathIssue::new(
+                        at.key("to"),
+                        format!(
+                            "{to:?} is not an RFC 3339 instant; write e.g. 2030-01-01T00:00:00Z"
+                        ),
+                    ));
+                }
+            }
+            Step::Fault(rule) => {
+                if let Err(message) = super::run::check_fault_rule(rule) {
+                    issues.push(PathIssue::new(at, message));
+                }
+            }
+            _ => {}
+        }
+    }
+    issues
+}
+
+fn reference_keys_set(c: &ClientSpec) -> Option<&'static str> {
+    [
+        ("flow", c.flow.is_some()),
+        ("client_id", c.client_id.is_some()),
+        ("client_secret", c.client_secret.is_some()),
+        ("auth_method", c.auth_method.is_some()),
+        ("scopes", c.scopes.is_some()),
+        ("redirect_uri", c.redirect_uri.is_some()),
+        ("pkce", c.pkce.is_some()),
+        ("pkce_method", c.pkce_method.is_some()),
+        ("token_auto_refresh", c.token_auto_refresh.is_some()),
+        ("token_refresh_buffer", c.token_refresh_buffer.is_some()),
+        ("request_timeout", c.request_timeout.is_some()),
+        ("retries", c.retries.is_some()),
+        ("retry_backoff", c.retry_backoff.is_some()),
+        ("reactive_refresh", c.reactive_refresh.is_some()),
+        ("single_flight", c.single_flight.is_some()),
+        ("local_expiry_check", c.local_expiry_check.is_some()),
+        ("clock_skew", c.clock_skew.is_some()),
+        ("expiry_source", c.expiry_source.is_some()),
+    ]
+    .into_iter()
+    .find(|(_, set)| *set)
+    .map(|(k, _)| k)
+}
+
+/// `base` followed by a path written as `clients[0].redirect_uris[1]`.
+fn prefixed(base: &FieldPath, path: &str) -> FieldPath {
+    let mut out = base.clone();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            out = out.key(key);
+        }
+        for index in rest.split('[') {
+            if let Ok(n) = index.trim_end_matches(']').parse::<usize>() {
+                out = out.index(n);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "name: a\nreproduces: b\nsteps:\n  - login: {}\n  - advance: 61m\n  - call_api: { concurrent: 3, expect: { status: 200 } }\n";
+
+    #[test]
+    fn a_valid_file_loads() {
+        let s = load_str(OK, "a.yaml").expect("valid");
+        assert_eq!(s.steps.len(), 3);
+        assert_eq!(s.steps[1].kind(), "advance");
+    }
+
+    #[test]
+    fn unknown_step_is_located() {
+        let e = load_str(
+            "name: a\nreproduces: b\nsteps:\n  - login: {}\n  - logn: {}\n",
+            "f.yaml",
+        )
+        .expect_err("unknown step");
+        assert_eq!(e.line(), 5, "{e}");
+        assert!(e.message.contains("logn"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_in_expect_is_located() {
+        let e = load_str(
+            "name: a\nreproduces: b\nsteps:\n  - call_api:\n      expect: { stauts: 200 }\n",
+            "f.yaml",
+        )
+        .expect_err("unknown key");
+        assert_eq!(e.line(), 5, "{e}");
+        assert!(e.message.contains("stauts"), "{e}");
+    }
+
+    #[test]
+    fn server_rule_violations_are_located_inside_server() {
+        let e = load_str(
+            "name: a\nreproduces: b\nserver:\n  access_token_ttl: 0s\nsteps:\n  - login: {}\n",
+            "f.yaml",
+        )
+        .expect_err("zero ttl");
+        assert_eq!(e.line(), 4, "{e}");
+        assert!(e.message.contains("server.access_token_ttl"), "{e}");
+    }
+
+    #[test]
+    fn external_excludes_reference_knobs() {
+        let e = load_str(
+            "name: a\nreproduces: b\nclient:\n  external: { command: 'true' }\n  pkce: false\nsteps: []\n",
+            "f.yaml",
+        )
+        .expect_err("mixed");
+        assert_eq!(e.line(), 5, "{e}");
+    }
+
+    #[test]
+    fn set_clock_needs_one_of_to_or_offset() {
+        let e = load_str(
+            "name: a\nreproduces: b\nsteps:\n  - set_clock: {}\n",
+            "f.yaml",
+        )
+        .expect_err("empty set_clock");
+        assert_eq!(e.line(), 4, "{e}");
+    }
+
+    #[test]
+    fn prefixed_paths_keep_indices() {
+        let p = prefixed(
+            &FieldPath::root().key("server"),
+            "clients[1].redirect_uris[0]",
+        );
+        assert_eq!(p.to_string(), "server.clients[1].redirect_uris[0]");
+    }
+}

@@ -1,0 +1,543 @@
+//! The scenario file format: serde types, with `deny_unknown_fields` everywhere so that a
+//! misspelt key is an error, and a JSON Schema generated from them
+//! (`scenarios/scenario.schema.json`).
+//!
+//! ```yaml
+//! name: auto-refresh-on
+//! reproduces: "seed: token_auto_refresh not set — the agent stops at the first expiry"
+//! server: { access_token_ttl: 60m }
+//! client: { flow: authorization_code, token_auto_refresh: true, token_refresh_buffer: 300 }
+//! steps:
+//!   - login: { expect: { outcome: ok, refresh_token: true } }
+//!   - advance: 56m
+//!   - call_api: { expect: { status: 200, refreshed: true } }
+//! expect:
+//!   refreshes: 1
+//!   api_calls_with_expired_token: 0
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use fauxauth_server::{FaultRule, ServerConfig};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::client::{ClientAuthMethod, ExpirySource, Flow, Outcome, PkceAttack, PkceMethod};
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short, unique name (shown in reports; `--filter` matches it).
+    pub name: String,
+    /// Which failure of the seed, or which RFC rule, this scenario reproduces.
+    pub reproduces: String,
+    /// Optional longer explanation.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Server configuration overlay: any key of the server configuration (see
+    /// `docs/CONFIG.md`), including `profile`. Absent keys keep their defaults.
+    #[serde(default)]
+    #[schemars(with = "ServerOverlay", transform = drop_default)]
+    pub server: ServerConfig,
+    /// The client under test: reference-client knobs, or `external`.
+    #[serde(default)]
+    pub client: ClientSpec,
+    /// What happens, in order.
+    pub steps: Vec<Step>,
+    /// Expectations over the whole run, judged from the server's event log.
+    #[serde(default)]
+    pub expect: RunExpect,
+}
+
+/// The server's defaults belong to docs/CONFIG.md, not to the scenario schema.
+fn drop_default(schema: &mut Schema) {
+    schema.remove("default");
+}
+
+/// Schema stand-in for the server configuration overlay.
+#[derive(JsonSchema)]
+#[schemars(
+    title = "ServerOverlay",
+    description = "Any key of the fauxauth server configuration (docs/CONFIG.md), e.g. profile, access_token_ttl, refresh_rotation, redirect_matching, clients."
+)]
+#[allow(dead_code)]
+struct ServerOverlay(BTreeMap<String, serde_json::Value>);
+
+/// The client under test.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Run your own program instead of the reference client; the other keys must be absent.
+    #[serde(default)]
+    pub external: Option<ExternalSpec>,
+    /// `authorization_code` (default) or `client_credentials`.
+    #[serde(default)]
+    pub flow: Option<Flow>,
+    /// Default: the profile's built-in client for the flow.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Default: the built-in client's secret (none for public clients).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// `basic`, `post` or `none` (default: `basic` with a secret, else `none`).
+    #[serde(default)]
+    pub auth_method: Option<ClientAuthMethod>,
+    /// Requested scopes (default: the seed's `openid model.request offline_access` for
+    /// authorization code, `model.request` for client credentials).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Redirect URI (authorization code; default: the built-in client's loopback one).
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// Use PKCE (default true).
+    #[serde(default)]
+    pub pkce: Option<bool>,
+    /// `S256` (default) or `plain`.
+    #[serde(default)]
+    pub pkce_method: Option<PkceMethod>,
+    /// Renew the access token before it expires (default true).
+    #[serde(default)]
+    pub token_auto_refresh: Option<bool>,
+    /// Renew this long before expiry: seconds or a duration (default 300).
+    #[serde(default)]
+    pub token_refresh_buffer: Option<Dur>,
+    /// Timeout per HTTP request (default 10s).
+    #[serde(default)]
+    pub request_timeout: Option<Dur>,
+    /// Retries on 5xx and timeouts (default 0).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Wait before the first retry, doubled each time (default 20ms).
+    #[serde(default)]
+    pub retry_backoff: Option<Dur>,
+    /// Refresh once and retry on a 401 from the API (default false).
+    #[serde(default)]
+    pub reactive_refresh: Option<bool>,
+    /// One refresh in flight per session (default true).
+    #[serde(default)]
+    pub single_flight: Option<bool>,
+    /// Refuse to send an access token known to have expired (default true).
+    #[serde(default)]
+    pub local_expiry_check: Option<bool>,
+    /// The client's clock runs ahead (`"5m"`) or behind (`"-5m"`) the server's.
+    #[serde(default)]
+    pub clock_skew: Option<SignedDur>,
+    /// `expires_in` (default) or `jwt_exp`.
+    #[serde(default)]
+    pub expiry_source: Option<ExpirySource>,
+}
+
+/// An external client program.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// A shell command, run with `sh -c` in the scenario file's directory.
+    pub command: String,
+    /// Kill it after this long (default 30s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Virtual seconds per real second (default 1: real time). 60 makes an hour pass in a
+    /// minute.
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// The client it plays (default: the built-in public agent for authorization code).
+    #[serde(default)]
+    pub flow: Option<Flow>,
+    /// Override `FAUXAUTH_CLIENT_ID`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Override `FAUXAUTH_CLIENT_SECRET`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Override `FAUXAUTH_SCOPES`.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Override `FAUXAUTH_REDIRECT_URI`.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The program must exit with this code (default 0).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+/// One step. Exactly one key per list item.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Log in with the configured flow.
+    Login(LoginStep),
+    /// Call the model API (`POST /v1/responses`), optionally N times at once.
+    CallApi(CallApiStep),
+    /// Force a refresh (a new client-credentials grant for that flow).
+    Refresh(RefreshStep),
+    /// Move virtual time forward, e.g. `advance: 61m`.
+    Advance(Dur),
+    /// Move the server's clock.
+    SetClock(SetClockStep),
+    /// Add a fault rule (the control plane's rule format, verbatim).
+    Fault(#[schemars(with = "FaultRuleSchema")] FaultRule),
+    /// Revoke tokens, as the admin or as the client (RFC 7009).
+    Revoke(RevokeStep),
+    /// Rotate the signing key.
+    RotateKeys(RotateKeysStep),
+    /// Wait real time (for external programs), e.g. `wait: 2s`.
+    Wait(Dur),
+}
+
+impl Step {
+    /// The step's keyword.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Login(_) => "login",
+            Self::CallApi(_) => "call_api",
+            Self::Refresh(_) => "refresh",
+            Self::Advance(_) => "advance",
+            Self::SetClock(_) => "set_clock",
+            Self::Fault(_) => "fault",
+            Self::Revoke(_) => "revoke",
+            Self::RotateKeys(_) => "rotate_keys",
+            Self::Wait(_) => "wait",
+        }
+    }
+}
+
+/// Schema stand-in for the control plane's fault rule.
+#[derive(JsonSchema)]
+#[schemars(
+    title = "FaultRule",
+    description = "A fault rule of the control plane (docs/CONTROL.md): which requests (endpoint, grant, client, nth, times) and what to do (status, oauth_error, delay, hang, drop, malformed_json, wrong_content_type, omit_refresh_token, expires_in)."
+)]
+#[allow(dead_code)]
+struct FaultRuleSchema(BTreeMap<String, serde_json::Value>);
+
+/// `login`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStep {
+    /// Make a deliberate PKCE mistake.
+    #[serde(default)]
+    pub pkce_attack: Option<PkceAttack>,
+    /// Redeem the authorization code a second time after the first exchange.
+    #[serde(default)]
+    pub replay_code: bool,
+    /// What must happen.
+    #[serde(default)]
+    pub expect: Option<StepExpect>,
+}
+
+/// `call_api`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallApiStep {
+    /// How many calls at once (default 1).
+    #[serde(default)]
+    pub concurrent: Option<u32>,
+    /// Send the access token held as it is, without the session's checks or refresh (even
+    /// after the session was lost): shows what the server does with that token.
+    #[serde(default)]
+    pub probe: bool,
+    /// What must happen (to every call, except `any_outcome`).
+    #[serde(default)]
+    pub expect: Option<StepExpect>,
+}
+
+/// `refresh`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshStep {
+    /// What must happen.
+    #[serde(default)]
+    pub expect: Option<StepExpect>,
+}
+
+/// `set_clock`: exactly one of `to` or `offset`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetClockStep {
+    /// An RFC 3339 instant, e.g. `2030-01-01T00:00:00Z`.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Relative to now, e.g. `"-10m"` or `"2h"`.
+    #[serde(default)]
+    pub offset: Option<SignedDur>,
+}
+
+/// What `revoke` revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeTarget {
+    /// The client's grant: its refresh token and every access token of it (default).
+    #[default]
+    Grant,
+    /// Only the current access token.
+    AccessToken,
+}
+
+/// Who revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeBy {
+    /// The administrator, server-side (default).
+    #[default]
+    Admin,
+    /// The client itself at the revocation endpoint (RFC 7009).
+    Client,
+}
+
+/// `revoke`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeStep {
+    /// What to revoke.
+    #[serde(default)]
+    pub target: RevokeTarget,
+    /// Who revokes.
+    #[serde(default)]
+    pub by: RevokeBy,
+}
+
+/// `rotate_keys`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeysStep {
+    /// How long the old key still verifies (default 0: at once).
+    #[serde(default)]
+    pub grace: Option<Dur>,
+}
+
+/// Expectations of one step.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepExpect {
+    /// The outcome (of every call, for concurrent calls).
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// At least one of the concurrent calls has this outcome.
+    #[serde(default)]
+    pub any_outcome: Option<Outcome>,
+    /// The HTTP status (the API's for `call_api`, the endpoint's for a refused login or refresh).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The OAuth or bearer error code, e.g. `invalid_grant`, `invalid_token`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Whether the access token held after the step differs from the one before.
+    #[serde(default)]
+    pub token_changed: Option<bool>,
+    /// Whether the step renewed the access token (a refresh, or a new client-credentials grant).
+    #[serde(default)]
+    pub refreshed: Option<bool>,
+    /// Whether the client holds a refresh token after the step.
+    #[serde(default)]
+    pub refresh_token: Option<bool>,
+    /// The error message contains this text.
+    #[serde(default)]
+    pub message_contains: Option<String>,
+    /// With `replay_code`: the error of the second redemption, e.g. `invalid_grant`.
+    #[serde(default)]
+    pub replay_error: Option<String>,
+}
+
+/// Expectations of the whole run, judged from the server's event log.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunExpect {
+    /// Successful refresh-token grants.
+    #[serde(default)]
+    pub refreshes: Option<Count>,
+    /// Refresh-token grants sent (successful or not).
+    #[serde(default)]
+    pub refresh_attempts: Option<Count>,
+    /// Requests to the token endpoint.
+    #[serde(default)]
+    pub token_requests: Option<Count>,
+    /// Requests to the model API.
+    #[serde(default)]
+    pub api_calls: Option<Count>,
+    /// Model API requests that carried an expired access token.
+    #[serde(default)]
+    pub api_calls_with_expired_token: Option<Count>,
+    /// Model API answers by status, e.g. `{401: 1}`.
+    #[serde(default)]
+    pub api_statuses: BTreeMap<u16, Count>,
+    /// Whether the server detected refresh-token reuse.
+    #[serde(default)]
+    pub refresh_reuse_detected: Option<bool>,
+    /// The PKCE method of the authorization requests: `S256`, `plain` or `none`.
+    #[serde(default)]
+    pub pkce_method: Option<String>,
+    /// Every renewal happened before the access token it replaced had expired.
+    #[serde(default)]
+    pub refreshed_before_expiry: Option<bool>,
+    /// After each 503 from the token endpoint, the client waited before asking again.
+    #[serde(default)]
+    pub backed_off_after_503: Option<bool>,
+    /// The external program's output contains this text.
+    #[serde(default)]
+    pub output_contains: Option<String>,
+}
+
+/// A count: an exact number, or `{min, max}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Count {
+    /// Exactly this many.
+    Exactly(u64),
+    /// Within bounds.
+    Range {
+        /// At least.
+        #[serde(default)]
+        min: Option<u64>,
+        /// At most.
+        #[serde(default)]
+        max: Option<u64>,
+    },
+}
+
+impl Count {
+    /// Whether `n` satisfies the count.
+    pub fn matches(&self, n: u64) -> bool {
+        match *self {
+            Self::Exactly(e) => n == e,
+            Self::Range { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Exactly(e) => write!(f, "{e}"),
+            Self::Range {
+                min: Some(a),
+                max: Some(b),
+            } => write!(f, "between {a} and {b}"),
+            Self::Range { min: Some(a), .. } => write!(f, "at least {a}"),
+            Self::Range { max: Some(b), .. } => write!(f, "at most {b}"),
+            Self::Range { .. } => write!(f, "any number"),
+        }
+    }
+}
+
+/// A duration: seconds (`300`) or text (`"90s"`, `"60m"`, `"1h30m"`, `"250ms"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fauxauth_server::config::DurationValue::deserialize(deserializer).map(|d| Self(d.0))
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Seconds, or a number with a unit: \"250ms\", \"90s\", \"60m\", \"1h30m\", \"30d\".",
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"}
+            ]
+        })
+    }
+}
+
+/// A signed duration: `"5m"` (ahead, later) or `"-5m"` (behind, earlier), or signed seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignedDur {
+    /// The magnitude.
+    pub magnitude: Duration,
+    /// Whether it points backwards.
+    pub negative: bool,
+}
+
+impl SignedDur {
+    /// Whole seconds, signed.
+    pub fn as_secs(&self) -> i64 {
+        let secs = i64::try_from(self.magnitude.as_secs()).unwrap_or(i64::MAX);
+        if self.negative { -secs } else { secs }
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedDur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(i64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Secs(s) => Ok(Self {
+                magnitude: Duration::from_secs(s.unsigned_abs()),
+                negative: s < 0,
+            }),
+            Raw::Text(t) => {
+                let t = t.trim();
+                let (negative, rest) = match t.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, t.strip_prefix('+').unwrap_or(t)),
+                };
+                fauxauth_server::config::parse_duration(rest)
+                    .map(|magnitude| Self {
+                        magnitude,
+                        negative,
+                    })
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
+impl fmt::Display for SignedDur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.negative { "-" } else { "" };
+        write!(f, "{sign}{}", humantime::format_duration(self.magnitude))
+    }
+}
+
+impl JsonSchema for SignedDur {
+    fn schema_name() -> Cow<'static, str> {
+        "SignedDuration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Signed seconds, or a duration with an optional sign: \"10m\", \"-10m\", \"+2h\".",
+            "oneOf": [
+                {"type": "integer"},
+                {"type": "string", "pattern": "^\\s*[-+]?\\s*[0-9]+(\\.[0-9]+)?\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"}
+            ]
+        })
+    }
+}
+
+/// The JSON Schema of the scenario format, as pretty-printed JSON.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

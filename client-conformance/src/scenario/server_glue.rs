@@ -1,0 +1,79 @@
+//! The harness's only contact with the server's control plane: events, faults, revocation
+//! and key rotation, through the server's public API.
+
+use std::time::Duration;
+
+use fauxauth_server::{Event, FaultRule, RevokeTarget, ServerHandle};
+
+use super::observed::ObservedEvent;
+
+/// The sequence number of the server's latest event.
+pub(crate) fn last_seq(server: &ServerHandle) -> u64 {
+    server.events().last_seq()
+}
+
+/// Every event the server recorded.
+pub(crate) fn events(server: &ServerHandle) -> Vec<ObservedEvent> {
+    server.events().all().iter().map(observe).collect()
+}
+
+/// The harness's view of a server event.
+pub(crate) fn observe(e: &Event) -> ObservedEvent {
+    let d = &e.details;
+    ObservedEvent {
+        seq: e.seq,
+        virtual_time_ms: e.virtual_time_ms,
+        real_time_ms: e.real_time_ms,
+        endpoint: e.endpoint.as_str().to_owned(),
+        method: e.method.clone(),
+        path: e.path.clone(),
+        status: e.status,
+        error: e.error.clone(),
+        fault: e.fault.as_ref().map(|f| f.action.clone()),
+        client_id: d.client_id.clone(),
+        grant_type: d.grant_type.clone(),
+        family: d.family.clone(),
+        presented_access: d.presented_access.clone(),
+        presented_refresh: d.presented_refresh.clone(),
+        issued_access: d.issued_access.clone(),
+        issued_refresh: d.issued_refresh.clone(),
+        access_exp: d.access_exp,
+        token_expired: d.token_expired,
+        refresh_reuse: d.refresh_reuse,
+        pkce_method: d.pkce_method.clone(),
+    }
+}
+
+/// Add a fault rule.
+pub(crate) fn add_fault(server: &ServerHandle, rule: &FaultRule) -> Result<(), String> {
+    server
+        .faults()
+        .add(rule.clone())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Revoke every grant of `client_id`, as the administrator.
+pub(crate) fn revoke_client(server: &ServerHandle, client_id: &str) {
+    server.revoke(RevokeTarget::Client(client_id.to_owned()));
+}
+
+/// Revoke one access token, as the administrator.
+pub(crate) fn revoke_access_token(server: &ServerHandle, token: &str) -> Result<(), String> {
+    let state = server.state();
+    let claims: fauxauth_server::tokens::AccessClaims = {
+        let ring = state.keys.read();
+        fauxauth_server::tokens::decode_verified(&ring, token, state.clock.now(), &state.issuer)
+            .map_err(|e| format!("cannot revoke the access token: {e}"))?
+    };
+    state.store.revoke_jti(&claims.jti, claims.exp);
+    Ok(())
+}
+
+/// Rotate the signing key; the old one verifies for `grace`.
+pub(crate) fn rotate_keys(server: &ServerHandle, grace: Duration) -> Result<(), String> {
+    server
+        .rotate_keys(grace)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

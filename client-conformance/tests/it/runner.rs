@@ -1,0 +1,204 @@
+//! The runner itself: failures are reported usefully, bad files are located, reports are
+//! well-formed, and the shipped scenario library passes.
+
+use std::path::{Path, PathBuf};
+
+use fauxauth_conformance::report;
+use fauxauth_conformance::scenario::{self, RunOptions, load_str, run_paths, run_scenario};
+
+/// A fresh directory under the system temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fauxauth-runner-{tag}-{}-{}",
+        std::process::id(),
+        fauxauth_server::secret::random_id("")
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn library() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+const WRONG: &str = "\
+name: wrong-on-purpose
+reproduces: a deliberately wrong expectation
+client:
+  token_auto_refresh: false
+  local_expiry_check: false
+steps:
+  - login: {}
+  - advance: 61m
+  - call_api:
+      expect: { status: 200 }
+";
+
+#[tokio::test]
+async fn a_wrong_scenario_is_reported_failed_with_step_expectation_and_actual() {
+    let s = load_str(WRONG, "wrong.yaml").expect("valid file");
+    let result = run_scenario(&s, Path::new("wrong.yaml")).await;
+    assert!(!result.passed());
+    let failure = &result.failures[0];
+    assert_eq!(failure.step, Some((2, "call_api".to_owned())));
+    assert_eq!(failure.expected, "status 200");
+    assert!(failure.actual.contains("status 401"), "{}", failure.actual);
+    assert!(
+        failure.actual.contains("invalid_token"),
+        "{}",
+        failure.actual
+    );
+    let report = scenario::RunReport {
+        results: vec![result],
+        filtered_out: 0,
+        duration: std::time::Duration::from_millis(5),
+    };
+    let text = report::terminal::render(&report);
+    assert!(
+        text.contains("scenario wrong-on-purpose ... FAILED"),
+        "{text}"
+    );
+    assert!(text.contains("step 3 (call_api):"), "{text}");
+    assert!(text.contains("expected: status 200"), "{text}");
+    assert!(
+        text.contains("scenario result: FAILED. 0 passed; 1 failed"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_file_is_reported_with_line_and_column() {
+    let dir = temp_dir("malformed");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: bad\nreproduces: x\nsteps:\n  - login: {}\n  - call_api:\n      expect: { stauts: 200 }\n",
+    )
+    .expect("write");
+    let report = run_paths(std::slice::from_ref(&dir), &RunOptions::default())
+        .await
+        .expect("directory exists");
+    assert_eq!(report.results.len(), 1);
+    let result = &report.results[0];
+    assert!(!result.passed());
+    let actual = &result.failures[0].actual;
+    let prefix = format!("{}:6:", file.display());
+    assert!(actual.starts_with(&prefix), "{actual}");
+    assert!(actual.contains("stauts"), "{actual}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_unknown_step_is_an_error_with_position() {
+    let e = load_str(
+        "name: a\nreproduces: b\nsteps:\n  - login: {}\n  - teleport: 5m\n",
+        "s.yaml",
+    )
+    .expect_err("unknown step");
+    assert!(e.to_string().starts_with("s.yaml:5:"), "{e}");
+    assert!(e.message.contains("teleport"), "{e}");
+}
+
+#[tokio::test]
+async fn junit_has_one_test_case_per_scenario_and_parses_back() {
+    let dir = temp_dir("junit");
+    std::fs::write(dir.join("a-wrong.yaml"), WRONG).expect("write");
+    std::fs::write(
+        dir.join("b-ok.yaml"),
+        "name: cc-ok\nreproduces: x\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\n  - call_api: {}\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("c-broken.yaml"), "name: [\n").expect("write");
+    let report = run_paths(std::slice::from_ref(&dir), &RunOptions::default())
+        .await
+        .expect("run");
+    let xml = report::junit::render(&report).expect("render");
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    assert_eq!(parsed.test_suites.len(), 1);
+    let cases = &parsed.test_suites[0].test_cases;
+    assert_eq!(cases.len(), 3, "{xml}");
+    let by_name = |n: &str| {
+        cases
+            .iter()
+            .find(|c| c.name.as_str() == n)
+            .unwrap_or_else(|| panic!("no test case {n} in {xml}"))
+    };
+    assert!(matches!(
+        by_name("cc-ok").status,
+        quick_junit::TestCaseStatus::Success { .. }
+    ));
+    assert!(!matches!(
+        by_name("wrong-on-purpose").status,
+        quick_junit::TestCaseStatus::Success { .. }
+    ));
+    assert!(!matches!(
+        by_name("c-broken").status,
+        quick_junit::TestCaseStatus::Success { .. }
+    ));
+    assert_eq!(parsed.test_suites[0].failures, 2);
+    let json = report::json::render(&report).expect("json");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(value["results"].as_array().map(Vec::len), Some(3));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn filter_keeps_matching_scenarios_only() {
+    let options = RunOptions {
+        filter: Some("cc-happy".to_owned()),
+        ..RunOptions::default()
+    };
+    let report = run_paths(&[library()], &options).await.expect("run");
+    assert_eq!(report.results.len(), 1);
+    assert_eq!(report.results[0].name, "cc-happy-path");
+    assert!(report.filtered_out > 0);
+}
+
+#[tokio::test]
+async fn a_missing_path_is_an_error() {
+    let err = run_paths(
+        &[PathBuf::from("/no/such/scenarios")],
+        &RunOptions::default(),
+    )
+    .await
+    .expect_err("missing");
+    assert!(err.to_string().contains("/no/such/scenarios"), "{err}");
+}
+
+#[tokio::test]
+async fn the_scenario_library_passes() {
+    let report = run_paths(&[library()], &RunOptions::default())
+        .await
+        .expect("run");
+    assert!(
+        report.results.len() >= 27,
+        "{} scenarios",
+        report.results.len()
+    );
+    let failed = report::terminal::failures(&report);
+    assert!(report.passed(), "{failed}");
+}
+
+#[test]
+fn the_checked_in_schema_is_up_to_date() {
+    let path = library().join("scenario.schema.json");
+    let generated = scenario::schema_json();
+    if std::env::var_os("FAUXAUTH_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write schema");
+    }
+    let checked_in = std::fs::read_to_string(&path).expect("scenarios/scenario.schema.json");
+    assert!(
+        checked_in == generated,
+        "scenarios/scenario.schema.json is stale: run `FAUXAUTH_BLESS=1 cargo test -p fauxauth-conformance --test it schema` or `fauxauth scenario-schema > scenarios/scenario.schema.json`"
+    );
+}
+
+#[test]
+fn every_library_file_loads() {
+    for entry in std::fs::read_dir(library()).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! The reference clients and the session against an in-process server with a virtual clock.
+
+use std::time::Duration;
+
+use fauxauth_conformance::client::{
+    ClientError, ExpirySource, LoginOptions, Outcome, PkceAttack, RetryPolicy, Session,
+    SessionConfig,
+};
+use fauxauth_server::{MockServer, ServerConfig, ServerHandle};
+
+const MIN: u64 = 60;
+
+fn advance(server: &ServerHandle, minutes: u64) {
+    server
+        .clock()
+        .advance(Duration::from_secs(minutes * MIN))
+        .expect("virtual clock");
+}
+
+fn session(server: &ServerHandle, config: SessionConfig) -> Session {
+    Session::new(server.url(), config, server.clock().clone()).expect("valid session config")
+}
+
+#[tokio::test]
+async fn client_credentials_gets_no_refresh_token_and_renews_inside_buffer() {
+    let server = MockServer::start().await;
+    let s = session(&server, SessionConfig::builtin_service());
+    let tokens = s.login().await.expect("login");
+    assert!(tokens.refresh_token.is_none());
+    assert_eq!(s.call_api().await.expect("call").status, 200);
+    advance(&server, 56);
+    let answer = s.call_api().await.expect("call");
+    assert_eq!(answer.status, 200);
+    assert_eq!(s.stats().renewals, 1);
+    assert_ne!(
+        s.tokens().expect("tokens").access_token,
+        tokens.access_token
+    );
+}
+
+#[tokio::test]
+async fn auth_code_pkce_refreshes_inside_the_buffer_and_rotates() {
+    let server = MockServer::start().await;
+    let s = session(&server, SessionConfig::builtin_agent());
+    let first = s.login().await.expect("login");
+    assert!(
+        first.refresh_token.is_some(),
+        "offline_access gives a refresh token"
+    );
+    advance(&server, 54);
+    assert_eq!(s.call_api().await.expect("call").status, 200);
+    assert_eq!(s.stats().refreshes, 0, "outside the 5-minute buffer");
+    advance(&server, 2);
+    assert_eq!(s.call_api().await.expect("call").status, 200);
+    assert_eq!(s.stats().refreshes, 1);
+    let second = s.tokens().expect("tokens");
+    assert_ne!(second.access_token, first.access_token);
+    assert_ne!(second.refresh_token, first.refresh_token, "rotation");
+}
+
+#[tokio::test]
+async fn auto_refresh_off_refuses_to_send_an_expired_token() {
+    let server = MockServer::start().await;
+    let s = session(
+        &server,
+        SessionConfig {
+            token_auto_refresh: false,
+            ..SessionConfig::builtin_agent()
+        },
+    );
+    s.login().await.expect("login");
+    advance(&server, 59);
+    assert_eq!(s.call_api().await.expect("inside lifetime").status, 200);
+    advance(&server, 2);
+    let sent_before = s.stats().api_calls;
+    let err = s.call_api().await.expect_err("expired");
+    assert_eq!(err.outcome(), Outcome::TokenExpired, "{err}");
+    assert_eq!(s.stats().api_calls, sent_before, "nothing was sent");
+    assert_eq!(s.stats().refreshes, 0);
+}
+
+#[tokio::test]
+async fn naive_client_without_local_check_gets_401_at_minute_60() {
+    let server = MockServer::start().await;
+    let s = session(
+        &server,
+        SessionConfig {
+            token_auto_refresh: false,
+            local_expiry_check: false,
+            ..SessionConfig::builtin_agent()
+        },
+    );
+    s.login().await.expect("login");
+    advance(&server, 61);
+    let answer = s.call_api().await.expect("an answer");
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.error.as_deref(), Some("invalid_token"));
+}
+
+#[tokio::test]
+async fn without_offline_access_the_session_is_lost_and_does_not_loop() {
+    let server = MockServer::start().await;
+    let s = session(
+        &server,
+        SessionConfig {
+            scopes: vec!["openid".into(), "model.request".into()],
+            ..SessionConfig::builtin_agent()
+        },
+    );
+    let tokens = s.login().await.expect("login");
+    assert!(tokens.refresh_token.is_none());
+    advance(&server, 61);
+    let err = s.call_api().await.expect_err("lost");
+    assert!(matches!(err, ClientError::NoRefreshToken { .. }), "{err}");
+    assert_eq!(err.outcome(), Outcome::SessionLost);
+    let attempts = s.attempts().len();
+    let again = s.call_api().await.expect_err("still lost");
+    assert_eq!(again.outcome(), Outcome::SessionLost);
+    assert_eq!(
+        s.attempts().len(),
+        attempts,
+        "no request after the session is lost"
+    );
+}
+
+#[tokio::test]
+async fn refused_refresh_reports_reauthentication_required_once() {
+    let server = MockServer::start().await;
+    let s = session(&server, SessionConfig::builtin_agent());
+    s.login().await.expect("login");
+    server.state().store.revoke_where(|_| true);
+    advance(&server, 58);
+    let err = s.call_api().await.expect_err("refresh refused");
+    match &err {
+        ClientError::ReauthenticationRequired { error, status, .. } => {
+            assert_eq!(error, "invalid_grant");
+            assert_eq!(*status, 400);
+        }
+        other => panic!("expected re-authentication required, got {other}"),
+    }
+    assert!(
+        err.to_string().contains("re-authentication required"),
+        "{err}"
+    );
+    let attempts = s.attempts().len();
+    assert!(s.refresh().await.is_err());
+    assert_eq!(s.attempts().len(), attempts, "no retry loop");
+    assert!(s.is_lost());
+    s.login().await.expect("a new login recovers");
+    assert!(!s.is_lost());
+}
+
+#[tokio::test]
+async fn single_flight_refreshes_once_for_concurrent_callers() {
+    let server = MockServer::start().await;
+    let s = session(&server, SessionConfig::builtin_agent());
+    s.login().await.expect("login");
+    advance(&server, 61);
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.call_api().await })
+        })
+        .collect();
+    for call in calls {
+        let answer = call.await.expect("task").expect("call");
+        assert_eq!(answer.status, 200);
+    }
+    assert_eq!(s.stats().refresh_attempts, 1);
+}
+
+#[tokio::test]
+async fn without_single_flight_concurrent_refreshes_trip_reuse_detection() {
+    let server = MockServer::start().await;
+    let s = session(
+        &server,
+        SessionConfig {
+            single_flight: false,
+            ..SessionConfig::builtin_agent()
+        },
+    );
+    s.login().await.expect("login");
+    advance(&server, 61);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.call_api().await
+            })
+        })
+        .collect();
+    let mut lost = 0;
+    for call in calls {
+        if let Err(e) = call.await.expect("task") {
+            assert_eq!(e.outcome(), Outcome::SessionLost, "{e}");
+            lost += 1;
+        }
+    }
+    assert!(s.stats().refresh_attempts > 1, "{:?}", s.stats());
+    assert!(lost > 0, "reuse was detected");
+    assert_eq!(server.counts().live_families, 0, "{:?}", server.counts());
+}
+
+#[tokio::test]
+async fn wrong_verifier_and_downgrade_are_refused() {
+    let server = MockServer::start().await;
+    let s = session(&server, SessionConfig::builtin_agent());
+    for attack in [PkceAttack::WrongVerifier, PkceAttack::OmitVerifier] {
+        let err = s
+            .login_with(LoginOptions {
+                pkce_attack: Some(attack),
+                replay_code: false,
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            err.oauth_error(),
+            Some("invalid_grant"),
+            "{attack:?}: {err}"
+        );
+    }
+    let err = s
+        .login_with(LoginOptions {
+            pkce_attack: Some(PkceAttack::Downgrade),
+            replay_code: false,
+        })
+        .await
+        .expect_err("public client needs PKCE at the authorization endpoint");
+    assert_eq!(err.outcome(), Outcome::AuthorizationError, "{err}");
+}
+
+#[tokio::test]
+async fn code_replay_is_refused_and_revokes_the_tokens() {
+    let server = MockServer::start().await;
+    let s = session(&server, SessionConfig::builtin_agent());
+    let (_, replay) = s
+        .login_with(LoginOptions {
+            pkce_attack: None,
+            replay_code: true,
+        })
+        .await
+        .expect("first exchange");
+    let replay = replay.expect("replayed").expect_err("refused");
+    assert_eq!(replay.oauth_error(), Some("invalid_grant"));
+    let answer = s.call_api().await.expect("an answer");
+    assert_eq!(
+        answer.status, 401,
+        "tokens from a replayed code are revoked"
+    );
+}
+
+#[tokio::test]
+async fn trailing_slash_redirect_is_a_400_without_redirect() {
+    let server = MockServer::start().await;
+    let s = session(
+        &server,
+        SessionConfig::authorization_code(
+            "fauxauth-agent",
+            "http://localhost:8080/openclaw/oauth/callback/codex/",
+        ),
+    );
+    let err = s.login().await.expect_err("refused");
+    assert!(
+        matches!(err, ClientError::AuthorizationPage { status: 400, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not registered"), "{err}");
+}
+
+#[tokio::test]
+async fn reactive_refresh_recovers_from_client_clock_skew() {
+    let server = MockServer::start().await;
+    let config = SessionConfig {
+        clock_skew_secs: -10 * 60,
+        expiry_source: ExpirySource::JwtExp,
+        ..SessionConfig::builtin_agent()
+    };
+    let naive = session(&server, config.clone());
+    let reactive = session(
+        &server,
+        SessionConfig {
+            reactive_refresh: true,
+            ..config
+        },
+    );
+    naive.login().await.expect("login");
+    reactive.login().await.expect("login");
+    advance(&server, 61);
+    assert_eq!(naive.call_api().await.expect("answer").status, 401);
+    let answer = reactive.call_api().await.expect("answer");
+    assert_eq!(answer.status, 200);
+    assert!(answer.reactive_refresh);
+    assert_eq!(reactive.stats().refreshes, 1);
+}
+
+#[tokio::test]
+async fn retries_are_off_by_default_and_time_out_clearly() {
+    // A listener that accepts and never answers stands in for a hanging token endpoint.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = SessionConfig {
+        request_timeout: Duration::from_millis(200),
+        ..SessionConfig::builtin_service()
+    };
+    let s = Session::new(
+        &format!("http://{addr}"),
+        config.clone(),
+        fauxauth_server::Clock::virtual_now(),
+    )
+    .expect("config");
+    let err = s.login().await.expect_err("times out");
+    assert_eq!(err.outcome(), Outcome::Timeout, "{err}");
+    assert_eq!(s.attempts().len(), 1);
+    let retrying = Session::new(
+        &format!("http://{addr}"),
+        SessionConfig {
+            retry: RetryPolicy {
+                retries: 2,
+                backoff: Duration::from_millis(1),
+            },
+            ..config
+        },
+        fauxauth_server::Clock::virtual_now(),
+    )
+    .expect("config");
+    assert!(retrying.login().await.is_err());
+    assert_eq!(retrying.attempts().len(), 3);
+    hold.abort();
+}
+
+#[tokio::test]
+async fn interactive_or_unknown_client_pages_are_typed() {
+    let server = MockServer::builder()
+        .config(ServerConfig::default())
+        .start()
+        .await
+        .expect("start");
+    let s = session(
+        &server,
+        SessionConfig::authorization_code("nobody", "http://127.0.0.1:8765/callback"),
+    );
+    let err = s.login().await.expect_err("unknown client");
+    assert_eq!(err.outcome(), Outcome::AuthorizationError);
+    assert_eq!(err.status(), Some(400));
+}

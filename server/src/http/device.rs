@@ -1,0 +1,226 @@
+//! RFC 8628 device authorization: `POST /oauth/device/code`, the `device_code` grant at the
+//! token endpoint, and the verification page (`/device`) where a person approves or denies a
+//! user code. Logins are also approved automatically after `device.auto_approve_after_polls`
+//! polls, or through the handle / control API.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::authorize::requested_scope;
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError, no_store};
+use super::issue::{self, Grant, TokenResponse};
+use super::params::Params;
+use super::token::refresh_allowed;
+use crate::config::{ClientConfig, GrantType};
+use crate::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
+use crate::policy::ScopeSet;
+use crate::state::{AppState, ServerState};
+use crate::store::new_family;
+
+/// The verification page, relative to the issuer.
+pub const VERIFICATION_PATH: &str = "/device";
+
+/// `POST /oauth/device/code` (RFC 8628 §3.1–3.2).
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match start(&state, &headers, &body) {
+        Ok(v) => (no_store(), Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn start(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let params = Params::parse(body)?;
+    let (client, _) = client_auth::authenticate(state, headers, &params)?;
+    if !client.allows_grant(GrantType::DeviceCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the device_code grant",
+        ));
+    }
+    let scope = match params.get("scope") {
+        Some(s) => requested_scope(client, Some(s))?,
+        None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
+    };
+    let now = state.clock.now_unix();
+    let ttl = state.config.device.ttl.as_secs();
+    let interval = state.config.device.interval.as_secs();
+    let (device_code, entry) = state.devices.start(
+        DeviceKind::Rfc8628,
+        &client.client_id,
+        scope,
+        now,
+        ttl,
+        interval,
+    );
+    let verification_uri = state.url(VERIFICATION_PATH);
+    let complete = format!("{verification_uri}?user_code={}", entry.user_code);
+    Ok(json!({
+        "device_code": device_code,
+        "user_code": entry.user_code,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": complete,
+        "expires_in": ttl,
+        "interval": interval,
+    }))
+}
+
+/// The `urn:ietf:params:oauth:grant-type:device_code` grant (RFC 8628 §3.4–3.5).
+pub fn device_code_grant(
+    state: &ServerState,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let device_code = params.require("device_code")?;
+    let now = state.clock.now_unix();
+    let rules = PollRules {
+        auto_approve_after_polls: state.config.device.auto_approve_after_polls,
+        enforce_interval: true,
+    };
+    let entry = state
+        .devices
+        .poll(device_code, now, rules, |e| {
+            e.kind == DeviceKind::Rfc8628 && e.client_id == client.client_id
+        })
+        .map_err(poll_error)?;
+    grant_for_device(state, client, &entry, now)
+}
+
+fn poll_error(error: PollError) -> OAuthError {
+    match error {
+        PollError::Unknown => OAuthError::invalid_grant("unknown device_code for this client"),
+        PollError::Pending => OAuthError::new(
+            ErrorCode::AuthorizationPending,
+            "the user has not yet approved this device",
+        ),
+        PollError::SlowDown(interval) => OAuthError::new(
+            ErrorCode::SlowDown,
+            format!("polling too fast: wait at least {interval}s between polls"),
+        ),
+        PollError::Expired => OAuthError::new(
+            ErrorCode::ExpiredToken,
+            "the device code has expired; start a new device login",
+        ),
+        PollError::Denied => {
+            OAuthError::new(ErrorCode::AccessDenied, "the user denied the device login")
+        }
+        PollError::AlreadyUsed => OAuthError::invalid_grant("the device code was already used"),
+    }
+}
+
+/// Mint the tokens of an approved device login: a new grant for the configured user.
+fn grant_for_device(
+    state: &ServerState,
+    client: &ClientConfig,
+    entry: &DeviceEntry,
+    now: u64,
+) -> Result<TokenResponse, OAuthError> {
+    let auth_time = entry.approved_at.unwrap_or(now);
+    let sub = state.config.user.sub.clone();
+    let refresh_exp =
+        refresh_allowed(state, client, &entry.scope).then(|| now + state.refresh_rules(client).ttl);
+    let family = state.store.insert_family(
+        new_family(
+            &client.client_id,
+            &sub,
+            &entry.scope,
+            auth_time,
+            refresh_exp,
+            now,
+        ),
+        now,
+    );
+    let refresh_token = refresh_exp.map(|_| state.store.refresh_token(family, 0));
+    issue::mint(
+        state,
+        Grant {
+            client,
+            sub: &sub,
+            scope: &entry.scope,
+            family,
+            refresh_token,
+            auth_time: Some(auth_time),
+            nonce: None,
+        },
+    )
+}
+
+/// `GET /device` (and `/codex/device` in the `openai` profile): a form for the user code.
+pub async fn verification_page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let code = params.get("user_code").unwrap_or("");
+    let auto = match state.config.device.auto_approve_after_polls {
+        Some(n) => format!(
+            "<p>This server approves device logins by itself after {n} poll(s); this page approves or denies one sooner.</p>"
+        ),
+        None => "<p>This server approves device logins only here or through its control API.</p>"
+            .to_owned(),
+    };
+    Html(format!(
+        "<!doctype html><html><head><title>fauxauth device login</title></head><body>\
+         <h1>Device login</h1>{auto}\
+         <form method=\"post\"><label>Code <input name=\"user_code\" value=\"{}\" autofocus></label> \
+         <button name=\"decision\" value=\"approve\">Approve</button> \
+         <button name=\"decision\" value=\"deny\">Deny</button></form></body></html>",
+        escape(code)
+    ))
+    .into_response()
+}
+
+/// `POST /device`: approve or deny the login with the submitted user code.
+pub async fn verification_submit(State(state): State<AppState>, body: Bytes) -> Response {
+    let params = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(e) => return page(StatusCode::BAD_REQUEST, &e.description),
+    };
+    let Some(code) = params.get("user_code") else {
+        return page(StatusCode::BAD_REQUEST, "enter the code the device shows");
+    };
+    let now = state.clock.now_unix();
+    let (result, done) = match params.get("decision") {
+        Some("deny") => (state.devices.deny(code, now), "denied"),
+        _ => (state.devices.approve(code, now), "approved"),
+    };
+    match result {
+        Ok(_) => page(
+            StatusCode::OK,
+            &format!("Device login {done}. You can go back to your device."),
+        ),
+        Err(e) => page(
+            match e {
+                DecisionError::UnknownUserCode => StatusCode::NOT_FOUND,
+                DecisionError::Expired | DecisionError::AlreadyDecided => StatusCode::CONFLICT,
+            },
+            &e.to_string(),
+        ),
+    }
+}
+
+fn page(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Html(format!(
+            "<!doctype html><html><head><title>fauxauth device login</title></head><body><h1>Device login</h1><p>{}</p></body></html>",
+            escape(message)
+        )),
+    )
+        .into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,205 @@
+//! The `openai` profile: OpenAI's authorization server as the Codex CLI and agents such as
+//! OpenClaw see it. Sources and the imitated details are listed in `docs/OPENAI_PROFILE.md`.
+
+use aws_lc_rs::digest;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+
+use super::ProfileBehaviour;
+use super::codex_device;
+use crate::http::error::{OAuthError, no_store};
+use crate::http::token::refresh_error_text;
+use crate::http::{backend, device};
+use crate::state::{AppState, ServerState};
+use crate::store::RefreshError;
+
+/// The audience of access tokens in this profile.
+pub const API_AUDIENCE: &str = "https://api.openai.com/v1";
+/// The namespaced claim with the ChatGPT account.
+pub const AUTH_CLAIM: &str = "https://api.openai.com/auth";
+/// The namespaced claim with the user's profile.
+pub const PROFILE_CLAIM: &str = "https://api.openai.com/profile";
+/// The plan type claimed unless configured.
+pub const DEFAULT_PLAN_TYPE: &str = "plus";
+
+/// OpenAI's authorization server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenAi;
+
+impl ProfileBehaviour for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn accepts_json_token_body(&self) -> bool {
+        true
+    }
+
+    fn access_audience(&self, _state: &ServerState) -> String {
+        API_AUDIENCE.to_owned()
+    }
+
+    fn user_token_claims(&self, state: &ServerState, sub: &str) -> Map<String, Value> {
+        user_token_claims(state, sub)
+    }
+
+    fn refresh_scope_narrows(&self) -> bool {
+        false
+    }
+
+    fn refresh_error(&self, error: RefreshError) -> Response {
+        refresh_error(error)
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        Router::new()
+            .route(backend::CODEX_RESPONSES, post(backend::codex_responses))
+            .route(codex_device::USERCODE_PATH, post(codex_device::usercode))
+            .route(codex_device::TOKEN_PATH, post(codex_device::token))
+            .route(
+                codex_device::VERIFICATION_PATH,
+                get(device::verification_page).post(device::verification_submit),
+            )
+    }
+}
+
+/// The OpenAI error code for a refused refresh token. Tokens that are unknown, belong to
+/// another client or were revoked are all `refresh_token_invalidated`.
+pub fn refresh_error_code(error: RefreshError) -> &'static str {
+    match error {
+        RefreshError::Reused(_) => "refresh_token_reused",
+        RefreshError::Expired => "refresh_token_expired",
+        RefreshError::Revoked(_) | RefreshError::Unknown | RefreshError::WrongClient => {
+            "refresh_token_invalidated"
+        }
+    }
+}
+
+fn refresh_error_message(error: RefreshError) -> &'static str {
+    match error {
+        RefreshError::Reused(_) => {
+            "Your refresh token has already been used to generate a new access token. Please try signing in again."
+        }
+        RefreshError::Expired => "Your refresh token has expired. Please try signing in again.",
+        RefreshError::Revoked(_) => {
+            "Your refresh token has been invalidated. Please try signing in again."
+        }
+        RefreshError::Unknown | RefreshError::WrongClient => {
+            "Your refresh token is invalid. Please try signing in again."
+        }
+    }
+}
+
+/// `401 {"error":{"message","type":"invalid_request_error","param":null,"code"}}`.
+///
+/// The response also carries the equivalent [`OAuthError`] (`invalid_grant`) in its
+/// extensions, so that the event log records refresh failures the same way in every profile.
+pub fn refresh_error(error: RefreshError) -> Response {
+    let body = json!({"error": {
+        "message": refresh_error_message(error),
+        "type": "invalid_request_error",
+        "param": null,
+        "code": refresh_error_code(error),
+    }});
+    let mut response = (StatusCode::UNAUTHORIZED, no_store(), Json(body)).into_response();
+    response
+        .extensions_mut()
+        .insert(OAuthError::invalid_grant(refresh_error_text(error)));
+    response
+}
+
+/// Hex SHA-256 of `text`.
+fn sha256_hex(text: &str) -> String {
+    digest::digest(&digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The ChatGPT account claims of the user `sub`: stable values derived from `sub`, each
+/// overridable under `user.claims["https://api.openai.com/auth"]` in the configuration.
+pub fn auth_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
+    let h = sha256_hex(sub);
+    let account_id = format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
+    let user_id = format!("user-{}", &h[32..56]);
+    let mut claims = Map::new();
+    claims.insert("chatgpt_account_id".into(), json!(account_id));
+    claims.insert("chatgpt_plan_type".into(), json!(DEFAULT_PLAN_TYPE));
+    claims.insert("chatgpt_user_id".into(), json!(user_id));
+    claims.insert("user_id".into(), json!(user_id));
+    if let Some(Value::Object(overrides)) = state.config.user.claims.get(AUTH_CLAIM) {
+        for (k, v) in overrides {
+            claims.insert(k.clone(), v.clone());
+        }
+    }
+    claims
+}
+
+/// The claims OpenAI puts into both the ID and the access token of a user.
+pub fn user_token_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert(AUTH_CLAIM.into(), Value::Object(auth_claims(state, sub)));
+    let mut profile = match state.config.user.claims.get(PROFILE_CLAIM) {
+        Some(Value::Object(p)) => p.clone(),
+        _ => Map::new(),
+    };
+    if let Some(email) = &state.config.user.email {
+        profile
+            .entry("email")
+            .or_insert_with(|| json!(email.clone()));
+        profile
+            .entry("email_verified")
+            .or_insert_with(|| json!(true));
+        claims.insert("email".into(), json!(email));
+    }
+    claims.insert(PROFILE_CLAIM.into(), Value::Object(profile));
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FamilyId;
+
+    #[test]
+    fn every_refresh_error_has_an_openai_code() {
+        let id = FamilyId(1);
+        assert_eq!(
+            refresh_error_code(RefreshError::Reused(id)),
+            "refresh_token_reused"
+        );
+        assert_eq!(
+            refresh_error_code(RefreshError::Expired),
+            "refresh_token_expired"
+        );
+        for e in [
+            RefreshError::Revoked(id),
+            RefreshError::Unknown,
+            RefreshError::WrongClient,
+        ] {
+            assert_eq!(refresh_error_code(e), "refresh_token_invalidated");
+        }
+    }
+
+    #[test]
+    fn refresh_error_is_401_with_the_oauth_error_for_the_event_log() {
+        let response = refresh_error(RefreshError::Expired);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let oauth = response
+            .extensions()
+            .get::<OAuthError>()
+            .expect("OAuthError extension");
+        assert_eq!(oauth.code, crate::http::error::ErrorCode::InvalidGrant);
+    }
+}

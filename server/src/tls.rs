@@ -1,0 +1,211 @@
+//! HTTPS with a certificate made at start: a throw-away CA and a leaf certificate for the
+//! loopback names (`localhost`, `127.0.0.1`, `::1`), signed by that CA. A test trusts the CA
+//! (its PEM is on the handle, and `fauxauth serve --tls --tls-ca-out FILE` writes it), so
+//! clients that refuse plain HTTP — openid-client, many SDKs — can talk to the mock.
+//!
+//! The one piece the accept loop needs is [`handshake`]: it turns an accepted TCP stream into
+//! a TLS stream. [`TlsListener`] wraps a `TcpListener` with it for `axum::serve`, doing
+//! handshakes concurrently so that one slow client does not hold up the others.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{self, ServerConfig as RustlsConfig};
+
+/// The TLS stream a connection becomes.
+pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// How long a client may take to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The names the generated certificate is valid for.
+pub const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Certificate generation failed.
+    #[error("cannot generate the TLS certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the certificate or key.
+    #[error("cannot configure TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// TLS settings for [`crate::MockServerBuilder::tls`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Extra DNS names or IP addresses for the certificate, besides [`LOOPBACK_NAMES`].
+    pub extra_names: Vec<String>,
+}
+
+/// A generated CA and the server configuration that presents its leaf certificate.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    ca_pem: String,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial").finish_non_exhaustive()
+    }
+}
+
+impl TlsMaterial {
+    /// Generate a CA (ECDSA P-256) and a leaf for the loopback names plus `config.extra_names`.
+    pub fn generate(config: &TlsConfig) -> Result<Self, TlsError> {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "fauxauth throw-away test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate()?;
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let mut names: Vec<String> = LOOPBACK_NAMES.iter().map(|n| (*n).to_owned()).collect();
+        names.extend(config.extra_names.iter().cloned());
+        let mut leaf_params = CertificateParams::new(names)?;
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        leaf_params.use_authority_key_identifier_extension = true;
+        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf_key = KeyPair::generate()?;
+        let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
+
+        let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut server_config = RustlsConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        // axum is built for HTTP/1.1 only: never let a client negotiate h2.
+        server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            ca_pem: ca_cert.pem(),
+            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+        })
+    }
+
+    /// The CA certificate (PEM) that clients must trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The acceptor for [`handshake`].
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+}
+
+/// Turn an accepted TCP connection into a TLS stream (bounded by [`HANDSHAKE_TIMEOUT`]).
+pub async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<TlsStream> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// A listener for `axum::serve` that yields TLS streams. TCP accepts and handshakes run in a
+/// background task (one task per handshake); the task ends when the listener is dropped.
+#[derive(Debug)]
+pub struct TlsListener {
+    local_addr: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream, SocketAddr)>,
+}
+
+impl TlsListener {
+    /// Serve TLS on `listener` with `material`.
+    pub fn new(listener: TcpListener, material: &TlsMaterial) -> io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let acceptor = material.acceptor.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = tx.closed() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let (tcp, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match handshake(&acceptor, tcp).await {
+                        Ok(tls) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    }
+                });
+            }
+        });
+        Ok(Self { local_addr, ready })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(pair) => pair,
+            // The accept task only ends once this listener is gone; never resolve otherwise.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ca_is_a_pem_certificate() {
+        let material = TlsMaterial::generate(&TlsConfig::default()).expect("generate");
+        assert!(material.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        let other = TlsMaterial::generate(&TlsConfig::default()).expect("generate");
+        assert_ne!(material.ca_pem(), other.ca_pem(), "a fresh CA every time");
+    }
+
+    #[test]
+    fn invalid_extra_name_is_an_error_not_a_panic() {
+        let config = TlsConfig {
+            extra_names: vec!["bäd.example".to_owned()],
+        };
+        assert!(TlsMaterial::generate(&config).is_err());
+    }
+}
