@@ -5,11 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use fauxauth_conformance::load;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
-
-mod load;
 
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]
@@ -86,11 +85,11 @@ struct LoadArgs {
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
     /// Grant the agents use.
-    #[arg(long, value_enum, default_value = "authorization-code")]
+    #[arg(long, default_value = "authorization-code")]
     flow: load::Flow,
     /// single-flight: one refresh per session at a time; naive: every caller refreshes;
     /// none: never renew (calls go on with the expired token).
-    #[arg(long, value_enum, default_value = "single-flight")]
+    #[arg(long, default_value = "single-flight")]
     refresh: load::RefreshMode,
     /// Renew this long (virtual time) before expiry; 0s renews only once expired.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::LoadReport;
 
 /// The terminal summary: settings, per-endpoint rate and latency, counters, errors.
-pub fn summary(r: &LoadReport) -> String {
+pub(super) fn summary(r: &LoadReport) -> String {
     let j = &r.json;
     let mut out = String::new();
     let _ = writeln!(

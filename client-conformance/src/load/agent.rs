@@ -23,11 +23,11 @@ use super::{Flow, Settings};
 
 /// An HTTP client (connection pool) shared by many agents, with a cap on requests in flight.
 #[derive(Debug, Clone)]
-pub struct Pool {
+pub(super) struct Pool {
     /// The client.
-    pub http: Client,
+    pub(super) http: Client,
     /// Permits for requests in flight through this client.
-    pub permits: Arc<Semaphore>,
+    pub(super) permits: Arc<Semaphore>,
 }
 
 /// A refresh token, and how many times this session has sent it.
@@ -74,7 +74,7 @@ enum TokenFailure {
 
 /// One agent.
 #[derive(Debug)]
-pub struct Agent {
+pub(super) struct Agent {
     id: usize,
     settings: Arc<Settings>,
     clock: Clock,
@@ -90,7 +90,7 @@ pub struct Agent {
 
 impl Agent {
     /// A new agent (not logged in yet).
-    pub fn new(
+    pub(super) fn new(
         id: usize,
         settings: Arc<Settings>,
         clock: Clock,
@@ -113,7 +113,7 @@ impl Agent {
     }
 
     /// A uniform random number in [0, 1) (xorshift; jitter needs no cryptographic quality).
-    pub fn random(&self) -> f64 {
+    pub(super) fn random(&self) -> f64 {
         let mut x = self.rng.lock();
         *x ^= *x << 13;
         *x ^= *x >> 7;
@@ -123,7 +123,7 @@ impl Agent {
 
     /// Run until `deadline`: log in (after a random delay up to `ramp` when jittered), then
     /// fire `concurrency` API calls every `1 / rate` seconds.
-    pub async fn run(self: Arc<Self>, deadline: tokio::time::Instant) {
+    pub(super) async fn run(self: Arc<Self>, deadline: tokio::time::Instant) {
         let s = &self.settings;
         let period = Duration::from_secs_f64(1.0 / s.rate);
         let mut start = tokio::time::Instant::now();

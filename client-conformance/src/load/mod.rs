@@ -19,13 +19,9 @@
 //! - duplicate refreshes per expiry (terminal and HTML report; in the JSON under `requests`
 //!   as `token_refresh_duplicates` and `token_refresh_expiries`).
 
-// This module is written as library code (it is meant to live in the `fauxauth-conformance`
-// crate, next to the reference clients); inside the binary its `pub` items are crate-local.
-#![allow(unreachable_pub)]
-
 mod agent;
 mod report;
-mod stats;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,7 +43,7 @@ pub use stats::Second;
 use stats::{Endpoint, Stats};
 
 /// Which grant the agents use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Flow {
     /// Client credentials (no refresh token: renewal is a new grant).
@@ -57,7 +53,7 @@ pub enum Flow {
 }
 
 /// How a session renews its access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefreshMode {
     /// One refresh in flight per session; concurrent callers wait for it.
@@ -67,6 +63,33 @@ pub enum RefreshMode {
     /// Never renew: keep calling with the token until the server refuses it (the seed's
     /// `token_auto_refresh: false`); every call after expiry is an expired-token call.
     None,
+}
+
+impl std::str::FromStr for Flow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "authorization-code" => Ok(Self::AuthorizationCode),
+            "client-credentials" => Ok(Self::ClientCredentials),
+            other => Err(format!(
+                "unknown flow {other:?}: use authorization-code or client-credentials"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for RefreshMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "single-flight" => Ok(Self::SingleFlight),
+            "naive" => Ok(Self::Naive),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "unknown refresh mode {other:?}: use single-flight, naive or none"
+            )),
+        }
+    }
 }
 
 /// What to run.
