@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use fauxauth_conformance::load;
+use fauxauth_server::config::SigningAlg;
 use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
 
@@ -48,6 +50,11 @@ enum Command {
         )]
         admin_token: Option<String>,
     },
+    /// Load-test token refresh: N agents calling the model API while their tokens expire.
+    ///
+    /// Runs against an in-process server on 127.0.0.1 (virtual time, `--scale`) unless
+    /// `--target` names a running server. Stops by itself after `--duration`.
+    Load(LoadArgs),
     /// Run scenario files against in-process servers and report like `cargo test`.
     Run(RunArgs),
     /// Print the JSON Schema of scenario files (the source of scenarios/scenario.schema.json).
@@ -72,11 +79,85 @@ struct RunArgs {
     json: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// Simulated agents (each a token session).
+    #[arg(long, default_value_t = 1000)]
+    agents: usize,
+    /// How long to run (real time), e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Model API calls per agent per second (real time).
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Concurrent API calls per agent at each tick (naive refresh races need ≥ 2).
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Grant the agents use.
+    #[arg(long, default_value = "authorization-code")]
+    flow: load::Flow,
+    /// single-flight: one refresh per session at a time; naive: every caller refreshes;
+    /// none: never renew (calls go on with the expired token).
+    #[arg(long, default_value = "single-flight")]
+    refresh: load::RefreshMode,
+    /// Renew this long (virtual time) before expiry; 0s renews only once expired.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    buffer: std::time::Duration,
+    /// Do not stagger logins and renewals: every token expires at once (a refresh storm).
+    #[arg(long)]
+    no_jitter: bool,
+    /// Virtual seconds per real second (in-process server; default 300).
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Access-token lifetime of the in-process server (default 20m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    access_ttl: Option<std::time::Duration>,
+    /// Signing algorithm of the in-process server (default ES256).
+    #[arg(long, value_parser = parse_alg)]
+    alg: Option<SigningAlg>,
+    /// Configuration file of the in-process server.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Load a running server at this URL instead (correctness judged from the client side).
+    #[arg(long)]
+    target: Option<url::Url>,
+    /// PID of the --target server, to report its RSS.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Shared HTTP clients (connection pools) the agents are spread over.
+    #[arg(long, default_value_t = 4)]
+    pools: usize,
+    /// Requests in flight per pool.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a self-contained HTML report with plots here.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_alg(text: &str) -> Result<SigningAlg, String> {
+    match text {
+        "RS256" => Ok(SigningAlg::RS256),
+        "ES256" => Ok(SigningAlg::ES256),
+        "EdDSA" => Ok(SigningAlg::EdDSA),
+        other => Err(format!(
+            "unknown algorithm {other:?}: use RS256, ES256 or EdDSA"
+        )),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // `run` prints a report on stdout; the servers it starts log only warnings by default.
+    // `run` prints a report on stdout and `load` draws a progress bar on stderr: the servers
+    // they start log only warnings by default.
     let default_filter = match cli.command {
-        Command::Run(_) => "warn",
+        Command::Run(_) | Command::Load(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -90,6 +171,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
+        Command::Load(args) => runtime.block_on(run_load(args)),
         Command::Serve {
             config,
             addr,
@@ -118,6 +200,39 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+    let options = load::LoadOptions {
+        agents: args.agents,
+        duration: args.duration,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        flow: args.flow,
+        refresh: args.refresh,
+        buffer: args.buffer,
+        jitter: !args.no_jitter,
+        scale: args.scale,
+        access_ttl: args.access_ttl,
+        alg: args.alg,
+        config: args.config,
+        target: args.target,
+        server_pid: args.server_pid,
+        pools: args.pools,
+        max_in_flight: args.max_in_flight,
+        progress: !args.quiet,
+    };
+    let report = load::run(options).await?;
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        load::write_json(&report, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.report {
+        load::write_html(&report, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<bool> {

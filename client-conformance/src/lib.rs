@@ -9,10 +9,12 @@
 //! - [`scenario`]: the scenario file format, loading with positions, running, judging.
 //! - [`external`]: running your own client program and judging it by the event log.
 //! - [`report`]: terminal, JSON and JUnit XML reports.
+//! - [`load`]: `fauxauth load`, many simulated agents refreshing tokens under concurrency.
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod external;
+pub mod load;
 pub mod report;
 pub mod scenario;

@@ -482,6 +482,20 @@ mod tests {
     }
 
     #[test]
+    fn unwritable_file_is_a_clear_error() {
+        let path = std::env::temp_dir()
+            .join(format!(
+                "fauxauth-no-such-dir-{}",
+                crate::secret::random_id("")
+            ))
+            .join("events.jsonl");
+        let err = EventLog::with_file(10, &path).expect_err("no directory");
+        let text = err.to_string();
+        assert!(text.contains("events.jsonl"), "{text}");
+        assert!(text.contains("cannot open the event file"), "{text}");
+    }
+
+    #[test]
     fn details_from_a_jwt_without_verifying() {
         let payload = URL_SAFE_NO_PAD
             .encode(br#"{"client_id":"c","sub":"u","sid":"fam_1","exp":100,"scope":"a b"}"#);

@@ -1462,3 +1462,31 @@ fn serve_on_a_public_address_without_admin_token_is_refused() {
     assert!(stderr.contains("--admin-token"), "{stderr}");
     assert!(output.stdout.is_empty(), "never ready");
 }
+
+#[tokio::test]
+async fn a_system_clock_cannot_be_moved_but_reset_still_works() {
+    let server = MockServer::builder()
+        .clock(fauxauth_server::Clock::system())
+        .start()
+        .await
+        .expect("start");
+    let http = client();
+    let (status, body) =
+        post_json(&http, &ctl(&server, "/clock/advance"), json!({"by": "1m"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "conflict");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("virtual"),
+        "{body}"
+    );
+    assert_eq!(
+        get_json(&http, &ctl(&server, "/clock")).await["kind"],
+        "system"
+    );
+    let (status, _) = post_json(&http, &ctl(&server, "/reset"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await;
+}

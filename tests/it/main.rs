@@ -9,6 +9,7 @@ mod control;
 mod device;
 mod discovery;
 mod helpers;
+mod load;
 mod openai;
 mod readme;
 mod redirects;

@@ -121,6 +121,7 @@ pub(crate) fn normalise(value: &Value, issuer: &str) -> Value {
         "device_auth_id",
         "device_code",
         "user_code",
+        "verification_uri_complete",
         "id",
         "created_at",
         "iat",
@@ -844,6 +845,20 @@ async fn token_exchange_turns_an_id_token_into_an_api_key() {
     let key = body["access_token"].as_str().expect("key");
     assert!(key.starts_with("sk-proj-") && key.len() > 100, "{key}");
     assert_golden("token_exchange", &normalise(&body, server.url()));
+    let key = key.to_owned();
+    // The key works at the model API, and keeps working after the access tokens expired.
+    server
+        .clock()
+        .advance(Duration::from_secs(2 * 3600))
+        .expect("virtual clock");
+    let answer = call_responses(&server, &key, false).await;
+    assert_eq!(answer.status(), 200);
+    let unknown = call_responses(&server, "sk-proj-not-one-of-ours", false).await;
+    assert_eq!(unknown.status(), 401);
+    server
+        .clock()
+        .set(std::time::SystemTime::now())
+        .expect("virtual clock");
 
     // A forged ID token (payload changed, signature kept) is refused.
     let mut parts: Vec<String> = id_token.split('.').map(str::to_owned).collect();
@@ -871,6 +886,8 @@ async fn token_exchange_turns_an_id_token_into_an_api_key() {
         .expect("revoke");
     let revoked = token_exchange(&server, id_token).await;
     assert_eq!(revoked.status(), 400);
+    // ... and the key it bought dies with the grant.
+    assert_eq!(call_responses(&server, &key, false).await.status(), 401);
     server.shutdown().await;
 }
 

@@ -17,7 +17,8 @@ use crate::state::{AppState, ServerState};
 use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 
 /// The handler. It tells the event log (through an [`EventDetails`] in the response's
-/// extensions) whether a refresh token was reused.
+/// extensions) whether a refresh token was reused; the event layer reads the issued tokens
+/// from the response itself, as the client receives it.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let mut details = EventDetails::default();
     let mut response = match handle(&state, &headers, &body, &mut details) {

@@ -46,10 +46,11 @@ impl ServerState {
         self.devices.deny(user_code, self.clock.now_unix())
     }
 
-    /// Back to the configured state: no device logins, the configured expiry mode (part of
-    /// the control API's `reset`).
+    /// Back to the configured state: no device logins, no exchanged API keys, the configured
+    /// expiry mode (part of the control API's `reset`).
     pub fn reset_profile_state(&self) {
         self.devices.clear();
+        self.api_keys.clear();
         self.set_api_expired_token_mode(self.config.api_expired_token);
     }
 }

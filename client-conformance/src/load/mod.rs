@@ -1,0 +1,605 @@
+//! `fauxauth load`: many simulated agents refreshing tokens under concurrency.
+//!
+//! Each agent is a token session (client credentials, or authorization code + PKCE with
+//! refresh tokens) that calls the model API `rate` times a second, `concurrency` calls at a
+//! time, for `duration`. Access tokens are renewed `buffer` before they expire — with one
+//! refresh in flight per session (`single-flight`), or by every caller that notices (`naive`,
+//! which sends the same refresh token several times: the server detects the reuse and revokes
+//! the whole family). Virtual time runs `scale` times faster than real time, shared by the
+//! in-process server and every agent, so a 20-minute token expires every 4 real seconds.
+//!
+//! Counters (what the JSON's keys mean):
+//! - `expired_token_calls`: API calls answered 401 because the access token had expired.
+//! - `refresh_reuse_detected`: refresh tokens that the session sent more than once and that
+//!   the server then refused (one per reuse race; judged from the client side, so it holds
+//!   for any target server).
+//! - `families_revoked`: in-process, the server's count of revoked grants; with `--target`,
+//!   the sessions whose reuse was refused (a server following RFC 9700 revokes the family).
+//! - `sessions_lost`: sessions whose current refresh token was refused; they log in again.
+//! - duplicate refreshes per expiry (terminal and HTML report; in the JSON under `requests`
+//!   as `token_refresh_duplicates` and `token_refresh_expiries`).
+
+mod agent;
+mod report;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fauxauth_server::config::{
+    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET,
+    DurationValue, SigningAlg,
+};
+use fauxauth_server::{Clock, MockServer, ServerConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use agent::{Agent, Pool};
+pub use report::{write_html, write_json};
+pub use stats::Second;
+use stats::{Endpoint, Stats};
+
+/// Which grant the agents use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flow {
+    /// Client credentials (no refresh token: renewal is a new grant).
+    ClientCredentials,
+    /// Authorization code + PKCE with refresh tokens.
+    AuthorizationCode,
+}
+
+/// How a session renews its access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshMode {
+    /// One refresh in flight per session; concurrent callers wait for it.
+    SingleFlight,
+    /// Every caller that finds the token due renews it with the refresh token it saw.
+    Naive,
+    /// Never renew: keep calling with the token until the server refuses it (the seed's
+    /// `token_auto_refresh: false`); every call after expiry is an expired-token call.
+    None,
+}
+
+impl std::str::FromStr for Flow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "authorization-code" => Ok(Self::AuthorizationCode),
+            "client-credentials" => Ok(Self::ClientCredentials),
+            other => Err(format!(
+                "unknown flow {other:?}: use authorization-code or client-credentials"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for RefreshMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "single-flight" => Ok(Self::SingleFlight),
+            "naive" => Ok(Self::Naive),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "unknown refresh mode {other:?}: use single-flight, naive or none"
+            )),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Simulated agents.
+    pub agents: usize,
+    /// How long to run (real time).
+    pub duration: Duration,
+    /// API calls per agent per second (real time); each fires `concurrency` requests.
+    pub rate: f64,
+    /// Concurrent API calls per tick per agent.
+    pub concurrency: usize,
+    /// Grant.
+    pub flow: Flow,
+    /// Refresh behaviour.
+    pub refresh: RefreshMode,
+    /// Renew this long (virtual time) before expiry; zero renews only once expired.
+    pub buffer: Duration,
+    /// Stagger logins and renewals; without it every session expires at once (a storm).
+    pub jitter: bool,
+    /// Virtual seconds per real second (in-process only).
+    pub scale: Option<f64>,
+    /// Access-token lifetime of the in-process server.
+    pub access_ttl: Option<Duration>,
+    /// Signing algorithm of the in-process server.
+    pub alg: Option<SigningAlg>,
+    /// Configuration file of the in-process server.
+    pub config: Option<PathBuf>,
+    /// A running server to load instead of the in-process one.
+    pub target: Option<url::Url>,
+    /// The target server's PID, to report its RSS.
+    pub server_pid: Option<u32>,
+    /// Shared HTTP clients (connection pools).
+    pub pools: usize,
+    /// Requests in flight per pool.
+    pub max_in_flight: usize,
+    /// Show the progress bar.
+    pub progress: bool,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A bad option.
+    #[error("{0}")]
+    Options(String),
+    /// The server configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] fauxauth_server::config::ConfigError),
+    /// The in-process server did not start.
+    #[error(transparent)]
+    Start(#[from] fauxauth_server::StartError),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Endpoint URLs.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Authorization endpoint.
+    pub authorize: String,
+    /// Token endpoint.
+    pub token: String,
+    /// Model API.
+    pub responses: String,
+}
+
+/// What every agent shares.
+#[derive(Debug)]
+pub struct Settings {
+    flow: Flow,
+    client_id: String,
+    client_secret: Option<String>,
+    redirect_uri: String,
+    scope: String,
+    rate: f64,
+    concurrency: usize,
+    single_flight: bool,
+    auto_refresh: bool,
+    buffer: Duration,
+    jitter: bool,
+    ramp: Duration,
+    access_ttl: Duration,
+    urls: Urls,
+}
+
+/// Latency percentiles of one endpoint, in microseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Completed requests.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p99_9: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+/// The JSON contract of `--json` (exactly these top-level keys).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadJson {
+    /// Simulated agents.
+    pub agents: usize,
+    /// Measured duration (real seconds).
+    pub duration_s: f64,
+    /// Requests per endpoint, `total`, and refresh duplicates/expiries.
+    pub requests: BTreeMap<String, u64>,
+    /// Requests per second per endpoint and `total`.
+    pub rps: BTreeMap<String, f64>,
+    /// Latency percentiles per endpoint.
+    pub latency_us: BTreeMap<String, Percentiles>,
+    /// Errors by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// API calls refused because the access token had expired.
+    pub expired_token_calls: u64,
+    /// Refreshes refused after the same refresh token had already been sent.
+    pub refresh_reuse_detected: u64,
+    /// Grants revoked (server count in-process; client estimate with `--target`).
+    pub families_revoked: u64,
+    /// Sessions whose refresh token was refused.
+    pub sessions_lost: u64,
+    /// RSS of the server process (in-process: the whole `fauxauth load` process).
+    pub server_rss_bytes: Option<u64>,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The JSON contract.
+    pub json: LoadJson,
+    /// Settings and extra counters, for the terminal and HTML reports.
+    pub details: BTreeMap<&'static str, String>,
+    /// Per-second timeline.
+    pub timeline: Vec<Second>,
+    /// Latency histograms per endpoint (non-empty only).
+    pub histograms: Vec<(&'static str, hdrhistogram::Histogram<u64>)>,
+}
+
+/// Run the load and return its report.
+pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
+    validate(&opts)?;
+    let in_process = opts.target.is_none();
+    let scale = opts.scale.unwrap_or(if in_process { 300.0 } else { 1.0 });
+    let (server, clock, base) = match &opts.target {
+        None => {
+            let mut config = match &opts.config {
+                Some(path) => ServerConfig::from_file(path)?,
+                None => ServerConfig {
+                    signing_alg: SigningAlg::ES256,
+                    access_token_ttl: DurationValue(Duration::from_secs(20 * 60)),
+                    ..ServerConfig::default()
+                },
+            };
+            if opts.config.is_none() {
+                // Virtual time runs `scale` times faster: give a login 30 real seconds between
+                // authorize and token, as the default 60 s code lifetime gives at real speed.
+                config.code_ttl =
+                    DurationValue(Duration::from_secs_f64(30.0 * scale).max(config.code_ttl.0));
+            }
+            if let Some(ttl) = opts.access_ttl {
+                config.access_token_ttl = DurationValue(ttl);
+            }
+            if let Some(alg) = opts.alg {
+                config.signing_alg = alg;
+            }
+            let clock = Clock::virtual_now();
+            clock
+                .set_scale(scale)
+                .map_err(|e| LoadError::Options(e.to_string()))?;
+            let server = MockServer::builder()
+                .config(config)
+                .clock(clock.clone())
+                .events_capacity(1024)
+                .start()
+                .await?;
+            let base = server.url().to_owned();
+            (Some(server), clock, base)
+        }
+        Some(url) => (
+            None,
+            Clock::system(),
+            url.as_str().trim_end_matches('/').to_owned(),
+        ),
+    };
+    let access_ttl = match &server {
+        Some(s) => s.config().access_token_ttl.0,
+        None => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
+    };
+    let urls = discover(&base).await;
+    let (client_id, client_secret) = match opts.flow {
+        Flow::ClientCredentials => (
+            DEFAULT_SERVICE_CLIENT_ID.to_owned(),
+            Some(DEFAULT_SERVICE_CLIENT_SECRET.to_owned()),
+        ),
+        Flow::AuthorizationCode => (DEFAULT_AGENT_CLIENT_ID.to_owned(), None),
+    };
+    // Jittered logins spread over one renewal period (capped at half the run), so renewals
+    // are spread evenly from the first expiry on.
+    let period_real = access_ttl.saturating_sub(opts.buffer).div_f64(scale);
+    let ramp = period_real.min(opts.duration / 2);
+    let settings = Arc::new(Settings {
+        flow: opts.flow,
+        client_id,
+        client_secret,
+        redirect_uri: "http://127.0.0.1:8765/callback".to_owned(),
+        scope: match opts.flow {
+            Flow::ClientCredentials => "model.request".to_owned(),
+            Flow::AuthorizationCode => "openid model.request offline_access".to_owned(),
+        },
+        rate: opts.rate,
+        concurrency: opts.concurrency,
+        single_flight: opts.refresh == RefreshMode::SingleFlight,
+        auto_refresh: opts.refresh != RefreshMode::None,
+        buffer: opts.buffer,
+        jitter: opts.jitter,
+        ramp,
+        access_ttl,
+        urls,
+    });
+    let pools = (0..opts.pools)
+        .map(|_| {
+            Ok(Pool {
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(Duration::from_secs(30))
+                    .pool_max_idle_per_host(opts.max_in_flight)
+                    .build()?,
+                permits: Arc::new(Semaphore::new(opts.max_in_flight)),
+            })
+        })
+        .collect::<Result<Vec<_>, reqwest::Error>>()?;
+    let seconds = opts.duration.as_secs() as usize + 32;
+    let stats = Arc::new(Stats::new(seconds));
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + opts.duration;
+    let tasks: Vec<_> = (0..opts.agents)
+        .map(|i| {
+            let agent = Arc::new(Agent::new(
+                i,
+                settings.clone(),
+                clock.clone(),
+                pools[i % pools.len()].clone(),
+                stats.clone(),
+            ));
+            tokio::spawn(agent.run(deadline))
+        })
+        .collect();
+    let progress = progress_bar(&opts, stats.clone(), started);
+    // Bounded: agents stop at the deadline; stragglers get a short grace, then are aborted.
+    let drain = deadline + Duration::from_secs(10);
+    for mut task in tasks {
+        if tokio::time::timeout_at(drain, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+    let elapsed = started
+        .elapsed()
+        .min(opts.duration.max(Duration::from_millis(1)));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let (families_revoked, rss) = match &server {
+        Some(s) => (s.counts().revoked_families as u64, rss_of("self")),
+        None => (
+            Stats::get(&stats.counters.families_revoked_client),
+            opts.server_pid.and_then(|p| rss_of(&p.to_string())),
+        ),
+    };
+    let report = assemble(
+        &opts,
+        &stats,
+        elapsed,
+        families_revoked,
+        rss,
+        scale,
+        access_ttl,
+    );
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
+    Ok(report)
+}
+
+fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
+    let bad = |m: &str| Err(LoadError::Options(m.to_owned()));
+    if opts.agents == 0 {
+        return bad("--agents must be at least 1");
+    }
+    if !(opts.rate.is_finite() && opts.rate > 0.0) {
+        return bad("--rate must be a number greater than 0 (calls per agent per second)");
+    }
+    if opts.concurrency == 0 || opts.pools == 0 || opts.max_in_flight == 0 {
+        return bad("--concurrency, --pools and --max-in-flight must be at least 1");
+    }
+    if opts.duration.is_zero() || opts.duration > Duration::from_secs(24 * 3600) {
+        return bad("--duration must be between 1ms and 24h");
+    }
+    if let Some(scale) = opts.scale
+        && !(scale.is_finite() && scale > 0.0)
+    {
+        return bad("--scale must be a number greater than 0");
+    }
+    if opts.target.is_some() {
+        if opts.scale.is_some_and(|s| s != 1.0) {
+            return bad(
+                "--scale applies to the in-process server's virtual clock; a --target server keeps its own time",
+            );
+        }
+        if opts.config.is_some() || opts.alg.is_some() {
+            return bad("--config and --alg configure the in-process server; not with --target");
+        }
+    } else if opts.server_pid.is_some() {
+        return bad("--server-pid is for --target runs");
+    }
+    Ok(())
+}
+
+/// Token and authorization endpoints from the target's discovery document, or fauxauth's paths.
+async fn discover(base: &str) -> Urls {
+    let mut urls = Urls {
+        authorize: format!("{base}/oauth/authorize"),
+        token: format!("{base}/oauth/token"),
+        responses: format!("{base}/v1/responses"),
+    };
+    let doc = async {
+        reqwest::Client::new()
+            .get(format!("{base}/.well-known/openid-configuration"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+    }
+    .await;
+    if let Some(doc) = doc {
+        if let Some(t) = doc["token_endpoint"].as_str() {
+            urls.token = t.to_owned();
+        }
+        if let Some(a) = doc["authorization_endpoint"].as_str() {
+            urls.authorize = a.to_owned();
+        }
+    }
+    urls
+}
+
+fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Option<ProgressBar> {
+    if !opts.progress {
+        return None;
+    }
+    let total_ms = opts.duration.as_millis() as u64;
+    let bar = ProgressBar::new(total_ms);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    tokio::spawn(async move {
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = Instant::now();
+            let requests = stats.total_requests();
+            let rate = (requests - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-3);
+            last = (now, requests);
+            b.set_position((started.elapsed().as_millis() as u64).min(total_ms));
+            b.set_message(format!(
+                "{rate:>7.0} req/s · {requests} requests · {} refreshes · {} errors · {} expired-token calls",
+                Stats::get(&stats.counters.refreshes),
+                stats.total_errors(),
+                Stats::get(&stats.counters.expired_token_calls),
+            ));
+            if b.is_finished() {
+                return;
+            }
+        }
+    });
+    Some(bar)
+}
+
+/// VmRSS of `/proc/<pid>/status`, in bytes.
+fn rss_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn assemble(
+    opts: &LoadOptions,
+    stats: &Stats,
+    elapsed: Duration,
+    families_revoked: u64,
+    rss: Option<u64>,
+    scale: f64,
+    access_ttl: Duration,
+) -> LoadReport {
+    let secs = elapsed.as_secs_f64();
+    let c = &stats.counters;
+    let mut requests = BTreeMap::new();
+    let mut rps = BTreeMap::new();
+    let mut latency_us = BTreeMap::new();
+    let mut histograms = Vec::new();
+    for e in Endpoint::ALL {
+        let n = stats.requests(e);
+        if n == 0 {
+            continue;
+        }
+        requests.insert(e.name().to_owned(), n);
+        rps.insert(e.name().to_owned(), n as f64 / secs);
+        let h = stats.latency(e);
+        latency_us.insert(
+            e.name().to_owned(),
+            Percentiles {
+                count: h.len(),
+                p50: h.value_at_quantile(0.50),
+                p90: h.value_at_quantile(0.90),
+                p99: h.value_at_quantile(0.99),
+                p99_9: h.value_at_quantile(0.999),
+                max: h.max(),
+            },
+        );
+        histograms.push((e.name(), h));
+    }
+    let total = stats.total_requests();
+    requests.insert("total".to_owned(), total);
+    rps.insert("total".to_owned(), total as f64 / secs);
+    let expiries = Stats::get(&c.expiries);
+    let duplicates = Stats::get(&c.duplicate_refreshes);
+    requests.insert("token_refresh_duplicates".to_owned(), duplicates);
+    requests.insert("token_refresh_expiries".to_owned(), expiries);
+    let mut details = BTreeMap::new();
+    let mode = match opts.refresh {
+        RefreshMode::SingleFlight => "single-flight",
+        RefreshMode::Naive => "naive",
+        RefreshMode::None => "none (never renews)",
+    };
+    details.insert(
+        "target",
+        opts.target
+            .as_ref()
+            .map_or("in-process".to_owned(), |u| u.to_string()),
+    );
+    details.insert("flow", format!("{:?}", opts.flow));
+    details.insert("refresh mode", mode.to_owned());
+    details.insert(
+        "refresh buffer (virtual)",
+        humantime::format_duration(opts.buffer).to_string(),
+    );
+    details.insert("jitter", opts.jitter.to_string());
+    details.insert("clock scale", format!("{scale}×"));
+    details.insert(
+        "access-token lifetime (virtual)",
+        humantime::format_duration(access_ttl).to_string(),
+    );
+    details.insert(
+        "rate per agent",
+        format!("{}/s × {} concurrent", opts.rate, opts.concurrency),
+    );
+    details.insert("logins", Stats::get(&c.logins).to_string());
+    details.insert(
+        "renewals (refresh or new grant)",
+        Stats::get(&c.refreshes).to_string(),
+    );
+    details.insert(
+        "refresh requests",
+        Stats::get(&c.refresh_requests).to_string(),
+    );
+    details.insert(
+        "duplicate refreshes per expiry",
+        format!(
+            "{:.3} ({duplicates} duplicates / {expiries} expiries)",
+            if expiries == 0 {
+                0.0
+            } else {
+                duplicates as f64 / expiries as f64
+            }
+        ),
+    );
+    LoadReport {
+        json: LoadJson {
+            agents: opts.agents,
+            duration_s: secs,
+            requests,
+            rps,
+            latency_us,
+            errors: stats.errors(),
+            expired_token_calls: Stats::get(&c.expired_token_calls),
+            refresh_reuse_detected: Stats::get(&c.refresh_reuse_detected),
+            families_revoked,
+            sessions_lost: Stats::get(&c.sessions_lost),
+            server_rss_bytes: rss,
+        },
+        details,
+        timeline: stats.timeline(elapsed.as_secs().max(1) as usize),
+        histograms,
+    }
+}
+
+impl LoadReport {
+    /// The terminal summary.
+    pub fn summary(&self) -> String {
+        report::summary(self)
+    }
+}

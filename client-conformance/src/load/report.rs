@@ -1,0 +1,341 @@
+//! The three ways a load run is reported: a terminal summary, the JSON contract, and a
+//! self-contained HTML page whose plots are SVG drawn with `plotters` and inlined.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::LoadReport;
+
+/// The terminal summary: settings, per-endpoint rate and latency, counters, errors.
+pub(super) fn summary(r: &LoadReport) -> String {
+    let j = &r.json;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fauxauth load: {} agents, {:.1} s",
+        j.agents, j.duration_s
+    );
+    for (k, v) in &r.details {
+        let _ = writeln!(out, "  {k:<34} {v}");
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
+    let ms = |us: u64| us as f64 / 1000.0;
+    for (name, p) in &j.latency_us {
+        let _ = writeln!(
+            out,
+            "  {:<26} {:>9} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            name,
+            p.count,
+            j.rps.get(name).copied().unwrap_or(0.0),
+            ms(p.p50),
+            ms(p.p90),
+            ms(p.p99),
+            ms(p.p99_9),
+            ms(p.max)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<26} {:>9} {:>9.0}",
+        "total",
+        j.requests.get("total").copied().unwrap_or(0),
+        j.rps.get("total").copied().unwrap_or(0.0)
+    );
+    let _ = writeln!(out, "\n  correctness");
+    let _ = writeln!(
+        out,
+        "  {:<34} {}",
+        "expired-token API calls", j.expired_token_calls
+    );
+    let _ = writeln!(
+        out,
+        "  {:<34} {}",
+        "refresh-token reuse detected", j.refresh_reuse_detected
+    );
+    let _ = writeln!(out, "  {:<34} {}", "families revoked", j.families_revoked);
+    let _ = writeln!(out, "  {:<34} {}", "sessions lost", j.sessions_lost);
+    let rss = j
+        .server_rss_bytes
+        .map_or("unknown (pass --server-pid)".to_owned(), |b| {
+            format!("{:.1} MiB", b as f64 / 1048576.0)
+        });
+    let _ = writeln!(out, "  {:<34} {}", "server RSS", rss);
+    if j.errors.is_empty() {
+        let _ = writeln!(out, "\n  errors: none");
+    } else {
+        let _ = writeln!(out, "\n  errors by kind");
+        for (k, n) in &j.errors {
+            let _ = writeln!(out, "  {k:<40} {n}");
+        }
+    }
+    out
+}
+
+/// Write the JSON contract to `path`.
+pub fn write_json(r: &LoadReport, path: &Path) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(&r.json).map_err(std::io::Error::other)?;
+    std::fs::write(path, text + "\n")
+}
+
+/// Write the self-contained HTML report to `path`.
+pub fn write_html(r: &LoadReport, path: &Path) -> std::io::Result<()> {
+    let plot = |f: fn(&LoadReport, &mut String) -> Result<(), String>| {
+        let mut svg = String::new();
+        match f(r, &mut svg) {
+            Ok(()) => svg,
+            Err(e) => format!("<p>plot unavailable: {}</p>", escape(&e)),
+        }
+    };
+    let latency_over_time = plot(latency_over_time);
+    let histogram = plot(latency_histogram);
+    let refreshes = plot(refreshes_per_second);
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>fauxauth load report</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\
+         td:first-child,th:first-child{{text-align:left}}h2{{margin-top:2em}}</style></head><body>\
+         <h1>fauxauth load: {} agents, {:.1} s</h1><table>",
+        r.json.agents, r.json.duration_s
+    );
+    for (k, v) in &r.details {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(k),
+            escape(v)
+        );
+    }
+    html.push_str("</table><h2>Correctness</h2><table>");
+    let j = &r.json;
+    for (k, v) in [
+        ("expired-token API calls", j.expired_token_calls.to_string()),
+        (
+            "refresh-token reuse detected",
+            j.refresh_reuse_detected.to_string(),
+        ),
+        ("families revoked", j.families_revoked.to_string()),
+        ("sessions lost", j.sessions_lost.to_string()),
+        (
+            "server RSS",
+            j.server_rss_bytes.map_or("unknown".into(), |b| {
+                format!("{:.1} MiB", b as f64 / 1048576.0)
+            }),
+        ),
+    ] {
+        let _ = write!(html, "<tr><td>{k}</td><td>{v}</td></tr>");
+    }
+    html.push_str(
+        "</table><h2>Endpoints</h2><table><tr><th>endpoint</th><th>requests</th><th>req/s</th>\
+         <th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th></tr>",
+    );
+    let ms = |us: u64| us as f64 / 1000.0;
+    for (name, p) in &j.latency_us {
+        let _ = write!(
+            html,
+            "<tr><td>{name}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            p.count,
+            j.rps.get(name).copied().unwrap_or(0.0),
+            ms(p.p50),
+            ms(p.p90),
+            ms(p.p99),
+            ms(p.p99_9),
+            ms(p.max)
+        );
+    }
+    html.push_str("</table><h2>Errors</h2><table>");
+    if j.errors.is_empty() {
+        html.push_str("<tr><td>none</td></tr>");
+    }
+    for (k, n) in &j.errors {
+        let _ = write!(html, "<tr><td>{}</td><td>{n}</td></tr>", escape(k));
+    }
+    let _ = writeln!(
+        html,
+        "</table><h2>Latency over time</h2>{latency_over_time}\
+         <h2>Latency histogram</h2>{histogram}\
+         <h2>Refreshes and errors per second</h2>{refreshes}</body></html>"
+    );
+    std::fs::write(path, html)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const SIZE: (u32, u32) = (960, 360);
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// p50 and p99 per second, for API calls and token requests (milliseconds).
+fn latency_over_time(r: &LoadReport, svg: &mut String) -> Result<(), String> {
+    let ms = |us: u64| us as f64 / 1000.0;
+    type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
+    let series: Vec<Series> = [
+        ("API p50", BLUE, 0.5, true),
+        ("API p99", CYAN, 0.99, true),
+        ("token p50", RED, 0.5, false),
+        ("token p99", MAGENTA, 0.99, false),
+    ]
+    .into_iter()
+    .map(|(name, color, q, api)| {
+        let points = r
+            .timeline
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let h = if api { &s.api } else { &s.token };
+                (!h.is_empty()).then(|| (i as f64 + 0.5, ms(h.value_at_quantile(q))))
+            })
+            .collect();
+        (name, color, points)
+    })
+    .collect();
+    let max_y = series
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().map(|(_, y)| *y))
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    let max_x = r.timeline.len().max(1) as f64;
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since start")
+        .y_desc("latency (ms)")
+        .draw()
+        .map_err(err)?;
+    for (name, color, points) in series {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Share of requests per logarithmic latency bucket, per endpoint.
+fn latency_histogram(r: &LoadReport, svg: &mut String) -> Result<(), String> {
+    // Buckets 10 µs .. 10 s, 8 per decade.
+    let edges: Vec<f64> = (0..=48).map(|i| 10f64.powf(1.0 + i as f64 / 8.0)).collect();
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d((10f64..1e7f64).log_scale(), 0f64..1.0f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (µs, log scale)")
+        .y_desc("share of requests")
+        .draw()
+        .map_err(err)?;
+    for (k, (name, h)) in r.histograms.iter().enumerate() {
+        let total = h.len().max(1) as f64;
+        let color = colors[k % colors.len()];
+        let points: Vec<(f64, f64)> = edges
+            .windows(2)
+            .map(|w| {
+                let n = h.count_between(w[0] as u64, w[1] as u64 - 1);
+                ((w[0] * w[1]).sqrt(), n as f64 / total)
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Successful renewals and errors per second: synchronised expiry shows up as spikes.
+fn refreshes_per_second(r: &LoadReport, svg: &mut String) -> Result<(), String> {
+    let max_y = r
+        .timeline
+        .iter()
+        .map(|s| s.refreshes.max(s.errors))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.1;
+    let max_x = r.timeline.len().max(1) as f64;
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since start")
+        .y_desc("per second")
+        .draw()
+        .map_err(err)?;
+    let bars = |pick: fn(&super::Second) -> u64, color: RGBColor, offset: f64| {
+        r.timeline
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| {
+                let x = i as f64 + offset;
+                Rectangle::new([(x, 0.0), (x + 0.45, pick(s) as f64)], color.filled())
+            })
+            .collect::<Vec<_>>()
+    };
+    chart
+        .draw_series(bars(|s| s.refreshes, BLUE, 0.05))
+        .map_err(err)?
+        .label("renewals")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.filled()));
+    chart
+        .draw_series(bars(|s| s.errors, RED, 0.5))
+        .map_err(err)?
+        .label("errors")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], RED.filled()));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! What a load run measured: latency histograms per endpoint (HdrHistogram), counters,
+//! errors by kind, and a per-second timeline for the report's plots.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+/// The endpoints a run measures, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// `GET /oauth/authorize` (headless approval, answers 302).
+    Authorize,
+    /// Token endpoint, `authorization_code` grant.
+    TokenAuthorizationCode,
+    /// Token endpoint, `refresh_token` grant.
+    TokenRefresh,
+    /// Token endpoint, `client_credentials` grant.
+    TokenClientCredentials,
+    /// `POST /v1/responses`.
+    ApiResponses,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::Authorize,
+        Endpoint::TokenAuthorizationCode,
+        Endpoint::TokenRefresh,
+        Endpoint::TokenClientCredentials,
+        Endpoint::ApiResponses,
+    ];
+
+    /// The name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Authorize => "authorize",
+            Endpoint::TokenAuthorizationCode => "token_authorization_code",
+            Endpoint::TokenRefresh => "token_refresh",
+            Endpoint::TokenClientCredentials => "token_client_credentials",
+            Endpoint::ApiResponses => "api_responses",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether this is a token-endpoint request.
+    pub fn is_token(self) -> bool {
+        matches!(
+            self,
+            Endpoint::TokenAuthorizationCode
+                | Endpoint::TokenRefresh
+                | Endpoint::TokenClientCredentials
+        )
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs .. 10 min, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// One second of the run, for the plots.
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// Latency of API calls completed in this second.
+    pub api: Histogram<u64>,
+    /// Latency of token-endpoint requests completed in this second.
+    pub token: Histogram<u64>,
+    /// Successful refresh-token grants completed in this second.
+    pub refreshes: u64,
+    /// Errors in this second.
+    pub errors: u64,
+}
+
+/// Correctness counters (see the module docs of `load` for their exact meaning).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// API calls the server refused because the access token had expired.
+    pub expired_token_calls: AtomicU64,
+    /// Refreshes refused after the same refresh token had already been sent.
+    pub refresh_reuse_detected: AtomicU64,
+    /// Sessions whose refresh token was refused (they log in again).
+    pub sessions_lost: AtomicU64,
+    /// Refresh requests sent.
+    pub refresh_requests: AtomicU64,
+    /// Refresh requests sent with a refresh token that had already been sent.
+    pub duplicate_refreshes: AtomicU64,
+    /// Distinct refresh tokens presented (one per expiry handled).
+    pub expiries: AtomicU64,
+    /// Successful refreshes (or client-credentials renewals).
+    pub refreshes: AtomicU64,
+    /// Successful logins.
+    pub logins: AtomicU64,
+    /// Families known revoked from the client side (a reuse in a session epoch).
+    pub families_revoked_client: AtomicU64,
+}
+
+/// Everything measured, shared by every agent.
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    latency: Vec<Mutex<Histogram<u64>>>,
+    count: Vec<AtomicU64>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    error_total: AtomicU64,
+    timeline: Mutex<Vec<Second>>,
+    /// Correctness counters.
+    pub counters: Counters,
+}
+
+impl Stats {
+    /// Empty statistics for a run starting now, with room for `seconds` of timeline.
+    pub fn new(seconds: usize) -> Self {
+        let second = Second {
+            api: histogram(),
+            token: histogram(),
+            refreshes: 0,
+            errors: 0,
+        };
+        Self {
+            started: Instant::now(),
+            latency: Endpoint::ALL
+                .iter()
+                .map(|_| Mutex::new(histogram()))
+                .collect(),
+            count: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            errors: Mutex::default(),
+            error_total: AtomicU64::new(0),
+            timeline: Mutex::new(vec![second; seconds]),
+            counters: Counters::default(),
+        }
+    }
+
+    fn second(&self) -> usize {
+        self.started.elapsed().as_secs() as usize
+    }
+
+    /// Record one completed request of `endpoint` that took `took`.
+    pub fn record(&self, endpoint: Endpoint, took: Duration) {
+        let us = (took.as_micros() as u64).clamp(1, 600_000_000);
+        self.count[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+        let _ = self.latency[endpoint.index()].lock().record(us);
+        let mut timeline = self.timeline.lock();
+        if let Some(s) = timeline.get_mut(self.second()) {
+            let _ = if endpoint.is_token() {
+                s.token.record(us)
+            } else if endpoint == Endpoint::ApiResponses {
+                s.api.record(us)
+            } else {
+                Ok(())
+            };
+        }
+    }
+
+    /// Record a successful refresh (for the refreshes-per-second plot).
+    pub fn refreshed(&self) {
+        self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+        if let Some(s) = self.timeline.lock().get_mut(self.second()) {
+            s.refreshes += 1;
+        }
+    }
+
+    /// Count an error of `kind`.
+    pub fn error(&self, kind: &str) {
+        self.error_total.fetch_add(1, Ordering::Relaxed);
+        *self.errors.lock().entry(kind.to_owned()).or_default() += 1;
+        if let Some(s) = self.timeline.lock().get_mut(self.second()) {
+            s.errors += 1;
+        }
+    }
+
+    /// Requests completed so far (all endpoints).
+    pub fn total_requests(&self) -> u64 {
+        self.count.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Errors so far.
+    pub fn total_errors(&self) -> u64 {
+        self.error_total.load(Ordering::Relaxed)
+    }
+
+    /// Requests of one endpoint.
+    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+        self.count[endpoint.index()].load(Ordering::Relaxed)
+    }
+
+    /// A copy of the latency histogram of one endpoint.
+    pub fn latency(&self, endpoint: Endpoint) -> Histogram<u64> {
+        self.latency[endpoint.index()].lock().clone()
+    }
+
+    /// Errors by kind.
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().clone()
+    }
+
+    /// The timeline, truncated to `seconds`.
+    pub fn timeline(&self, seconds: usize) -> Vec<Second> {
+        let t = self.timeline.lock();
+        t[..seconds.min(t.len())].to_vec()
+    }
+
+    /// Read a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

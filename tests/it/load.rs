@@ -1,0 +1,208 @@
+//! `fauxauth load`: the correctness counters on small runs (50 agents, 2 s), read from the
+//! `--json` contract. Each run is bounded by its `--duration`; nothing here times anything.
+//!
+//! The runs are made deterministic by their parameters, not by luck. Without jitter every
+//! agent logs in at once; at 60× virtual time a 150 s access token renewed 100 s early is due
+//! 0.83 real seconds after login and expires after 2.5 s, so every agent renews during the
+//! run with over a second of margin (a loaded machine's latency stays far below it). The
+//! naive run fires 4 concurrent API calls per tick, so at the first tick inside the buffer
+//! 4 callers find the token due at once and race with the same refresh token.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use fauxauth_server::MockServer;
+use fauxauth_server::config::{DurationValue, ServerConfig};
+use serde_json::Value;
+
+const CONTRACT_KEYS: [&str; 11] = [
+    "agents",
+    "duration_s",
+    "requests",
+    "rps",
+    "latency_us",
+    "errors",
+    "expired_token_calls",
+    "refresh_reuse_detected",
+    "families_revoked",
+    "sessions_lost",
+    "server_rss_bytes",
+];
+
+fn json_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "fauxauth-load-{name}-{}.json",
+        fauxauth_server::secret::random_id("")
+    ))
+}
+
+/// Run `fauxauth load` with the small-run parameters plus `extra`; returns the JSON report.
+fn load(name: &str, extra: &[&str]) -> Value {
+    let json = json_path(name);
+    let mut args = vec!["load", "--agents", "50", "--duration", "2s", "--quiet"];
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .args(&args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run fauxauth load");
+    assert!(
+        out.status.success(),
+        "fauxauth load failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("json report written");
+    let _ = std::fs::remove_file(&json);
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+const SCALED: [&str; 7] = [
+    "--no-jitter",
+    "--scale",
+    "60",
+    "--access-ttl",
+    "150s",
+    "--buffer",
+    "100s",
+];
+
+fn n(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is a count: {report}"))
+}
+
+#[test]
+fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
+    let mut args = SCALED.to_vec();
+    args.extend([
+        "--refresh",
+        "single-flight",
+        "--rate",
+        "4",
+        "--concurrency",
+        "2",
+    ]);
+    let r = load("single-flight", &args);
+    let keys: Vec<&str> = r
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = CONTRACT_KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "exactly the contract's top-level keys");
+    assert_eq!(n(&r, "agents"), 50);
+    // Every agent renewed at least once: the counters below are not vacuous.
+    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh_duplicates"), 0, "{r}");
+    assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
+    assert_eq!(n(&r, "refresh_reuse_detected"), 0, "{r}");
+    assert_eq!(n(&r, "families_revoked"), 0, "{r}");
+    assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+    let p = &r["latency_us"]["token_refresh"];
+    assert!(
+        n(p, "p50") <= n(p, "p99") && n(p, "p99") <= n(p, "max"),
+        "{r}"
+    );
+    assert!(n(&r, "server_rss_bytes") > 0);
+}
+
+#[test]
+fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
+    let mut args = SCALED.to_vec();
+    args.extend(["--refresh", "naive", "--rate", "2", "--concurrency", "4"]);
+    let r = load("naive", &args);
+    assert!(n(&r["requests"], "token_refresh_duplicates") > 0, "{r}");
+    assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
+    // In-process, this is the server's own count of revoked grants.
+    assert!(n(&r, "families_revoked") > 0, "{r}");
+    assert!(
+        n(&r["errors"], "refresh_invalid_grant_reuse") > 0,
+        "the server said why: {r}"
+    );
+}
+
+#[test]
+fn an_agent_that_never_renews_makes_expired_token_calls() {
+    // Tokens of 10 virtual minutes at 600× expire one real second after login.
+    let r = load(
+        "none",
+        &[
+            "--refresh",
+            "none",
+            "--scale",
+            "600",
+            "--access-ttl",
+            "10m",
+            "--rate",
+            "4",
+        ],
+    );
+    assert!(n(&r, "expired_token_calls") > 0, "{r}");
+    assert_eq!(
+        n(&r["errors"], "api_401_expired_token"),
+        n(&r, "expired_token_calls")
+    );
+    assert_eq!(r["requests"].get("token_refresh"), None, "{r}");
+}
+
+/// Against a running server (`--target`), the same races are judged from the client side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
+    let config = ServerConfig {
+        access_token_ttl: DurationValue::secs(2),
+        ..ServerConfig::default()
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server");
+    let url = server.url().to_owned();
+    let r = tokio::task::spawn_blocking(move || {
+        load(
+            "target",
+            &["--target", &url, "--buffer", "1s", "--refresh", "naive"],
+        )
+    })
+    .await
+    .expect("join");
+    assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
+    assert!(n(&r, "families_revoked") > 0, "{r}");
+    assert!(
+        r["server_rss_bytes"].is_null(),
+        "unknown without --server-pid: {r}"
+    );
+    assert!(server.counts().revoked_families > 0, "the server agrees");
+    server.shutdown().await;
+}
+
+#[test]
+fn bad_options_are_refused_with_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .args(["load", "--agents", "0", "--duration", "1s", "--quiet"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--agents must be at least 1"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .args([
+            "load",
+            "--target",
+            "http://127.0.0.1:9",
+            "--scale",
+            "10",
+            "--quiet",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scale"));
+}
