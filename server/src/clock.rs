@@ -11,6 +11,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 use serde::Serialize;
 
+/// The fastest virtual time may run: a million virtual seconds per real second.
+pub const MAX_SCALE: f64 = 1_000_000.0;
+
+/// The latest instant a virtual clock reaches (9999-12-31T23:59:59Z); it stops there.
+fn latest() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+}
+
 /// A shareable clock. Cloning it shares the same time source.
 #[derive(Clone, Debug)]
 pub struct Clock {
@@ -38,8 +46,11 @@ impl VirtualTime {
         if self.frozen {
             return self.anchor_virtual;
         }
-        let real = self.anchor_real.elapsed();
-        self.anchor_virtual + real.mul_f64(self.scale)
+        let run = self.anchor_real.elapsed().as_secs_f64() * self.scale;
+        Duration::try_from_secs_f64(run)
+            .ok()
+            .and_then(|d| self.anchor_virtual.checked_add(d))
+            .map_or(latest(), |t| t.min(latest()))
     }
 
     /// Re-anchor at the current instant so that a change of scale or freeze applies from now.
@@ -58,11 +69,11 @@ pub enum ClockError {
     /// The clock follows the system time and cannot be moved.
     #[error("the clock follows the system time; start the server with a virtual clock to move it")]
     NotVirtual,
-    /// A scale must be a finite number greater than zero.
-    #[error("scale must be a finite number greater than 0")]
+    /// A scale must be a finite number greater than zero, at most [`MAX_SCALE`].
+    #[error("scale must be a number greater than 0 and at most 1000000")]
     InvalidScale,
-    /// The requested instant is before the Unix epoch or beyond what the clock can represent.
-    #[error("instant out of range")]
+    /// The requested instant is before the Unix epoch or after the year 9999.
+    #[error("instant out of range: the clock runs from 1970 to the end of 9999")]
     OutOfRange,
 }
 
@@ -162,7 +173,7 @@ impl Clock {
 
     /// Run virtual time `scale` times faster than real time (1.0 = real speed).
     pub fn set_scale(&self, scale: f64) -> Result<SystemTime, ClockError> {
-        if !scale.is_finite() || scale <= 0.0 {
+        if !scale.is_finite() || scale <= 0.0 || scale > MAX_SCALE {
             return Err(ClockError::InvalidScale);
         }
         self.update(|v| {
@@ -225,7 +236,7 @@ impl Clock {
             ClockState::System => Err(ClockError::NotVirtual),
             ClockState::Virtual(v) => {
                 let next = change(v)?;
-                if next.anchor_virtual < UNIX_EPOCH {
+                if next.anchor_virtual < UNIX_EPOCH || next.anchor_virtual > latest() {
                     return Err(ClockError::OutOfRange);
                 }
                 *state = ClockState::Virtual(next);
@@ -284,8 +295,28 @@ mod tests {
         let clock = Clock::virtual_now();
         assert_eq!(clock.set_scale(0.0), Err(ClockError::InvalidScale));
         assert_eq!(clock.set_scale(f64::NAN), Err(ClockError::InvalidScale));
+        assert_eq!(clock.set_scale(1e308), Err(ClockError::InvalidScale));
         assert!(clock.set_scale(60.0).is_ok());
         assert_eq!(clock.snapshot().scale, 60.0);
+    }
+
+    #[test]
+    fn time_never_overflows() {
+        let clock = Clock::virtual_at(latest());
+        clock.set_scale(MAX_SCALE).expect("virtual");
+        assert_eq!(
+            clock.now(),
+            latest(),
+            "stops at the end of 9999 instead of panicking"
+        );
+        assert_eq!(
+            clock.advance(Duration::from_secs(3600)),
+            Err(ClockError::OutOfRange)
+        );
+        assert_eq!(
+            clock.set(UNIX_EPOCH + Duration::from_secs(u64::MAX / 4)),
+            Err(ClockError::OutOfRange)
+        );
     }
 
     #[test]

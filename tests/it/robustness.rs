@@ -424,7 +424,7 @@ async fn send_nasty(server: &TestServer, n: &Nasty) -> Result<StatusCode, String
     let response = request
         .send()
         .await
-        .map_err(|e| format!("{path}: connection failed: {e}"))?;
+        .map_err(|e| format!("{path}: connection failed: {e:?}"))?;
     let status = response.status();
     response
         .bytes()

@@ -232,16 +232,7 @@ async fn read_request(
         | EndpointKind::Revoke
         | EndpointKind::Introspect
         | EndpointKind::Device => {
-            let (parts, body) = request.into_parts();
-            let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-                let error = OAuthError::invalid_request(format!(
-                    "the request body is larger than {} KiB (or was cut off)",
-                    BODY_LIMIT / 1024
-                ));
-                let mut response = error.clone().into_response();
-                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-                response
-            })?;
+            let (parts, bytes) = buffer_body(request).await?;
             body_facts(state, endpoint, &parts.headers, &bytes, details);
             Ok(Request::from_parts(parts, Body::from(bytes)))
         }
@@ -269,10 +260,33 @@ async fn read_request(
             if let Some(token) = bearer(request.headers()) {
                 details.presented_access_token(token, state.clock.now_unix());
             }
-            Ok(request)
+            buffered(request).await
         }
-        _ => Ok(request),
+        _ => buffered(request).await,
     }
+}
+
+/// Read the whole body (at most [`BODY_LIMIT`]) before any handler answers. A handler that
+/// answers without reading the body (a 405, a 401 before the payload) would otherwise leave
+/// hyper to close the keep-alive connection when the body has not fully arrived yet — and a
+/// client that had already pooled that connection sees it die under its next request.
+async fn buffered(request: Request) -> Result<Request, Response> {
+    let (parts, bytes) = buffer_body(request).await?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+async fn buffer_body(request: Request) -> Result<(axum::http::request::Parts, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        let error = OAuthError::invalid_request(format!(
+            "the request body is larger than {} KiB (or was cut off)",
+            BODY_LIMIT / 1024
+        ));
+        let mut response = error.clone().into_response();
+        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        response
+    })?;
+    Ok((parts, bytes))
 }
 
 /// The fields of a token-like request body that events and fault rules use.
