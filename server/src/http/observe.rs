@@ -266,10 +266,10 @@ async fn read_request(
     }
 }
 
-/// Read the whole body (at most [`BODY_LIMIT`]) before any handler answers. A handler that
-/// answers without reading the body (a 405, a 401 before the payload) would otherwise leave
-/// hyper to close the keep-alive connection when the body has not fully arrived yet — and a
-/// client that had already pooled that connection sees it die under its next request.
+/// Read the whole body (at most [`BODY_LIMIT`]) before any handler answers, so that every
+/// answer (a 405, a 401 before the payload) comes after the full request was read and the
+/// connection stays usable for the next request: hyper gives up on keep-alive when a
+/// request body is left unread.
 async fn buffered(request: Request) -> Result<Request, Response> {
     let (parts, bytes) = buffer_body(request).await?;
     Ok(Request::from_parts(parts, Body::from(bytes)))
