@@ -40,6 +40,15 @@ enum Command {
         /// (default: a file in the temporary directory, named in the log).
         #[arg(long, value_name = "FILE", requires = "tls")]
         tls_ca_out: Option<PathBuf>,
+        /// Bearer token for the control API (overrides control.admin_token; required when
+        /// listening on a non-loopback address).
+        #[arg(
+            long,
+            env = "FAUXAUTH_ADMIN_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
+        admin_token: Option<String>,
     },
     /// Load-test token refresh: N agents calling the model API while their tokens expire.
     ///
@@ -157,6 +166,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and CI output stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
@@ -167,7 +178,14 @@ fn main() -> anyhow::Result<()> {
             events,
             tls,
             tls_ca_out,
-        } => runtime.block_on(serve(config, addr, events, tls.then_some(tls_ca_out))),
+            admin_token,
+        } => runtime.block_on(serve(
+            config,
+            addr,
+            events,
+            tls.then_some(tls_ca_out),
+            admin_token,
+        )),
         Command::Run(args) => {
             let passed = runtime.block_on(run(args))?;
             // Scenarios may leave hung connections behind (the `hang` fault): do not wait.
@@ -268,11 +286,16 @@ async fn serve(
     addr: SocketAddr,
     events: Option<PathBuf>,
     tls: Option<Option<PathBuf>>,
+    admin_token: Option<String>,
 ) -> anyhow::Result<()> {
-    let config = match &config {
+    let mut config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
     };
+    if let Some(token) = admin_token {
+        anyhow::ensure!(!token.trim().is_empty(), "--admin-token is empty");
+        config.control.admin_token = Some(token);
+    }
     let mut builder = MockServer::builder()
         .config(config)
         .addr(addr)

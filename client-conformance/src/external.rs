@@ -151,7 +151,7 @@ pub async fn run(
             events: Vec::new(),
         });
     }
-    let events = server_glue::events(&server);
+    let events = server_glue::stop_and_collect(server).await;
     let lines: Vec<String> = events
         .iter()
         .rev()
@@ -213,7 +213,6 @@ pub async fn run(
             .extend(expect::check_run(&scenario.expect, &context));
     }
     result.events = events;
-    stop(server).await;
     result.duration = started.elapsed();
     result
 }

@@ -318,10 +318,12 @@ pub enum ExpiredTokenMode {
     #[default]
     WwwAuthenticate,
     /// `401` with no `WWW-Authenticate` header and an empty body.
+    #[serde(rename = "bare_401")]
     Bare401,
     /// Never answer (until the server shuts down): the client sees only its own timeout.
     Hang,
     /// `200` with an empty output, as if the model had nothing to say.
+    #[serde(rename = "empty_200")]
     Empty200,
 }
 
@@ -727,9 +729,13 @@ pub fn openai_clients() -> Vec<ClientConfig> {
     vec![ClientConfig {
         client_id: CODEX_CLIENT_ID.to_owned(),
         client_secret: None,
+        // The CLI's loopback callback: `localhost` in older versions, `127.0.0.1` in 0.169.0
+        // (observed); port 1457 when 1455 is taken.
         redirect_uris: vec![
             "http://localhost:1455/auth/callback".to_owned(),
             "http://localhost:1457/auth/callback".to_owned(),
+            "http://127.0.0.1:1455/auth/callback".to_owned(),
+            "http://127.0.0.1:1457/auth/callback".to_owned(),
         ],
         grant_types: vec![
             GrantType::AuthorizationCode,
@@ -762,6 +768,29 @@ mod tests {
             Ok(_) => panic!("expected an error for {text:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn control_prefix_and_token_are_checked() {
+        let config = ServerConfig::from_yaml(
+            "control: {prefix: /_ctl, admin_token: t}\napproval: interactive\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(config.control.prefix, "/_ctl");
+        assert_eq!(config.approval, crate::approval::ApprovalMode::Interactive);
+        for bad in [
+            "control: {prefix: _ctl}\n",
+            "control: {prefix: /ctl/}\n",
+            "control: {prefix: /oauth}\n",
+            "control: {prefix: /v1/ctl}\n",
+            "control: {prefix: '/a b'}\n",
+            "control: {admin_token: ' '}\n",
+        ] {
+            let e = err(bad);
+            assert!(e.starts_with("cfg.yaml:1:"), "{bad}: {e}");
+        }
+        assert!(err("control: {prefx: /x}\n").contains("prefx"));
     }
 
     #[test]
@@ -851,6 +880,13 @@ mod tests {
         assert_eq!(config.device.ttl.as_secs(), 600);
         for mode in ExpiredTokenMode::ALL {
             assert_eq!(mode.as_str().parse::<ExpiredTokenMode>(), Ok(mode));
+            let yaml = format!("api_expired_token: {}\n", mode.as_str());
+            let config = ServerConfig::from_yaml(&yaml, "c").expect("every mode parses");
+            assert_eq!(config.api_expired_token, mode);
+            assert_eq!(
+                serde_json::to_value(mode).expect("json"),
+                serde_json::json!(mode.as_str())
+            );
         }
         assert!("silent".parse::<ExpiredTokenMode>().is_err());
     }

@@ -62,19 +62,13 @@ pub struct Rotated {
     pub grace_until: u64,
 }
 
-/// Live counts: the store's, plus pending consent forms and events in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Live counts: the store's, plus pending consent forms and events in memory. Serialised
+/// flat: `{"codes", "live_families", ..., "pending_consents", "events"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {
-    /// Codes not yet redeemed or expired.
-    pub codes: usize,
-    /// Grants (token families) that are not revoked.
-    pub live_families: usize,
-    /// Grants revoked but not yet pruned.
-    pub revoked_families: usize,
-    /// Live grants that have a refresh token.
-    pub refresh_families: usize,
-    /// Individually revoked access tokens.
-    pub revoked_access_tokens: usize,
+    /// Codes, grants (token families), revocations.
+    #[serde(flatten)]
+    pub store: StoreCounts,
     /// Consent forms shown and not yet submitted.
     pub pending_consents: usize,
     /// Events in memory.
@@ -178,19 +172,8 @@ impl Control {
 
     /// Live counts.
     pub fn counts(&self) -> Counts {
-        let StoreCounts {
-            codes,
-            live_families,
-            revoked_families,
-            refresh_families,
-            revoked_access_tokens,
-        } = self.state.store.counts();
         Counts {
-            codes,
-            live_families,
-            revoked_families,
-            refresh_families,
-            revoked_access_tokens,
+            store: self.state.store.counts(),
             pending_consents: self.state.approval.pending(),
             events: self.state.events.len(),
         }
@@ -203,6 +186,7 @@ impl Control {
         let state = &self.state;
         state.faults.clear();
         state.store.clear();
+        state.reset_profile_state();
         state.approval.clear();
         state.approval.set_mode(state.config.approval);
         *state.keys.write() = state.baseline.keys.clone();

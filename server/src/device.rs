@@ -167,8 +167,8 @@ impl DeviceStore {
         self.by_user_code.clear();
     }
 
-    /// Start a device login; returns `(device code, entry)`. `prefix` marks the code
-    /// (`"deviceauth_"` for Codex logins).
+    /// Start a device login; returns `(device code, entry)`. Codex logins get a
+    /// `deviceauth_…` id, RFC 8628 logins a 43-character random device code.
     pub fn start(
         &self,
         kind: DeviceKind,

@@ -25,7 +25,8 @@ pub enum EndpointKind {
     Introspect,
     /// `/userinfo`.
     Userinfo,
-    /// Device authorization: `/oauth/device/*`, `/api/accounts/deviceauth/*`, `/deviceauth/*`.
+    /// Device authorization: `/oauth/device/*`, `/api/accounts/deviceauth/*`, `/deviceauth/*`,
+    /// and the verification pages `/device` and `/codex/device`.
     Device,
     /// Discovery documents under `/.well-known/` (except the JWKS).
     Discovery,
@@ -94,7 +95,9 @@ impl EndpointKind {
             _ if path.starts_with("/v1/") || path.starts_with("/backend-api/") => Self::Api,
             _ if path.starts_with("/oauth/device")
                 || path.starts_with("/api/accounts/deviceauth/")
-                || path.starts_with("/deviceauth/") =>
+                || path.starts_with("/deviceauth/")
+                || path == "/device"
+                || path == "/codex/device" =>
             {
                 Self::Device
             }
@@ -125,6 +128,9 @@ mod tests {
             EndpointKind::Discovery
         );
         assert_eq!(c("/api/accounts/deviceauth/usercode"), EndpointKind::Device);
+        assert_eq!(c("/device"), EndpointKind::Device);
+        assert_eq!(c("/codex/device"), EndpointKind::Device);
+        assert_eq!(c("/devices"), EndpointKind::Other);
         assert_eq!(c("/_fauxauth/clock"), EndpointKind::Control);
         assert_eq!(c("/_fauxauthx"), EndpointKind::Other);
         assert_eq!(

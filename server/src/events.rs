@@ -311,10 +311,11 @@ impl EventLog {
         let ring = self.ring.lock();
         let first = ring.events.front().map_or(ring.next_seq, |e| e.seq);
         let skip = query.since.saturating_add(1).saturating_sub(first);
-        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let skip = usize::try_from(skip)
+            .unwrap_or(usize::MAX)
+            .min(ring.events.len());
         ring.events
-            .iter()
-            .skip(skip)
+            .range(skip..)
             .filter(|e| {
                 query
                     .client_id
@@ -478,6 +479,20 @@ mod tests {
             .collect();
         assert_eq!(seqs, (1..=1000).collect::<Vec<_>>());
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn unwritable_file_is_a_clear_error() {
+        let path = std::env::temp_dir()
+            .join(format!(
+                "fauxauth-no-such-dir-{}",
+                crate::secret::random_id("")
+            ))
+            .join("events.jsonl");
+        let err = EventLog::with_file(10, &path).expect_err("no directory");
+        let text = err.to_string();
+        assert!(text.contains("events.jsonl"), "{text}");
+        assert!(text.contains("cannot open the event file"), "{text}");
     }
 
     #[test]

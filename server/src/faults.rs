@@ -447,6 +447,10 @@ mod tests {
         assert_eq!(back, r);
         let hang: FaultRule = serde_json::from_str(r#"{"action":"hang"}"#).expect("hang");
         assert_eq!(hang.action, FaultAction::Hang);
+        let hang: FaultRule =
+            serde_json::from_str(r#"{"action":{"hang":null}}"#).expect("hang as a map");
+        assert_eq!(hang.action, FaultAction::Hang);
+        assert_eq!(rule("action: {drop: null}\n").action, FaultAction::Drop);
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub enum StartError {
     Events(#[from] events::EventFileError),
     /// The control API would be reachable from other hosts without a token.
     #[error(
-        "the control API is enabled and {addr} is not a loopback address: set control.admin_token (or control.enabled: false)"
+        "the control API is enabled and {addr} is not a loopback address: set control.admin_token (fauxauth serve --admin-token), or control.enabled: false"
     )]
     AdminTokenRequired {
         /// The address.

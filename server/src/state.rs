@@ -34,6 +34,8 @@ pub struct ServerState {
     pub store: Store,
     /// Device logins waiting for a user.
     pub devices: DeviceStore,
+    /// API keys issued by token exchange.
+    pub api_keys: crate::http::token_exchange::ApiKeys,
     /// How the model API answers expired tokens now (starts as configured).
     pub expired_token_mode: RwLock<ExpiredTokenMode>,
     /// Fault rules in force.
@@ -117,6 +119,7 @@ impl ServerState {
             baseline,
             shutdown: ShutdownSignal::default(),
             devices: DeviceStore::new(),
+            api_keys: crate::http::token_exchange::ApiKeys::default(),
             expired_token_mode: RwLock::new(config_expired_mode),
         }
     }

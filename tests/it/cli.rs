@@ -149,3 +149,160 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
         .expect("rest of stdout");
     assert_eq!(rest, "", "exactly one line on stdout");
 }
+
+#[test]
+fn the_complete_example_in_docs_config_is_valid() {
+    let doc = include_str!("../../docs/CONFIG.md");
+    let start = doc.find("```yaml\n").expect("a YAML example") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").expect("end of the example");
+    let config = ServerConfig::from_yaml(&doc[start..end], "docs/CONFIG.md")
+        .unwrap_or_else(|e| panic!("the documented example is invalid: {e}"));
+    assert_eq!(config.effective_clients().len(), 2);
+    assert_eq!(config.access_token_ttl.as_secs(), 3600);
+}
+
+/// The keys the parser accepts at one level, from its "unknown key" message.
+fn accepted_keys(yaml: &str) -> Vec<String> {
+    let err = ServerConfig::from_yaml(yaml, "probe.yaml")
+        .expect_err("unknown key")
+        .to_string();
+    let list = err
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no key list in {err}"));
+    list.split(", ").map(|k| k.trim().to_owned()).collect()
+}
+
+#[test]
+fn every_config_key_is_documented_in_docs_config() {
+    let doc = include_str!("../../docs/CONFIG.md");
+    for (level, probe) in [
+        ("top level", "no_such_key: 1\n"),
+        ("user", "user:\n  no_such_key: 1\n"),
+        ("control", "control:\n  no_such_key: 1\n"),
+        ("device", "device:\n  no_such_key: 1\n"),
+        (
+            "clients[]",
+            "clients:\n  - client_id: a\n    no_such_key: 1\n",
+        ),
+    ] {
+        let keys = accepted_keys(probe);
+        assert!(keys.len() > 2, "{level}: {keys:?}");
+        for key in keys {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "{level} key `{key}` has no row in docs/CONFIG.md"
+            );
+        }
+    }
+    // The documented error example has the real shape.
+    let err = ServerConfig::from_yaml(
+        "issuer: http://127.0.0.1:8080\nacess_token_ttl: 1h\n",
+        "bad.yaml",
+    )
+    .expect_err("unknown key")
+    .to_string();
+    let head = "bad.yaml:2:1: unknown key `acess_token_ttl`, expected one of profile,";
+    assert!(err.starts_with(head), "{err}");
+    assert!(doc.contains(&format!("Error: {head}")));
+}
+
+/// Run `fauxauth serve` with `RUST_LOG=log_level`, drive a few flows, stop it, and return
+/// (stderr, secrets that must not appear in it).
+async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", log_level)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let collect = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
+        .await
+        .expect("ready line")
+        .expect("read");
+    let url = line
+        .trim_end()
+        .strip_prefix("fauxauth listening on ")
+        .expect("ready line")
+        .to_owned();
+    let http = http_client();
+    let mut secrets = vec!["fauxauth-service-secret".to_owned()];
+    let token: serde_json::Value = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    let access = token["access_token"].as_str().expect("access").to_owned();
+    let signature = access.rsplit('.').next().expect("signature").to_owned();
+    let _ = http
+        .post(format!("{url}/v1/responses"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"input": "hi"}))
+        .send()
+        .await
+        .expect("api");
+    // A wrong secret, and a forged token, must not be logged either.
+    let _ = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("fauxauth-service", Some("wrong-secret-value"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    let _ = http
+        .post(format!("{url}/oauth/introspect"))
+        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .expect("introspect");
+    secrets.push("wrong-secret-value".to_owned());
+    secrets.push(signature);
+    let pid = child.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits");
+    let logs = collect.await.expect("stderr task");
+    (logs, secrets)
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets_or_tokens() {
+    for level in ["debug", "fauxauth=trace,fauxauth_server=trace"] {
+        let (logs, secrets) = serve_and_collect_logs(level).await;
+        assert!(!logs.is_empty(), "{level}: some logs were written");
+        for secret in &secrets {
+            assert!(
+                !logs.contains(secret.as_str()),
+                "{level}: {secret:?} appears in the logs:\n{logs}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn logs_to_a_pipe_are_plain_text() {
+    let (logs, _) = serve_and_collect_logs("info").await;
+    assert!(logs.contains("fauxauth listening"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "no ANSI escapes: {logs:?}");
+}

@@ -2,8 +2,9 @@
 //!
 //! The pinned `@openai/codex` is installed with npm into `target/codex-cli/<version>/` (once;
 //! later runs reuse it). Each test starts fauxauth in-process with `profile: openai` on
-//! `127.0.0.1:0`, logs the CLI in with `codex login --device-auth --experimental_issuer`, and
-//! drives a refresh with `codex exec` pointed at fauxauth's model API. How the CLI behaves was
+//! `127.0.0.1:0`. Two log the CLI in with `codex login --device-auth --experimental_issuer`
+//! and drive a refresh with `codex exec` pointed at fauxauth's model API; one runs the browser
+//! login through `codex app-server` and checks the token exchange. How the CLI behaves was
 //! established with codex-cli 0.169.0 (see `docs/OPENAI_PROFILE.md`).
 //!
 //! Forcing a refresh needs no edit of `auth.json`: the server's virtual clock starts two hours
@@ -15,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use fauxauth_server::config::{DurationValue, Profile};
+use fauxauth_server::config::{CODEX_CLIENT_ID, DurationValue, Profile};
+use fauxauth_server::secret::short_hash;
 use fauxauth_server::store::FamilyId;
 use fauxauth_server::{Clock, MockServer, ServerConfig, ServerHandle};
 use serde_json::Value;
@@ -289,6 +291,22 @@ async fn codex_cli_device_login_then_refresh_through_fauxauth() {
     let grant = server.state().store.family(family).expect("grant");
     assert_eq!(grant.generation, 1, "exactly one refresh");
     assert!(!grant.revoked);
+    // The event log saw the same: one refresh, presenting R0 and issuing what auth.json holds.
+    let refreshes: Vec<_> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.details.grant_type.as_deref() == Some("refresh_token"))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "one refresh request");
+    let refresh = &refreshes[0].details;
+    assert_eq!(refreshes[0].status, Some(200));
+    assert_eq!(
+        refresh.presented_refresh.as_deref(),
+        Some(&*short_hash(rt0))
+    );
+    assert_eq!(refresh.issued_refresh.as_deref(), Some(&*short_hash(rt1)));
+    assert_eq!(refresh.client_id.as_deref(), Some(CODEX_CLIENT_ID));
     assert_ne!(
         after["tokens"]["access_token"],
         before["tokens"]["access_token"]
@@ -349,10 +367,162 @@ async fn codex_cli_reports_a_reused_refresh_token() {
     );
     let grant = server.state().store.family(family).expect("grant");
     assert!(grant.revoked, "reuse revoked the whole grant");
+    let reuses = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.details.refresh_reuse == Some(true) && e.status == Some(401))
+        .count();
+    assert!(reuses >= 1, "the event log records the reuse");
     assert_eq!(
         read_auth(&home)["tokens"]["refresh_token"].as_str(),
         Some(rt0),
         "nothing was rotated"
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// Send one JSON-RPC message to the app server.
+async fn rpc_send(stdin: &mut tokio::process::ChildStdin, message: &Value) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut line = message.to_string();
+    line.push('\n');
+    stdin
+        .write_all(line.as_bytes())
+        .await
+        .expect("write to codex app-server");
+    stdin.flush().await.expect("flush");
+}
+
+/// Read JSON-RPC messages until one satisfies `wanted` (with the command time limit).
+async fn rpc_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read from codex app-server") {
+            if let Ok(message) = serde_json::from_str::<Value>(&line)
+                && wanted(&message)
+            {
+                return message;
+            }
+        }
+        panic!("codex app-server closed its output before {what}");
+    };
+    tokio::time::timeout(COMMAND_LIMIT, read)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} from codex app-server within {COMMAND_LIMIT:?}"))
+}
+
+/// The browser login (through `codex app-server`, whose login issuer can be set with
+/// `CODEX_APP_SERVER_LOGIN_ISSUER`; `codex login` without `--device-auth` ignores
+/// `--experimental_issuer` in 0.169.0): fauxauth approves headlessly, the CLI's callback
+/// server (fixed port 1455, or 1457) gets the code, and the CLI exchanges its ID token for an
+/// API key at fauxauth's token endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_cli_browser_login_exchanges_the_id_token_for_an_api_key() {
+    if !enabled("codex_cli_browser_login_exchanges_the_id_token_for_an_api_key") {
+        return;
+    }
+    use tokio::io::AsyncBufReadExt as _;
+    let codex = codex_binary().await;
+    let server = server().await;
+    server
+        .clock()
+        .set(SystemTime::now())
+        .expect("virtual clock");
+    let home = codex_home("browser");
+    let mut child = Command::new(&codex)
+        .arg("app-server")
+        .current_dir(home.join("work"))
+        .env("CODEX_HOME", &home)
+        .env("CODEX_APP_SERVER_LOGIN_ISSUER", server.url())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("CODEX_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("codex app-server starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    rpc_send(
+        &mut stdin,
+        &serde_json::json!({"id": 1, "method": "initialize",
+            "params": {"clientInfo": {"name": "fauxauth-test", "title": "fauxauth", "version": "0"}}}),
+    )
+    .await;
+    rpc_until(&mut lines, "initialize result", |m| m["id"] == 1).await;
+    rpc_send(&mut stdin, &serde_json::json!({"method": "initialized"})).await;
+    rpc_send(
+        &mut stdin,
+        &serde_json::json!({"id": 2, "method": "account/login/start", "params": {"type": "chatgpt"}}),
+    )
+    .await;
+    let started = rpc_until(&mut lines, "login start", |m| m["id"] == 2).await;
+    let auth_url = started["result"]["authUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an authUrl: {started}"));
+    assert!(
+        auth_url.starts_with(&format!("{}/oauth/authorize?", server.url())),
+        "the login goes to fauxauth: {auth_url}"
+    );
+
+    // Headless approval: follow fauxauth's redirect to the CLI's callback by hand.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let approved = http.get(auth_url).send().await.expect("authorize");
+    assert_eq!(
+        approved.status(),
+        302,
+        "fauxauth approves the CLI's request"
+    );
+    let callback = approved.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        callback.starts_with("http://127.0.0.1:1455/auth/callback")
+            || callback.starts_with("http://127.0.0.1:1457/auth/callback"),
+        "{callback}"
+    );
+    // Like a browser, follow the callback's redirect to the CLI's success page (the CLI's
+    // login server finishes when that page is served).
+    let landed = reqwest::get(&callback).await.expect("the CLI's callback");
+    assert!(landed.status().is_success(), "{}", landed.status());
+    let completed = rpc_until(&mut lines, "login completion", |m| {
+        m["method"] == "account/login/completed"
+    })
+    .await;
+    drop(stdin);
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+
+    let auth = read_auth(&home);
+    let key = auth["OPENAI_API_KEY"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the CLI stored an API key: {auth}\n{completed}"));
+    assert!(key.starts_with("sk-proj-"), "{key}");
+    let exchanges: Vec<_> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| {
+            e.details.grant_type.as_deref()
+                == Some("urn:ietf:params:oauth:grant-type:token-exchange")
+        })
+        .collect();
+    assert_eq!(exchanges.len(), 1, "one token exchange");
+    assert_eq!(exchanges[0].status, Some(200));
+    assert_eq!(
+        exchanges[0].details.issued_access.as_deref(),
+        Some(&*short_hash(key)),
+        "the key in auth.json is the one fauxauth issued"
     );
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&home);

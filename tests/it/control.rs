@@ -1448,3 +1448,45 @@ async fn a_request_abandoned_during_a_delay_is_still_an_event() {
     assert_eq!(event.fault.map(|f| f.action), Some("delay".to_owned()));
     server.shutdown().await;
 }
+
+#[test]
+fn serve_on_a_public_address_without_admin_token_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .args(["serve", "--addr", "0.0.0.0:0"])
+        .env_remove("FAUXAUTH_ADMIN_TOKEN")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run fauxauth");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    assert!(output.stdout.is_empty(), "never ready");
+}
+
+#[tokio::test]
+async fn a_system_clock_cannot_be_moved_but_reset_still_works() {
+    let server = MockServer::builder()
+        .clock(fauxauth_server::Clock::system())
+        .start()
+        .await
+        .expect("start");
+    let http = client();
+    let (status, body) =
+        post_json(&http, &ctl(&server, "/clock/advance"), json!({"by": "1m"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "conflict");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("virtual"),
+        "{body}"
+    );
+    assert_eq!(
+        get_json(&http, &ctl(&server, "/clock")).await["kind"],
+        "system"
+    );
+    let (status, _) = post_json(&http, &ctl(&server, "/reset"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await;
+}

@@ -7,6 +7,8 @@ use fauxauth_server::config::{ClientConfig, GrantType};
 use fauxauth_server::{MockServer, ServerConfig, ServerHandle};
 use serde_json::Value;
 
+use super::openai::{assert_golden, normalise};
+
 const CLIENT: &str = "tv-app";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -78,6 +80,10 @@ async fn device_flow_pending_slow_down_then_tokens() {
             .expect("complete")
             .ends_with(start["user_code"].as_str().expect("code"))
     );
+    assert_golden(
+        "rfc8628_device_authorization",
+        &normalise(&start, server.url()),
+    );
     let code = &start["device_code"];
     // The virtual clock runs at real speed; freeze it so "too fast" is exact.
     server.clock().freeze().expect("virtual clock");
@@ -86,8 +92,10 @@ async fn device_flow_pending_slow_down_then_tokens() {
         (status, body["error"].as_str()),
         (400, Some("authorization_pending"))
     );
+    assert_golden("rfc8628_pending", &body);
     let (status, body) = poll(&server, code).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("slow_down")));
+    assert_golden("rfc8628_slow_down", &body);
     server
         .clock()
         .advance(Duration::from_secs(10))

@@ -121,6 +121,7 @@ pub(crate) fn normalise(value: &Value, issuer: &str) -> Value {
         "device_auth_id",
         "device_code",
         "user_code",
+        "verification_uri_complete",
         "id",
         "created_at",
         "iat",
@@ -844,6 +845,20 @@ async fn token_exchange_turns_an_id_token_into_an_api_key() {
     let key = body["access_token"].as_str().expect("key");
     assert!(key.starts_with("sk-proj-") && key.len() > 100, "{key}");
     assert_golden("token_exchange", &normalise(&body, server.url()));
+    let key = key.to_owned();
+    // The key works at the model API, and keeps working after the access tokens expired.
+    server
+        .clock()
+        .advance(Duration::from_secs(2 * 3600))
+        .expect("virtual clock");
+    let answer = call_responses(&server, &key, false).await;
+    assert_eq!(answer.status(), 200);
+    let unknown = call_responses(&server, "sk-proj-not-one-of-ours", false).await;
+    assert_eq!(unknown.status(), 401);
+    server
+        .clock()
+        .set(std::time::SystemTime::now())
+        .expect("virtual clock");
 
     // A forged ID token (payload changed, signature kept) is refused.
     let mut parts: Vec<String> = id_token.split('.').map(str::to_owned).collect();
@@ -871,6 +886,8 @@ async fn token_exchange_turns_an_id_token_into_an_api_key() {
         .expect("revoke");
     let revoked = token_exchange(&server, id_token).await;
     assert_eq!(revoked.status(), 400);
+    // ... and the key it bought dies with the grant.
+    assert_eq!(call_responses(&server, &key, false).await.status(), 401);
     server.shutdown().await;
 }
 
@@ -898,5 +915,141 @@ async fn codex_verification_page_approves_a_login_by_hand() {
         .expect("submit");
     assert_eq!(submitted.status(), 200);
     assert_eq!(codex_poll(&server, &start).await.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn control_api_sets_the_expired_token_mode_and_reset_restores_it() {
+    let server = openai_server(ServerConfig::default()).await;
+    let token = expired_access_token(&server).await;
+    let control = |path: &str| format!("{}/_fauxauth{path}", server.url());
+    let set = http()
+        .put(control("/api/expired-token-mode"))
+        .json(&json!({"mode": "bare_401"}))
+        .send()
+        .await
+        .expect("put");
+    let status = set.status();
+    let body: Value = set.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"mode": "bare_401", "previous": "www_authenticate"})
+    );
+    let response = call_responses(&server, &token, false).await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("www-authenticate").is_none());
+
+    let bad = http()
+        .put(control("/api/expired-token-mode"))
+        .json(&json!({"mode": "silent"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), 400);
+    let got: Value = http()
+        .get(control("/api/expired-token-mode"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(got["mode"], "bare_401");
+
+    codex_usercode(&server).await;
+    assert_eq!(server.devices().len(), 1);
+    let reset = http().post(control("/reset")).send().await.expect("reset");
+    assert!(reset.status().is_success());
+    assert_eq!(
+        server.api_expired_token_mode(),
+        ExpiredTokenMode::WwwAuthenticate
+    );
+    assert!(server.devices().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn control_api_lists_approves_and_denies_device_logins() {
+    let mut config = ServerConfig::default();
+    config.device.auto_approve_after_polls = None;
+    let server = openai_server(config).await;
+    let control = |path: &str| format!("{}/_fauxauth{path}", server.url());
+    let first = codex_usercode(&server).await;
+    let second = codex_usercode(&server).await;
+    let listed: Value = http()
+        .get(control("/devices"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let text = listed.to_string();
+    assert_eq!(listed["devices"].as_array().map(Vec::len), Some(2));
+    for start in [&first, &second] {
+        let device = start["device_auth_id"].as_str().expect("id");
+        assert!(!text.contains(device), "raw device codes never listed");
+        assert!(text.contains(start["user_code"].as_str().expect("code")));
+    }
+    let approve = |code: &Value| {
+        http()
+            .post(control("/devices/approve"))
+            .json(&json!({"user_code": code}))
+            .send()
+    };
+    assert_eq!(
+        approve(&first["user_code"])
+            .await
+            .expect("approve")
+            .status(),
+        200
+    );
+    assert_eq!(
+        approve(&first["user_code"]).await.expect("again").status(),
+        409
+    );
+    assert_eq!(
+        approve(&json!("ZZZZ-ZZZZ"))
+            .await
+            .expect("unknown")
+            .status(),
+        404
+    );
+    let deny = http()
+        .post(control("/devices/deny"))
+        .json(&json!({"user_code": second["user_code"]}))
+        .send()
+        .await
+        .expect("deny");
+    assert_eq!(deny.status(), 200);
+    assert_eq!(codex_poll(&server, &first).await.status(), 200);
+    assert_eq!(codex_poll(&server, &second).await.status(), 400);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_record_openai_refresh_reuse_without_raw_tokens() {
+    let server = openai_server(ServerConfig::default()).await;
+    let tokens = login(&server).await;
+    let rt0 = tokens["refresh_token"].as_str().expect("rt");
+    assert_eq!(json_refresh(&server, rt0).await.status(), 200);
+    assert_eq!(json_refresh(&server, rt0).await.status(), 401);
+    let events = server.events().all();
+    let refreshes: Vec<_> = events
+        .iter()
+        .filter(|e| e.details.grant_type.as_deref() == Some("refresh_token"))
+        .collect();
+    assert_eq!(refreshes.len(), 2);
+    assert_eq!(refreshes[0].status, Some(200));
+    assert_eq!(refreshes[1].status, Some(401));
+    assert_eq!(refreshes[1].error.as_deref(), Some("invalid_grant"));
+    assert_eq!(refreshes[1].details.refresh_reuse, Some(true));
+    assert_eq!(
+        refreshes[1].details.client_id.as_deref(),
+        Some(CODEX_CLIENT_ID)
+    );
+    let all = serde_json::to_string(&events).expect("json");
+    assert!(!all.contains(rt0), "no raw refresh token in events");
     server.shutdown().await;
 }

@@ -52,3 +52,49 @@ async fn es256_tokens_verify_with_the_jwks() {
 async fn eddsa_tokens_verify_with_the_jwks() {
     verify_with_jwks("EdDSA", Algorithm::EdDSA, "OKP").await;
 }
+
+#[tokio::test]
+async fn a_key_loaded_from_a_pem_file_signs_and_keeps_its_kid_across_servers() {
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+    )
+    .expect("key");
+    let der = pair.to_pkcs8v1().expect("pkcs8");
+    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
+    let dir = std::env::temp_dir().join(format!(
+        "fauxauth-key-{}",
+        crate::helpers::pkce().verifier.get(..12).expect("12 chars")
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("es256.pem");
+    std::fs::write(&path, pem).expect("write key");
+    let yaml = format!("signing_alg: ES256\nsigning_key_file: {}\n", path.display());
+
+    let mut kids = Vec::new();
+    for _ in 0..2 {
+        let server = spawn_yaml(&yaml).await;
+        let jwks: JwkSet =
+            serde_json::from_value(json(server.get("/.well-known/jwks.json").await).await)
+                .expect("JWKS");
+        let token = server.service_token().await;
+        let access = token["access_token"].as_str().expect("access");
+        let kid = jwt_header(access)["kid"].as_str().expect("kid").to_owned();
+        let key = DecodingKey::from_jwk(jwks.find(&kid).expect("kid in JWKS")).expect("JWK");
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_audience(&[format!("{}/v1", server.issuer())]);
+        jsonwebtoken::decode::<Value>(access, &key, &validation).expect("verifies");
+        kids.push(kid);
+    }
+    assert_eq!(
+        kids[0], kids[1],
+        "the kid is derived from the key in the file"
+    );
+    let generated = spawn_yaml("signing_alg: ES256\n").await;
+    let other = jwt_header(
+        generated.service_token().await["access_token"]
+            .as_str()
+            .expect("access"),
+    );
+    assert_ne!(other["kid"], kids[0].as_str());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -183,3 +183,31 @@ async fn tls_ca_out_without_tls_is_a_usage_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--tls"));
 }
+
+#[tokio::test]
+async fn the_certificate_also_covers_ipv6_loopback() {
+    let addr: std::net::SocketAddr = "[::1]:0".parse().expect("address");
+    let server = match MockServer::builder()
+        .tls(TlsConfig::default())
+        .addr(addr)
+        .start()
+        .await
+    {
+        Ok(server) => server,
+        // Only where the machine has no IPv6 loopback at all.
+        Err(fauxauth_server::StartError::Bind { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
+        {
+            eprintln!("skipped: no IPv6 loopback here ({source})");
+            return;
+        }
+        Err(e) => panic!("start on [::1]: {e}"),
+    };
+    assert!(
+        server.url().starts_with("https://[::1]:"),
+        "{}",
+        server.url()
+    );
+    let client = trusting(server.ca_pem().expect("CA"));
+    discovery_and_token(&client, server.url()).await;
+}

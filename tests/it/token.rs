@@ -535,3 +535,33 @@ async fn two_authentication_methods_or_mismatched_ids_are_refused() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn concurrent_exchanges_of_one_code_have_one_winner_and_the_replays_revoke_it() {
+    const N: usize = 8;
+    let server = std::sync::Arc::new(spawn().await);
+    let p = pkce();
+    let code = server.agent_code(SEED_SCOPE, &p).await;
+    let mut tasks = Vec::new();
+    for _ in 0..N {
+        let server = server.clone();
+        let code = code.clone();
+        let verifier = p.verifier.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = server.agent_exchange(&code, &verifier).await;
+            (response.status(), json(response).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.expect("task");
+        match status {
+            StatusCode::OK => winners.push(body),
+            StatusCode::BAD_REQUEST => assert_eq!(body["error"], "invalid_grant", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one code, one token response");
+    let access = winners[0]["access_token"].as_str().expect("access");
+    assert_invalid_token(server.responses(access).await).await;
+}

@@ -197,6 +197,15 @@ pub struct ApiResponse {
     pub reactive_refresh: bool,
 }
 
+/// What getting a valid access token takes.
+#[derive(Debug)]
+enum Plan {
+    /// The held token is good.
+    Use(String),
+    /// Renew the held tokens (read at this generation).
+    Renew(TokenSet, u64),
+}
+
 #[derive(Debug, Default)]
 struct TokenState {
     tokens: Option<TokenSet>,
@@ -362,19 +371,25 @@ impl Session {
     /// A valid access token: renewed first when inside the refresh buffer (with
     /// `token_auto_refresh`). Returns the token and whether this call renewed it.
     pub async fn access_token(&self) -> Result<(String, bool), ClientError> {
+        let plan = self.plan();
+        self.carry_out(plan).await
+    }
+
+    /// Decide, from the tokens held now, what getting a valid access token takes.
+    fn plan(&self) -> Result<Plan, ClientError> {
         let (tokens, generation) = self.snapshot()?;
         let now = self.now();
         let Some(expires_at) = tokens.expires_at else {
-            return Ok((tokens.access_token, false));
+            return Ok(Plan::Use(tokens.access_token));
         };
         let renew_at = expires_at
             .checked_sub(self.inner.config.token_refresh_buffer)
             .unwrap_or(expires_at);
         if now < renew_at {
-            return Ok((tokens.access_token, false));
+            return Ok(Plan::Use(tokens.access_token));
         }
         if self.inner.config.token_auto_refresh {
-            return self.renew_once(tokens, generation).await;
+            return Ok(Plan::Renew(tokens, generation));
         }
         if now >= expires_at && self.inner.config.local_expiry_check {
             self.inner.stats.lock().refused_expired += 1;
@@ -383,12 +398,34 @@ impl Session {
                 ago: now.duration_since(expires_at).unwrap_or_default(),
             });
         }
-        Ok((tokens.access_token, false))
+        Ok(Plan::Use(tokens.access_token))
+    }
+
+    async fn carry_out(
+        &self,
+        plan: Result<Plan, ClientError>,
+    ) -> Result<(String, bool), ClientError> {
+        match plan? {
+            Plan::Use(token) => Ok((token, false)),
+            Plan::Renew(tokens, generation) => self.renew_once(tokens, generation).await,
+        }
     }
 
     /// `POST {api_base}/responses` with a small prompt, with a valid token.
     pub async fn call_api(&self) -> Result<ApiResponse, ClientError> {
-        let (token, _) = self.access_token().await?;
+        self.call_api_after(std::future::ready(())).await
+    }
+
+    /// [`call_api`](Self::call_api), but the token state is read *before* `go` completes and
+    /// acted on after: N callers that await one barrier all see the same tokens, as N requests
+    /// arriving at the same instant do. (Without single flight they then all refresh.)
+    pub async fn call_api_after(
+        &self,
+        go: impl std::future::Future<Output = ()>,
+    ) -> Result<ApiResponse, ClientError> {
+        let plan = self.plan();
+        go.await;
+        let (token, _) = self.carry_out(plan).await?;
         let generation = self.inner.state.lock().generation;
         let first = self.send_api(&token).await?;
         if first.status == 401 && self.inner.config.reactive_refresh {
@@ -528,6 +565,8 @@ impl Session {
         generation: u64,
     ) -> Result<(String, bool), ClientError> {
         if !self.inner.config.single_flight {
+            // Without single flight every caller that read the expiring token refreshes with
+            // the refresh token it read.
             return self.renew(tokens).await.map(|t| (t.access_token, true));
         }
         let _guard = self.inner.refresh_lock.lock().await;

@@ -53,12 +53,13 @@ impl CallRecord {
 
     /// A short description for reports.
     pub fn describe(&self) -> String {
-        let mut out = self.outcome.to_string();
-        if let Some(s) = self.status {
-            out.push_str(&format!(", status {s}"));
-        }
+        let mut out = match (self.outcome, self.status) {
+            (Outcome::Ok, Some(s)) => format!("answered HTTP {s}"),
+            (outcome, Some(s)) => format!("{outcome} (HTTP {s})"),
+            (outcome, None) => outcome.to_string(),
+        };
         if let Some(e) = &self.error {
-            out.push_str(&format!(", error {e}"));
+            out.push_str(&format!(" {e}"));
         }
         if let Some(m) = &self.message {
             out.push_str(&format!(": {m}"));
@@ -329,7 +330,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             break;
         }
     }
-    let events = server_glue::events(&server);
+    let events = server_glue::stop_and_collect(server).await;
     if failures.is_empty() {
         let context = expect::RunContext {
             events: &events,
@@ -338,7 +339,6 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         };
         failures.extend(expect::check_run(&scenario.expect, &context));
     }
-    stop(server).await;
     ScenarioResult {
         name: scenario.name.clone(),
         file: file_name,
@@ -513,8 +513,11 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
             let session = session.clone();
             let barrier = barrier.clone();
             tokio::spawn(async move {
-                barrier.wait().await;
-                session.call_api().await
+                session
+                    .call_api_after(async move {
+                        barrier.wait().await;
+                    })
+                    .await
             })
         })
         .collect();

@@ -12,9 +12,17 @@ pub(crate) fn last_seq(server: &ServerHandle) -> u64 {
     server.events().last_seq()
 }
 
-/// Every event the server recorded.
+/// Every event the server recorded so far.
 pub(crate) fn events(server: &ServerHandle) -> Vec<ObservedEvent> {
     server.events().all().iter().map(observe).collect()
+}
+
+/// Stop the server, then read its complete event log: requests held by a `hang` (a fault, or
+/// the API's silent-expiry mode) are answered, and recorded, only at shutdown.
+pub(crate) async fn stop_and_collect(server: ServerHandle) -> Vec<ObservedEvent> {
+    let control = server.control();
+    super::run::stop(server).await;
+    control.events().all().iter().map(observe).collect()
 }
 
 /// The harness's view of a server event.

@@ -42,7 +42,7 @@ async fn a_wrong_scenario_is_reported_failed_with_step_expectation_and_actual() 
     let failure = &result.failures[0];
     assert_eq!(failure.step, Some((2, "call_api".to_owned())));
     assert_eq!(failure.expected, "status 200");
-    assert!(failure.actual.contains("status 401"), "{}", failure.actual);
+    assert!(failure.actual.contains("HTTP 401"), "{}", failure.actual);
     assert!(
         failure.actual.contains("invalid_token"),
         "{}",
@@ -105,7 +105,7 @@ async fn junit_has_one_test_case_per_scenario_and_parses_back() {
     std::fs::write(dir.join("a-wrong.yaml"), WRONG).expect("write");
     std::fs::write(
         dir.join("b-ok.yaml"),
-        "name: cc-ok\nreproduces: x\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\n  - call_api: {}\n",
+        "name: cc-ok\nreproduces: x\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\n  - wait: 10ms\n  - set_clock: { to: 2030-01-01T00:00:00Z }\n  - call_api: {}\n",
     )
     .expect("write");
     std::fs::write(dir.join("c-broken.yaml"), "name: [\n").expect("write");
@@ -171,7 +171,7 @@ async fn the_scenario_library_passes() {
         .await
         .expect("run");
     assert!(
-        report.results.len() >= 27,
+        report.results.len() >= 29,
         "{} scenarios",
         report.results.len()
     );
@@ -201,4 +201,34 @@ fn every_library_file_loads() {
             scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
         }
     }
+}
+
+#[test]
+fn every_library_file_validates_against_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&scenario::schema_json()).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(library()).expect("scenario dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 29, "{checked} files");
+    let bad: serde_json::Value = serde_json::json!({
+        "name": "x", "reproduces": "y", "steps": [{"teleport": "5m"}]
+    });
+    assert!(
+        !validator.is_valid(&bad),
+        "an unknown step fails the schema too"
+    );
 }

@@ -187,8 +187,10 @@ async fn without_single_flight_concurrent_refreshes_trip_reuse_detection() {
             let s = s.clone();
             let barrier = barrier.clone();
             tokio::spawn(async move {
-                barrier.wait().await;
-                s.call_api().await
+                s.call_api_after(async move {
+                    barrier.wait().await;
+                })
+                .await
             })
         })
         .collect();
@@ -353,4 +355,55 @@ async fn interactive_or_unknown_client_pages_are_typed() {
     let err = s.login().await.expect_err("unknown client");
     assert_eq!(err.outcome(), Outcome::AuthorizationError);
     assert_eq!(err.status(), Some(400));
+}
+
+#[tokio::test]
+async fn client_secret_post_and_basic_both_authenticate_and_a_wrong_secret_is_invalid_client() {
+    use fauxauth_conformance::client::ClientAuthMethod;
+    let server = MockServer::start().await;
+    for method in [ClientAuthMethod::Basic, ClientAuthMethod::Post] {
+        let s = session(
+            &server,
+            SessionConfig {
+                auth_method: method,
+                ..SessionConfig::builtin_service()
+            },
+        );
+        s.login().await.expect("authenticated");
+    }
+    let wrong = session(
+        &server,
+        SessionConfig::client_credentials("fauxauth-service", "not-the-secret"),
+    );
+    let err = wrong.login().await.expect_err("refused");
+    assert_eq!(err.oauth_error(), Some("invalid_client"), "{err}");
+    assert_eq!(err.status(), Some(401));
+}
+
+#[tokio::test]
+async fn a_confidential_auth_code_client_logs_in_with_basic_and_pkce() {
+    let server = MockServer::builder()
+        .config(ServerConfig {
+            require_https_redirects: false,
+            ..ServerConfig::default()
+        })
+        .start()
+        .await
+        .expect("start");
+    let s = session(
+        &server,
+        SessionConfig {
+            client_secret: Some("fauxauth-web-secret".into()),
+            auth_method: fauxauth_conformance::client::ClientAuthMethod::Basic,
+            ..SessionConfig::authorization_code(
+                "fauxauth-web",
+                "https://app.fauxauth.test/openclaw/oauth/callback/codex",
+            )
+        },
+    );
+    let tokens = s.login().await.expect("login");
+    assert!(tokens.refresh_token.is_some());
+    s.refresh()
+        .await
+        .expect("refresh with Basic authentication");
 }

@@ -2,6 +2,8 @@
 //! A token must be validly signed, unexpired by the server's clock, unrevoked, and carry
 //! `model.request`.
 //!
+//! API keys from the token exchange (`sk-proj-…`) are accepted too, while their grant lives.
+//!
 //! How an *expired* token is answered is the server's [`ExpiredTokenMode`] ("silent expiry"):
 //! see [`gate`]. `POST /v1/responses` with `"stream": true` answers server-sent events, as
 //! the Responses API does (the Codex CLI streams).
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::bearer;
 use super::error::BearerError;
+use super::token_exchange::API_KEY_PREFIX;
 use crate::config::ExpiredTokenMode;
 use crate::secret;
 use crate::state::{AppState, ServerState};
@@ -42,6 +45,16 @@ pub enum Gate {
 /// Check a model-API request's token; an expired one is answered as the current
 /// [`ExpiredTokenMode`] says. `hang` waits here until the server shuts down.
 pub async fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
+    if let Ok(token) = bearer::bearer_token(headers)
+        && token.starts_with(API_KEY_PREFIX)
+    {
+        return match state.api_keys.check(state, token) {
+            Some(claims) => Gate::Allowed(claims),
+            None => Gate::Answer(
+                BearerError::InvalidToken("unknown or revoked API key".into()).into_response(),
+            ),
+        };
+    }
     let (error, expired) = match bearer::authorize_noting_expiry(state, headers, Some(MODEL_SCOPE))
     {
         Ok(claims) => return Gate::Allowed(claims),

@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// modes, ...) are merged here, relative to the prefix and behind the same admin check.
 /// Add a `router()` in your own file and `.merge(your_module::router())` below.
 fn extensions() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(crate::profile::control::router())
 }
 
 /// A control-API error answer.

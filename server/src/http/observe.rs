@@ -65,6 +65,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     };
     let Some(Fired { rule, action }) = fired else {
         let response = next.run(request).await;
+        let response = note_issued(endpoint, response, &mut rec.event().details).await;
         return rec.finish(response);
     };
     rec.event().fault = Some(FaultApplied {
@@ -93,6 +94,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         FaultAction::Delay(d) => {
             tokio::time::sleep(d.0).await;
             let response = next.run(request).await;
+            let response = note_issued(endpoint, response, &mut rec.event().details).await;
             rec.finish(response)
         }
         FaultAction::Hang => {
@@ -130,22 +132,25 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
+            let response = note_issued(endpoint, response, &mut rec.event().details).await;
             rec.finish(response)
         }
         FaultAction::OmitRefreshToken => {
             let response = next.run(request).await;
-            let response = rewrite_token_response(response, &mut rec.event().details, |map| {
+            let response = rewrite_token_response(response, |map| {
                 map.remove("refresh_token");
             })
             .await;
+            let response = note_issued(endpoint, response, &mut rec.event().details).await;
             rec.finish(response)
         }
         FaultAction::ExpiresIn(seconds) => {
             let response = next.run(request).await;
-            let response = rewrite_token_response(response, &mut rec.event().details, |map| {
+            let response = rewrite_token_response(response, |map| {
                 map.insert("expires_in".into(), json!(seconds));
             })
             .await;
+            let response = note_issued(endpoint, response, &mut rec.event().details).await;
             rec.finish(response)
         }
     }
@@ -360,18 +365,56 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The largest response body the layer reads (token responses are a few KiB).
+const RESPONSE_LIMIT: usize = 1024 * 1024;
+
+/// Read a successful token response and note which tokens the client received (as short
+/// hashes, with the access token's claims), so that every grant type — and every change a
+/// fault made — is described as the client saw it.
+async fn note_issued(
+    endpoint: EndpointKind,
+    response: Response,
+    details: &mut EventDetails,
+) -> Response {
+    if endpoint != EndpointKind::Token || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, RESPONSE_LIMIT).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response body unreadable",
+        )
+            .into_response();
+    };
+    #[derive(Deserialize)]
+    struct Issued<'a> {
+        #[serde(borrow)]
+        access_token: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        refresh_token: Option<Cow<'a, str>>,
+    }
+    if let Ok(Issued {
+        access_token: Some(access),
+        refresh_token,
+    }) = serde_json::from_slice::<Issued<'_>>(&bytes)
+    {
+        details.issued(&access, refresh_token.as_deref());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
 /// Change the JSON object of a successful token response with `edit`. Anything else is
 /// passed through unchanged.
 async fn rewrite_token_response(
     response: Response,
-    details: &mut EventDetails,
     edit: impl FnOnce(&mut serde_json::Map<String, Value>),
 ) -> Response {
     if response.status() != StatusCode::OK {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, RESPONSE_LIMIT).await else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             "response body unreadable",
@@ -386,16 +429,8 @@ async fn rewrite_token_response(
         return Response::from_parts(parts, Body::from(bytes));
     };
     edit(map);
-    let refresh_withheld = !map.contains_key("refresh_token");
     let edited = Bytes::from(serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec()));
     parts.headers.remove(header::CONTENT_LENGTH);
-    if refresh_withheld {
-        // The event must not claim a refresh token the client never saw.
-        details.issued_refresh = None;
-        if let Some(d) = parts.extensions.get_mut::<EventDetails>() {
-            d.issued_refresh = None;
-        }
-    }
     Response::from_parts(parts, Body::from(edited))
 }
 

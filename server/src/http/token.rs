@@ -17,7 +17,8 @@ use crate::state::{AppState, ServerState};
 use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
 
 /// The handler. It tells the event log (through an [`EventDetails`] in the response's
-/// extensions) which tokens it issued and whether a refresh token was reused.
+/// extensions) whether a refresh token was reused; the event layer reads the issued tokens
+/// from the response itself, as the client receives it.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let mut details = EventDetails::default();
     let mut response = match handle(&state, &headers, &body, &mut details) {
@@ -74,11 +75,11 @@ fn handle(
         GrantType::DeviceCode => super::device::device_code_grant(state, client, &params)?,
         GrantType::TokenExchange => {
             let exchanged = super::token_exchange::token_exchange(state, client, &params)?;
-            details.issued(&exchanged.access_token, None);
             return Ok(exchanged.into_response());
         }
     };
-    details.issued(&tokens.access_token, tokens.refresh_token.as_deref());
+    // The event log notes the issued tokens from the response as the client receives it
+    // (after any fault has changed it): see `http::observe`.
     Ok(tokens.into_response())
 }
 

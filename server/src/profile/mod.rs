@@ -6,6 +6,7 @@
 //! shape of refresh errors, and the profile's extra routes (the Codex CLI's device login).
 
 pub mod codex_device;
+pub mod control;
 pub mod generic;
 mod handle;
 pub mod openai;
