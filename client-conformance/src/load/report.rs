@@ -230,14 +230,25 @@ fn latency_over_time(r: &LoadReport, svg: &mut String) -> Result<(), String> {
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
     }
+    finish(&mut chart, &root)
+}
+
+/// Draw the legend and write the plot out: the same closing for every chart.
+fn finish<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+) -> Result<(), String>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
         .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    root.present().map_err(err)
 }
 
 /// Share of requests per logarithmic latency bucket, per endpoint.
@@ -275,14 +286,7 @@ fn latency_histogram(r: &LoadReport, svg: &mut String) -> Result<(), String> {
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    finish(&mut chart, &root)
 }
 
 /// Successful renewals and errors per second: synchronised expiry shows up as spikes.
@@ -330,12 +334,5 @@ fn refreshes_per_second(r: &LoadReport, svg: &mut String) -> Result<(), String> 
         .map_err(err)?
         .label("errors")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], RED.filled()));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    finish(&mut chart, &root)
 }
