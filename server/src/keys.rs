@@ -1,17 +1,20 @@
 //! Signing keys: generation (RS256, ES256, EdDSA), PEM loading, `kid`, JWKS, and rotation with
 //! a grace period during which the previous key still verifies and is still published.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, mpsc};
 use std::time::SystemTime;
 
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::error::Unspecified;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::config::SigningAlg;
@@ -89,9 +92,7 @@ impl SigningKey {
     /// Generate a fresh key.
     pub fn generate(alg: SigningAlg) -> Result<Self, KeyError> {
         let pkcs8 = match alg {
-            SigningAlg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
-                .and_then(|k| k.as_der())
-                .map(|d| d.as_ref().to_vec()),
+            SigningAlg::RS256 => generate_rsa_2048(),
             SigningAlg::ES256 => {
                 EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
                     .and_then(|k| k.to_pkcs8v1())
@@ -110,21 +111,25 @@ impl SigningKey {
     }
 
     /// A key generated once per process and algorithm: starting a server stays cheap even
-    /// with RSA, whose key generation takes tens of milliseconds.
+    /// with RSA, whose key generation takes tens of milliseconds. Callers that ask while the
+    /// key is being generated wait for that key rather than generating another.
     pub fn shared(alg: SigningAlg) -> Result<Arc<Self>, KeyError> {
-        static RS: OnceLock<Arc<SigningKey>> = OnceLock::new();
-        static ES: OnceLock<Arc<SigningKey>> = OnceLock::new();
-        static ED: OnceLock<Arc<SigningKey>> = OnceLock::new();
+        static RS: Mutex<Option<Arc<SigningKey>>> = Mutex::new(None);
+        static ES: Mutex<Option<Arc<SigningKey>>> = Mutex::new(None);
+        static ED: Mutex<Option<Arc<SigningKey>>> = Mutex::new(None);
         let cell = match alg {
             SigningAlg::RS256 => &RS,
             SigningAlg::ES256 => &ES,
             SigningAlg::EdDSA => &ED,
         };
-        if let Some(key) = cell.get() {
+        // Held while generating, on purpose: that is what makes a second caller wait.
+        let mut slot = cell.lock();
+        if let Some(key) = slot.as_ref() {
             return Ok(key.clone());
         }
         let key = Arc::new(Self::generate(alg)?);
-        Ok(cell.get_or_init(|| key).clone())
+        *slot = Some(key.clone());
+        Ok(key)
     }
 
     /// Load an unencrypted PEM private key (PKCS#8, or PKCS#1 for RSA).
@@ -238,6 +243,75 @@ impl SigningKey {
     }
 }
 
+/// At most this many RSA key searches run at once (see [`generate_rsa_2048`]).
+const MAX_RSA_RACERS: usize = 4;
+
+/// A fresh RSA-2048 key pair as PKCS#8 DER.
+///
+/// RSA key generation is a search for two random primes, so its cost varies widely from one
+/// key to the next (on the 2-core benchmark machine: CPU median ~52 ms, p90 ~108 ms; see
+/// docs/BENCHMARKS.md "Start-up"). When cores are idle, one independent search runs on each
+/// (see [`rsa_racers`]) and the first key found is used, so the wait is the fastest of several
+/// searches instead of one. The key is no different: aws-lc draws every prime candidate afresh
+/// from its CSPRNG (FIPS 186-4 B.3.3, no incremental search), so how long a search takes says
+/// nothing about the primes it ends with. aws-lc-rs cannot cancel a search: the others finish in
+/// the background and their keys are dropped unused.
+fn generate_rsa_2048() -> Result<Vec<u8>, Unspecified> {
+    fn one() -> Result<Vec<u8>, Unspecified> {
+        RsaKeyPair::generate(KeySize::Rsa2048)
+            .and_then(|k| k.as_der())
+            .map(|d| d.as_ref().to_vec())
+    }
+    let racers = rsa_racers();
+    if racers < 2 {
+        return one();
+    }
+    let (found, first) = mpsc::channel();
+    let mut started = 0;
+    for _ in 0..racers {
+        let found = found.clone();
+        let spawned = std::thread::Builder::new()
+            .name("fauxauth-rsa-keygen".into())
+            .spawn(move || {
+                // The receiver is gone once a key has been taken: later keys are dropped.
+                let _ = found.send(one());
+            });
+        if spawned.is_ok() {
+            started += 1;
+        }
+    }
+    drop(found);
+    if started == 0 {
+        return one();
+    }
+    // The first key wins; a search that failed leaves the others to finish.
+    let mut failure = Unspecified;
+    for result in first.iter().take(started) {
+        match result {
+            Ok(key) => return Ok(key),
+            Err(e) => failure = e,
+        }
+    }
+    Err(failure)
+}
+
+/// How many RSA key searches to race: one per idle core, at most [`MAX_RSA_RACERS`], at least 1.
+///
+/// Only idle cores help. On a busy machine Linux shares the CPU fairly between sessions
+/// (autogroup), so parallel searches split this process's share and each runs slower than one
+/// search alone: measured under load, two racing searches took a median 77 ms against 52 ms for
+/// one. Idle cores are estimated from the 1-minute load average (Linux); elsewhere every core
+/// counts as idle.
+fn rsa_racers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let busy = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<f64>().ok())
+        // Saturating float-to-int conversion: NaN and negatives give 0.
+        .map_or(0, |load| load.floor() as usize);
+    cores.saturating_sub(busy).clamp(1, MAX_RSA_RACERS)
+}
+
 /// The active key and the retired keys still inside their grace period.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
@@ -305,6 +379,38 @@ mod tests {
             assert_eq!(key.jwk()["use"], "sig");
             assert_eq!(key.jwk()["kid"], key.kid.as_str());
         }
+    }
+
+    #[test]
+    fn generated_rsa_keys_are_2048_bit_and_distinct() {
+        let modulus_bits = |key: &SigningKey| {
+            let n = URL_SAFE_NO_PAD
+                .decode(key.jwk()["n"].as_str().expect("n"))
+                .expect("base64url n");
+            n.len() * 8 - n[0].leading_zeros() as usize
+        };
+        let a = SigningKey::generate(SigningAlg::RS256).expect("key");
+        let b = SigningKey::generate(SigningAlg::RS256).expect("key");
+        assert_eq!(modulus_bits(&a), 2048);
+        assert_eq!(modulus_bits(&b), 2048);
+        assert_eq!(a.jwk()["e"], "AQAB");
+        assert_ne!(a.kid, b.kid, "every search draws fresh randomness");
+        let racers = rsa_racers();
+        assert!((1..=MAX_RSA_RACERS).contains(&racers), "{racers}");
+    }
+
+    #[test]
+    fn concurrent_callers_share_one_key() {
+        let keys: Vec<Arc<SigningKey>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| SigningKey::shared(SigningAlg::EdDSA).expect("key")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert!(keys.iter().all(|k| Arc::ptr_eq(k, &keys[0])));
     }
 
     #[test]

@@ -198,20 +198,28 @@ impl MockServerBuilder {
         if control.enabled && control.admin_token.is_none() && !self.addr.ip().is_loopback() {
             return Err(StartError::AdminTokenRequired { addr: self.addr });
         }
-        let key = match &self.config.signing_key_file {
-            Some(path) => Arc::new(SigningKey::from_pem_file(self.config.signing_alg, path)?),
-            None => SigningKey::shared(self.config.signing_alg)?,
+        // The signing key is most of start-up when it is generated (RSA-2048: tens of ms), so
+        // it is made (or loaded) on a blocking thread while TLS and the socket are set up here.
+        // Errors are still reported in the old order: key, TLS, bind.
+        let alg = self.config.signing_alg;
+        let key_file = self.config.signing_key_file.clone();
+        let key = tokio::task::spawn_blocking(move || match key_file {
+            Some(path) => SigningKey::from_pem_file(alg, &path).map(Arc::new),
+            None => SigningKey::shared(alg),
+        });
+        let tls = self.tls.as_ref().map(tls::TlsMaterial::generate);
+        let listener = TcpListener::bind(self.addr).await;
+        let key = match key.await {
+            Ok(key) => key?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only when the runtime is shutting down.
+            Err(_) => return Err(KeyError::Generate(alg.as_str()).into()),
         };
-        let tls = match &self.tls {
-            Some(config) => Some(tls::TlsMaterial::generate(config)?),
-            None => None,
-        };
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: self.addr,
-                source,
-            })?;
+        let tls = tls.transpose()?;
+        let listener = listener.map_err(|source| StartError::Bind {
+            addr: self.addr,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: self.addr,
             source,

@@ -306,3 +306,74 @@ async fn logs_to_a_pipe_are_plain_text() {
     assert!(logs.contains("fauxauth listening"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "no ANSI escapes: {logs:?}");
 }
+
+/// The ready line is honest: the default RS256 key (generated at start) exists when it is
+/// printed, so the very first request gets a token signed with a 2048-bit key that verifies
+/// with the published JWKS.
+#[tokio::test]
+async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
+    use base64::Engine as _;
+    use jsonwebtoken::jwk::JwkSet;
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
+        .await
+        .expect("a ready line in time")
+        .expect("read stdout");
+    let url = line
+        .trim_end()
+        .strip_prefix("fauxauth listening on ")
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+        .to_owned();
+    let http = http_client();
+    let token: serde_json::Value = http
+        .post(format!("{url}/oauth/token"))
+        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    let access = token["access_token"].as_str().expect("access token");
+    let jwks: JwkSet = http
+        .get(format!("{url}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("JWKS");
+    let header = jsonwebtoken::decode_header(access).expect("JWT header");
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let jwk = jwks
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("the token's kid is published");
+    let jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        panic!("an RSA JWK: {jwk:?}");
+    };
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&rsa.n)
+        .expect("base64url modulus");
+    assert_eq!(n.len() * 8 - n[0].leading_zeros() as usize, 2048);
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("usable JWK");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[format!("{url}/v1")]);
+    jsonwebtoken::decode::<serde_json::Value>(access, &key, &validation).expect("verifies");
+
+    let pid = child.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+}
