@@ -135,7 +135,8 @@ pub struct ExternalSpec {
     /// minute.
     #[serde(default)]
     pub time_scale: Option<f64>,
-    /// The client it plays (default: the built-in public agent for authorization code).
+    /// The client it plays (default: authorization code, as the profile's built-in client:
+    /// `fauxauth-agent`, or the Codex CLI's client under `profile: openai`).
     #[serde(default)]
     pub flow: Option<Flow>,
     /// Override `FAUXAUTH_CLIENT_ID`.
