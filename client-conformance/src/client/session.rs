@@ -87,6 +87,9 @@ pub struct SessionConfig {
     pub token_auto_refresh: bool,
     /// `token_refresh_buffer`: renew this long before expiry (seed: 300 s).
     pub token_refresh_buffer: Duration,
+    /// Renew up to this much earlier still, by a random amount each session draws once, so
+    /// sessions that logged in together do not all renew together (zero, the default: off).
+    pub token_refresh_jitter: Duration,
     /// Timeout of each HTTP request.
     pub request_timeout: Duration,
     /// Retries with backoff on 5xx answers and timeouts (off by default).
@@ -133,6 +136,7 @@ impl SessionConfig {
             pkce: None,
             token_auto_refresh: true,
             token_refresh_buffer: Duration::from_secs(300),
+            token_refresh_jitter: Duration::ZERO,
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             reactive_refresh: false,
@@ -259,13 +263,21 @@ struct TokenState {
     lost: Option<ClientError>,
 }
 
+/// What sessions alike share: configuration, endpoints, clock, `oauth2` client, transport.
 #[derive(Debug)]
-struct Inner {
+struct Setup {
     config: SessionConfig,
     clock: Clock,
     endpoints: Endpoints,
     oauth: OAuthClient,
     transport: Transport,
+}
+
+#[derive(Debug)]
+struct Inner {
+    setup: Arc<Setup>,
+    /// This session's draw of `token_refresh_jitter`.
+    jitter: Duration,
     state: Mutex<TokenState>,
     refresh_lock: tokio::sync::Mutex<()>,
     stats: Mutex<SessionStats>,
@@ -337,34 +349,49 @@ impl Session {
                 Flow::ClientCredentials => None,
             },
         )?;
-        Ok(Self {
+        Ok(Self::from_setup(Arc::new(Setup {
+            config,
+            clock,
+            endpoints,
+            oauth,
+            transport,
+        })))
+    }
+
+    fn from_setup(setup: Arc<Setup>) -> Self {
+        let jitter = setup.config.token_refresh_jitter.mul_f64(random_fraction());
+        Self {
             inner: Arc::new(Inner {
-                config,
-                clock,
-                endpoints,
-                oauth,
-                transport,
+                setup,
+                jitter,
                 state: Mutex::default(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 stats: Mutex::default(),
             }),
-        })
+        }
+    }
+
+    /// A new session, not logged in, with this one's configuration, endpoints, clock and
+    /// transport — shared, not copied, so a thousand siblings cost little more than their
+    /// tokens. Unlike a clone it has its own tokens, locks, counters and jitter draw.
+    pub fn sibling(&self) -> Self {
+        Self::from_setup(self.inner.setup.clone())
     }
 
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
-        &self.inner.config
+        &self.inner.setup.config
     }
 
     /// The endpoints.
     pub fn endpoints(&self) -> &Endpoints {
-        &self.inner.endpoints
+        &self.inner.setup.endpoints
     }
 
     /// "Now" by the client's clock (the shared clock plus the configured skew).
     pub fn now(&self) -> SystemTime {
-        let now = self.inner.clock.now();
-        let skew = self.inner.config.clock_skew_secs;
+        let now = self.inner.setup.clock.now();
+        let skew = self.inner.setup.config.clock_skew_secs;
         let by = Duration::from_secs(skew.unsigned_abs());
         if skew >= 0 {
             now + by
@@ -380,7 +407,7 @@ impl Session {
 
     /// Every HTTP attempt so far (of every session sharing the transport).
     pub fn attempts(&self) -> Vec<Attempt> {
-        self.inner.transport.attempts()
+        self.inner.setup.transport.attempts()
     }
 
     /// The tokens held, as short hashes.
@@ -416,7 +443,7 @@ impl Session {
         options: LoginOptions,
     ) -> Result<(TokenSummary, Option<Result<TokenSummary, ClientError>>), ClientError> {
         let now = || self.now();
-        let (tokens, replay) = match self.inner.config.flow {
+        let (tokens, replay) = match self.inner.setup.config.flow {
             Flow::ClientCredentials => (self.credentials().fetch(now).await?, None),
             Flow::AuthorizationCode => {
                 let result = self.auth_code().login(options, now).await?;
@@ -432,7 +459,7 @@ impl Session {
     /// Renew now, whatever the expiry: a refresh-token grant (authorization code) or a new
     /// client-credentials grant. With `single_flight`, waits for any refresh in flight.
     pub async fn refresh(&self) -> Result<TokenSummary, ClientError> {
-        let _guard = if self.inner.config.single_flight {
+        let _guard = if self.inner.setup.config.single_flight {
             Some(self.inner.refresh_lock.lock().await)
         } else {
             None
@@ -456,15 +483,15 @@ impl Session {
             return Ok(Plan::Use(held.tokens.access_token));
         };
         let renew_at = expires_at
-            .checked_sub(self.inner.config.token_refresh_buffer)
+            .checked_sub(self.inner.setup.config.token_refresh_buffer + self.inner.jitter)
             .unwrap_or(expires_at);
         if now < renew_at {
             return Ok(Plan::Use(held.tokens.access_token));
         }
-        if self.inner.config.token_auto_refresh {
+        if self.inner.setup.config.token_auto_refresh {
             return Ok(Plan::Renew(held));
         }
-        if now >= expires_at && self.inner.config.local_expiry_check {
+        if now >= expires_at && self.inner.setup.config.local_expiry_check {
             self.inner.stats.lock().refused_expired += 1;
             return Err(ClientError::AccessTokenExpired {
                 expired_at: expires_at,
@@ -502,7 +529,7 @@ impl Session {
         let generation = self.inner.state.lock().generation;
         let mut first = self.send_api(&token).await?;
         first.renewed = renewed;
-        if first.status == 401 && self.inner.config.reactive_refresh {
+        if first.status == 401 && self.inner.setup.config.reactive_refresh {
             self.inner.stats.lock().reactive_refreshes += 1;
             let current = self.snapshot()?;
             let tokens = if current.generation != generation {
@@ -561,21 +588,22 @@ impl Session {
         let body = {
             let mut form = form_urlencoded::Serializer::new(String::new());
             form.append_pair("token", token);
-            form.append_pair("client_id", &self.inner.config.client_id);
-            if let Some(secret) = &self.inner.config.client_secret {
+            form.append_pair("client_id", &self.inner.setup.config.client_id);
+            if let Some(secret) = &self.inner.setup.config.client_secret {
                 form.append_pair("client_secret", secret);
             }
             form.finish()
         };
         let request = oauth2::http::Request::builder()
             .method("POST")
-            .uri(&self.inner.endpoints.revoke)
+            .uri(&self.inner.setup.endpoints.revoke)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.into_bytes())
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let what = "POST /oauth/revoke".to_owned();
         let response = self
             .inner
+            .setup
             .transport
             .send(Exchange::Revoke, request)
             .await
@@ -592,19 +620,19 @@ impl Session {
 
     fn credentials(&self) -> CredentialsClient {
         CredentialsClient::new(
-            self.inner.oauth.clone(),
-            self.inner.transport.clone(),
-            self.inner.config.scopes.clone(),
+            self.inner.setup.oauth.clone(),
+            self.inner.setup.transport.clone(),
+            self.inner.setup.config.scopes.clone(),
         )
     }
 
     fn auth_code(&self) -> AuthCodeClient {
         AuthCodeClient::new(
-            self.inner.oauth.clone(),
-            self.inner.transport.clone(),
-            self.inner.endpoints.clone(),
-            self.inner.config.scopes.clone(),
-            self.inner.config.pkce,
+            self.inner.setup.oauth.clone(),
+            self.inner.setup.transport.clone(),
+            self.inner.setup.endpoints.clone(),
+            self.inner.setup.config.scopes.clone(),
+            self.inner.setup.config.pkce,
         )
     }
 
@@ -625,7 +653,7 @@ impl Session {
     }
 
     fn install(&self, mut tokens: TokenSet, login: bool) {
-        if self.inner.config.expiry_source == ExpirySource::JwtExp
+        if self.inner.setup.config.expiry_source == ExpirySource::JwtExp
             && let Some(exp) = jwt_exp(&tokens.access_token)
         {
             tokens.expires_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
@@ -675,7 +703,7 @@ impl Session {
 
     /// Renew unless someone else did since `generation` was read (single flight).
     async fn renew_once(&self, held: Held) -> Result<(String, bool), ClientError> {
-        if !self.inner.config.single_flight {
+        if !self.inner.setup.config.single_flight {
             // Without single flight every caller that read the expiring token refreshes with
             // the refresh token it read.
             return self.renew(held).await.map(|t| (t.access_token, true));
@@ -691,7 +719,7 @@ impl Session {
     /// Renew `held`: refresh grant, or a new client-credentials grant.
     async fn renew(&self, held: Held) -> Result<TokenSet, ClientError> {
         let now = || self.now();
-        let renewed = match self.inner.config.flow {
+        let renewed = match self.inner.setup.config.flow {
             Flow::ClientCredentials => {
                 let t = self.credentials().fetch(now).await?;
                 self.inner.stats.lock().renewals += 1;
@@ -720,7 +748,14 @@ impl Session {
                         stats.refresh_duplicates += 1;
                     }
                 }
-                match refresh(&self.inner.oauth, &self.inner.transport, refresh_token, now).await {
+                match refresh(
+                    &self.inner.setup.oauth,
+                    &self.inner.setup.transport,
+                    refresh_token,
+                    now,
+                )
+                .await
+                {
                     Ok(t) => {
                         self.inner.stats.lock().refreshes += 1;
                         t
@@ -742,7 +777,7 @@ impl Session {
     }
 
     async fn send_api(&self, token: &str) -> Result<ApiResponse, ClientError> {
-        let url = format!("{}/responses", self.inner.endpoints.api_base);
+        let url = format!("{}/responses", self.inner.setup.endpoints.api_base);
         let body = serde_json::json!({"model": "gpt-fauxauth-1", "input": "ping"}).to_string();
         let request = oauth2::http::Request::builder()
             .method("POST")
@@ -753,7 +788,13 @@ impl Session {
             .map_err(|e| ClientError::Config(e.to_string()))?;
         self.inner.stats.lock().api_calls += 1;
         let what = "POST /v1/responses".to_owned();
-        let response = match self.inner.transport.send(Exchange::Api, request).await {
+        let response = match self
+            .inner
+            .setup
+            .transport
+            .send(Exchange::Api, request)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 return Err(ClientError::from_transport(
@@ -768,12 +809,18 @@ impl Session {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let status = response.status().as_u16();
         let error = www_authenticate
             .as_deref()
             .and_then(challenge_error)
-            .or_else(|| super::error::parse_error_body(response.body()).map(|(code, _)| code));
+            .or_else(|| {
+                // Only an error answer has an error body worth parsing.
+                (status >= 400)
+                    .then(|| super::error::parse_error_body(response.body()).map(|(c, _)| c))
+                    .flatten()
+            });
         Ok(ApiResponse {
-            status: response.status().as_u16(),
+            status,
             error,
             www_authenticate,
             empty_body: response.body().is_empty(),
@@ -797,6 +844,12 @@ impl Session {
             secs(ago)
         ))
     }
+}
+
+/// A uniform random number in [0, 1), from the one source of randomness.
+pub(crate) fn random_fraction() -> f64 {
+    let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
+    bits as f64 / (1u64 << 53) as f64
 }
 
 /// The `exp` claim of a JWT, read without verifying it (the client is not its audience).

@@ -267,7 +267,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         None => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
     };
     let endpoints = discover(&base).await;
-    let config = session_config(&opts);
+    let config = session_config(&opts, access_ttl);
     // Jittered logins spread over one renewal period (capped at half the run), so renewals
     // are spread evenly from the first expiry on.
     let period_real = access_ttl.saturating_sub(opts.buffer).div_f64(scale);
@@ -277,23 +277,17 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
-    let agents = (0..opts.agents)
+    // One session per transport is built; the others are its siblings, sharing its setup.
+    let prototypes = transports
+        .iter()
+        .map(|t| Session::with_transport(endpoints.clone(), config.clone(), clock.clone(), t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let agents: Vec<_> = (0..opts.agents)
         .map(|i| {
-            let mut config = config.clone();
-            if opts.jitter {
-                // Renew a random extra up to a tenth of the token's life early, so sessions
-                // that logged in together do not renew together.
-                config.token_refresh_buffer += access_ttl.mul_f64(0.1 * random_fraction());
-            }
-            let session = Session::with_transport(
-                endpoints.clone(),
-                config,
-                clock.clone(),
-                &transports[i % transports.len()],
-            )?;
-            Ok(Arc::new(Agent::new(session, stats.clone())))
+            let session = prototypes[i % prototypes.len()].sibling();
+            Arc::new(Agent::new(session, stats.clone()))
         })
-        .collect::<Result<Vec<_>, LoadError>>()?;
+        .collect();
     let period = Duration::from_secs_f64(1.0 / opts.rate);
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.duration;
@@ -301,7 +295,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         .iter()
         .map(|agent| {
             let delay = if opts.jitter {
-                ramp.mul_f64(random_fraction())
+                ramp.mul_f64(client::session::random_fraction())
             } else {
                 Duration::ZERO
             };
@@ -382,7 +376,7 @@ fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
 }
 
 /// The session every agent runs: the built-in client of the flow, with the run's refresh mode.
-fn session_config(opts: &LoadOptions) -> SessionConfig {
+fn session_config(opts: &LoadOptions, access_ttl: Duration) -> SessionConfig {
     let base = match opts.flow {
         Flow::ClientCredentials => SessionConfig::builtin_service(),
         Flow::AuthorizationCode => SessionConfig::builtin_agent(),
@@ -393,15 +387,16 @@ fn session_config(opts: &LoadOptions) -> SessionConfig {
         // `none` sends the token after it expired, as an agent that never renews does.
         local_expiry_check: opts.refresh != RefreshMode::None,
         token_refresh_buffer: opts.buffer,
+        // With jitter, renew a random extra up to a tenth of the token's life early (drawn
+        // once per session), so sessions that logged in together do not renew together.
+        token_refresh_jitter: if opts.jitter {
+            access_ttl.mul_f64(0.1)
+        } else {
+            Duration::ZERO
+        },
         request_timeout: Duration::from_secs(30),
         ..base
     }
-}
-
-/// A uniform random number in [0, 1), from the one source of randomness.
-fn random_fraction() -> f64 {
-    (u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11) as f64
-        / (1u64 << 53) as f64
 }
 
 /// The endpoints from the target's discovery document, or fauxauth's paths.

@@ -506,6 +506,8 @@ async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
     for s in &sessions {
         assert!(s.call_api().await.expect("call").renewed);
     }
+    let seen_handle = seen.clone();
+    let seen_now = |h: &std::sync::Arc<Seen>| h.0.lock().len();
     let seen = seen.0.lock().clone();
     let count = |e: Exchange| seen.iter().filter(|(x, s)| *x == e && s.is_some()).count();
     assert_eq!(count(Exchange::Authorize), 3, "{seen:?}");
@@ -530,6 +532,18 @@ async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
         .map(|s| s.tokens().expect("tokens").refresh_token)
         .collect();
     assert_eq!(tokens.len(), 3, "each session holds its own tokens");
+    // A sibling shares the setup and the transport, not the tokens or the counters.
+    let sibling = sessions[0].sibling();
+    assert!(sibling.needs_login());
+    sibling.login().await.expect("login");
+    assert_ne!(sibling.tokens(), sessions[0].tokens());
+    assert_eq!(sibling.stats().logins, 1);
+    assert_eq!(sessions[0].stats().logins, 1);
+    assert_eq!(
+        seen.len() + 2,
+        seen_now(&seen_handle),
+        "its requests are observed too"
+    );
 }
 
 #[tokio::test]
@@ -574,4 +588,46 @@ async fn expires_in_counts_from_when_the_request_was_sent() {
     slow.await.expect("server");
     assert_eq!(clock.now_unix(), sent + 10 * MIN);
     assert_eq!(tokens.expires_at, Some(sent + 60 * MIN));
+}
+
+/// How many of `sessions` renewed before this API call.
+async fn renewed(sessions: &[Session]) -> usize {
+    let mut n = 0;
+    for s in sessions {
+        n += usize::from(s.call_api().await.expect("call").renewed);
+    }
+    n
+}
+
+#[tokio::test]
+async fn refresh_jitter_spreads_renewals_within_its_bounds() {
+    let server = MockServer::start().await;
+    let first = session(
+        &server,
+        SessionConfig {
+            token_refresh_jitter: Duration::from_secs(10 * MIN),
+            ..SessionConfig::builtin_service()
+        },
+    );
+    let sessions: Vec<Session> = std::iter::once(first.clone())
+        .chain((1..40).map(|_| first.sibling()))
+        .collect();
+    for s in &sessions {
+        s.login().await.expect("login");
+    }
+    // 60-minute tokens, 5-minute buffer, up to 10 minutes of jitter: due between 15 and 5
+    // minutes before expiry.
+    advance(&server, 44);
+    assert_eq!(renewed(&sessions).await, 0, "16 minutes left: none due");
+    advance(&server, 6);
+    let halfway = renewed(&sessions).await;
+    // Each session is due at 10 minutes left with probability 1/2: all 40 alike has odds
+    // of 2^-39.
+    assert!(0 < halfway && halfway < 40, "{halfway} of 40 renewed");
+    advance(&server, 6);
+    assert_eq!(
+        renewed(&sessions).await,
+        40 - halfway,
+        "4 minutes left: the rest are due"
+    );
 }
