@@ -778,13 +778,13 @@ impl Session {
 
     async fn send_api(&self, token: &str) -> Result<ApiResponse, ClientError> {
         let url = format!("{}/responses", self.inner.setup.endpoints.api_base);
-        let body = serde_json::json!({"model": "gpt-fauxauth-1", "input": "ping"}).to_string();
+        const BODY: &str = r#"{"model":"gpt-fauxauth-1","input":"ping"}"#;
         let request = oauth2::http::Request::builder()
             .method("POST")
             .uri(&url)
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/json")
-            .body(body.into_bytes())
+            .body(BODY.as_bytes().to_vec())
             .map_err(|e| ClientError::Config(e.to_string()))?;
         self.inner.stats.lock().api_calls += 1;
         let what = "POST /v1/responses".to_owned();
