@@ -32,6 +32,11 @@ enum Command {
         /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
+        /// How many recent events the control API keeps in memory (GET /_fauxauth/events);
+        /// older ones remain in the --events file. About 1 KiB each.
+        #[arg(long, value_name = "N", default_value_t = fauxauth_server::events::DEFAULT_CAPACITY,
+              value_parser = clap::value_parser!(usize))]
+        event_capacity: usize,
         /// Serve HTTPS with a CA and certificate generated at start (for localhost,
         /// 127.0.0.1 and ::1).
         #[arg(long)]
@@ -176,13 +181,14 @@ fn main() -> anyhow::Result<()> {
             config,
             addr,
             events,
+            event_capacity,
             tls,
             tls_ca_out,
             admin_token,
         } => runtime.block_on(serve(
             config,
             addr,
-            events,
+            (events, event_capacity),
             tls.then_some(tls_ca_out),
             admin_token,
         )),
@@ -284,10 +290,11 @@ fn display_paths(paths: &[PathBuf]) -> String {
 async fn serve(
     config: Option<PathBuf>,
     addr: SocketAddr,
-    events: Option<PathBuf>,
+    (events, event_capacity): (Option<PathBuf>, usize),
     tls: Option<Option<PathBuf>>,
     admin_token: Option<String>,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(event_capacity > 0, "--event-capacity must be at least 1");
     let mut config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
@@ -299,7 +306,8 @@ async fn serve(
     let mut builder = MockServer::builder()
         .config(config)
         .addr(addr)
-        .clock(Clock::virtual_now());
+        .clock(Clock::virtual_now())
+        .events_capacity(event_capacity);
     if let Some(path) = events {
         builder = builder.events_file(path);
     }

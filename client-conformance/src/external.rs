@@ -25,14 +25,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fauxauth_server::Clock;
-use fauxauth_server::config::{
-    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
-};
+use fauxauth_server::config::Profile;
 
 use crate::client::{Endpoints, Flow};
 use crate::scenario::expect::{self, RunContext};
 use crate::scenario::model::{ExternalSpec, Scenario, Step};
-use crate::scenario::run::{Failure, ScenarioResult, server_step, start_server, stop, unix_ms};
+use crate::scenario::run::{
+    Failure, ScenarioResult, builtin_client, server_step, start_server, stop, unix_ms,
+};
 use crate::scenario::server_glue;
 
 /// The default time an external program may run.
@@ -80,6 +80,7 @@ pub async fn run(
         spec,
         &Endpoints::for_issuer(server.url()),
         clock_scale(spec),
+        scenario.server.profile,
     );
     let client_id = env
         .iter()
@@ -221,27 +222,22 @@ fn clock_scale(spec: &ExternalSpec) -> f64 {
     spec.time_scale.unwrap_or(1.0)
 }
 
-/// The environment the program gets.
+/// The environment the program gets. Settings the scenario leaves out are those of the
+/// profile's built-in client for the flow (as for the reference client).
 pub fn environment(
     spec: &ExternalSpec,
     endpoints: &Endpoints,
     scale: f64,
+    profile: Profile,
 ) -> Vec<(String, String)> {
     let flow = spec.flow.unwrap_or(Flow::AuthorizationCode);
-    let (id, secret, scopes, redirect) = match flow {
-        Flow::ClientCredentials => (
-            DEFAULT_SERVICE_CLIENT_ID,
-            DEFAULT_SERVICE_CLIENT_SECRET,
-            "model.request".to_owned(),
-            "",
-        ),
-        Flow::AuthorizationCode => (
-            DEFAULT_AGENT_CLIENT_ID,
-            "",
-            SEED_SCOPES.join(" "),
-            "http://127.0.0.1:8765/callback",
-        ),
-    };
+    let builtin = builtin_client(flow, profile);
+    let (id, secret, scopes, redirect) = (
+        builtin.client_id.as_str(),
+        builtin.client_secret.as_deref().unwrap_or_default(),
+        builtin.scopes.join(" "),
+        builtin.redirect_uri.as_deref().unwrap_or_default(),
+    );
     let pairs = [
         ("FAUXAUTH_ISSUER", endpoints.issuer.clone()),
         ("FAUXAUTH_TOKEN_URL", endpoints.token.clone()),
@@ -297,4 +293,57 @@ fn keep_tail(text: &str, max: usize) -> String {
         start += 1;
     }
     format!("…{}", &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ExternalSpec {
+        serde_saphyr::from_str(yaml).expect("external spec")
+    }
+
+    fn var(env: &[(String, String)], key: &str) -> String {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{key} not set"))
+    }
+
+    #[test]
+    fn defaults_follow_the_profile_like_the_reference_client() {
+        let endpoints = Endpoints::for_issuer("http://127.0.0.1:1");
+        let plain = spec("command: ./agent");
+        let generic = environment(&plain, &endpoints, 1.0, Profile::Generic);
+        assert_eq!(var(&generic, "FAUXAUTH_CLIENT_ID"), "fauxauth-agent");
+        let openai = environment(&plain, &endpoints, 1.0, Profile::Openai);
+        assert_eq!(
+            var(&openai, "FAUXAUTH_CLIENT_ID"),
+            fauxauth_server::config::CODEX_CLIENT_ID
+        );
+        assert_eq!(
+            var(&openai, "FAUXAUTH_REDIRECT_URI"),
+            "http://localhost:1455/auth/callback"
+        );
+        assert!(var(&openai, "FAUXAUTH_SCOPES").contains("offline_access"));
+
+        let service = environment(
+            &spec("command: ./agent\nflow: client_credentials"),
+            &endpoints,
+            1.0,
+            Profile::Generic,
+        );
+        assert_eq!(
+            var(&service, "FAUXAUTH_CLIENT_SECRET"),
+            "fauxauth-service-secret"
+        );
+        let overridden = environment(
+            &spec("command: ./agent\nclient_id: mine\nscopes: [openid]"),
+            &endpoints,
+            1.0,
+            Profile::Openai,
+        );
+        assert_eq!(var(&overridden, "FAUXAUTH_CLIENT_ID"), "mine");
+        assert_eq!(var(&overridden, "FAUXAUTH_SCOPES"), "openid");
+    }
 }

@@ -10,6 +10,7 @@ use crate::http::authorize::AuthorizationRequest;
 use crate::secret;
 
 /// The approval mode of the authorization endpoint.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalMode {

@@ -29,6 +29,24 @@ impl DurationValue {
     }
 }
 
+/// A number of seconds, or text such as `"90s"`, `"60m"`, `"1h30m"`, `"250ms"`.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for DurationValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: a number of seconds, or a number with a unit (ms, s, m, h, d), e.g. \"90s\", \"60m\", \"1h30m\".",
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^\\s*([0-9]+\\s*([a-zA-Z]+)?\\s*)+$"}
+            ]
+        })
+    }
+}
+
 impl From<Duration> for DurationValue {
     fn from(d: Duration) -> Self {
         Self(d)
@@ -84,6 +102,7 @@ impl Serialize for DurationValue {
 }
 
 /// Which real server the mock imitates.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -95,6 +114,7 @@ pub enum Profile {
 }
 
 /// JWT signing algorithm.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys (what OpenAI uses).
@@ -118,6 +138,7 @@ impl SigningAlg {
 }
 
 /// How a presented `redirect_uri` is compared with the registered ones.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedirectMatching {
@@ -133,6 +154,7 @@ pub enum RedirectMatching {
 }
 
 /// An OAuth grant type a client may use.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum GrantType {
     /// `authorization_code` (RFC 6749 §4.1).
@@ -185,6 +207,7 @@ impl GrantType {
 }
 
 /// The user that headless approval signs in as.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserConfig {
@@ -207,6 +230,7 @@ impl Default for UserConfig {
 }
 
 /// A registered OAuth client.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
@@ -264,6 +288,7 @@ impl ClientConfig {
 }
 
 /// The whole server configuration.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -311,6 +336,7 @@ pub struct ServerConfig {
 /// How the model API (`/v1/responses`, `/v1/models`, `/backend-api/codex/responses`) answers
 /// a request whose access token has expired. Only expiry is affected: forged, revoked or
 /// under-scoped tokens are always refused with RFC 6750 errors.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpiredTokenMode {
@@ -363,6 +389,7 @@ impl std::str::FromStr for ExpiredTokenMode {
 }
 
 /// Device authorization settings (RFC 8628 and the Codex CLI's device login).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeviceConfig {
@@ -387,6 +414,7 @@ impl Default for DeviceConfig {
 }
 
 /// The control API: where it lives and who may use it (see `docs/CONTROL.md`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {

@@ -8,6 +8,7 @@ use crate::http::paths;
 ///
 /// `any` is only meaningful in a fault rule's `match` (every endpoint except the control API);
 /// events never carry it. Control-API requests are neither faulted nor recorded.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointKind {

@@ -26,8 +26,10 @@ use serde::{Deserialize, Serialize};
 use crate::endpoint::EndpointKind;
 use crate::secret::short_hash;
 
-/// The default number of events kept in memory.
-pub const DEFAULT_CAPACITY: usize = 100_000;
+/// The default number of events kept in memory: plenty for a test's questions (a scenario makes
+/// tens to hundreds of requests), and about 10 MiB at most, so a long load run does not grow the
+/// server (`--event-capacity` raises it; the `--events` file keeps everything).
+pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// One request, as the server saw it.
 ///

@@ -51,6 +51,7 @@ use crate::endpoint::EndpointKind;
 /// assert_eq!(rule.times, Some(2));
 /// assert!(matches!(rule.action, FaultAction::OauthError(_)));
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
@@ -65,6 +66,7 @@ pub struct FaultRule {
 }
 
 /// Which requests a rule applies to. Every field that is set must match.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultMatch {
@@ -101,6 +103,7 @@ impl Default for FaultMatch {
 /// What a fault does. Written as `{action_name: arguments}`, or just `action_name` for the
 /// actions without arguments (`hang`, `drop`, `malformed_json`, `wrong_content_type`,
 /// `omit_refresh_token`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultAction {
@@ -125,6 +128,7 @@ pub enum FaultAction {
 }
 
 /// Arguments of [`FaultAction::Status`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusAction {
@@ -143,6 +147,7 @@ fn text_plain() -> String {
 }
 
 /// Arguments of [`FaultAction::OauthError`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthErrorAction {

@@ -176,7 +176,7 @@ impl MockServerBuilder {
         self
     }
 
-    /// Keep the last `capacity` events in memory (default 100 000).
+    /// Keep the last `capacity` events in memory (default [`events::DEFAULT_CAPACITY`]).
     pub fn events_capacity(mut self, capacity: usize) -> Self {
         self.events_capacity = capacity;
         self

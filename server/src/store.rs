@@ -194,6 +194,9 @@ pub struct StoreCounts {
 pub struct Store {
     codes: DashMap<String, CodeRecord>,
     families: DashMap<FamilyId, Family>,
+    /// The standing client-credentials grant of each (client, scope): see
+    /// [`Store::client_credentials_family`].
+    standing: DashMap<(Arc<str>, Arc<str>), FamilyId>,
     revoked_jtis: DashMap<String, u64>,
     next_family: AtomicU64,
     inserts: AtomicU64,
@@ -249,6 +252,7 @@ impl Store {
         Self {
             codes: DashMap::new(),
             families: DashMap::new(),
+            standing: DashMap::new(),
             revoked_jtis: DashMap::new(),
             next_family: AtomicU64::new(1),
             inserts: AtomicU64::new(0),
@@ -262,6 +266,7 @@ impl Store {
     pub fn clear(&self) {
         self.codes.clear();
         self.families.clear();
+        self.standing.clear();
         self.revoked_jtis.clear();
     }
 
@@ -310,6 +315,53 @@ impl Store {
     /// Create a family; returns its id.
     pub fn insert_family(&self, family: Family, now: u64) -> FamilyId {
         let id = self.insert_family_unpruned(family);
+        self.count_insert(now);
+        id
+    }
+
+    /// The family a client-credentials token of `client_id` with `scope` belongs to.
+    ///
+    /// A client-credentials grant has no refresh chain, so its tokens need a family only to be
+    /// revocable (by client, subject, family or all). One standing family per (client, scope)
+    /// does that in constant memory: a service that fetches a token a second for an hour holds
+    /// one grant record, not 3 600. Once that family is revoked (or pruned after its last token
+    /// expired) the next token starts a new one, so revocation never outlives its target.
+    ///
+    /// `token_expires_at` is the `exp` of the token about to be issued: the family lives at
+    /// least that long, set under the same lock, so a concurrent prune cannot drop it between
+    /// its creation and the token's issue.
+    pub fn client_credentials_family(
+        &self,
+        client_id: &str,
+        scope: &str,
+        now: u64,
+        token_expires_at: u64,
+    ) -> FamilyId {
+        let key = (
+            self.interned.intern(client_id.into()),
+            self.interned.intern(scope.into()),
+        );
+        // Lock order: `standing` before `families` (prune never takes them the other way).
+        let id = match self.standing.entry(key) {
+            Entry::Occupied(mut standing) => {
+                if let Some(mut family) = self.families.get_mut(standing.get())
+                    && !family.revoked
+                {
+                    family.expires_at = family.expires_at.max(token_expires_at);
+                    return *standing.get();
+                }
+                let grant = client_credentials_grant(standing.key(), now, token_expires_at);
+                let id = self.insert_family_unpruned(grant);
+                standing.insert(id);
+                id
+            }
+            Entry::Vacant(vacant) => {
+                let grant = client_credentials_grant(vacant.key(), now, token_expires_at);
+                let id = self.insert_family_unpruned(grant);
+                vacant.insert(id);
+                id
+            }
+        };
         self.count_insert(now);
         id
     }
@@ -481,6 +533,7 @@ impl Store {
             Some(f) => self.families.contains_key(&f),
         });
         self.families.retain(|_, f| now < f.expires_at);
+        self.standing.retain(|_, id| self.families.contains_key(id));
         self.revoked_jtis.retain(|_, exp| now < *exp);
     }
 
@@ -513,6 +566,24 @@ impl Store {
         if let Entry::Occupied(e) = self.codes.entry(code.to_owned()) {
             e.remove();
         }
+    }
+}
+
+/// The standing grant of a client-credentials (client, scope): the client is its own subject.
+fn client_credentials_grant(
+    (client_id, scope): &(Arc<str>, Arc<str>),
+    now: u64,
+    expires_at: u64,
+) -> Family {
+    Family {
+        client_id: client_id.clone(),
+        sub: client_id.clone(),
+        scope: scope.clone(),
+        auth_time: now,
+        generation: 0,
+        revoked: false,
+        refresh: None,
+        expires_at,
     }
 }
 
@@ -730,6 +801,49 @@ mod tests {
         assert!(Arc::ptr_eq(&a.scope, &b.scope));
         let other = store.insert_family(new_family("d", "u", &scope, 0, Some(10), 0), 0);
         assert_eq!(&*store.family(other).expect("other").client_id, "d");
+    }
+
+    #[test]
+    fn client_credentials_tokens_share_one_standing_family_until_it_is_revoked() {
+        let store = Store::new();
+        let a = store.client_credentials_family("svc", "model.request", 0, 100);
+        let b = store.client_credentials_family("svc", "model.request", 50, 150);
+        assert_eq!(a, b, "one family per (client, scope), however many tokens");
+        assert_eq!(
+            store.family(a).expect("a").expires_at,
+            150,
+            "lives as its last token"
+        );
+        let other_scope = store.client_credentials_family("svc", "openid", 50, 150);
+        let other_client = store.client_credentials_family("svc2", "model.request", 50, 150);
+        assert_ne!(other_scope, a);
+        assert_ne!(other_client, a);
+        assert_eq!(store.counts().live_families, 3);
+
+        assert_eq!(store.revoke_where(|f| &*f.client_id == "svc"), 2);
+        let c = store.client_credentials_family("svc", "model.request", 60, 160);
+        assert_ne!(c, a, "a revoked family is never handed out again");
+        assert!(store.family(a).expect("a").revoked);
+
+        store.prune(161);
+        assert_eq!(store.counts().live_families, 0);
+        assert!(
+            store.standing.is_empty(),
+            "standing entries go with their families"
+        );
+        let d = store.client_credentials_family("svc", "model.request", 200, 300);
+        assert_ne!(d, c, "a pruned family is replaced");
+    }
+
+    #[test]
+    fn a_prune_never_drops_a_client_credentials_family_before_its_token_expires() {
+        // Every PRUNE_EVERY-th insert prunes at `now`; the family created by that very insert
+        // must survive it (it once had `expires_at = now` until the token was noted).
+        let store = Store::new();
+        for i in 0..=PRUNE_EVERY {
+            let id = store.client_credentials_family(&format!("c{i}"), "s", 10, 70);
+            assert!(store.family(id).is_some(), "family {i} pruned at birth");
+        }
     }
 
     /// Memory per live refresh family, measured with one million families (issue #5 target:

@@ -97,6 +97,24 @@ async fn serve_with_a_bad_config_exits_non_zero_and_prints_the_position() {
 }
 
 #[tokio::test]
+async fn serve_refuses_an_event_capacity_of_zero() {
+    let output = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--event-capacity", "0"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run fauxauth");
+    assert!(!output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--event-capacity must be at least 1"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no ready line");
+}
+
+#[tokio::test]
 async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0"])

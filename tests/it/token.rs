@@ -565,3 +565,51 @@ async fn concurrent_exchanges_of_one_code_have_one_winner_and_the_replays_revoke
     let access = winners[0]["access_token"].as_str().expect("access");
     assert_invalid_token(server.responses(access).await).await;
 }
+
+#[tokio::test]
+async fn client_credentials_tokens_share_one_grant_record_and_revoke_together() {
+    let server = spawn().await;
+    let service_token = || async {
+        let response = server
+            .token_basic(
+                DEFAULT_SERVICE_CLIENT_ID,
+                DEFAULT_SERVICE_CLIENT_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        json(response).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..20 {
+        tokens.push(service_token().await);
+    }
+    // Constant memory for a service that fetches a token per request.
+    assert_eq!(server.handle.counts().live_families, 1);
+    let sids: std::collections::HashSet<_> = tokens
+        .iter()
+        .map(|t| jwt_claims(t)["sid"].as_str().expect("sid").to_owned())
+        .collect();
+    assert_eq!(sids.len(), 1, "one standing grant: {sids:?}");
+
+    let revoked = server.handle.revoke(fauxauth_server::RevokeTarget::Client(
+        DEFAULT_SERVICE_CLIENT_ID.into(),
+    ));
+    assert_eq!(revoked, 1);
+    for token in &tokens {
+        assert_eq!(
+            server.responses(token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let fresh = service_token().await;
+    assert_eq!(server.responses(&fresh).await.status(), StatusCode::OK);
+    assert_ne!(
+        jwt_claims(&fresh)["sid"],
+        jwt_claims(&tokens[0])["sid"],
+        "a token issued after the revocation starts a new grant"
+    );
+}

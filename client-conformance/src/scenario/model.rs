@@ -41,7 +41,7 @@ pub struct Scenario {
     /// Server configuration overlay: any key of the server configuration (see
     /// `docs/CONFIG.md`), including `profile`. Absent keys keep their defaults.
     #[serde(default)]
-    #[schemars(with = "ServerOverlay", transform = drop_default)]
+    #[schemars(transform = drop_default)]
     pub server: ServerConfig,
     /// The client under test: reference-client knobs, or `external`.
     #[serde(default)]
@@ -57,15 +57,6 @@ pub struct Scenario {
 fn drop_default(schema: &mut Schema) {
     schema.remove("default");
 }
-
-/// Schema stand-in for the server configuration overlay.
-#[derive(JsonSchema)]
-#[schemars(
-    title = "ServerOverlay",
-    description = "Any key of the fauxauth server configuration (docs/CONFIG.md), e.g. profile, access_token_ttl, refresh_rotation, redirect_matching, clients."
-)]
-#[allow(dead_code)]
-struct ServerOverlay(BTreeMap<String, serde_json::Value>);
 
 /// The client under test.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -144,7 +135,8 @@ pub struct ExternalSpec {
     /// minute.
     #[serde(default)]
     pub time_scale: Option<f64>,
-    /// The client it plays (default: the built-in public agent for authorization code).
+    /// The client it plays (default: authorization code, as the profile's built-in client:
+    /// `fauxauth-agent`, or the Codex CLI's client under `profile: openai`).
     #[serde(default)]
     pub flow: Option<Flow>,
     /// Override `FAUXAUTH_CLIENT_ID`.
@@ -182,7 +174,7 @@ pub enum Step {
     /// Move the server's clock.
     SetClock(SetClockStep),
     /// Add a fault rule (the control plane's rule format, verbatim).
-    Fault(#[schemars(with = "FaultRuleSchema")] FaultRule),
+    Fault(FaultRule),
     /// Revoke tokens, as the admin or as the client (RFC 7009).
     Revoke(RevokeStep),
     /// Rotate the signing key.
@@ -207,15 +199,6 @@ impl Step {
         }
     }
 }
-
-/// Schema stand-in for the control plane's fault rule.
-#[derive(JsonSchema)]
-#[schemars(
-    title = "FaultRule",
-    description = "A fault rule of the control plane (docs/CONTROL.md): which requests (endpoint, grant, client, nth, times) and what to do (status, oauth_error, delay, hang, drop, malformed_json, wrong_content_type, omit_refresh_token, expires_in)."
-)]
-#[allow(dead_code)]
-struct FaultRuleSchema(BTreeMap<String, serde_json::Value>);
 
 /// `login`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -373,18 +373,24 @@ pub fn unix_ms(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// The reference client's configuration: the profile's built-in client for the flow,
-/// overridden by the scenario's knobs.
-pub fn session_config(spec: &ClientSpec, server: &ServerConfig) -> SessionConfig {
-    let flow = spec.flow.unwrap_or(Flow::AuthorizationCode);
-    let mut c = match (flow, server.profile) {
+/// The client a scenario uses for `flow` when it names none: the profile's built-in client
+/// (for `openai`, the Codex CLI's client id and callback).
+pub fn builtin_client(flow: Flow, profile: Profile) -> SessionConfig {
+    match (flow, profile) {
         (Flow::ClientCredentials, _) => SessionConfig::builtin_service(),
         (Flow::AuthorizationCode, Profile::Openai) => SessionConfig::authorization_code(
             CODEX_CLIENT_ID,
             "http://localhost:1455/auth/callback",
         ),
         (Flow::AuthorizationCode, _) => SessionConfig::builtin_agent(),
-    };
+    }
+}
+
+/// The reference client's configuration: the profile's built-in client for the flow,
+/// overridden by the scenario's knobs.
+pub fn session_config(spec: &ClientSpec, server: &ServerConfig) -> SessionConfig {
+    let flow = spec.flow.unwrap_or(Flow::AuthorizationCode);
+    let mut c = builtin_client(flow, server.profile);
     if let Some(id) = &spec.client_id {
         c.client_id = id.clone();
         c.client_secret = spec.client_secret.clone();

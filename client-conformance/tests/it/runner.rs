@@ -231,4 +231,69 @@ fn every_library_file_validates_against_the_schema() {
         !validator.is_valid(&bad),
         "an unknown step fails the schema too"
     );
+    // The server overlay and fault rules are typed, so an editor flags their typos too.
+    let with = |server: serde_json::Value, fault: serde_json::Value| {
+        serde_json::json!({
+            "name": "x", "reproduces": "y", "server": server, "steps": [{"fault": fault}]
+        })
+    };
+    let good_fault =
+        serde_json::json!({"match": {"endpoint": "token"}, "times": 1, "action": "hang"});
+    let good = with(
+        serde_json::json!({"profile": "openai", "access_token_ttl": "5m", "code_ttl": 30,
+                           "clients": [{"client_id": "c", "scopes": ["openid"]}]}),
+        good_fault.clone(),
+    );
+    let errors: Vec<String> = validator
+        .iter_errors(&good)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    for (what, bad) in [
+        (
+            "misspelt server key",
+            with(
+                serde_json::json!({"acess_token_ttl": "5m"}),
+                good_fault.clone(),
+            ),
+        ),
+        (
+            "unknown profile",
+            with(serde_json::json!({"profile": "okta"}), good_fault.clone()),
+        ),
+        (
+            "duration without a number",
+            with(
+                serde_json::json!({"access_token_ttl": "soon"}),
+                good_fault.clone(),
+            ),
+        ),
+        (
+            "misspelt client key",
+            with(
+                serde_json::json!({"clients": [{"client_id": "c", "scope": ["x"]}]}),
+                good_fault.clone(),
+            ),
+        ),
+        (
+            "unknown fault action",
+            with(serde_json::json!({}), serde_json::json!({"action": "hnag"})),
+        ),
+        (
+            "unknown fault endpoint",
+            with(
+                serde_json::json!({}),
+                serde_json::json!({"match": {"endpoint": "tokens"}, "action": "drop"}),
+            ),
+        ),
+        (
+            "bad status argument",
+            with(
+                serde_json::json!({}),
+                serde_json::json!({"action": {"status": {"code": "five hundred"}}}),
+            ),
+        ),
+    ] {
+        assert!(!validator.is_valid(&bad), "{what} passes the schema: {bad}");
+    }
 }

@@ -228,9 +228,11 @@ fn client_credentials(
         None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
     };
     let now = state.clock.now_unix();
-    let family = state.store.insert_family(
-        new_family(&client.client_id, &client.client_id, &scope, now, None, now),
+    let family = state.store.client_credentials_family(
+        &client.client_id,
+        &scope.to_string(),
         now,
+        now + state.access_ttl(client),
     );
     issue::mint(
         state,
