@@ -483,7 +483,13 @@ impl Session {
             return Ok(Plan::Use(held.tokens.access_token));
         };
         let renew_at = expires_at
-            .checked_sub(self.inner.setup.config.token_refresh_buffer + self.inner.jitter)
+            .checked_sub(
+                self.inner
+                    .setup
+                    .config
+                    .token_refresh_buffer
+                    .saturating_add(self.inner.jitter),
+            )
             .unwrap_or(expires_at);
         if now < renew_at {
             return Ok(Plan::Use(held.tokens.access_token));
