@@ -100,6 +100,12 @@ fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
     assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
     assert_eq!(n(&r["requests"], "token_refresh_duplicates"), 0, "{r}");
+    assert_eq!(
+        n(&r["requests"], "token_refresh_expiries"),
+        n(&r["requests"], "token_refresh"),
+        "one refresh per expiry: {r}"
+    );
+    assert_eq!(n(&r["requests"], "authorize"), 50, "one login each: {r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
     assert_eq!(n(&r, "refresh_reuse_detected"), 0, "{r}");
     assert_eq!(n(&r, "families_revoked"), 0, "{r}");
@@ -119,13 +125,45 @@ fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
     args.extend(["--refresh", "naive", "--rate", "2", "--concurrency", "4"]);
     let r = load("naive", &args);
     assert!(n(&r["requests"], "token_refresh_duplicates") > 0, "{r}");
+    assert_eq!(
+        n(&r["requests"], "token_refresh_duplicates") + n(&r["requests"], "token_refresh_expiries"),
+        n(&r["requests"], "token_refresh"),
+        "{r}"
+    );
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
+    // A reused token is refused at most once per duplicate sent.
+    assert!(
+        n(&r, "refresh_reuse_detected") <= n(&r["requests"], "token_refresh_duplicates"),
+        "{r}"
+    );
     // In-process, this is the server's own count of revoked grants.
     assert!(n(&r, "families_revoked") > 0, "{r}");
     assert!(
         n(&r["errors"], "refresh_invalid_grant_reuse") > 0,
         "the server said why: {r}"
     );
+}
+
+#[test]
+fn client_credentials_agents_renew_with_new_grants() {
+    let mut args = SCALED.to_vec();
+    args.extend([
+        "--flow",
+        "client-credentials",
+        "--rate",
+        "4",
+        "--concurrency",
+        "2",
+    ]);
+    let r = load("client-credentials", &args);
+    // 50 logins, then at least one renewal each: a new grant, never a refresh token.
+    assert!(n(&r["requests"], "token_client_credentials") >= 100, "{r}");
+    assert_eq!(r["requests"].get("token_refresh"), None, "{r}");
+    assert_eq!(r["requests"].get("authorize"), None, "{r}");
+    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
+    assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
 }
 
 #[test]

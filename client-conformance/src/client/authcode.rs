@@ -10,7 +10,7 @@ use url::Url;
 
 use super::error::ClientError;
 use super::oauth::{Endpoints, GrantKind, OAuthClient, TokenSet, snippet, token_result};
-use super::transport::Transport;
+use super::transport::{Exchange, Transport};
 
 /// The PKCE method the client uses.
 #[derive(
@@ -161,7 +161,7 @@ impl AuthCodeClient {
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let response = self
             .transport
-            .send(http_request)
+            .send(Exchange::Authorize, http_request)
             .await
             .map_err(|e| ClientError::from_transport(what.clone(), e, None))?;
         let status = response.status().as_u16();
@@ -232,15 +232,24 @@ impl AuthCodeClient {
         verifier: Option<&str>,
         now: impl Fn() -> SystemTime,
     ) -> Result<TokenSet, ClientError> {
-        let scoped = self.transport.scoped();
+        let scoped = self
+            .transport
+            .scoped(Exchange::Token(GrantKind::AuthorizationCode));
         let mut request = self
             .oauth
             .exchange_code(AuthorizationCode::new(code.to_owned()));
         if let Some(v) = verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(v.to_owned()));
         }
+        let sent_at = now();
         let result = request.request_async(&scoped).await;
-        token_result(GrantKind::AuthorizationCode, result, &scoped, now())
+        token_result(
+            GrantKind::AuthorizationCode,
+            result,
+            &scoped,
+            sent_at,
+            now(),
+        )
     }
 }
 

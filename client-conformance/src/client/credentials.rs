@@ -7,7 +7,7 @@ use oauth2::Scope;
 
 use super::error::ClientError;
 use super::oauth::{GrantKind, OAuthClient, TokenSet, token_result};
-use super::transport::Transport;
+use super::transport::{Exchange, Transport};
 
 /// A client-credentials client on the `oauth2` crate.
 #[derive(Debug, Clone)]
@@ -29,13 +29,22 @@ impl CredentialsClient {
 
     /// Ask the token endpoint for an access token; `now` stamps the expiry.
     pub async fn fetch(&self, now: impl Fn() -> SystemTime) -> Result<TokenSet, ClientError> {
-        let scoped = self.transport.scoped();
+        let scoped = self
+            .transport
+            .scoped(Exchange::Token(GrantKind::ClientCredentials));
+        let sent_at = now();
         let result = self
             .oauth
             .exchange_client_credentials()
             .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .request_async(&scoped)
             .await;
-        token_result(GrantKind::ClientCredentials, result, &scoped, now())
+        token_result(
+            GrantKind::ClientCredentials,
+            result,
+            &scoped,
+            sent_at,
+            now(),
+        )
     }
 }

@@ -12,6 +12,6 @@ pub mod transport;
 pub use authcode::{AuthCodeClient, LoginOptions, PkceAttack, PkceMethod};
 pub use credentials::CredentialsClient;
 pub use error::{ClientError, Outcome};
-pub use oauth::{ClientAuthMethod, Endpoints, TokenSet, TokenSummary};
+pub use oauth::{ClientAuthMethod, Endpoints, GrantKind, TokenSet, TokenSummary};
 pub use session::{ApiResponse, ExpirySource, Flow, Session, SessionConfig, SessionStats};
-pub use transport::{Attempt, RetryPolicy, Transport, TransportError};
+pub use transport::{Attempt, AttemptObserver, Exchange, RetryPolicy, Transport, TransportError};

@@ -14,7 +14,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 
 use super::error::{ClientError, parse_error_body};
-use super::transport::{Attempt, Transport, TransportError};
+use super::transport::{Attempt, Exchange, Transport, TransportError};
 
 /// The `oauth2` client type the reference clients use: authorization and token URLs set.
 pub type OAuthClient =
@@ -103,7 +103,8 @@ pub struct TokenSet {
     pub access_token: String,
     /// The refresh token, if one was issued (or kept from before).
     pub refresh_token: Option<String>,
-    /// When the access token expires, by the client's clock (`expires_in` after receipt).
+    /// When the access token expires, by the client's clock: `expires_in` after the request
+    /// was sent, so never later than the server's own expiry.
     pub expires_at: Option<SystemTime>,
     /// The granted scope, if the server said.
     pub scope: Option<String>,
@@ -122,11 +123,11 @@ impl TokenSet {
         }
     }
 
-    fn from_response(response: &BasicTokenResponse, now: SystemTime) -> Self {
+    fn from_response(response: &BasicTokenResponse, sent_at: SystemTime, now: SystemTime) -> Self {
         Self {
             access_token: response.access_token().secret().clone(),
             refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-            expires_at: response.expires_in().map(|d| now + d),
+            expires_at: response.expires_in().map(|d| sent_at + d),
             scope: response
                 .scopes()
                 .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
@@ -165,17 +166,19 @@ pub enum GrantKind {
     RefreshToken,
 }
 
-/// Turn an `oauth2` token result into tokens or a typed error.
+/// Turn an `oauth2` token result into tokens or a typed error. `sent_at` is when the request
+/// was sent and `now` when the answer came, both by the client's clock.
 pub fn token_result(
     grant: GrantKind,
     result: Result<BasicTokenResponse, RequestTokenError<TransportError, BasicErrorResponse>>,
     transport: &Transport,
+    sent_at: SystemTime,
     now: SystemTime,
 ) -> Result<TokenSet, ClientError> {
     let what = format!("POST {}", paths::TOKEN);
     let status = last_status(&transport.local_attempts());
     let error = match result {
-        Ok(response) => return Ok(TokenSet::from_response(&response, now)),
+        Ok(response) => return Ok(TokenSet::from_response(&response, sent_at, now)),
         Err(e) => e,
     };
     let (code, description) = match error {
@@ -230,13 +233,14 @@ pub async fn refresh(
     refresh_token: &str,
     now: impl Fn() -> SystemTime,
 ) -> Result<TokenSet, ClientError> {
-    let scoped = transport.scoped();
+    let scoped = transport.scoped(Exchange::Token(GrantKind::RefreshToken));
     let token = RefreshToken::new(refresh_token.to_owned());
+    let sent_at = now();
     let result = client
         .exchange_refresh_token(&token)
         .request_async(&scoped)
         .await;
-    let mut tokens = token_result(GrantKind::RefreshToken, result, &scoped, now())?;
+    let mut tokens = token_result(GrantKind::RefreshToken, result, &scoped, sent_at, now())?;
     if tokens.refresh_token.is_none() {
         tokens.refresh_token = Some(refresh_token.to_owned());
     }

@@ -11,7 +11,13 @@
 //! - when the refresh token is refused (`invalid_grant`) it reports
 //!   [`ClientError::ReauthenticationRequired`] and stays in that state instead of looping;
 //! - with `single_flight` (the default) one refresh is in flight per session and concurrent
-//!   callers wait for it; without it, concurrent callers race with the same refresh token.
+//!   callers wait for it; without it, concurrent callers race with the same refresh token,
+//!   and the session counts the reuse the server refuses ([`SessionStats`]).
+//!
+//! [`Session::new`] gives each session its own connection pool and a log of every HTTP
+//! attempt (what the scenario harness reads back). [`Session::with_transport`] lets many
+//! sessions share one [`Transport`] — one pool, and an [`AttemptObserver`](super::transport::AttemptObserver)
+//! that sees every attempt without keeping any: what `fauxauth load` runs 10 000 of.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fauxauth_conformance::client::ClientError> {
@@ -31,7 +37,7 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use fauxauth_server::Clock;
@@ -48,7 +54,7 @@ use super::error::ClientError;
 use super::oauth::{
     ClientAuthMethod, Endpoints, OAuthClient, TokenSet, TokenSummary, oauth_client, refresh, secs,
 };
-use super::transport::{Attempt, RetryPolicy, Transport};
+use super::transport::{Attempt, Exchange, RetryPolicy, Transport};
 
 /// Which grant the session logs in with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -81,6 +87,9 @@ pub struct SessionConfig {
     pub token_auto_refresh: bool,
     /// `token_refresh_buffer`: renew this long before expiry (seed: 300 s).
     pub token_refresh_buffer: Duration,
+    /// Renew up to this much earlier still, by a random amount each session draws once, so
+    /// sessions that logged in together do not all renew together (zero, the default: off).
+    pub token_refresh_jitter: Duration,
     /// Timeout of each HTTP request.
     pub request_timeout: Duration,
     /// Retries with backoff on 5xx answers and timeouts (off by default).
@@ -105,7 +114,8 @@ pub struct SessionConfig {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ExpirySource {
-    /// `expires_in` of the token response, counted from receipt (immune to clock skew).
+    /// `expires_in` of the token response, counted from when the request was sent (immune to
+    /// clock skew, and never later than the server's own expiry however slow the answer).
     #[default]
     ExpiresIn,
     /// The `exp` claim of the access token (a JWT), compared with the client's own clock:
@@ -126,6 +136,7 @@ impl SessionConfig {
             pkce: None,
             token_auto_refresh: true,
             token_refresh_buffer: Duration::from_secs(300),
+            token_refresh_jitter: Duration::ZERO,
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             reactive_refresh: false,
@@ -178,6 +189,18 @@ pub struct SessionStats {
     pub refused_expired: u64,
     /// Reactive refreshes after a 401.
     pub reactive_refreshes: u64,
+    /// Refresh-token grants that sent a refresh token this session had already sent (naive
+    /// concurrent refresh; transport retries are not counted).
+    pub refresh_duplicates: u64,
+    /// Refresh tokens this session sent more than once and the server then refused: reuse
+    /// detected, as the client sees it (once per refresh token).
+    pub refresh_reuse_refused: u64,
+    /// Logins (grants) in which a reuse was refused: a server following RFC 9700 revokes the
+    /// whole refresh-token family then.
+    pub families_lost_to_reuse: u64,
+    /// Times the session was lost: the refresh token it held was refused (or it expired with
+    /// none). Each needs a new login.
+    pub losses: u64,
 }
 
 /// An answer of the model API.
@@ -195,6 +218,8 @@ pub struct ApiResponse {
     pub token: String,
     /// Whether a reactive refresh happened (401 → refresh → retry).
     pub reactive_refresh: bool,
+    /// Whether this call renewed the tokens before sending (inside the refresh buffer).
+    pub renewed: bool,
 }
 
 /// What getting a valid access token takes.
@@ -202,28 +227,60 @@ pub struct ApiResponse {
 enum Plan {
     /// The held token is good.
     Use(String),
-    /// Renew the held tokens (read at this generation).
-    Renew(TokenSet, u64),
+    /// Renew the held tokens.
+    Renew(Held),
+}
+
+/// How this session used one refresh token.
+#[derive(Debug, Default)]
+struct RefreshUse {
+    /// Refresh grants sent with it.
+    sends: AtomicU32,
+    /// Whether its refusal after several sends was counted as reuse.
+    reuse_counted: AtomicBool,
+}
+
+/// The tokens held, as one caller read them.
+#[derive(Debug)]
+struct Held {
+    tokens: TokenSet,
+    /// Bumped at every install: tells a caller whether someone renewed since it read.
+    generation: u64,
+    refresh_use: Arc<RefreshUse>,
+    /// The login the tokens descend from (their refresh-token family).
+    login: u64,
 }
 
 #[derive(Debug, Default)]
 struct TokenState {
     tokens: Option<TokenSet>,
     generation: u64,
+    refresh_use: Arc<RefreshUse>,
+    /// Logins so far.
+    login: u64,
+    /// The last login in which a refused reuse was counted.
+    reuse_counted_in: Option<u64>,
     lost: Option<ClientError>,
 }
 
+/// What sessions alike share: configuration, endpoints, clock, `oauth2` client, transport.
 #[derive(Debug)]
-struct Inner {
+struct Setup {
     config: SessionConfig,
     clock: Clock,
     endpoints: Endpoints,
     oauth: OAuthClient,
     transport: Transport,
+}
+
+#[derive(Debug)]
+struct Inner {
+    setup: Arc<Setup>,
+    /// This session's draw of `token_refresh_jitter`.
+    jitter: Duration,
     state: Mutex<TokenState>,
     refresh_lock: tokio::sync::Mutex<()>,
     stats: Mutex<SessionStats>,
-    login_seq: AtomicU64,
 }
 
 /// A token manager. Cheap to clone: clones share tokens, locks and counters.
@@ -238,11 +295,37 @@ impl Session {
         Self::with_endpoints(Endpoints::for_issuer(issuer), config, clock)
     }
 
-    /// A session against explicit endpoints.
+    /// A session against explicit endpoints, with its own connection pool and a log of every
+    /// HTTP attempt ([`attempts`](Self::attempts)).
     pub fn with_endpoints(
         endpoints: Endpoints,
         config: SessionConfig,
         clock: Clock,
+    ) -> Result<Self, ClientError> {
+        let transport = Transport::new(config.request_timeout, config.retry)
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Self::build(endpoints, config, clock, transport)
+    }
+
+    /// A session that sends through `transport`, shared with other sessions: one connection
+    /// pool (and in-flight cap, and record of attempts) for all. The session's own
+    /// `request_timeout` and `retry` still apply to its requests; [`attempts`](Self::attempts)
+    /// reads the shared record (empty for a [`Transport::shared`] one).
+    pub fn with_transport(
+        endpoints: Endpoints,
+        config: SessionConfig,
+        clock: Clock,
+        transport: &Transport,
+    ) -> Result<Self, ClientError> {
+        let transport = transport.with_policy(config.request_timeout, config.retry);
+        Self::build(endpoints, config, clock, transport)
+    }
+
+    fn build(
+        endpoints: Endpoints,
+        config: SessionConfig,
+        clock: Clock,
+        transport: Transport,
     ) -> Result<Self, ClientError> {
         if config.flow == Flow::AuthorizationCode && config.redirect_uri.is_none() {
             return Err(ClientError::Config(
@@ -256,8 +339,6 @@ impl Session {
                 "client_credentials needs a client_secret and auth_method basic or post".to_owned(),
             ));
         }
-        let transport = Transport::new(config.request_timeout, config.retry)
-            .map_err(|e| ClientError::Config(e.to_string()))?;
         let oauth = oauth_client(
             &endpoints,
             &config.client_id,
@@ -268,35 +349,49 @@ impl Session {
                 Flow::ClientCredentials => None,
             },
         )?;
-        Ok(Self {
+        Ok(Self::from_setup(Arc::new(Setup {
+            config,
+            clock,
+            endpoints,
+            oauth,
+            transport,
+        })))
+    }
+
+    fn from_setup(setup: Arc<Setup>) -> Self {
+        let jitter = setup.config.token_refresh_jitter.mul_f64(random_fraction());
+        Self {
             inner: Arc::new(Inner {
-                config,
-                clock,
-                endpoints,
-                oauth,
-                transport,
+                setup,
+                jitter,
                 state: Mutex::default(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 stats: Mutex::default(),
-                login_seq: AtomicU64::new(0),
             }),
-        })
+        }
+    }
+
+    /// A new session, not logged in, with this one's configuration, endpoints, clock and
+    /// transport — shared, not copied, so a thousand siblings cost little more than their
+    /// tokens. Unlike a clone it has its own tokens, locks, counters and jitter draw.
+    pub fn sibling(&self) -> Self {
+        Self::from_setup(self.inner.setup.clone())
     }
 
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
-        &self.inner.config
+        &self.inner.setup.config
     }
 
     /// The endpoints.
     pub fn endpoints(&self) -> &Endpoints {
-        &self.inner.endpoints
+        &self.inner.setup.endpoints
     }
 
     /// "Now" by the client's clock (the shared clock plus the configured skew).
     pub fn now(&self) -> SystemTime {
-        let now = self.inner.clock.now();
-        let skew = self.inner.config.clock_skew_secs;
+        let now = self.inner.setup.clock.now();
+        let skew = self.inner.setup.config.clock_skew_secs;
         let by = Duration::from_secs(skew.unsigned_abs());
         if skew >= 0 {
             now + by
@@ -310,9 +405,9 @@ impl Session {
         *self.inner.stats.lock()
     }
 
-    /// Every HTTP attempt so far.
+    /// Every HTTP attempt so far (of every session sharing the transport).
     pub fn attempts(&self) -> Vec<Attempt> {
-        self.inner.transport.attempts()
+        self.inner.setup.transport.attempts()
     }
 
     /// The tokens held, as short hashes.
@@ -330,6 +425,12 @@ impl Session {
         self.inner.state.lock().lost.is_some()
     }
 
+    /// Whether only a login helps: the session holds no tokens, or has lost them.
+    pub fn needs_login(&self) -> bool {
+        let state = self.inner.state.lock();
+        state.tokens.is_none() || state.lost.is_some()
+    }
+
     /// Log in with the configured flow.
     pub async fn login(&self) -> Result<TokenSummary, ClientError> {
         self.login_with(LoginOptions::default()).await.map(|r| r.0)
@@ -342,7 +443,7 @@ impl Session {
         options: LoginOptions,
     ) -> Result<(TokenSummary, Option<Result<TokenSummary, ClientError>>), ClientError> {
         let now = || self.now();
-        let (tokens, replay) = match self.inner.config.flow {
+        let (tokens, replay) = match self.inner.setup.config.flow {
             Flow::ClientCredentials => (self.credentials().fetch(now).await?, None),
             Flow::AuthorizationCode => {
                 let result = self.auth_code().login(options, now).await?;
@@ -351,7 +452,6 @@ impl Session {
         };
         let summary = tokens.summary();
         self.install(tokens, true);
-        self.inner.login_seq.fetch_add(1, Ordering::Relaxed);
         self.inner.stats.lock().logins += 1;
         Ok((summary, replay.map(|r| r.map(|t| t.summary()))))
     }
@@ -359,13 +459,13 @@ impl Session {
     /// Renew now, whatever the expiry: a refresh-token grant (authorization code) or a new
     /// client-credentials grant. With `single_flight`, waits for any refresh in flight.
     pub async fn refresh(&self) -> Result<TokenSummary, ClientError> {
-        let _guard = if self.inner.config.single_flight {
+        let _guard = if self.inner.setup.config.single_flight {
             Some(self.inner.refresh_lock.lock().await)
         } else {
             None
         };
-        let snapshot = self.snapshot()?;
-        self.renew(snapshot.0).await.map(|t| t.summary())
+        let held = self.snapshot()?;
+        self.renew(held).await.map(|t| t.summary())
     }
 
     /// A valid access token: renewed first when inside the refresh buffer (with
@@ -377,28 +477,34 @@ impl Session {
 
     /// Decide, from the tokens held now, what getting a valid access token takes.
     fn plan(&self) -> Result<Plan, ClientError> {
-        let (tokens, generation) = self.snapshot()?;
+        let held = self.snapshot()?;
         let now = self.now();
-        let Some(expires_at) = tokens.expires_at else {
-            return Ok(Plan::Use(tokens.access_token));
+        let Some(expires_at) = held.tokens.expires_at else {
+            return Ok(Plan::Use(held.tokens.access_token));
         };
         let renew_at = expires_at
-            .checked_sub(self.inner.config.token_refresh_buffer)
+            .checked_sub(
+                self.inner
+                    .setup
+                    .config
+                    .token_refresh_buffer
+                    .saturating_add(self.inner.jitter),
+            )
             .unwrap_or(expires_at);
         if now < renew_at {
-            return Ok(Plan::Use(tokens.access_token));
+            return Ok(Plan::Use(held.tokens.access_token));
         }
-        if self.inner.config.token_auto_refresh {
-            return Ok(Plan::Renew(tokens, generation));
+        if self.inner.setup.config.token_auto_refresh {
+            return Ok(Plan::Renew(held));
         }
-        if now >= expires_at && self.inner.config.local_expiry_check {
+        if now >= expires_at && self.inner.setup.config.local_expiry_check {
             self.inner.stats.lock().refused_expired += 1;
             return Err(ClientError::AccessTokenExpired {
                 expired_at: expires_at,
                 ago: now.duration_since(expires_at).unwrap_or_default(),
             });
         }
-        Ok(Plan::Use(tokens.access_token))
+        Ok(Plan::Use(held.tokens.access_token))
     }
 
     async fn carry_out(
@@ -407,7 +513,7 @@ impl Session {
     ) -> Result<(String, bool), ClientError> {
         match plan? {
             Plan::Use(token) => Ok((token, false)),
-            Plan::Renew(tokens, generation) => self.renew_once(tokens, generation).await,
+            Plan::Renew(held) => self.renew_once(held).await,
         }
     }
 
@@ -425,20 +531,22 @@ impl Session {
     ) -> Result<ApiResponse, ClientError> {
         let plan = self.plan();
         go.await;
-        let (token, _) = self.carry_out(plan).await?;
+        let (token, renewed) = self.carry_out(plan).await?;
         let generation = self.inner.state.lock().generation;
-        let first = self.send_api(&token).await?;
-        if first.status == 401 && self.inner.config.reactive_refresh {
+        let mut first = self.send_api(&token).await?;
+        first.renewed = renewed;
+        if first.status == 401 && self.inner.setup.config.reactive_refresh {
             self.inner.stats.lock().reactive_refreshes += 1;
             let current = self.snapshot()?;
-            let tokens = if current.1 != generation {
-                current.0
+            let tokens = if current.generation != generation {
+                current.tokens
             } else {
-                self.renew_once(current.0, current.1).await?;
-                self.snapshot()?.0
+                self.renew_once(current).await?;
+                self.snapshot()?.tokens
             };
             let mut second = self.send_api(&tokens.access_token).await?;
             second.reactive_refresh = true;
+            second.renewed = renewed;
             return Ok(second);
         }
         Ok(first)
@@ -466,7 +574,7 @@ impl Session {
     /// Revoke the refresh token (or the access token when there is none) at the revocation
     /// endpoint (RFC 7009), and forget the tokens.
     pub async fn logout(&self) -> Result<(), ClientError> {
-        let (tokens, _) = self.snapshot()?;
+        let tokens = self.snapshot()?.tokens;
         let token = tokens.refresh_token.unwrap_or(tokens.access_token);
         self.revoke_at_server(&token).await?;
         let mut state = self.inner.state.lock();
@@ -478,7 +586,7 @@ impl Session {
     /// Revoke only the current access token at the revocation endpoint (RFC 7009); the
     /// session keeps it (and will find out it is revoked).
     pub async fn revoke_access_token(&self) -> Result<(), ClientError> {
-        let (tokens, _) = self.snapshot()?;
+        let tokens = self.snapshot()?.tokens;
         self.revoke_at_server(&tokens.access_token).await
     }
 
@@ -486,23 +594,24 @@ impl Session {
         let body = {
             let mut form = form_urlencoded::Serializer::new(String::new());
             form.append_pair("token", token);
-            form.append_pair("client_id", &self.inner.config.client_id);
-            if let Some(secret) = &self.inner.config.client_secret {
+            form.append_pair("client_id", &self.inner.setup.config.client_id);
+            if let Some(secret) = &self.inner.setup.config.client_secret {
                 form.append_pair("client_secret", secret);
             }
             form.finish()
         };
         let request = oauth2::http::Request::builder()
             .method("POST")
-            .uri(&self.inner.endpoints.revoke)
+            .uri(&self.inner.setup.endpoints.revoke)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.into_bytes())
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let what = "POST /oauth/revoke".to_owned();
         let response = self
             .inner
+            .setup
             .transport
-            .send(request)
+            .send(Exchange::Revoke, request)
             .await
             .map_err(|e| ClientError::from_transport(what.clone(), e, None))?;
         if response.status().as_u16() != 200 {
@@ -517,35 +626,40 @@ impl Session {
 
     fn credentials(&self) -> CredentialsClient {
         CredentialsClient::new(
-            self.inner.oauth.clone(),
-            self.inner.transport.clone(),
-            self.inner.config.scopes.clone(),
+            self.inner.setup.oauth.clone(),
+            self.inner.setup.transport.clone(),
+            self.inner.setup.config.scopes.clone(),
         )
     }
 
     fn auth_code(&self) -> AuthCodeClient {
         AuthCodeClient::new(
-            self.inner.oauth.clone(),
-            self.inner.transport.clone(),
-            self.inner.endpoints.clone(),
-            self.inner.config.scopes.clone(),
-            self.inner.config.pkce,
+            self.inner.setup.oauth.clone(),
+            self.inner.setup.transport.clone(),
+            self.inner.setup.endpoints.clone(),
+            self.inner.setup.config.scopes.clone(),
+            self.inner.setup.config.pkce,
         )
     }
 
-    fn snapshot(&self) -> Result<(TokenSet, u64), ClientError> {
+    fn snapshot(&self) -> Result<Held, ClientError> {
         let state = self.inner.state.lock();
         if let Some(lost) = &state.lost {
             return Err(lost.clone());
         }
         match &state.tokens {
-            Some(t) => Ok((t.clone(), state.generation)),
+            Some(t) => Ok(Held {
+                tokens: t.clone(),
+                generation: state.generation,
+                refresh_use: state.refresh_use.clone(),
+                login: state.login,
+            }),
             None => Err(ClientError::NotLoggedIn),
         }
     }
 
     fn install(&self, mut tokens: TokenSet, login: bool) {
-        if self.inner.config.expiry_source == ExpirySource::JwtExp
+        if self.inner.setup.config.expiry_source == ExpirySource::JwtExp
             && let Some(exp) = jwt_exp(&tokens.access_token)
         {
             tokens.expires_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
@@ -553,42 +667,73 @@ impl Session {
         let mut state = self.inner.state.lock();
         state.tokens = Some(tokens);
         state.generation += 1;
+        state.refresh_use = Arc::default();
         if login {
+            state.login += 1;
             state.lost = None;
         }
     }
 
+    /// The session is lost — unless a concurrent caller renewed since `held` was read: then
+    /// what was refused is a refresh token the session no longer holds.
+    fn lose(&self, held: &Held, error: &ClientError) {
+        let mut state = self.inner.state.lock();
+        if state.generation == held.generation && state.lost.is_none() {
+            state.lost = Some(error.clone());
+            drop(state);
+            self.inner.stats.lock().losses += 1;
+        }
+    }
+
+    /// The refresh token of `held` was refused: if this session had sent it more than once,
+    /// that is reuse (counted once per token, and once per family).
+    fn refused(&self, held: &Held) {
+        let uses = &held.refresh_use;
+        if uses.sends.load(Ordering::Relaxed) < 2
+            || uses.reuse_counted.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let new_family = {
+            let mut state = self.inner.state.lock();
+            let new = state.reuse_counted_in != Some(held.login);
+            state.reuse_counted_in = Some(held.login);
+            new
+        };
+        let mut stats = self.inner.stats.lock();
+        stats.refresh_reuse_refused += 1;
+        if new_family {
+            stats.families_lost_to_reuse += 1;
+        }
+    }
+
     /// Renew unless someone else did since `generation` was read (single flight).
-    async fn renew_once(
-        &self,
-        tokens: TokenSet,
-        generation: u64,
-    ) -> Result<(String, bool), ClientError> {
-        if !self.inner.config.single_flight {
+    async fn renew_once(&self, held: Held) -> Result<(String, bool), ClientError> {
+        if !self.inner.setup.config.single_flight {
             // Without single flight every caller that read the expiring token refreshes with
             // the refresh token it read.
-            return self.renew(tokens).await.map(|t| (t.access_token, true));
+            return self.renew(held).await.map(|t| (t.access_token, true));
         }
         let _guard = self.inner.refresh_lock.lock().await;
-        let (current, current_generation) = self.snapshot()?;
-        if current_generation != generation {
-            return Ok((current.access_token, false));
+        let current = self.snapshot()?;
+        if current.generation != held.generation {
+            return Ok((current.tokens.access_token, false));
         }
         self.renew(current).await.map(|t| (t.access_token, true))
     }
 
-    /// Renew `tokens`: refresh grant, or a new client-credentials grant.
-    async fn renew(&self, tokens: TokenSet) -> Result<TokenSet, ClientError> {
+    /// Renew `held`: refresh grant, or a new client-credentials grant.
+    async fn renew(&self, held: Held) -> Result<TokenSet, ClientError> {
         let now = || self.now();
-        let renewed = match self.inner.config.flow {
+        let renewed = match self.inner.setup.config.flow {
             Flow::ClientCredentials => {
                 let t = self.credentials().fetch(now).await?;
                 self.inner.stats.lock().renewals += 1;
                 t
             }
             Flow::AuthorizationCode => {
-                let Some(refresh_token) = tokens.refresh_token.as_deref() else {
-                    let expired = tokens.expires_at.is_some_and(|e| self.now() >= e);
+                let Some(refresh_token) = held.tokens.refresh_token.as_deref() else {
+                    let expired = held.tokens.expires_at.is_some_and(|e| self.now() >= e);
                     let error = ClientError::NoRefreshToken {
                         when: if expired {
                             "has expired"
@@ -597,21 +742,36 @@ impl Session {
                         },
                     };
                     if expired {
-                        self.inner.state.lock().lost = Some(error.clone());
+                        self.lose(&held, &error);
                     }
                     return Err(error);
                 };
-                self.inner.stats.lock().refresh_attempts += 1;
-                match refresh(&self.inner.oauth, &self.inner.transport, refresh_token, now).await {
+                let repeat = held.refresh_use.sends.fetch_add(1, Ordering::Relaxed) > 0;
+                {
+                    let mut stats = self.inner.stats.lock();
+                    stats.refresh_attempts += 1;
+                    if repeat {
+                        stats.refresh_duplicates += 1;
+                    }
+                }
+                match refresh(
+                    &self.inner.setup.oauth,
+                    &self.inner.setup.transport,
+                    refresh_token,
+                    now,
+                )
+                .await
+                {
                     Ok(t) => {
                         self.inner.stats.lock().refreshes += 1;
                         t
                     }
                     Err(e) => {
                         if matches!(e, ClientError::ReauthenticationRequired { .. }) {
+                            self.refused(&held);
                             // Lost: every later call answers this error without a request.
                             // The tokens stay only for `probe_api`.
-                            self.inner.state.lock().lost = Some(e.clone());
+                            self.lose(&held, &e);
                         }
                         return Err(e);
                     }
@@ -623,18 +783,24 @@ impl Session {
     }
 
     async fn send_api(&self, token: &str) -> Result<ApiResponse, ClientError> {
-        let url = format!("{}/responses", self.inner.endpoints.api_base);
-        let body = serde_json::json!({"model": "gpt-fauxauth-1", "input": "ping"}).to_string();
+        let url = format!("{}/responses", self.inner.setup.endpoints.api_base);
+        const BODY: &str = r#"{"model":"gpt-fauxauth-1","input":"ping"}"#;
         let request = oauth2::http::Request::builder()
             .method("POST")
             .uri(&url)
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/json")
-            .body(body.into_bytes())
+            .body(BODY.as_bytes().to_vec())
             .map_err(|e| ClientError::Config(e.to_string()))?;
         self.inner.stats.lock().api_calls += 1;
         let what = "POST /v1/responses".to_owned();
-        let response = match self.inner.transport.send(request).await {
+        let response = match self
+            .inner
+            .setup
+            .transport
+            .send(Exchange::Api, request)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 return Err(ClientError::from_transport(
@@ -649,17 +815,24 @@ impl Session {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let status = response.status().as_u16();
         let error = www_authenticate
             .as_deref()
             .and_then(challenge_error)
-            .or_else(|| super::error::parse_error_body(response.body()).map(|(code, _)| code));
+            .or_else(|| {
+                // Only an error answer has an error body worth parsing.
+                (status >= 400)
+                    .then(|| super::error::parse_error_body(response.body()).map(|(c, _)| c))
+                    .flatten()
+            });
         Ok(ApiResponse {
-            status: response.status().as_u16(),
+            status,
             error,
             www_authenticate,
             empty_body: response.body().is_empty(),
             token: short_hash(token),
             reactive_refresh: false,
+            renewed: false,
         })
     }
 
@@ -677,6 +850,12 @@ impl Session {
             secs(ago)
         ))
     }
+}
+
+/// A uniform random number in [0, 1), from the one source of randomness.
+pub(crate) fn random_fraction() -> f64 {
+    let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
+    bits as f64 / (1u64 << 53) as f64
 }
 
 /// The `exp` claim of a JWT, read without verifying it (the client is not its audience).

@@ -1,15 +1,25 @@
 //! The HTTP transport every reference client uses: `reqwest` with redirects disabled (as the
 //! `oauth2` crate requires, so an authorization code is never leaked to a redirect target),
 //! a per-request timeout, optional retries with exponential backoff on 5xx answers and
-//! timeouts, and a log of every attempt.
+//! timeouts, and a record of every attempt.
+//!
+//! Where attempts go is chosen when the transport is built: [`Transport::new`] keeps a log of
+//! every attempt (the scenario harness reads it back); [`Transport::shared`] hands each attempt
+//! and its latency to an [`AttemptObserver`] and keeps nothing, for a load run in which
+//! thousands of sessions share one connection pool. Clones, and sessions built on a clone, share
+//! the pool, the in-flight cap and the record.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use super::oauth::GrantKind;
 
 /// Retries on 5xx answers and timeouts. Off (`retries: 0`) by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +56,26 @@ pub enum TransportError {
     Other(String),
 }
 
+/// What a request was for, as the client that sent it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// `GET` of the authorization endpoint (a headless approval).
+    Authorize,
+    /// A token-endpoint request of this grant.
+    Token(GrantKind),
+    /// A model API call.
+    Api,
+    /// A revocation request (RFC 7009).
+    Revoke,
+    /// A request the client did not label.
+    Other,
+}
+
 /// One HTTP attempt, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
+    /// What the request was for.
+    pub exchange: Exchange,
     /// `GET`, `POST`.
     pub method: String,
     /// The request path (no query: it may hold a code).
@@ -61,47 +88,105 @@ pub struct Attempt {
     pub retry: u32,
 }
 
-/// The transport: cheap to clone; clones share the attempt log.
+/// Receives every attempt of a [`Transport::shared`] transport, as it completes.
+pub trait AttemptObserver: Send + Sync + fmt::Debug {
+    /// `attempt` finished `took` after it was asked for (the wait for an in-flight slot
+    /// included: that is what the caller experienced).
+    fn observe(&self, attempt: &Attempt, took: Duration);
+}
+
+/// Where a transport records its attempts.
+#[derive(Debug, Clone)]
+enum Record {
+    /// Keep every attempt.
+    Log(Arc<Mutex<Vec<Attempt>>>),
+    /// Hand each attempt to an observer; keep none.
+    Observer(Arc<dyn AttemptObserver>),
+}
+
+/// The attempts of one exchange (see [`Transport::scoped`]).
+#[derive(Debug, Clone)]
+struct Scope {
+    exchange: Exchange,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+}
+
+/// The transport: cheap to clone; clones share the connection pool, the in-flight cap and
+/// the record of attempts.
 #[derive(Debug, Clone)]
 pub struct Transport {
     http: reqwest::Client,
     timeout: Duration,
     retry: RetryPolicy,
-    log: Arc<Mutex<Vec<Attempt>>>,
-    local: Option<Arc<Mutex<Vec<Attempt>>>>,
+    record: Record,
+    in_flight: Option<Arc<Semaphore>>,
+    scope: Option<Scope>,
 }
 
 impl Transport {
-    /// A transport with redirects disabled, `timeout` per attempt, and `retry`.
+    /// A transport with its own connection pool, redirects disabled, `timeout` per attempt,
+    /// `retry`, and a log of every attempt ([`attempts`](Self::attempts)).
     pub fn new(timeout: Duration, retry: RetryPolicy) -> Result<Self, TransportError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .build()
-            .map_err(|e| TransportError::Other(e.to_string()))?;
         Ok(Self {
-            http,
+            http: http_client(None)?,
             timeout,
             retry,
-            log: Arc::default(),
-            local: None,
+            record: Record::Log(Arc::default()),
+            in_flight: None,
+            scope: None,
         })
     }
 
-    /// A transport sharing this one's connection pool and log, that also keeps its own log of
-    /// the attempts made through it (to know the status of one exchange among concurrent ones).
-    pub fn scoped(&self) -> Self {
+    /// A transport for many sessions (give each [`with_policy`](Self::with_policy) or
+    /// [`Session::with_transport`](super::Session::with_transport)): one connection pool
+    /// keeping up to `max_in_flight` idle connections, at most `max_in_flight` requests in
+    /// flight (the others wait for a slot), and every attempt handed to `observer` — none is
+    /// kept, so memory does not grow with the number of requests. Timeout 30 s, no retries,
+    /// until [`with_policy`](Self::with_policy) says otherwise.
+    pub fn shared(
+        max_in_flight: usize,
+        observer: Arc<dyn AttemptObserver>,
+    ) -> Result<Self, TransportError> {
+        let max_in_flight = max_in_flight.max(1);
+        Ok(Self {
+            http: http_client(Some(max_in_flight))?,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            record: Record::Observer(observer),
+            in_flight: Some(Arc::new(Semaphore::new(max_in_flight))),
+            scope: None,
+        })
+    }
+
+    /// This transport (same pool, in-flight cap and record) with another timeout and retry
+    /// policy.
+    pub fn with_policy(&self, timeout: Duration, retry: RetryPolicy) -> Self {
         Self {
-            local: Some(Arc::default()),
+            timeout,
+            retry,
+            scope: None,
+            ..self.clone()
+        }
+    }
+
+    /// A transport sharing this one's pool and record, whose attempts are labelled `exchange`
+    /// and also kept apart (to know the status of one exchange among concurrent ones). For
+    /// the requests the `oauth2` crate sends through [`AsyncHttpClient`].
+    pub fn scoped(&self, exchange: Exchange) -> Self {
+        Self {
+            scope: Some(Scope {
+                exchange,
+                attempts: Arc::default(),
+            }),
             ..self.clone()
         }
     }
 
     /// The attempts made through this scoped transport (empty for an unscoped one).
     pub fn local_attempts(&self) -> Vec<Attempt> {
-        self.local
+        self.scope
             .as_ref()
-            .map(|l| l.lock().clone())
+            .map(|s| s.attempts.lock().clone())
             .unwrap_or_default()
     }
 
@@ -110,36 +195,53 @@ impl Transport {
         self.retry
     }
 
-    /// Every attempt so far, oldest first.
+    /// Every attempt so far, oldest first (always empty for a [`shared`](Self::shared)
+    /// transport, which keeps none).
     pub fn attempts(&self) -> Vec<Attempt> {
-        self.log.lock().clone()
+        match &self.record {
+            Record::Log(log) => log.lock().clone(),
+            Record::Observer(_) => Vec::new(),
+        }
     }
 
-    /// How many attempts were made so far.
+    /// How many attempts were kept so far.
     pub fn attempt_count(&self) -> usize {
-        self.log.lock().len()
+        match &self.record {
+            Record::Log(log) => log.lock().len(),
+            Record::Observer(_) => 0,
+        }
     }
 
-    /// Send `request`, retrying on 5xx and timeouts as the policy says.
-    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    /// Send `request` for `exchange`, retrying on 5xx and timeouts as the policy says.
+    pub async fn send(
+        &self,
+        exchange: Exchange,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, TransportError> {
         let mut retry = 0;
         loop {
+            let started = Instant::now();
             let result = self.attempt(&request).await;
+            let took = started.elapsed();
             let (status, failure) = match &result {
                 Ok(r) => (Some(r.status().as_u16()), None),
                 Err(e) => (None, Some(e.clone())),
             };
             let attempt = Attempt {
+                exchange,
                 method: request.method().to_string(),
                 path: request.uri().path().to_owned(),
                 status,
                 failure: failure.clone(),
                 retry,
             };
-            if let Some(local) = &self.local {
-                local.lock().push(attempt.clone());
+            if let Some(scope) = &self.scope {
+                scope.attempts.lock().push(attempt.clone());
             }
-            self.log.lock().push(attempt);
+            match &self.record {
+                Record::Log(log) => log.lock().push(attempt),
+                Record::Observer(observer) => observer.observe(&attempt, took),
+            }
             let retryable = match (&status, &failure) {
                 (Some(s), _) => *s >= 500,
                 (None, Some(TransportError::Timeout { .. } | TransportError::Connection(_))) => {
@@ -160,9 +262,19 @@ impl Transport {
     }
 
     async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let _slot = match &self.in_flight {
+            Some(slots) => Some(
+                slots
+                    .acquire()
+                    .await
+                    .map_err(|e| TransportError::Other(e.to_string()))?,
+            ),
+            None => None,
+        };
         let mut builder = self
             .http
-            .request(request.method().clone(), request.uri().to_string());
+            .request(request.method().clone(), request.uri().to_string())
+            .timeout(self.timeout);
         for (name, value) in request.headers() {
             builder = builder.header(name, value);
         }
@@ -193,6 +305,18 @@ impl Transport {
     }
 }
 
+/// A `reqwest` client with redirects disabled; `idle` caps the idle connections kept per host.
+fn http_client(idle: Option<usize>) -> Result<reqwest::Client, TransportError> {
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let builder = match idle {
+        Some(n) => builder.pool_max_idle_per_host(n),
+        None => builder,
+    };
+    builder
+        .build()
+        .map_err(|e| TransportError::Other(e.to_string()))
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -209,6 +333,7 @@ impl<'c> AsyncHttpClient<'c> for Transport {
     type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'c>>;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(self.send(request))
+        let exchange = self.scope.as_ref().map_or(Exchange::Other, |s| s.exchange);
+        Box::pin(self.send(exchange, request))
     }
 }

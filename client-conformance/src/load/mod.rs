@@ -1,23 +1,34 @@
 //! `fauxauth load`: many simulated agents refreshing tokens under concurrency.
 //!
-//! Each agent is a token session (client credentials, or authorization code + PKCE with
-//! refresh tokens) that calls the model API `rate` times a second, `concurrency` calls at a
-//! time, for `duration`. Access tokens are renewed `buffer` before they expire — with one
-//! refresh in flight per session (`single-flight`), or by every caller that notices (`naive`,
-//! which sends the same refresh token several times: the server detects the reuse and revokes
-//! the whole family). Virtual time runs `scale` times faster than real time, shared by the
-//! in-process server and every agent, so a 20-minute token expires every 4 real seconds.
+//! Each agent is a [`Session`] of the reference client (client credentials, or authorization
+//! code + PKCE with refresh tokens) that calls the model API `rate` times a second,
+//! `concurrency` calls at a time, for `duration`. The refresh modes are the session's knobs:
+//! `single-flight` is `single_flight` on (one refresh in flight per session, concurrent
+//! callers wait for it); `naive` is `single_flight` off, so every caller that finds the token
+//! due renews it and the same refresh token is sent several times (the server detects the
+//! reuse and revokes the whole family); `none` is `token_auto_refresh` and
+//! `local_expiry_check` off (the token is sent after it expired). Tokens are renewed `buffer`
+//! before they expire — plus, with jitter, a random extra up to a tenth of the token's life,
+//! fixed per session. Virtual time runs `scale` times faster than real time, shared by the
+//! in-process server and every session, so a 20-minute token expires every 4 real seconds.
+//!
+//! The sessions share `pools` [`Transport::shared`] transports (connection pools with a cap on
+//! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
+//! — to [`Stats`], and keeps none.
 //!
 //! Counters (what the JSON's keys mean):
 //! - `expired_token_calls`: API calls answered 401 because the access token had expired.
-//! - `refresh_reuse_detected`: refresh tokens that the session sent more than once and that
+//! - `refresh_reuse_detected`: refresh tokens that a session sent more than once and that
 //!   the server then refused (one per reuse race; judged from the client side, so it holds
-//!   for any target server).
+//!   for any target server) — [`client::SessionStats::refresh_reuse_refused`].
 //! - `families_revoked`: in-process, the server's count of revoked grants; with `--target`,
-//!   the sessions whose reuse was refused (a server following RFC 9700 revokes the family).
-//! - `sessions_lost`: sessions whose current refresh token was refused; they log in again.
+//!   the logins (grants) in which a session saw its reuse refused (a server following RFC 9700
+//!   revokes the family) — [`client::SessionStats::families_lost_to_reuse`].
+//! - `sessions_lost`: times a session's current refresh token was refused; it logs in again
+//!   ([`client::SessionStats::losses`]).
 //! - duplicate refreshes per expiry (terminal and HTML report; in the JSON under `requests`
-//!   as `token_refresh_duplicates` and `token_refresh_expiries`).
+//!   as `token_refresh_duplicates` and `token_refresh_expiries`): refresh grants that sent an
+//!   already-sent refresh token, and distinct refresh tokens sent.
 
 mod agent;
 mod report;
@@ -28,16 +39,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fauxauth_server::config::{
-    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET,
-    DurationValue, SigningAlg,
-};
+use fauxauth_server::config::{DurationValue, SigningAlg};
 use fauxauth_server::{Clock, MockServer, ServerConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
-use agent::{Agent, Pool};
+use crate::client::{self, Endpoints, Session, SessionConfig, Transport, TransportError};
+use agent::Agent;
 pub use report::{write_html, write_json};
 pub use stats::Second;
 use stats::{Endpoint, Stats};
@@ -145,37 +153,10 @@ pub enum LoadError {
     Start(#[from] fauxauth_server::StartError),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
-/// Endpoint URLs.
-#[derive(Debug, Clone)]
-pub struct Urls {
-    /// Authorization endpoint.
-    pub authorize: String,
-    /// Token endpoint.
-    pub token: String,
-    /// Model API.
-    pub responses: String,
-}
-
-/// What every agent shares.
-#[derive(Debug)]
-pub struct Settings {
-    flow: Flow,
-    client_id: String,
-    client_secret: Option<String>,
-    redirect_uri: String,
-    scope: String,
-    rate: f64,
-    concurrency: usize,
-    single_flight: bool,
-    auto_refresh: bool,
-    buffer: Duration,
-    jitter: bool,
-    ramp: Duration,
-    access_ttl: Duration,
-    urls: Urls,
+    Http(#[from] TransportError),
+    /// The sessions could not be set up.
+    #[error("cannot set up the sessions: {0}")]
+    Session(#[from] client::ClientError),
 }
 
 /// Latency percentiles of one endpoint, in microseconds.
@@ -285,63 +266,40 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         Some(s) => s.config().access_token_ttl.0,
         None => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
     };
-    let urls = discover(&base).await;
-    let (client_id, client_secret) = match opts.flow {
-        Flow::ClientCredentials => (
-            DEFAULT_SERVICE_CLIENT_ID.to_owned(),
-            Some(DEFAULT_SERVICE_CLIENT_SECRET.to_owned()),
-        ),
-        Flow::AuthorizationCode => (DEFAULT_AGENT_CLIENT_ID.to_owned(), None),
-    };
+    let endpoints = discover(&base).await;
+    let config = session_config(&opts, access_ttl);
     // Jittered logins spread over one renewal period (capped at half the run), so renewals
     // are spread evenly from the first expiry on.
     let period_real = access_ttl.saturating_sub(opts.buffer).div_f64(scale);
     let ramp = period_real.min(opts.duration / 2);
-    let settings = Arc::new(Settings {
-        flow: opts.flow,
-        client_id,
-        client_secret,
-        redirect_uri: "http://127.0.0.1:8765/callback".to_owned(),
-        scope: match opts.flow {
-            Flow::ClientCredentials => "model.request".to_owned(),
-            Flow::AuthorizationCode => "openid model.request offline_access".to_owned(),
-        },
-        rate: opts.rate,
-        concurrency: opts.concurrency,
-        single_flight: opts.refresh == RefreshMode::SingleFlight,
-        auto_refresh: opts.refresh != RefreshMode::None,
-        buffer: opts.buffer,
-        jitter: opts.jitter,
-        ramp,
-        access_ttl,
-        urls,
-    });
-    let pools = (0..opts.pools)
-        .map(|_| {
-            Ok(Pool {
-                http: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .timeout(Duration::from_secs(30))
-                    .pool_max_idle_per_host(opts.max_in_flight)
-                    .build()?,
-                permits: Arc::new(Semaphore::new(opts.max_in_flight)),
-            })
-        })
-        .collect::<Result<Vec<_>, reqwest::Error>>()?;
     let seconds = opts.duration.as_secs() as usize + 32;
     let stats = Arc::new(Stats::new(seconds));
+    let transports = (0..opts.pools)
+        .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One session per transport is built; the others are its siblings, sharing its setup.
+    let prototypes = transports
+        .iter()
+        .map(|t| Session::with_transport(endpoints.clone(), config.clone(), clock.clone(), t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let agents: Vec<_> = (0..opts.agents)
+        .map(|i| {
+            let session = prototypes[i % prototypes.len()].sibling();
+            Arc::new(Agent::new(session, stats.clone()))
+        })
+        .collect();
+    let period = Duration::from_secs_f64(1.0 / opts.rate);
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.duration;
-    let tasks: Vec<_> = (0..opts.agents)
-        .map(|i| {
-            let agent = Arc::new(Agent::new(
-                i,
-                settings.clone(),
-                clock.clone(),
-                pools[i % pools.len()].clone(),
-                stats.clone(),
-            ));
-            tokio::spawn(agent.run(deadline))
+    let tasks: Vec<_> = agents
+        .iter()
+        .map(|agent| {
+            let delay = if opts.jitter {
+                ramp.mul_f64(client::session::random_fraction())
+            } else {
+                Duration::ZERO
+            };
+            tokio::spawn(agent.clone().run(delay, period, opts.concurrency, deadline))
         })
         .collect();
     let progress = progress_bar(&opts, stats.clone(), started);
@@ -357,6 +315,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         .min(opts.duration.max(Duration::from_millis(1)));
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    for agent in &agents {
+        stats.add_session(&agent.session().stats());
     }
     let (families_revoked, rss) = match &server {
         Some(s) => (s.counts().revoked_families as u64, rss_of("self")),
@@ -414,13 +375,33 @@ fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Token and authorization endpoints from the target's discovery document, or fauxauth's paths.
-async fn discover(base: &str) -> Urls {
-    let mut urls = Urls {
-        authorize: format!("{base}/oauth/authorize"),
-        token: format!("{base}/oauth/token"),
-        responses: format!("{base}/v1/responses"),
+/// The session every agent runs: the built-in client of the flow, with the run's refresh mode.
+fn session_config(opts: &LoadOptions, access_ttl: Duration) -> SessionConfig {
+    let base = match opts.flow {
+        Flow::ClientCredentials => SessionConfig::builtin_service(),
+        Flow::AuthorizationCode => SessionConfig::builtin_agent(),
     };
+    SessionConfig {
+        single_flight: opts.refresh == RefreshMode::SingleFlight,
+        token_auto_refresh: opts.refresh != RefreshMode::None,
+        // `none` sends the token after it expired, as an agent that never renews does.
+        local_expiry_check: opts.refresh != RefreshMode::None,
+        token_refresh_buffer: opts.buffer,
+        // With jitter, renew a random extra up to a tenth of the token's life early (drawn
+        // once per session), so sessions that logged in together do not renew together.
+        token_refresh_jitter: if opts.jitter {
+            access_ttl.mul_f64(0.1)
+        } else {
+            Duration::ZERO
+        },
+        request_timeout: Duration::from_secs(30),
+        ..base
+    }
+}
+
+/// The endpoints from the target's discovery document, or fauxauth's paths.
+async fn discover(base: &str) -> Endpoints {
+    let mut endpoints = Endpoints::for_issuer(base);
     let doc = async {
         reqwest::Client::new()
             .get(format!("{base}/.well-known/openid-configuration"))
@@ -434,14 +415,17 @@ async fn discover(base: &str) -> Urls {
     }
     .await;
     if let Some(doc) = doc {
-        if let Some(t) = doc["token_endpoint"].as_str() {
-            urls.token = t.to_owned();
-        }
-        if let Some(a) = doc["authorization_endpoint"].as_str() {
-            urls.authorize = a.to_owned();
-        }
+        let set = |field: &mut String, key: &str| {
+            if let Some(v) = doc[key].as_str() {
+                *field = v.to_owned();
+            }
+        };
+        set(&mut endpoints.issuer, "issuer");
+        set(&mut endpoints.token, "token_endpoint");
+        set(&mut endpoints.authorize, "authorization_endpoint");
+        set(&mut endpoints.revoke, "revocation_endpoint");
     }
-    urls
+    endpoints
 }
 
 fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Option<ProgressBar> {
@@ -560,7 +544,7 @@ fn assemble(
     details.insert("logins", Stats::get(&c.logins).to_string());
     details.insert(
         "renewals (refresh or new grant)",
-        Stats::get(&c.refreshes).to_string(),
+        Stats::get(&c.renewals).to_string(),
     );
     details.insert(
         "refresh requests",

@@ -1,5 +1,9 @@
 //! What a load run measured: latency histograms per endpoint (HdrHistogram), counters,
 //! errors by kind, and a per-second timeline for the report's plots.
+//!
+//! Latency and transport failures come from the shared transports, which hand every HTTP
+//! attempt to [`Stats`] as an [`AttemptObserver`]; the token counters are the sessions' own
+//! ([`Stats::add_session`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+
+use crate::client::{Attempt, AttemptObserver, Exchange, GrantKind, SessionStats, TransportError};
 
 /// The endpoints a run measures, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,6 +48,18 @@ impl Endpoint {
             Endpoint::TokenClientCredentials => "token_client_credentials",
             Endpoint::ApiResponses => "api_responses",
         }
+    }
+
+    /// The endpoint a request was for, if a load run measures it.
+    pub fn of(exchange: Exchange) -> Option<Self> {
+        Some(match exchange {
+            Exchange::Authorize => Endpoint::Authorize,
+            Exchange::Token(GrantKind::AuthorizationCode) => Endpoint::TokenAuthorizationCode,
+            Exchange::Token(GrantKind::RefreshToken) => Endpoint::TokenRefresh,
+            Exchange::Token(GrantKind::ClientCredentials) => Endpoint::TokenClientCredentials,
+            Exchange::Api => Endpoint::ApiResponses,
+            Exchange::Revoke | Exchange::Other => return None,
+        })
     }
 
     fn index(self) -> usize {
@@ -92,11 +110,13 @@ pub struct Counters {
     pub duplicate_refreshes: AtomicU64,
     /// Distinct refresh tokens presented (one per expiry handled).
     pub expiries: AtomicU64,
-    /// Successful refreshes (or client-credentials renewals).
+    /// Renewals seen by API calls as they happen (for the progress bar and the timeline).
     pub refreshes: AtomicU64,
+    /// Successful refreshes and client-credentials renewals, the sessions' total.
+    pub renewals: AtomicU64,
     /// Successful logins.
     pub logins: AtomicU64,
-    /// Families known revoked from the client side (a reuse in a session epoch).
+    /// Families known revoked from the client side (logins in which a reuse was refused).
     pub families_revoked_client: AtomicU64,
 }
 
@@ -157,6 +177,22 @@ impl Stats {
         }
     }
 
+    /// Add what one session counted (at the end of the run).
+    pub fn add_session(&self, s: &SessionStats) {
+        let c = &self.counters;
+        let add = |counter: &AtomicU64, n: u64| {
+            counter.fetch_add(n, Ordering::Relaxed);
+        };
+        add(&c.refresh_reuse_detected, s.refresh_reuse_refused);
+        add(&c.sessions_lost, s.losses);
+        add(&c.refresh_requests, s.refresh_attempts);
+        add(&c.duplicate_refreshes, s.refresh_duplicates);
+        add(&c.expiries, s.refresh_attempts - s.refresh_duplicates);
+        add(&c.renewals, s.refreshes + s.renewals);
+        add(&c.logins, s.logins);
+        add(&c.families_revoked_client, s.families_lost_to_reuse);
+    }
+
     /// Record a successful refresh (for the refreshes-per-second plot).
     pub fn refreshed(&self) {
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
@@ -208,5 +244,26 @@ impl Stats {
     /// Read a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+impl AttemptObserver for Stats {
+    /// An answer is a completed request of its endpoint (latency recorded); no answer is an
+    /// error named after the endpoint and the failure.
+    fn observe(&self, attempt: &Attempt, took: Duration) {
+        let Some(endpoint) = Endpoint::of(attempt.exchange) else {
+            return;
+        };
+        match &attempt.failure {
+            None => self.record(endpoint, took),
+            Some(failure) => {
+                let kind = match failure {
+                    TransportError::Timeout { .. } => "timeout",
+                    TransportError::Connection(_) => "connection",
+                    TransportError::Other(_) => "transport",
+                };
+                self.error(&format!("{}_{kind}", endpoint.name()));
+            }
+        }
     }
 }

@@ -201,7 +201,17 @@ async fn without_single_flight_concurrent_refreshes_trip_reuse_detection() {
             lost += 1;
         }
     }
-    assert!(s.stats().refresh_attempts > 1, "{:?}", s.stats());
+    let stats = s.stats();
+    assert_eq!(
+        stats.refresh_attempts, 20,
+        "every caller refreshed: {stats:?}"
+    );
+    assert_eq!(
+        stats.refresh_duplicates, 19,
+        "all with one token: {stats:?}"
+    );
+    assert_eq!(stats.refresh_reuse_refused, 1, "once per token: {stats:?}");
+    assert_eq!(stats.families_lost_to_reuse, 1, "{stats:?}");
     assert!(lost > 0, "reuse was detected");
     assert_eq!(server.counts().live_families, 0, "{:?}", server.counts());
 }
@@ -406,4 +416,218 @@ async fn a_confidential_auth_code_client_logs_in_with_basic_and_pkce() {
     s.refresh()
         .await
         .expect("refresh with Basic authentication");
+}
+
+#[tokio::test]
+async fn a_stale_refresh_token_refused_as_reuse_is_counted_once_and_does_not_lose_the_session() {
+    let server = MockServer::start().await;
+    let s = session(
+        &server,
+        SessionConfig {
+            single_flight: false,
+            ..SessionConfig::builtin_agent()
+        },
+    );
+    s.login().await.expect("login");
+    advance(&server, 61);
+    // The late caller reads the tokens (refresh token RT1), then waits until the first
+    // caller has refreshed with RT1 and installed RT2; only then does it send RT1 again.
+    let (read_tx, read_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let late = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.call_api_after(async move {
+                let _ = read_tx.send(());
+                let _ = go_rx.await;
+            })
+            .await
+        })
+    };
+    read_rx.await.expect("the late caller read the tokens");
+    let first = s.call_api().await.expect("first caller refreshes");
+    assert_eq!(first.status, 200);
+    assert!(first.renewed);
+    let _ = go_tx.send(());
+    let err = late.await.expect("task").expect_err("RT1 reused");
+    assert_eq!(err.outcome(), Outcome::SessionLost, "{err}");
+    let stats = s.stats();
+    assert_eq!(stats.refresh_attempts, 2, "{stats:?}");
+    assert_eq!(stats.refresh_duplicates, 1, "{stats:?}");
+    assert_eq!(stats.refresh_reuse_refused, 1, "{stats:?}");
+    assert_eq!(stats.families_lost_to_reuse, 1, "{stats:?}");
+    assert_eq!(stats.losses, 0, "RT1 is no longer the session's: {stats:?}");
+    assert!(!s.is_lost());
+    // The server revoked the whole family on the reuse: RT2, sent once, is refused too. That
+    // loses the session, and is not reuse.
+    let err = s.refresh().await.expect_err("family revoked");
+    assert_eq!(err.outcome(), Outcome::SessionLost, "{err}");
+    assert!(s.is_lost() && s.needs_login());
+    let stats = s.stats();
+    assert_eq!(stats.losses, 1, "{stats:?}");
+    assert_eq!(stats.refresh_reuse_refused, 1, "{stats:?}");
+    assert_eq!(stats.refresh_duplicates, 1, "{stats:?}");
+    s.login().await.expect("a new login recovers");
+    assert!(!s.needs_login());
+}
+
+#[tokio::test]
+async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
+    use fauxauth_conformance::client::{
+        Attempt, AttemptObserver, Endpoints, Exchange, GrantKind, Transport,
+    };
+
+    #[derive(Debug, Default)]
+    struct Seen(parking_lot::Mutex<Vec<(Exchange, Option<u16>)>>);
+    impl AttemptObserver for Seen {
+        fn observe(&self, attempt: &Attempt, _took: Duration) {
+            self.0.lock().push((attempt.exchange, attempt.status));
+        }
+    }
+
+    let server = MockServer::start().await;
+    let seen = std::sync::Arc::new(Seen::default());
+    let transport = Transport::shared(4, seen.clone()).expect("transport");
+    let sessions: Vec<Session> = (0..3)
+        .map(|_| {
+            Session::with_transport(
+                Endpoints::for_issuer(server.url()),
+                SessionConfig::builtin_agent(),
+                server.clock().clone(),
+                &transport,
+            )
+            .expect("session")
+        })
+        .collect();
+    for s in &sessions {
+        s.login().await.expect("login");
+    }
+    advance(&server, 58);
+    for s in &sessions {
+        assert!(s.call_api().await.expect("call").renewed);
+    }
+    let seen_handle = seen.clone();
+    let seen_now = |h: &std::sync::Arc<Seen>| h.0.lock().len();
+    let seen = seen.0.lock().clone();
+    let count = |e: Exchange| seen.iter().filter(|(x, s)| *x == e && s.is_some()).count();
+    assert_eq!(count(Exchange::Authorize), 3, "{seen:?}");
+    assert_eq!(
+        count(Exchange::Token(GrantKind::AuthorizationCode)),
+        3,
+        "{seen:?}"
+    );
+    assert_eq!(
+        count(Exchange::Token(GrantKind::RefreshToken)),
+        3,
+        "{seen:?}"
+    );
+    assert_eq!(count(Exchange::Api), 3, "{seen:?}");
+    assert_eq!(seen.len(), 12, "{seen:?}");
+    assert!(
+        sessions.iter().all(|s| s.attempts().is_empty()),
+        "none kept"
+    );
+    let tokens: std::collections::HashSet<_> = sessions
+        .iter()
+        .map(|s| s.tokens().expect("tokens").refresh_token)
+        .collect();
+    assert_eq!(tokens.len(), 3, "each session holds its own tokens");
+    // A sibling shares the setup and the transport, not the tokens or the counters.
+    let sibling = sessions[0].sibling();
+    assert!(sibling.needs_login());
+    sibling.login().await.expect("login");
+    assert_ne!(sibling.tokens(), sessions[0].tokens());
+    assert_eq!(sibling.stats().logins, 1);
+    assert_eq!(sessions[0].stats().logins, 1);
+    assert_eq!(
+        seen.len() + 2,
+        seen_now(&seen_handle),
+        "its requests are observed too"
+    );
+}
+
+#[tokio::test]
+async fn expires_in_counts_from_when_the_request_was_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A token endpoint that takes 10 virtual minutes to answer: the answer says the token
+    // lives an hour, so it expires 50 minutes after it arrived, not 60.
+    let clock = fauxauth_server::Clock::virtual_now();
+    clock.freeze().expect("freeze");
+    let sent = clock.now_unix();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server_clock = clock.clone();
+    let slow = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&request).contains("grant_type=client_credentials") {
+            let n = socket.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the request came whole");
+            request.extend_from_slice(&buf[..n]);
+        }
+        server_clock
+            .advance(Duration::from_secs(10 * MIN))
+            .expect("advance");
+        let body = r#"{"access_token":"t","token_type":"Bearer","expires_in":3600}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(answer.as_bytes()).await.expect("answer");
+    });
+    let s = Session::new(
+        &format!("http://{addr}"),
+        SessionConfig::builtin_service(),
+        clock.clone(),
+    )
+    .expect("config");
+    let tokens = s.login().await.expect("login");
+    slow.await.expect("server");
+    assert_eq!(clock.now_unix(), sent + 10 * MIN);
+    assert_eq!(tokens.expires_at, Some(sent + 60 * MIN));
+}
+
+/// How many of `sessions` renewed before this API call.
+async fn renewed(sessions: &[Session]) -> usize {
+    let mut n = 0;
+    for s in sessions {
+        n += usize::from(s.call_api().await.expect("call").renewed);
+    }
+    n
+}
+
+#[tokio::test]
+async fn refresh_jitter_spreads_renewals_within_its_bounds() {
+    let server = MockServer::start().await;
+    let first = session(
+        &server,
+        SessionConfig {
+            token_refresh_jitter: Duration::from_secs(10 * MIN),
+            ..SessionConfig::builtin_service()
+        },
+    );
+    let sessions: Vec<Session> = std::iter::once(first.clone())
+        .chain((1..40).map(|_| first.sibling()))
+        .collect();
+    for s in &sessions {
+        s.login().await.expect("login");
+    }
+    // 60-minute tokens, 5-minute buffer, up to 10 minutes of jitter: due between 15 and 5
+    // minutes before expiry.
+    advance(&server, 44);
+    assert_eq!(renewed(&sessions).await, 0, "16 minutes left: none due");
+    advance(&server, 6);
+    let halfway = renewed(&sessions).await;
+    // Each session is due at 10 minutes left with probability 1/2: all 40 alike has odds
+    // of 2^-39.
+    assert!(0 < halfway && halfway < 40, "{halfway} of 40 renewed");
+    advance(&server, 6);
+    assert_eq!(
+        renewed(&sessions).await,
+        40 - halfway,
+        "4 minutes left: the rest are due"
+    );
 }
