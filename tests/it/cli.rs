@@ -6,10 +6,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fauxauth_server::ServerConfig;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::io::{AsyncReadExt as _, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::http_client;
+use crate::helpers::{http_client, ready_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fauxauth");
 
@@ -124,18 +124,8 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
-        .await
-        .expect("a ready line in time")
-        .expect("read stdout");
-    let url = line
-        .strip_suffix('\n')
-        .and_then(|l| l.strip_prefix("fauxauth listening on "))
-        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-        .to_owned();
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let url = ready_url(&mut reader).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(!url.ends_with(":0"), "the real port: {url}");
 
@@ -245,16 +235,7 @@ async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
         text
     });
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
-        .await
-        .expect("ready line")
-        .expect("read");
-    let url = line
-        .trim_end()
-        .strip_prefix("fauxauth listening on ")
-        .expect("ready line")
-        .to_owned();
+    let url = ready_url(&mut reader).await;
     let http = http_client();
     let mut secrets = vec!["fauxauth-service-secret".to_owned()];
     let token: serde_json::Value = http
@@ -341,17 +322,7 @@ async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
-        .await
-        .expect("a ready line in time")
-        .expect("read stdout");
-    let url = line
-        .trim_end()
-        .strip_prefix("fauxauth listening on ")
-        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-        .to_owned();
+    let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
     let http = http_client();
     let token: serde_json::Value = http
         .post(format!("{url}/oauth/token"))

@@ -363,3 +363,21 @@ pub(crate) async fn assert_invalid_token(response: Response) {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     assert!(challenge.contains("error_description=\""), "{challenge}");
 }
+
+/// Wait (at most 30 s) for `fauxauth serve`'s ready line on `stdout` and return the URL it
+/// announces. Panics with the line if it is not `fauxauth listening on URL`.
+pub(crate) async fn ready_url<R>(stdout: &mut R) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::AsyncBufReadExt as _;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
+        .await
+        .expect("a ready line in time")
+        .expect("read stdout");
+    line.strip_suffix('\n')
+        .and_then(|l| l.strip_prefix("fauxauth listening on "))
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+        .to_owned()
+}

@@ -8,10 +8,10 @@ use fauxauth_server::MockServer;
 use fauxauth_server::config::{DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET};
 use fauxauth_server::tls::TlsConfig;
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::BufReader;
 use tokio::process::Command;
 
-use crate::helpers::json;
+use crate::helpers::{json, ready_url};
 
 /// A client that trusts `ca_pem` and nothing else.
 fn trusting(ca_pem: &str) -> reqwest::Client {
@@ -144,17 +144,7 @@ async fn serve_tls_writes_the_ca_and_serves_https() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line))
-        .await
-        .expect("ready line in time")
-        .expect("read");
-    let url = line
-        .trim_end()
-        .strip_prefix("fauxauth listening on ")
-        .unwrap_or_else(|| panic!("ready line {line:?}"))
-        .to_owned();
+    let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let ca = std::fs::read_to_string(&ca_file).expect("CA file written before the ready line");
     discovery_and_token(&trusting(&ca), &url).await;
