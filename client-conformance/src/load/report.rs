@@ -207,7 +207,7 @@ fn latency_over_time(r: &LoadReport, svg: &mut String) -> Result<(), String> {
         .iter()
         .flat_map(|(_, _, p)| p.iter().map(|(_, y)| *y))
         .fold(1.0f64, f64::max)
-        * 1.1;
+        * LEGEND_HEADROOM;
     let max_x = r.timeline.len().max(1) as f64;
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -244,6 +244,7 @@ where
 {
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -253,40 +254,75 @@ where
 
 /// Share of requests per logarithmic latency bucket, per endpoint.
 fn latency_histogram(r: &LoadReport, svg: &mut String) -> Result<(), String> {
-    // Buckets 10 µs .. 10 s, 8 per decade.
+    // Buckets 10 µs .. 10 s, 8 per decade; the axis spans the decades that hold requests.
     let edges: Vec<f64> = (0..=48).map(|i| 10f64.powf(1.0 + i as f64 / 8.0)).collect();
     let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = r
+        .histograms
+        .iter()
+        .map(|(name, h)| {
+            let total = h.len().max(1) as f64;
+            let points = edges
+                .windows(2)
+                .map(|w| {
+                    let n = h.count_between(w[0] as u64, w[1] as u64 - 1);
+                    ((w[0] * w[1]).sqrt(), n as f64 / total)
+                })
+                .collect();
+            (*name, points)
+        })
+        .collect();
+    let occupied = || curves.iter().flat_map(|(_, p)| p).filter(|(_, y)| *y > 0.0);
+    let decade = |x: f64, round: fn(f64) -> f64| 10f64.powf(round(x.log10()));
+    let min_x = occupied()
+        .map(|(x, _)| decade(*x, f64::floor))
+        .fold(1e7, f64::min)
+        .max(10.0);
+    let max_x = occupied()
+        .map(|(x, _)| decade(*x, f64::ceil))
+        .fold(min_x * 10.0, f64::max)
+        .min(1e7);
+    let max_y = (occupied().map(|(_, y)| *y).fold(0.0, f64::max) * LEGEND_HEADROOM).min(1.0);
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d((10f64..1e7f64).log_scale(), 0f64..1.0f64)
+        .build_cartesian_2d((min_x..max_x).log_scale(), 0f64..max_y.max(0.1))
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("latency (µs, log scale)")
+        .x_desc("latency (log scale)")
         .y_desc("share of requests")
+        .x_label_formatter(&|us| human_latency(*us))
         .draw()
         .map_err(err)?;
-    for (k, (name, h)) in r.histograms.iter().enumerate() {
-        let total = h.len().max(1) as f64;
+    for (k, (name, points)) in curves.into_iter().enumerate() {
         let color = colors[k % colors.len()];
-        let points: Vec<(f64, f64)> = edges
-            .windows(2)
-            .map(|w| {
-                let n = h.count_between(w[0] as u64, w[1] as u64 - 1);
-                ((w[0] * w[1]).sqrt(), n as f64 / total)
-            })
-            .collect();
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(err)?
-            .label(*name)
+            .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
     }
     finish(&mut chart, &root)
+}
+
+/// Room above the highest point, so that the legend (upper right) does not cover the data.
+const LEGEND_HEADROOM: f64 = 1.45;
+
+/// `250` → "250 µs", `1500` → "1.5 ms", `2_000_000` → "2 s".
+fn human_latency(us: f64) -> String {
+    let (value, unit) = if us >= 1e6 {
+        (us / 1e6, "s")
+    } else if us >= 1e3 {
+        (us / 1e3, "ms")
+    } else {
+        (us, "µs")
+    };
+    let text = format!("{value:.1}");
+    format!("{} {unit}", text.strip_suffix(".0").unwrap_or(&text))
 }
 
 /// Successful renewals and errors per second: synchronised expiry shows up as spikes.
@@ -298,7 +334,7 @@ fn refreshes_per_second(r: &LoadReport, svg: &mut String) -> Result<(), String> 
         .max()
         .unwrap_or(1)
         .max(1) as f64
-        * 1.1;
+        * LEGEND_HEADROOM;
     let max_x = r.timeline.len().max(1) as f64;
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -335,4 +371,18 @@ fn refreshes_per_second(r: &LoadReport, svg: &mut String) -> Result<(), String> 
         .label("errors")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], RED.filled()));
     finish(&mut chart, &root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_latency;
+
+    #[test]
+    fn latency_axis_labels_read_in_their_unit() {
+        assert_eq!(human_latency(10.0), "10 µs");
+        assert_eq!(human_latency(250.0), "250 µs");
+        assert_eq!(human_latency(1000.0), "1 ms");
+        assert_eq!(human_latency(1500.0), "1.5 ms");
+        assert_eq!(human_latency(2_000_000.0), "2 s");
+    }
 }
