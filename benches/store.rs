@@ -29,8 +29,9 @@ fn store_ops(c: &mut Criterion) {
                     "user",
                     black_box(&scope),
                     0,
-                    Some(1_000_000),
                     0,
+                    3600,
+                    Some(1_000_000),
                 ),
                 0,
             )
@@ -39,14 +40,22 @@ fn store_ops(c: &mut Criterion) {
 
     let store = Store::new();
     let id = store.insert_family(
-        new_family("fauxauth-agent", "user", &scope, 0, Some(1_000_000), 0),
+        new_family(
+            "fauxauth-agent",
+            "user",
+            &scope,
+            0,
+            0,
+            3600,
+            Some(1_000_000),
+        ),
         0,
     );
     let mut token = store.refresh_token(id, 0);
     group.bench_function("rotate_refresh", |b| {
         b.iter(|| {
             let next = store
-                .use_refresh_token(black_box(&token), "fauxauth-agent", 10, RULES)
+                .use_refresh_token(black_box(&token), "fauxauth-agent", 10, RULES, 3610)
                 .expect("rotates");
             token = next.refresh_token;
         })
@@ -74,7 +83,7 @@ fn store_ops(c: &mut Criterion) {
                         &code,
                         1,
                         |_| Ok(()),
-                        |r| new_family(&r.client_id, &r.sub, &r.scope, 0, Some(1_000_000), 1),
+                        |r| new_family(&r.client_id, &r.sub, &r.scope, 0, 1, 3601, Some(1_000_000)),
                     )
                     .expect("redeem")
             },

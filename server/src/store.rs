@@ -398,12 +398,17 @@ impl Store {
     }
 
     /// Use a refresh token atomically: rotate, or detect reuse and revoke the family.
+    ///
+    /// `access_expires_at` is the `exp` of the access token about to be issued: on success
+    /// the family lives at least that long, set under the same lock, so that no prune can
+    /// drop it before the token is used.
     pub fn use_refresh_token(
         &self,
         token: &str,
         client_id: &str,
         now: u64,
         rules: RefreshRules,
+        access_expires_at: u64,
     ) -> Result<Refreshed, RefreshError> {
         let (id, generation) = self
             .parse_refresh_token(token)
@@ -444,6 +449,7 @@ impl Store {
             });
             family.expires_at = family.expires_at.max(expires_at);
         }
+        family.expires_at = family.expires_at.max(access_expires_at);
         let grant = family.clone();
         let generation = family.generation;
         drop(family);
@@ -456,10 +462,16 @@ impl Store {
         })
     }
 
-    /// Extend a family's lifetime to cover an access token that expires at `exp`.
-    pub fn note_access_token(&self, family: FamilyId, exp: u64) {
-        if let Some(mut f) = self.families.get_mut(&family) {
-            f.expires_at = f.expires_at.max(exp);
+    /// Keep a live family until at least `until` (for a credential it backs that outlives
+    /// its tokens, such as an API key). Returns `false`, changing nothing, if the family is
+    /// unknown or revoked: check and extension are one step, so a prune cannot come between.
+    pub fn keep_live_until(&self, id: FamilyId, until: u64) -> bool {
+        match self.families.get_mut(&id) {
+            Some(mut f) if !f.revoked => {
+                f.expires_at = f.expires_at.max(until);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -587,14 +599,19 @@ fn client_credentials_grant(
     }
 }
 
-/// A family for a new grant.
+/// A family for a new grant, issued at `now`.
+///
+/// It lives until its first access token (`access_expires_at`) and its refresh token (if
+/// any) have expired: the record exists with its real lifetime from the start, so a prune
+/// between creating it and issuing (or using) its first token cannot drop it.
 pub fn new_family(
     client_id: &str,
     sub: &str,
     scope: &ScopeSet,
     auth_time: u64,
-    refresh_expires_at: Option<u64>,
     now: u64,
+    access_expires_at: u64,
+    refresh_expires_at: Option<u64>,
 ) -> Family {
     Family {
         client_id: client_id.into(),
@@ -607,7 +624,7 @@ pub fn new_family(
             expires_at,
             rotated_at: now,
         }),
-        expires_at: refresh_expires_at.unwrap_or(now),
+        expires_at: refresh_expires_at.unwrap_or(0).max(access_expires_at),
     }
 }
 
@@ -625,7 +642,7 @@ mod tests {
 
     fn family_with_refresh(store: &Store) -> (FamilyId, String) {
         let scope = ScopeSet::parse("openid offline_access").expect("scope");
-        let id = store.insert_family(new_family("c", "u", &scope, 0, Some(1000), 0), 0);
+        let id = store.insert_family(new_family("c", "u", &scope, 0, 0, 100, Some(1000)), 0);
         (id, store.refresh_token(id, 0))
     }
 
@@ -634,19 +651,19 @@ mod tests {
         let store = Store::new();
         let (id, rt0) = family_with_refresh(&store);
         let first = store
-            .use_refresh_token(&rt0, "c", 10, RULES)
+            .use_refresh_token(&rt0, "c", 10, RULES, 0)
             .expect("rotates");
         assert!(first.rotated);
         assert_ne!(first.refresh_token, rt0);
         assert_eq!(
             store
-                .use_refresh_token(&rt0, "c", 11, RULES)
+                .use_refresh_token(&rt0, "c", 11, RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Reused(id))
         );
         assert_eq!(
             store
-                .use_refresh_token(&first.refresh_token, "c", 12, RULES)
+                .use_refresh_token(&first.refresh_token, "c", 12, RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Revoked(id))
         );
@@ -662,14 +679,14 @@ mod tests {
             ..RULES
         };
         store
-            .use_refresh_token(&rt0, "c", 10, rules)
+            .use_refresh_token(&rt0, "c", 10, rules, 0)
             .expect("rotates");
         let again = store
-            .use_refresh_token(&rt0, "c", 14, rules)
+            .use_refresh_token(&rt0, "c", 14, rules, 0)
             .expect("grace");
         assert!(again.within_grace);
         assert!(!again.rotated);
-        let late = store.use_refresh_token(&rt0, "c", 30, rules);
+        let late = store.use_refresh_token(&rt0, "c", 30, rules, 0);
         assert!(matches!(late, Err(RefreshError::Reused(_))));
     }
 
@@ -680,7 +697,7 @@ mod tests {
         let other = Store::new();
         assert_eq!(
             other
-                .use_refresh_token(&rt0, "c", 1, RULES)
+                .use_refresh_token(&rt0, "c", 1, RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Unknown)
         );
@@ -688,7 +705,7 @@ mod tests {
         assert_eq!(store.parse_refresh_token(&forged), None);
         assert_eq!(
             store
-                .use_refresh_token(&rt0, "other-client", 1, RULES)
+                .use_refresh_token(&rt0, "other-client", 1, RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::WrongClient)
         );
@@ -700,7 +717,7 @@ mod tests {
         let (_, rt0) = family_with_refresh(&store);
         assert_eq!(
             store
-                .use_refresh_token(&rt0, "c", 1000, RULES)
+                .use_refresh_token(&rt0, "c", 1000, RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Expired)
         );
@@ -721,7 +738,7 @@ mod tests {
             60,
         );
         let code = store.insert_code(record, 0);
-        let make = |r: &CodeRecord| new_family(&r.client_id, &r.sub, &r.scope, 0, None, 100);
+        let make = |r: &CodeRecord| new_family(&r.client_id, &r.sub, &r.scope, 0, 1, 100, None);
         let refused: Result<_, RedeemError<&str>> =
             store.redeem_code(&code, 1, |_| Err("wrong verifier"), make);
         assert!(matches!(
@@ -782,7 +799,7 @@ mod tests {
                     &code,
                     1,
                     |_| Ok(()),
-                    |r| new_family(&r.client_id, &r.sub, &r.scope, 0, Some(100), 1),
+                    |r| new_family(&r.client_id, &r.sub, &r.scope, 0, 1, 61, Some(100)),
                 )
                 .expect("redeem");
         }
@@ -793,13 +810,13 @@ mod tests {
     fn families_share_their_repeated_strings() {
         let store = Store::new();
         let scope = ScopeSet::parse("openid offline_access").expect("scope");
-        let a = store.insert_family(new_family("c", "u", &scope, 0, Some(10), 0), 0);
-        let b = store.insert_family(new_family("c", "u", &scope, 0, Some(10), 0), 0);
+        let a = store.insert_family(new_family("c", "u", &scope, 0, 0, 5, Some(10)), 0);
+        let b = store.insert_family(new_family("c", "u", &scope, 0, 0, 5, Some(10)), 0);
         let (a, b) = (store.family(a).expect("a"), store.family(b).expect("b"));
         assert!(Arc::ptr_eq(&a.client_id, &b.client_id));
         assert!(Arc::ptr_eq(&a.sub, &b.sub));
         assert!(Arc::ptr_eq(&a.scope, &b.scope));
-        let other = store.insert_family(new_family("d", "u", &scope, 0, Some(10), 0), 0);
+        let other = store.insert_family(new_family("d", "u", &scope, 0, 0, 5, Some(10)), 0);
         assert_eq!(&*store.family(other).expect("other").client_id, "d");
     }
 
@@ -846,6 +863,75 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_prune_between_creating_a_grant_and_using_its_token_keeps_the_grant() {
+        // Every PRUNE_EVERY-th insert prunes at `now`. A grant without a refresh token (auth
+        // code without offline_access) must survive the prune its own redemption triggers,
+        // and any prune at a later instant while its access token is still valid.
+        let store = Store::new();
+        let scope = ScopeSet::parse("openid model.request").expect("scope");
+        for i in 0..=PRUNE_EVERY {
+            let record = CodeRecord::new(
+                "c".into(),
+                None,
+                scope.clone(),
+                None,
+                None,
+                "u".into(),
+                10,
+                70,
+            );
+            let code = store.insert_code(record, 10);
+            let (_, family) = store
+                .redeem_code::<()>(
+                    &code,
+                    10,
+                    |_| Ok(()),
+                    |r| new_family(&r.client_id, &r.sub, &r.scope, 10, 10, 10 + 3600, None),
+                )
+                .expect("redeem");
+            store.prune(10 + 3599);
+            assert!(
+                !store.is_access_revoked(&family.to_string(), "jti"),
+                "grant {i} pruned before its access token was used"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_grant_as_long_as_the_access_token_it_issues() {
+        // Without rotation the refresh token's expiry does not move; the new access token
+        // can outlive it, and the grant must outlive that token.
+        let store = Store::new();
+        let (id, rt0) = family_with_refresh(&store);
+        let rules = RefreshRules {
+            rotation: false,
+            ..RULES
+        };
+        store
+            .use_refresh_token(&rt0, "c", 990, rules, 990 + 3600)
+            .expect("refresh");
+        store.prune(1000 + 60);
+        assert!(!store.is_access_revoked(&id.to_string(), "jti"));
+        store.prune(990 + 3600);
+        assert!(
+            store.family(id).is_none(),
+            "gone once its last token expired"
+        );
+    }
+
+    #[test]
+    fn keep_live_until_extends_only_live_grants() {
+        let store = Store::new();
+        let (id, _) = family_with_refresh(&store);
+        assert!(store.keep_live_until(id, u64::MAX));
+        store.prune(u64::MAX - 1);
+        assert!(store.family(id).is_some());
+        assert!(store.revoke_family(id));
+        assert!(!store.keep_live_until(id, u64::MAX), "revoked");
+        assert!(!store.keep_live_until(FamilyId(999), u64::MAX), "unknown");
+    }
+
     /// Memory per live refresh family, measured with one million families (issue #5 target:
     /// at most 512 bytes). Run: `cargo test --release -p fauxauth-server --lib
     /// memory_per_family -- --ignored --nocapture`.
@@ -872,8 +958,9 @@ mod tests {
                     "user-fauxauth-0001",
                     &scope,
                     i,
-                    Some(u64::MAX / 2),
                     i,
+                    i + 3600,
+                    Some(u64::MAX / 2),
                 ),
                 i,
             );
@@ -902,7 +989,7 @@ mod tests {
                 let (store, barrier, rt0) = (store.clone(), barrier.clone(), rt0.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.use_refresh_token(&rt0, "c", 10, rules)
+                    store.use_refresh_token(&rt0, "c", 10, rules, 0)
                 })
             }).collect::<Vec<_>>().into_iter().map(|h| h.join().expect("thread")).collect();
             let wins = results.iter().filter(|r| r.as_ref().is_ok_and(|r| !r.within_grace)).count();

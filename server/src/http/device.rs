@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::authorize::requested_scope;
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
-use super::issue::{self, Grant, TokenResponse};
+use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
 use super::token::refresh_allowed;
 use crate::config::{ClientConfig, GrantType};
@@ -125,16 +125,18 @@ fn grant_for_device(
 ) -> Result<TokenResponse, OAuthError> {
     let auth_time = entry.approved_at.unwrap_or(now);
     let sub = state.config.user.sub.clone();
-    let refresh_exp =
-        refresh_allowed(state, client, &entry.scope).then(|| now + state.refresh_rules(client).ttl);
+    let lifetime = Lifetime::access(state, client, now);
+    let refresh_exp = refresh_allowed(state, client, &entry.scope)
+        .then(|| now.saturating_add(state.refresh_rules(client).ttl));
     let family = state.store.insert_family(
         new_family(
             &client.client_id,
             &sub,
             &entry.scope,
             auth_time,
-            refresh_exp,
             now,
+            lifetime.expires_at,
+            refresh_exp,
         ),
         now,
     );
@@ -149,6 +151,7 @@ fn grant_for_device(
             refresh_token,
             auth_time: Some(auth_time),
             nonce: None,
+            lifetime,
         },
     )
 }

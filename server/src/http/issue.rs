@@ -38,6 +38,35 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// When an access token is issued and when it expires (Unix seconds, server clock).
+///
+/// A handler decides it *before* it touches the store, so that the grant record is created
+/// (or extended) with the token's real lifetime in the same step: see
+/// [`new_family`](crate::store::new_family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// `iat`.
+    pub issued_at: u64,
+    /// `exp`.
+    pub expires_at: u64,
+}
+
+impl Lifetime {
+    /// An access token of `client` issued at `now`, with the client's (or the server's)
+    /// lifetime. Saturating: no configuration or clock setting can overflow it.
+    pub fn access(state: &ServerState, client: &ClientConfig, now: u64) -> Self {
+        Self {
+            issued_at: now,
+            expires_at: now.saturating_add(state.access_ttl(client)),
+        }
+    }
+
+    /// `expires_in`: the lifetime in seconds.
+    pub fn seconds(self) -> u64 {
+        self.expires_at.saturating_sub(self.issued_at)
+    }
+}
+
 /// What to mint.
 #[derive(Debug)]
 pub struct Grant<'a> {
@@ -55,13 +84,16 @@ pub struct Grant<'a> {
     pub auth_time: Option<u64>,
     /// The nonce to echo into the ID token.
     pub nonce: Option<&'a str>,
+    /// When the access (and ID) token is issued and expires.
+    pub lifetime: Lifetime,
 }
 
 /// Sign the tokens of `grant` and build the response.
 pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAuthError> {
-    let now = state.clock.now_unix();
-    let ttl = state.access_ttl(grant.client);
-    let exp = now + ttl;
+    let Lifetime {
+        issued_at: now,
+        expires_at: exp,
+    } = grant.lifetime;
     let mut user_claims = user_claims(state, grant.scope);
     // Profile claims about the user (e.g. OpenAI's account claims) go into both tokens.
     let profile_claims = match grant.auth_time {
@@ -107,11 +139,10 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
         }
         _ => None,
     };
-    state.store.note_access_token(grant.family, exp);
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: ttl,
+        expires_in: grant.lifetime.seconds(),
         scope: grant.scope.to_string(),
         refresh_token: grant.refresh_token,
         id_token,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::authorize::requested_scope;
 use super::client_auth::{self, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
-use super::issue::{self, Grant, TokenResponse};
+use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
 use crate::config::{ClientConfig, GrantType};
 use crate::events::EventDetails;
@@ -122,17 +122,20 @@ fn authorization_code(
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
     let now = state.clock.now_unix();
+    let lifetime = Lifetime::access(state, client, now);
     let rules = state.refresh_rules(client);
     let check = |record: &CodeRecord| check_code(client, record, params);
     let make_family = |record: &CodeRecord| {
-        let refresh_exp = refresh_allowed(state, client, &record.scope).then(|| now + rules.ttl);
+        let refresh_exp =
+            refresh_allowed(state, client, &record.scope).then(|| now.saturating_add(rules.ttl));
         new_family(
             &record.client_id,
             &record.sub,
             &record.scope,
             record.auth_time,
-            refresh_exp,
             now,
+            lifetime.expires_at,
+            refresh_exp,
         )
     };
     let (record, family) = state
@@ -161,6 +164,7 @@ fn authorization_code(
             refresh_token,
             auth_time: Some(record.auth_time),
             nonce: record.nonce.as_deref(),
+            lifetime,
         },
     )
 }
@@ -228,11 +232,12 @@ fn client_credentials(
         None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
     };
     let now = state.clock.now_unix();
+    let lifetime = Lifetime::access(state, client, now);
     let family = state.store.client_credentials_family(
         &client.client_id,
         &scope.to_string(),
         now,
-        now + state.access_ttl(client),
+        lifetime.expires_at,
     );
     issue::mint(
         state,
@@ -244,6 +249,7 @@ fn client_credentials(
             refresh_token: None,
             auth_time: None,
             nonce: None,
+            lifetime,
         },
     )
 }
@@ -283,9 +289,16 @@ fn refresh_token(
             Some(requested)
         }
     };
+    let lifetime = Lifetime::access(state, client, now);
     let refreshed = state
         .store
-        .use_refresh_token(token, &client.client_id, now, state.refresh_rules(client))
+        .use_refresh_token(
+            token,
+            &client.client_id,
+            now,
+            state.refresh_rules(client),
+            lifetime.expires_at,
+        )
         .map_err(|e| {
             let e = presented_reuse(state, token, e);
             details.refresh_reuse = Some(matches!(e, RefreshError::Reused(_)));
@@ -304,6 +317,7 @@ fn refresh_token(
             refresh_token: Some(refreshed.refresh_token),
             auth_time: Some(refreshed.grant.auth_time),
             nonce: None,
+            lifetime,
         },
     )?)
 }

@@ -165,11 +165,12 @@ pub fn token_exchange(
     if state.clock.now_unix() >= claims.exp {
         return Err(OAuthError::invalid_grant("subject_token has expired"));
     }
+    // The key does not expire: its grant is kept (never pruned) until it is revoked.
     let family = claims
         .sid
         .parse::<FamilyId>()
         .ok()
-        .filter(|id| state.store.family(*id).is_some_and(|f| !f.revoked))
+        .filter(|id| state.store.keep_live_until(*id, u64::MAX))
         .ok_or_else(|| OAuthError::invalid_grant("the grant of subject_token has been revoked"))?;
     let key = new_api_key();
     state.api_keys.insert(
