@@ -89,6 +89,60 @@ async fn basic_credentials_are_form_url_decoded_after_base64() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// RFC 6749 §2.3.1: base64, split at the first ':', then form-urlencoded decoding of each
+/// part, in which '&' is an ordinary character and '+' a space.
+#[tokio::test]
+async fn basic_credentials_keep_a_raw_ampersand_and_turn_plus_into_a_space() {
+    let server = spawn_yaml(
+        "clients:\n  - client_id: \"a&b c\"\n    client_secret: \"s&t u=v\"\n    grant_types: [client_credentials]\n    scopes: [model.request]\n",
+    )
+    .await;
+    let raw_basic = |raw: &str| format!("Basic {}", STANDARD.encode(raw));
+    let send = |authorization: String| {
+        server
+            .http
+            .post(server.url("/oauth/token"))
+            .header("authorization", authorization)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let response = send(raw_basic("a&b+c:s&t+u=v"))
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), StatusCode::OK, "raw '&' and '+'");
+    let body = json(response).await;
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().expect("token"))["client_id"],
+        "a&b c"
+    );
+    let encoded = send(raw_basic("a%26b%20c:s%26t%20u%3Dv"))
+        .await
+        .expect("token request");
+    assert_eq!(encoded.status(), StatusCode::OK, "percent-encoded");
+
+    // The id is not cut at '&': "a&b c" is not "a".
+    let cut_id = send(raw_basic("a:s&t+u=v")).await.expect("token request");
+    assert_oauth_error(cut_id, StatusCode::UNAUTHORIZED, "invalid_client").await;
+
+    // Nothing after a raw '&' in the secret is ignored.
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .header(
+            "authorization",
+            raw_basic(&format!(
+                "{DEFAULT_SERVICE_CLIENT_ID}:{DEFAULT_SERVICE_CLIENT_SECRET}&junk"
+            )),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token request");
+    let challenge = header(&response, "www-authenticate").expect("WWW-Authenticate");
+    assert!(challenge.starts_with("Basic"), "{challenge}");
+    assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
 #[tokio::test]
 async fn client_secret_post_is_accepted() {
     let server = spawn().await;

@@ -99,8 +99,10 @@ pub fn authenticate<'s>(
     }
 }
 
-/// Basic credentials, form-url-decoded after base64 (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+/// The `Authorization: Basic` credentials of a request, `(client_id, secret)`, decoded as
+/// RFC 6749 §2.3.1 says: base64, split at the first `':'`, then each part
+/// `application/x-www-form-urlencoded`-decoded. `None` without an `Authorization` header.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -120,11 +122,30 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
-    let unescape = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok(Some((unescape(id), unescape(secret))))
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte;
+/// `&` and `=` are ordinary characters here (there is no pair to split). Escaping the `&`s
+/// first makes the form parser see exactly one pair, `x=<s>`.
+fn form_decode(s: &str) -> String {
+    let one_pair = format!("x={}", s.replace('&', "%26"));
+    form_urlencoded::parse(one_pair.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decode_is_one_value() {
+        assert_eq!(form_decode("a&b+c=d"), "a&b c=d");
+        assert_eq!(form_decode("my%2Dclient"), "my-client");
+        assert_eq!(form_decode("p%40ss%3Aw%2Frd%2B%C3%A4"), "p@ss:w/rd+ä");
+        assert_eq!(form_decode("%26%zz"), "&%zz");
+        assert_eq!(form_decode(""), "");
+    }
 }

@@ -13,8 +13,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -357,17 +355,10 @@ fn body_facts(
 }
 
 fn basic_client_id(headers: &HeaderMap) -> Option<String> {
-    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = text.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let decoded = std::str::from_utf8(&decoded).ok()?;
-    let (id, _) = decoded.split_once(':')?;
-    form_urlencoded::parse(format!("x={id}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
+    super::client_auth::basic_credentials(headers)
+        .ok()
+        .flatten()
+        .map(|(id, _)| id)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
