@@ -89,7 +89,7 @@ impl Approval {
             id.clone(),
             PendingConsent {
                 request,
-                expires_at: now + FORM_TTL_SECS,
+                expires_at: now.saturating_add(FORM_TTL_SECS),
             },
         );
         id

@@ -29,7 +29,8 @@ impl DurationValue {
     }
 }
 
-/// A number of seconds, or text such as `"90s"`, `"60m"`, `"1h30m"`, `"250ms"`.
+/// A number of seconds, or text such as `"90s"`, `"60m"`, `"1h30m"` (or `"250ms"` where
+/// fractions make sense, as in a fault's `delay`; lifetimes are whole seconds).
 #[cfg(feature = "schema")]
 impl schemars::JsonSchema for DurationValue {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -68,6 +69,7 @@ impl std::str::FromStr for DurationValue {
 }
 
 /// Parse `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"`, or a bare number of seconds.
+/// Lifetime settings are checked to be whole seconds when the configuration is validated.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {
@@ -533,24 +535,17 @@ impl ServerConfig {
         {
             issues.push(PathIssue::new(root.key("issuer"), msg));
         }
-        for (key, value) in [
-            ("access_token_ttl", self.access_token_ttl),
-            ("refresh_token_ttl", self.refresh_token_ttl),
-            ("code_ttl", self.code_ttl),
-        ] {
-            if value.0.is_zero() {
-                issues.push(PathIssue::new(
-                    root.key(key),
-                    "must be longer than 0s; write e.g. \"60m\"",
-                ));
-            }
-        }
-        for (key, value) in [("interval", self.device.interval), ("ttl", self.device.ttl)] {
-            if value.as_secs() == 0 {
-                issues.push(PathIssue::new(
-                    root.key("device").key(key),
-                    "must be at least 1s (device polling works in whole seconds); write e.g. \"5s\"",
-                ));
+        let lifetimes = [
+            (root.key("access_token_ttl"), self.access_token_ttl, 1),
+            (root.key("refresh_token_ttl"), self.refresh_token_ttl, 1),
+            (root.key("code_ttl"), self.code_ttl, 1),
+            (root.key("refresh_reuse_grace"), self.refresh_reuse_grace, 0),
+            (root.key("device").key("interval"), self.device.interval, 1),
+            (root.key("device").key("ttl"), self.device.ttl, 1),
+        ];
+        for (at, value, min_secs) in lifetimes {
+            if let Err(msg) = check_lifetime(value, min_secs) {
+                issues.push(PathIssue::new(at, msg));
             }
         }
         issues.extend(validate_control(&self.control, &root.key("control")));
@@ -638,8 +633,45 @@ fn validate_control(control: &ControlConfig, at: &FieldPath) -> Vec<PathIssue> {
     issues
 }
 
+/// The longest lifetime any setting accepts: ten years (`3650d`). Far beyond any real
+/// token, and far from where `now + ttl` could overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Check a lifetime setting: whole seconds (tokens carry `expires_in`, `iat` and `exp` in
+/// seconds, so a fraction would be silently dropped), at least `min_secs`, at most
+/// [`MAX_LIFETIME`].
+fn check_lifetime(value: DurationValue, min_secs: u64) -> Result<(), String> {
+    if value.0.subsec_nanos() != 0 {
+        return Err(format!(
+            "{value} is not a whole number of seconds; lifetimes are whole seconds (expires_in, iat and exp are), so write e.g. \"{}s\"",
+            value.as_secs().saturating_add(1).max(min_secs)
+        ));
+    }
+    if value.as_secs() < min_secs {
+        return Err(format!(
+            "must be at least {min_secs}s (got {value}); write e.g. \"60m\""
+        ));
+    }
+    if value.0 > MAX_LIFETIME {
+        return Err(
+            "is too long: lifetimes are at most 3650d (ten years); write e.g. \"30d\"".to_owned(),
+        );
+    }
+    Ok(())
+}
+
 fn validate_client(client: &ClientConfig, require_https: bool, at: &FieldPath) -> Vec<PathIssue> {
     let mut issues = Vec::new();
+    for (key, value) in [
+        ("access_token_ttl", client.access_token_ttl),
+        ("refresh_token_ttl", client.refresh_token_ttl),
+    ] {
+        if let Some(value) = value
+            && let Err(msg) = check_lifetime(value, 1)
+        {
+            issues.push(PathIssue::new(at.key(key), msg));
+        }
+    }
     if client.client_id.trim().is_empty() {
         issues.push(PathIssue::new(
             at.key("client_id"),
@@ -926,6 +958,52 @@ mod tests {
         let e = err("device:\n  interval: 0s\n");
         assert!(e.starts_with("cfg.yaml:2:"), "{e}");
         assert!(e.contains("at least 1s"), "{e}");
+    }
+
+    #[test]
+    fn lifetimes_are_whole_seconds_between_1s_and_the_maximum() {
+        // Sub-second lifetimes used to pass and round to `expires_in: 0`.
+        let e = err("access_token_ttl: 500ms\n");
+        assert!(e.starts_with("cfg.yaml:1:19:"), "{e}");
+        assert!(e.contains("whole seconds"), "{e}");
+        assert!(e.contains("500ms"), "{e}");
+        let e = err("code_ttl: 1500ms\n");
+        assert!(e.starts_with("cfg.yaml:1:11:"), "{e}");
+        let e = err("refresh_reuse_grace: 500ms\n");
+        assert!(e.starts_with("cfg.yaml:1:22:"), "{e}");
+        let e = err("device:\n  ttl: 2500ms\n");
+        assert!(e.starts_with("cfg.yaml:2:"), "{e}");
+        // No upper bound used to let `now + ttl` overflow.
+        let e = err("access_token_ttl: 18446744073709551615\n");
+        assert!(e.starts_with("cfg.yaml:1:19:"), "{e}");
+        assert!(e.contains("at most 3650d"), "{e}");
+        let e = err("refresh_token_ttl: 3651d\n");
+        assert!(e.contains("at most 3650d"), "{e}");
+        let config = ServerConfig::from_yaml(
+            "access_token_ttl: 1s\nrefresh_token_ttl: 3650d\ncode_ttl: 1m\nrefresh_reuse_grace: 0s\n",
+            "c",
+        )
+        .expect("the bounds themselves are valid");
+        assert_eq!(config.refresh_token_ttl.as_secs(), 3650 * 86_400);
+    }
+
+    #[test]
+    fn a_clients_own_lifetimes_are_checked_and_located() {
+        let client = |line: &str| {
+            format!(
+                "clients:\n  - client_id: svc\n    client_secret: s\n    grant_types: [client_credentials]\n    {line}\n"
+            )
+        };
+        let e = err(&client("access_token_ttl: 0s"));
+        assert!(e.starts_with("cfg.yaml:5:23:"), "{e}");
+        assert!(e.contains("clients[0].access_token_ttl"), "{e}");
+        assert!(e.contains("at least 1s"), "{e}");
+        let e = err(&client("refresh_token_ttl: 100ms"));
+        assert!(e.starts_with("cfg.yaml:5:24:"), "{e}");
+        assert!(e.contains("whole seconds"), "{e}");
+        let e = err(&client("access_token_ttl: 4000d"));
+        assert!(e.contains("at most 3650d"), "{e}");
+        assert!(ServerConfig::from_yaml(&client("access_token_ttl: 5m"), "c").is_ok());
     }
 
     #[test]

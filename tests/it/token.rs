@@ -512,6 +512,44 @@ async fn unknown_and_unregistered_grant_types_are_refused() {
     assert_oauth_error(response, StatusCode::BAD_REQUEST, "unauthorized_client").await;
 }
 
+/// A configuration built in code is held to the same rules as a file: a lifetime that would
+/// mint a token born expired (`expires_in: 0`), or overflow `now + ttl`, refuses to start.
+#[tokio::test]
+async fn a_server_will_not_start_with_a_lifetime_that_is_not_whole_seconds() {
+    use fauxauth_server::config::{ClientConfig, DurationValue, builtin_clients};
+    use fauxauth_server::{MockServer, ServerConfig, StartError};
+    let start = |config: ServerConfig| MockServer::builder().config(config).start();
+    let sub_second = ServerConfig {
+        access_token_ttl: DurationValue(Duration::from_millis(500)),
+        ..ServerConfig::default()
+    };
+    let Err(StartError::Config(issue)) = start(sub_second).await else {
+        panic!("a 500ms access_token_ttl must be refused");
+    };
+    assert!(issue.to_string().contains("access_token_ttl"), "{issue}");
+    let zero_for_a_client = ServerConfig {
+        clients: Some(
+            builtin_clients()
+                .into_iter()
+                .map(|c| ClientConfig {
+                    access_token_ttl: Some(DurationValue::secs(0)),
+                    ..c
+                })
+                .collect(),
+        ),
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        start(zero_for_a_client).await,
+        Err(StartError::Config(_))
+    ));
+    let endless = ServerConfig {
+        refresh_token_ttl: DurationValue::secs(u64::MAX),
+        ..ServerConfig::default()
+    };
+    assert!(matches!(start(endless).await, Err(StartError::Config(_))));
+}
+
 #[tokio::test]
 async fn per_client_access_token_ttl_applies() {
     let server = spawn_yaml(

@@ -217,7 +217,7 @@ pub fn approve_as(state: &ServerState, request: &AuthorizationRequest, sub: &str
         request.nonce.clone(),
         sub.to_owned(),
         now,
-        now + state.config.code_ttl.as_secs(),
+        now.saturating_add(state.config.code_ttl.as_secs()),
     );
     let code = state.store.insert_code(record, now);
     redirect_with(

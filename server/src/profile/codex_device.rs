@@ -139,7 +139,7 @@ pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
         None,
         state.config.user.sub.clone(),
         entry.approved_at.unwrap_or(now),
-        now + state.config.code_ttl.as_secs(),
+        now.saturating_add(state.config.code_ttl.as_secs()),
     );
     let code = state.store.insert_code(record, now);
     (
