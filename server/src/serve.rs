@@ -7,8 +7,13 @@
 //! (and the request in flight) without writing a response.
 //!
 //! Shutdown is graceful: stop accepting, let in-flight requests finish (at most
-//! [`GRACE`]), close idle keep-alive connections. Requests held by the `hang` fault end at
-//! shutdown, so they never block it.
+//! [`GRACE`]), close idle keep-alive connections. Requests held by the `hang` or `delay`
+//! fault end at shutdown, so they never block it. Connections still busy after the grace
+//! are cancelled, and `serve` returns only once every connection task has ended: a cancelled
+//! request records its event on the way out, so the event file (closed after `serve`
+//! returns) holds every request. (HTTP/2 streams run in tasks of their own, outside this
+//! accounting; every wait the server itself imposes — `hang`, `delay`, the `hang` expiry
+//! mode — ends at shutdown whatever the protocol.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +28,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
 use crate::state::AppState;
@@ -47,6 +53,7 @@ impl ConnectionControl {
 /// `state` begins shutdown.
 pub async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
     let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
     let stop = state.shutdown.wait();
     tokio::pin!(stop);
     loop {
@@ -55,7 +62,9 @@ pub async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
             (io, _peer) = listener.accept() => io,
             () = &mut stop => break,
         };
-        serve_connection(io, app.clone(), &graceful);
+        // Forget the connections that have ended (their results are of no interest).
+        while connections.try_join_next().is_some() {}
+        serve_connection(io, app.clone(), &graceful, &mut connections);
     }
     drop(listener);
     if tokio::time::timeout(GRACE, graceful.shutdown())
@@ -64,11 +73,18 @@ pub async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
     {
         tracing::warn!("some connections were still busy after {GRACE:?}; closing them");
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
-/// Serve one connection (plain TCP, or TLS already accepted) in its own task.
-pub fn serve_connection<I>(io: I, app: Router, graceful: &GracefulShutdown)
-where
+/// Serve one connection (plain TCP, or TLS already accepted) in its own task, in
+/// `connections`.
+pub fn serve_connection<I>(
+    io: I,
+    app: Router,
+    graceful: &GracefulShutdown,
+    connections: &mut JoinSet<()>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let kill = Arc::new(Notify::new());
@@ -84,7 +100,7 @@ where
         .serve_connection(TokioIo::new(io), service)
         .into_owned();
     let connection = graceful.watch(connection);
-    tokio::spawn(async move {
+    connections.spawn(async move {
         tokio::select! {
             served = connection => {
                 if let Err(e) = served {

@@ -1449,6 +1449,47 @@ async fn a_request_abandoned_during_a_delay_is_still_an_event() {
     server.shutdown().await;
 }
 
+/// A request still under a `delay` fault when the server shuts down is ended the way `hang`
+/// is (its connection closed, no response) and its event reaches the JSONL file before the
+/// file is closed. It used to outlive the shutdown grace and be recorded, in memory only,
+/// after the file was closed.
+#[tokio::test]
+async fn shutdown_ends_a_pending_delay_and_its_event_is_in_the_file() {
+    let dir = std::env::temp_dir().join(format!(
+        "fauxauth-it-{}",
+        fauxauth_server::secret::random_id("")
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("events.jsonl");
+    let server = MockServer::builder()
+        .events_file(&file)
+        .start()
+        .await
+        .expect("start");
+    let rule: FaultRule =
+        serde_json::from_value(json!({"match": {"endpoint": "jwks"}, "action": {"delay": "10m"}}))
+            .expect("rule");
+    let id = server.faults().add(rule).expect("valid rule");
+    let url = format!("{}/.well-known/jwks.json", server.url());
+    let pending = tokio::spawn(async move { reqwest::Client::new().get(url).send().await });
+    while server.faults().get(id).map(|i| i.fired) != Some(1) {
+        tokio::task::yield_now().await;
+    }
+    server.shutdown().await;
+    let text = std::fs::read_to_string(&file).expect("event file");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(events.len(), 1, "{text}");
+    assert_eq!(events[0]["endpoint"], "jwks");
+    assert_eq!(events[0]["fault"]["action"], "delay");
+    assert!(events[0].get("status").is_none(), "no response was sent");
+    let outcome = pending.await.expect("task");
+    assert!(outcome.is_err(), "closed without a response: {outcome:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn serve_on_a_public_address_without_admin_token_is_refused() {
     let output = Command::new(env!("CARGO_BIN_EXE_fauxauth"))

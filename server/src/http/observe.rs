@@ -53,6 +53,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         Ok(r) => r,
         Err(response) => return rec.finish(response),
     };
+    let connection = request.extensions().get::<ConnectionControl>().cloned();
     let fired = {
         let details = &rec.event().details;
         state.faults.check(&RequestFacts {
@@ -90,32 +91,34 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
             rec.finish((status, no_store(), axum::Json(body)).into_response())
         }
         FaultAction::Delay(d) => {
-            tokio::time::sleep(d.0).await;
+            // A delay ends at shutdown as a hang does, so that the request is recorded
+            // before the event file closes (a delay may outlast the shutdown grace).
+            tokio::select! {
+                () = tokio::time::sleep(d.0) => {}
+                () = state.shutdown.wait() => return unanswered(rec, connection).await,
+            }
             let response = next.run(request).await;
             let response = note_issued(endpoint, response, &mut rec.event().details).await;
             rec.finish(response)
         }
         FaultAction::Hang => {
-            let connection = request.extensions().get::<ConnectionControl>().cloned();
             rec.unanswered();
             state.shutdown.wait().await;
-            if let Some(c) = connection {
+            unanswered(rec, connection).await
+        }
+        FaultAction::Drop => match connection {
+            Some(c) => {
+                rec.unanswered();
                 c.abort();
+                std::future::pending().await
             }
-            std::future::pending().await
-        }
-        FaultAction::Drop => {
-            let connection = request.extensions().get::<ConnectionControl>().cloned();
-            rec.unanswered();
-            match connection {
-                Some(c) => c.abort(),
-                None => {
-                    tracing::warn!("drop fault outside the fauxauth accept loop: hanging instead");
-                    state.shutdown.wait().await;
-                }
+            None => {
+                tracing::warn!("drop fault outside the fauxauth accept loop: hanging instead");
+                rec.unanswered();
+                state.shutdown.wait().await;
+                std::future::pending().await
             }
-            std::future::pending().await
-        }
+        },
         FaultAction::MalformedJson => rec.finish(
             (
                 StatusCode::OK,
@@ -154,6 +157,16 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     }
 }
 
+/// End a request without a response: record its event (if not yet recorded) and close its
+/// connection. Never returns; the connection task drops this future.
+async fn unanswered(mut rec: Recorder, connection: Option<ConnectionControl>) -> Response {
+    rec.unanswered();
+    if let Some(c) = connection {
+        c.abort();
+    }
+    std::future::pending().await
+}
+
 /// Owns a request's event until it is recorded. If the request is abandoned (the client
 /// went away during a delay, the connection was closed), dropping the recorder still records
 /// it, without a status: one event per request, always.
@@ -172,7 +185,8 @@ impl Recorder {
             .expect("the event is read only while the request is in flight")
     }
 
-    /// Record without a response (hang, drop).
+    /// Record without a response (hang, drop, a delay ended by shutdown). Only the first
+    /// call records.
     fn unanswered(&mut self) {
         if let Some(event) = self.event.take() {
             self.state.events.record(event);
