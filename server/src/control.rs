@@ -173,7 +173,7 @@ impl Control {
     /// Live counts.
     pub fn counts(&self) -> Counts {
         Counts {
-            store: self.state.store.counts(),
+            store: self.state.store.counts(self.state.clock.now_unix()),
             pending_consents: self.state.approval.pending(),
             events: self.state.events.len(),
         }

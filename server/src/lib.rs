@@ -303,9 +303,9 @@ impl ServerHandle {
         &self.state.config
     }
 
-    /// Live counts of codes and grants.
+    /// Live counts of codes and grants by the server's clock (see [`StoreCounts`]).
     pub fn counts(&self) -> StoreCounts {
-        self.state.store.counts()
+        self.state.store.counts(self.state.clock.now_unix())
     }
 
     /// Shared state, for in-process extensions (control plane, profiles).

@@ -175,18 +175,23 @@ pub struct RefreshRules {
     pub ttl: u64,
 }
 
-/// Live counts, for the control API and load reports.
+/// Live counts at an instant, for the control API and load reports.
+///
+/// There is no count of live access tokens: they are self-contained JWTs that the store never
+/// holds (it keeps one record per grant, however many tokens the grant issued), so counting
+/// them would cost memory per token. A live grant has at least one unexpired token.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct StoreCounts {
-    /// Codes not yet redeemed or expired.
+    /// Codes neither redeemed nor expired.
     pub codes: usize,
-    /// Grants that are not revoked.
+    /// Grants neither revoked nor expired (some access or refresh token of theirs is still
+    /// unexpired).
     pub live_families: usize,
-    /// Grants revoked but not yet pruned.
+    /// Grants revoked before all their tokens expired, and not yet expired.
     pub revoked_families: usize,
-    /// Grants that have a refresh token.
+    /// Live grants whose refresh token is unexpired.
     pub refresh_families: usize,
-    /// Individually revoked access tokens.
+    /// Individually revoked access tokens that have not yet expired.
     pub revoked_access_tokens: usize,
 }
 
@@ -232,7 +237,9 @@ impl Interner {
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("counts", &self.counts())
+            .field("codes", &self.codes.len())
+            .field("families", &self.families.len())
+            .field("revoked_jtis", &self.revoked_jtis.len())
             .finish_non_exhaustive()
     }
 }
@@ -516,19 +523,28 @@ impl Store {
         n
     }
 
-    /// Live counts.
-    pub fn counts(&self) -> StoreCounts {
+    /// Live counts at `now` (Unix seconds): expired entries do not count, whether or not a
+    /// prune has removed them yet.
+    pub fn counts(&self, now: u64) -> StoreCounts {
         let mut counts = StoreCounts {
-            codes: self.codes.iter().filter(|c| c.redeemed.is_none()).count(),
-            revoked_access_tokens: self.revoked_jtis.len(),
+            codes: self
+                .codes
+                .iter()
+                .filter(|c| c.redeemed.is_none() && now < c.expires_at)
+                .count(),
+            revoked_access_tokens: self
+                .revoked_jtis
+                .iter()
+                .filter(|e| now < *e.value())
+                .count(),
             ..StoreCounts::default()
         };
-        for f in self.families.iter() {
+        for f in self.families.iter().filter(|f| now < f.expires_at) {
             if f.revoked {
                 counts.revoked_families += 1;
             } else {
                 counts.live_families += 1;
-                if f.refresh.is_some() {
+                if f.refresh.is_some_and(|r| now < r.expires_at) {
                     counts.refresh_families += 1;
                 }
             }
@@ -770,7 +786,7 @@ mod tests {
         );
         store.insert_code(record, 0);
         store.prune(61);
-        assert_eq!(store.counts().codes, 0);
+        assert_eq!(store.counts(0).codes, 0, "removed, not merely expired");
         assert!(store.family(id).is_some());
         store.prune(1000);
         assert!(store.family(id).is_none());
@@ -803,7 +819,7 @@ mod tests {
                 )
                 .expect("redeem");
         }
-        assert_eq!(store.counts().live_families, PRUNE_EVERY as usize + 1);
+        assert_eq!(store.counts(1).live_families, PRUNE_EVERY as usize + 1);
     }
 
     #[test]
@@ -835,7 +851,7 @@ mod tests {
         let other_client = store.client_credentials_family("svc2", "model.request", 50, 150);
         assert_ne!(other_scope, a);
         assert_ne!(other_client, a);
-        assert_eq!(store.counts().live_families, 3);
+        assert_eq!(store.counts(50).live_families, 3);
 
         assert_eq!(store.revoke_where(|f| &*f.client_id == "svc"), 2);
         let c = store.client_credentials_family("svc", "model.request", 60, 160);
@@ -843,7 +859,7 @@ mod tests {
         assert!(store.family(a).expect("a").revoked);
 
         store.prune(161);
-        assert_eq!(store.counts().live_families, 0);
+        assert_eq!(store.counts(161).live_families, 0);
         assert!(
             store.standing.is_empty(),
             "standing entries go with their families"
@@ -932,6 +948,40 @@ mod tests {
         assert!(!store.keep_live_until(FamilyId(999), u64::MAX), "unknown");
     }
 
+    #[test]
+    fn counts_judge_expiry_at_the_instant_asked() {
+        let store = Store::new();
+        let (id, _) = family_with_refresh(&store); // access until 100, refresh until 1000
+        let record = CodeRecord::new(
+            "c".into(),
+            None,
+            ScopeSet::default(),
+            None,
+            None,
+            "u".into(),
+            0,
+            60,
+        );
+        store.insert_code(record, 0);
+        store.revoke_jti("j", 100);
+        let at = |now| {
+            let c = store.counts(now);
+            (
+                c.codes,
+                c.live_families,
+                c.refresh_families,
+                c.revoked_access_tokens,
+            )
+        };
+        assert_eq!(at(0), (1, 1, 1, 1));
+        assert_eq!(at(60), (0, 1, 1, 1));
+        assert_eq!(at(100), (0, 1, 1, 0));
+        assert_eq!(at(1000), (0, 0, 0, 0));
+        store.revoke_family(id);
+        assert_eq!(store.counts(999).revoked_families, 1);
+        assert_eq!(store.counts(1000).revoked_families, 0);
+    }
+
     /// Memory per live refresh family, measured with one million families (issue #5 target:
     /// at most 512 bytes). Run: `cargo test --release -p fauxauth-server --lib
     /// memory_per_family -- --ignored --nocapture`.
@@ -971,7 +1021,7 @@ mod tests {
             "families: {N}; RSS before {before} B, after {after} B; {per:.1} bytes per live refresh family; size_of::<Family>() = {}",
             std::mem::size_of::<Family>()
         );
-        assert_eq!(store.counts().refresh_families, N as usize);
+        assert_eq!(store.counts(N).refresh_families, N as usize);
         assert!(per <= 512.0, "{per:.1} bytes per family exceeds 512");
     }
 

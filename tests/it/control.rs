@@ -852,6 +852,72 @@ async fn revocation_by_client_subject_family_and_all() {
     server.shutdown().await;
 }
 
+/// Counts are live by the server's clock: a code counts while unexpired and unredeemed, a
+/// grant while unexpired (some token of it still valid) and unrevoked. They used to ignore
+/// expiry until a prune happened to run.
+#[tokio::test]
+async fn counts_are_live_by_the_virtual_clock() {
+    let server = MockServer::start().await;
+    server.clock().freeze().expect("virtual clock");
+    let http = client();
+    let counts = |server: &ServerHandle| {
+        let c = server.counts();
+        (
+            c.codes,
+            c.live_families,
+            c.refresh_families,
+            c.revoked_access_tokens,
+        )
+    };
+    let _unredeemed = authorize_code(&http, &server).await;
+    let _user = login(&http, &server).await; // access 1h, refresh 30d; its code is redeemed
+    let svc = Tokens::from_body(
+        client_credentials(&http, &server)
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    let revoked = http
+        .post(format!("{}/oauth/revoke", server.url()))
+        .basic_auth(
+            DEFAULT_SERVICE_CLIENT_ID,
+            Some(DEFAULT_SERVICE_CLIENT_SECRET),
+        )
+        .form(&[("token", svc.access.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(counts(&server), (1, 2, 1, 1));
+    let over_http = get_json(&http, &ctl(&server, "/counts")).await;
+    assert_eq!(over_http["codes"], 1);
+    assert_eq!(over_http["live_families"], 2);
+
+    server
+        .clock()
+        .advance(Duration::from_secs(61))
+        .expect("advance");
+    assert_eq!(counts(&server), (0, 2, 1, 1), "the code expired");
+    server
+        .clock()
+        .advance(Duration::from_secs(3600))
+        .expect("advance");
+    assert_eq!(
+        counts(&server),
+        (0, 1, 1, 0),
+        "the access tokens expired: the client-credentials grant is gone, the user's lives on its refresh token"
+    );
+    server
+        .clock()
+        .advance(Duration::from_secs(30 * 86_400))
+        .expect("advance");
+    assert_eq!(counts(&server), (0, 0, 0, 0), "the refresh token expired");
+    let over_http = get_json(&http, &ctl(&server, "/tokens/counts")).await;
+    assert_eq!(over_http["live_families"], 0);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn reset_returns_to_the_initial_state() {
     let server = MockServer::start().await;
@@ -861,6 +927,11 @@ async fn reset_returns_to_the_initial_state() {
     let start = server.clock().now_unix();
     let tokens = login(&http, &server).await;
     let _code = authorize_code(&http, &server).await;
+    let counts = get_json(&http, &ctl(&server, "/counts")).await;
+    assert_eq!(
+        (counts["codes"].as_u64(), counts["live_families"].as_u64()),
+        (Some(1), Some(1))
+    );
     add_fault(
         &http,
         &server,
@@ -877,7 +948,8 @@ async fn reset_returns_to_the_initial_state() {
     let counts = get_json(&http, &ctl(&server, "/counts")).await;
     assert_eq!(
         (counts["codes"].as_u64(), counts["live_families"].as_u64()),
-        (Some(1), Some(1))
+        (Some(0), Some(1)),
+        "two days on, the code has expired; the grant lives on its refresh token"
     );
 
     let (status, _) = post_json(&http, &ctl(&server, "/reset"), json!({})).await;
