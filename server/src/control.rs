@@ -138,9 +138,33 @@ impl Control {
     }
 
     /// Make a new signing key active; the old one stays published and verifying for `grace`
-    /// (by the server's clock), then goes. Generating an RSA key takes tens of milliseconds.
-    pub fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
-        let key = Arc::new(SigningKey::generate(self.state.config.signing_alg)?);
+    /// (by the server's clock), then goes. The key is generated on a blocking thread (an RSA
+    /// key takes tens of milliseconds), never on the caller's async worker.
+    pub async fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
+        let alg = self.state.config.signing_alg;
+        let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
+            .await
+            .map_err(|_| KeyError::Generate(alg.as_str()))??;
+        self.install_key(key, grace)
+    }
+
+    /// As [`Control::rotate_keys`] for a caller that cannot `.await`: generates the key on
+    /// this thread, handing the worker's other tasks to other workers first when called on a
+    /// multi-threaded Tokio runtime (`block_in_place`). On a current-thread runtime there is
+    /// no other thread to hand them to, and the key is generated inline.
+    pub fn rotate_keys_blocking(&self, grace: Duration) -> Result<Rotated, ControlError> {
+        let alg = self.state.config.signing_alg;
+        let generate = || SigningKey::generate(alg);
+        let key = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(generate),
+            _ => generate(),
+        }?;
+        self.install_key(key, grace)
+    }
+
+    /// Make `key` active; the old one stays published and verifying for `grace`.
+    fn install_key(&self, key: SigningKey, grace: Duration) -> Result<Rotated, ControlError> {
+        let key = Arc::new(key);
         let until = self
             .state
             .clock
@@ -159,15 +183,23 @@ impl Control {
     }
 
     /// Revoke grants (and every access and refresh token they issued). Returns how many
-    /// live grants were revoked.
-    pub fn revoke(&self, target: &RevokeTarget) -> usize {
+    /// live grants were revoked; a family the server does not know (never issued, or
+    /// forgotten after its last token expired) is [`ControlError::NotFound`].
+    pub fn revoke(&self, target: &RevokeTarget) -> Result<usize, ControlError> {
         let store = &self.state.store;
-        match target {
+        Ok(match target {
             RevokeTarget::Client(id) => store.revoke_where(|f| *f.client_id == **id),
             RevokeTarget::Subject(sub) => store.revoke_where(|f| *f.sub == **sub),
-            RevokeTarget::Family(id) => usize::from(store.revoke_family(*id)),
+            RevokeTarget::Family(id) => {
+                if store.family(*id).is_none() {
+                    return Err(ControlError::NotFound(format!(
+                        "no grant {id}: it was never issued, or was forgotten after its last token expired"
+                    )));
+                }
+                usize::from(store.revoke_family(*id))
+            }
             RevokeTarget::All => store.revoke_where(|_| true),
-        }
+        })
     }
 
     /// Live counts.

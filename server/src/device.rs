@@ -210,6 +210,12 @@ impl DeviceStore {
         (device, entry)
     }
 
+    /// The client that started the device login `device` (for the event log and fault
+    /// matching, which see only the poll's body).
+    pub fn client_id(&self, device: &str) -> Option<String> {
+        self.entries.get(device).map(|e| e.client_id.clone())
+    }
+
     /// Poll a device login. `matches` checks the entry belongs to the caller (client id, user
     /// code). When the login is (or now becomes) approved, it is completed and a copy returned.
     pub fn poll(

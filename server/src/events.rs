@@ -115,6 +115,11 @@ pub struct EventDetails {
     /// detected; the grant is revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_reuse: Option<bool>,
+    /// Why, more precisely than `error`, where the server knows: a refused refresh token is
+    /// `refresh_token_expired`, `refresh_token_reused`, `refresh_token_revoked`,
+    /// `refresh_token_unknown` or `refresh_token_wrong_client` (in every profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
     /// Authorization requests: the PKCE method used (`S256`, `plain`), or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce_method: Option<String>,
@@ -141,6 +146,7 @@ impl EventDetails {
             access_exp,
             token_expired,
             refresh_reuse,
+            error_detail,
             pkce_method,
             scope
         );

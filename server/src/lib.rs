@@ -329,13 +329,19 @@ impl ServerHandle {
     }
 
     /// Rotate the signing key; the old key stays published and verifying for `grace`.
+    ///
+    /// Generating a key (an RSA one takes tens of milliseconds) does not hold up the other
+    /// tasks of a multi-threaded runtime: see [`Control::rotate_keys_blocking`]. From async
+    /// code, `handle.control().rotate_keys(grace).await` generates it on the blocking pool,
+    /// as the HTTP control route does.
     pub fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
-        self.control().rotate_keys(grace)
+        self.control().rotate_keys_blocking(grace)
     }
 
-    /// Revoke grants; returns how many live grants were revoked.
+    /// Revoke grants; returns how many live grants were revoked (0 for a family the server
+    /// does not know: [`Control::revoke`] tells that case apart, as the HTTP route does).
     pub fn revoke(&self, target: RevokeTarget) -> usize {
-        self.control().revoke(&target)
+        self.control().revoke(&target).unwrap_or(0)
     }
 
     /// Back to the initial state (see [`Control::reset`]).

@@ -28,9 +28,12 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<12>()))
 }
 
-/// Compare two byte strings in constant time (for equal lengths).
+/// Compare two secrets without revealing, through timing, where they differ or how long the
+/// expected one is: both sides are hashed (SHA-256) and the digests compared in constant time.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    let a = digest::digest(&digest::SHA256, a);
+    let b = digest::digest(&digest::SHA256, b);
+    bool::from(a.as_ref().ct_eq(b.as_ref()))
 }
 
 /// A short, non-reversible stand-in for a secret: the first 12 hex digits of its SHA-256.
@@ -64,9 +67,12 @@ mod tests {
     }
 
     #[test]
-    fn constant_time_eq_checks_length() {
+    fn constant_time_eq_compares_whole_values_of_any_length() {
         assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(constant_time_eq(b"", b""));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"", b"a"));
     }
 }

@@ -149,6 +149,20 @@ pub enum RefreshError {
     Reused(FamilyId),
 }
 
+impl RefreshError {
+    /// A name for the event log: `refresh_token_unknown`, `refresh_token_wrong_client`,
+    /// `refresh_token_expired`, `refresh_token_revoked` or `refresh_token_reused`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unknown => "refresh_token_unknown",
+            Self::WrongClient => "refresh_token_wrong_client",
+            Self::Expired => "refresh_token_expired",
+            Self::Revoked(_) => "refresh_token_revoked",
+            Self::Reused(_) => "refresh_token_reused",
+        }
+    }
+}
+
 /// A successful refresh.
 #[derive(Debug, Clone)]
 pub struct Refreshed {

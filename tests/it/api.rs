@@ -75,6 +75,27 @@ async fn expiry_follows_the_virtual_clock_at_once() {
     assert_invalid_token(models).await;
 }
 
+/// The description counts whole seconds since `exp`; a token that expired this very second
+/// says "0s ago" (never a sub-second unit such as "0ns").
+#[tokio::test]
+async fn the_expiry_description_counts_whole_seconds() {
+    let server = spawn().await;
+    server.handle.clock().freeze().expect("virtual clock");
+    let token = service_access(&server).await;
+    let description = |response: reqwest::Response| {
+        header(&response, "www-authenticate").expect("WWW-Authenticate")
+    };
+    server.advance(Duration::from_secs(3600));
+    let at_exp = description(server.responses(&token).await);
+    assert!(
+        at_exp.contains("error_description=\"the access token expired 0s ago\""),
+        "{at_exp}"
+    );
+    server.advance(Duration::from_secs(59));
+    let later = description(server.responses(&token).await);
+    assert!(later.contains("expired 59s ago"), "{later}");
+}
+
 #[tokio::test]
 async fn expiry_after_sixty_one_minutes_for_a_user_token() {
     let server = spawn().await;

@@ -751,6 +751,30 @@ async fn key_rotation_seen_through_the_jwks() {
     server.shutdown().await;
 }
 
+/// On a multi-threaded runtime the handle generates the key with `block_in_place` (the other
+/// tasks move to other workers); the async control call generates it on the blocking pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_keys_from_the_handle_on_a_multi_threaded_runtime() {
+    let server = MockServer::start().await;
+    let first = server.rotate_keys(Duration::ZERO).expect("rotate");
+    let second = server
+        .control()
+        .rotate_keys(Duration::from_secs(60))
+        .await
+        .expect("rotate");
+    assert_eq!(second.previous_kid, first.kid);
+    let keys = get_json(&client(), &ctl(&server, "/keys")).await;
+    assert_eq!(keys["active_kid"], second.kid.as_str());
+    let published: Vec<&str> = keys["jwks"]["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid"))
+        .collect();
+    assert_eq!(published, [second.kid.as_str(), first.kid.as_str()]);
+    server.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Revocation, counts, reset
 
@@ -915,6 +939,90 @@ async fn counts_are_live_by_the_virtual_clock() {
     assert_eq!(counts(&server), (0, 0, 0, 0), "the refresh token expired");
     let over_http = get_json(&http, &ctl(&server, "/tokens/counts")).await;
     assert_eq!(over_http["live_families"], 0);
+    server.shutdown().await;
+}
+
+/// Revoking a family the server does not know is a 404 with a clear JSON error, not a
+/// silent `{"revoked": 0}`; an already-revoked one is still `200 {"revoked": 0}`.
+#[tokio::test]
+async fn revoking_an_unknown_family_is_404() {
+    let server = MockServer::start().await;
+    let http = client();
+    let url = ctl(&server, "/tokens/revoke");
+    let (status, body) = post_json(&http, &url, json!({"family": "fam_ffff"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("fam_ffff")),
+        "{body}"
+    );
+    let tokens = login(&http, &server).await;
+    let family = jwt_claims(&tokens.access)["sid"].clone();
+    let (status, body) = post_json(&http, &url, json!({"family": family})).await;
+    assert_eq!(
+        (status, body["revoked"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (status, body) = post_json(&http, &url, json!({"family": family})).await;
+    assert_eq!(
+        (status, body["revoked"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    server.shutdown().await;
+}
+
+/// An injected `invalid_client` answers as the real handler does (RFC 6749 §5.2): 401, and a
+/// `WWW-Authenticate: Basic` challenge when the client tried Basic authentication.
+#[tokio::test]
+async fn an_injected_invalid_client_answers_like_the_real_one() {
+    let server = MockServer::start().await;
+    let http = client();
+    let token_url = format!("{}/oauth/token", server.url());
+    let basic = |secret: &str| {
+        http.post(&token_url)
+            .basic_auth(DEFAULT_SERVICE_CLIENT_ID, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let challenge = |r: &reqwest::Response| {
+        r.headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("ascii").to_owned())
+    };
+    let real = basic("wrong").await.expect("token");
+    assert_eq!(real.status(), StatusCode::UNAUTHORIZED);
+    let real_challenge = challenge(&real).expect("the real handler challenges");
+
+    add_fault(
+        &http,
+        &server,
+        json!({"match": {"endpoint": "token"}, "action": {"oauth_error": {"error": "invalid_client"}}}),
+    )
+    .await;
+    let injected = basic(DEFAULT_SERVICE_CLIENT_SECRET).await.expect("token");
+    assert_eq!(injected.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge(&injected), Some(real_challenge));
+    let body: Value = injected.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_client");
+
+    let in_body = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_SERVICE_CLIENT_ID),
+            ("client_secret", DEFAULT_SERVICE_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(in_body.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge(&in_body),
+        None,
+        "no Basic attempted, no challenge"
+    );
     server.shutdown().await;
 }
 

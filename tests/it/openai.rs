@@ -9,7 +9,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fauxauth_server::config::{CODEX_CLIENT_ID, ExpiredTokenMode, Profile};
 use fauxauth_server::policy::s256_challenge;
-use fauxauth_server::{MockServer, ServerConfig, ServerHandle};
+use fauxauth_server::store::FamilyId;
+use fauxauth_server::{
+    EndpointKind, EventQuery, MockServer, RevokeTarget, ServerConfig, ServerHandle,
+};
 use serde_json::{Value, json};
 
 /// The redirect URI the Codex CLI's browser login uses.
@@ -475,8 +478,11 @@ async fn expired_token_empty_200_everywhere_and_mode_changes_at_runtime() {
     server.shutdown().await;
 }
 
+/// The `hang` expiry mode never answers; the call is in the event log as soon as it arrives
+/// (so a harness sees "called the API with an expired token" while the client still waits),
+/// and the connection is closed at shutdown without a response.
 #[tokio::test]
-async fn expired_token_hang_times_out_the_client_and_ends_at_shutdown() {
+async fn expired_token_hang_is_recorded_at_once_and_closed_at_shutdown() {
     let config = ServerConfig {
         api_expired_token: ExpiredTokenMode::Hang,
         ..ServerConfig::default()
@@ -495,7 +501,7 @@ async fn expired_token_hang_times_out_the_client_and_ends_at_shutdown() {
         .expect_err("the server never answers");
     assert!(err.is_timeout(), "{err}");
 
-    // A request with no client timeout is still pending until the server shuts down.
+    // A request with no client timeout: its event exists while it is still pending.
     let url = format!("{}/backend-api/codex/responses", server.url());
     let pending = tokio::spawn(async move {
         http()
@@ -506,12 +512,29 @@ async fn expired_token_hang_times_out_the_client_and_ends_at_shutdown() {
             .await
             .map(|r| r.status().as_u16())
     });
-    let mut pending = pending;
-    let still_pending = tokio::time::timeout(Duration::from_millis(300), &mut pending).await;
-    assert!(still_pending.is_err(), "no answer while the server runs");
+    let api_calls = |server: &ServerHandle| {
+        server
+            .events()
+            .all()
+            .into_iter()
+            .filter(|e| e.endpoint == EndpointKind::Api)
+            .collect::<Vec<_>>()
+    };
+    while api_calls(&server).len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!pending.is_finished(), "no answer while the server runs");
+    for event in api_calls(&server) {
+        assert_eq!(event.status, None, "no response was sent: {event:?}");
+        assert_eq!(event.error.as_deref(), Some("invalid_token"));
+        assert_eq!(event.details.token_expired, Some(true));
+    }
     server.shutdown().await;
-    // Either a 503 or a closed connection: what matters is that it ended.
-    let _ = pending.await.expect("task ends after shutdown");
+    let outcome = pending.await.expect("task ends after shutdown");
+    assert!(
+        outcome.is_err(),
+        "the connection is closed, not answered: {outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -1051,5 +1074,88 @@ async fn events_record_openai_refresh_reuse_without_raw_tokens() {
     );
     let all = serde_json::to_string(&events).expect("json");
     assert!(!all.contains(rt0), "no raw refresh token in events");
+    server.shutdown().await;
+}
+
+/// A refused refresh's event carries the reason beyond `invalid_grant` (the wire `code` lumps
+/// revoked with unknown as `refresh_token_invalidated`): expired, reused or revoked.
+#[tokio::test]
+async fn refresh_failure_events_say_expired_reused_or_revoked() {
+    let config = ServerConfig {
+        refresh_token_ttl: fauxauth_server::config::DurationValue::secs(3600),
+        ..ServerConfig::default()
+    };
+    let server = openai_server(config).await;
+    server.clock().freeze().expect("virtual clock");
+    let rt = |tokens: &Value| tokens["refresh_token"].as_str().expect("rt").to_owned();
+
+    let reused = rt(&login(&server).await);
+    assert_eq!(json_refresh(&server, &reused).await.status(), 200);
+    assert_eq!(json_refresh(&server, &reused).await.status(), 401);
+
+    let revoked = login(&server).await;
+    let family: FamilyId = jwt_payload(revoked["access_token"].as_str().expect("at"))["sid"]
+        .as_str()
+        .expect("sid")
+        .parse()
+        .expect("family id");
+    assert_eq!(server.revoke(RevokeTarget::Family(family)), 1);
+    assert_eq!(json_refresh(&server, &rt(&revoked)).await.status(), 401);
+
+    let expired = rt(&login(&server).await);
+    server
+        .clock()
+        .advance(Duration::from_secs(3600))
+        .expect("virtual clock");
+    assert_eq!(json_refresh(&server, &expired).await.status(), 401);
+
+    let details: Vec<Option<String>> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.status == Some(401))
+        .map(|e| e.details.error_detail)
+        .collect();
+    assert_eq!(
+        details,
+        [
+            Some("refresh_token_reused".to_owned()),
+            Some("refresh_token_revoked".to_owned()),
+            Some("refresh_token_expired".to_owned()),
+        ]
+    );
+    server.shutdown().await;
+}
+
+/// Codex device-login polls carry only `device_auth_id` and `user_code`; their events (and
+/// fault matching) still know the client, from the device login.
+#[tokio::test]
+async fn codex_device_polls_carry_the_client_id_for_events_and_faults() {
+    let server = openai_server(ServerConfig::default()).await;
+    let rule = serde_json::from_value(json!({
+        "match": {"endpoint": "device", "client_id": CODEX_CLIENT_ID, "nth": 2},
+        "times": 1,
+        "action": {"status": {"code": 429}},
+    }))
+    .expect("rule");
+    server.faults().add(rule).expect("valid rule");
+    let start = codex_usercode(&server).await;
+    assert_eq!(
+        codex_poll(&server, &start).await.status(),
+        429,
+        "faulted by client"
+    );
+    assert_eq!(codex_poll(&server, &start).await.status(), 403, "pending");
+    let polls = server.events().query(&EventQuery {
+        client_id: Some(CODEX_CLIENT_ID.to_owned()),
+        endpoint: Some(EndpointKind::Device),
+        ..EventQuery::default()
+    });
+    assert_eq!(polls.len(), 3, "usercode and both polls: {polls:?}");
+    assert!(
+        polls[1..]
+            .iter()
+            .all(|e| e.path == "/api/accounts/deviceauth/token")
+    );
     server.shutdown().await;
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::bearer;
 use super::error::BearerError;
+use super::observe::NoAnswer;
 use super::token_exchange::API_KEY_PREFIX;
 use crate::config::ExpiredTokenMode;
 use crate::secret;
@@ -35,7 +36,7 @@ const ECHO_LIMIT: usize = 200;
 pub enum Gate {
     /// The token is good.
     Allowed(AccessClaims),
-    /// Answer this instead (an RFC 6750 error, a bare 401, or the end of a hang).
+    /// Answer this instead (an RFC 6750 error, a bare 401, or no answer at all).
     Answer(Response),
     /// The token expired and the mode is `empty_200`: answer 200 with an empty output
     /// (the response should carry the error in its extensions for the event log).
@@ -43,8 +44,9 @@ pub enum Gate {
 }
 
 /// Check a model-API request's token; an expired one is answered as the current
-/// [`ExpiredTokenMode`] says. `hang` waits here until the server shuts down.
-pub async fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
+/// [`ExpiredTokenMode`] says. `hang` is an answer marked [`NoAnswer`]: the event layer records
+/// the call at once and never sends it (the connection is closed at shutdown).
+pub fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
     if let Ok(token) = bearer::bearer_token(headers)
         && token.starts_with(API_KEY_PREFIX)
     {
@@ -68,8 +70,9 @@ pub async fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
         ExpiredTokenMode::WwwAuthenticate => Gate::Answer(error.into_response()),
         ExpiredTokenMode::Bare401 => Gate::Answer(with_error(StatusCode::UNAUTHORIZED, error)),
         ExpiredTokenMode::Hang => {
-            state.shutdown.wait().await;
-            Gate::Answer(with_error(StatusCode::SERVICE_UNAVAILABLE, error))
+            let mut response = with_error(StatusCode::UNAUTHORIZED, error);
+            response.extensions_mut().insert(NoAnswer);
+            Gate::Answer(response)
         }
         ExpiredTokenMode::Empty200 => Gate::EmptyOutput(error),
     }
@@ -93,7 +96,7 @@ pub fn mark(mut response: Response, error: BearerError) -> Response {
 pub async fn responses(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let stream = request["stream"].as_bool().unwrap_or(false);
-    let (claims, empty) = match gate(&state, &headers).await {
+    let (claims, empty) = match gate(&state, &headers) {
         Gate::Allowed(c) => (Some(c), None),
         Gate::Answer(r) => return r,
         Gate::EmptyOutput(e) => (None, Some(e)),
@@ -112,7 +115,7 @@ pub async fn responses(State(state): State<AppState>, headers: HeaderMap, body: 
 
 /// `GET /v1/models`.
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let data = match gate(&state, &headers).await {
+    let data = match gate(&state, &headers) {
         Gate::Allowed(_) => {
             json!([{"id": MODEL, "object": "model", "created": 0, "owned_by": "fauxauth"}])
         }

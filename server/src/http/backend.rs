@@ -21,7 +21,7 @@ pub async fn codex_responses(
     body: Bytes,
 ) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match api::gate(&state, &headers).await {
+    match api::gate(&state, &headers) {
         Gate::Allowed(claims) => {
             api::sse_response(&Reply::new(&state, &request, Some(&claims)).events(false))
         }

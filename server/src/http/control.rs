@@ -292,15 +292,7 @@ async fn rotate(State(state): State<AppState>, body: Bytes) -> ApiResult {
     } else {
         parse_body(&body)?
     };
-    let control = Control::new(state);
-    let rotated = tokio::task::spawn_blocking(move || control.rotate_keys(body.grace.0))
-        .await
-        .map_err(|_| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
-            message: "key generation failed".into(),
-        })??;
-    ok(rotated)
+    ok(Control::new(state).rotate_keys(body.grace.0).await?)
 }
 
 #[derive(Deserialize)]
@@ -350,7 +342,7 @@ fn revoke_target(body: RevokeBody) -> Result<RevokeTarget, ApiError> {
 
 async fn revoke(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let target = revoke_target(parse_body(&body)?)?;
-    ok(json!({"revoked": Control::new(state).revoke(&target)}))
+    ok(json!({"revoked": Control::new(state).revoke(&target)?}))
 }
 
 async fn counts(State(state): State<AppState>) -> ApiResult {

@@ -5,6 +5,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The `WWW-Authenticate` challenge of a 401 `invalid_client` to a client that tried HTTP
+/// authentication (RFC 6749 §5.2).
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"fauxauth\", charset=\"UTF-8\"";
+
 /// An OAuth error code (RFC 6749 §4.1.2.1, §5.2; RFC 7009; RFC 8628).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -99,7 +103,7 @@ impl OAuthError {
     /// `invalid_client`, with a Basic challenge when the client tried Basic authentication.
     pub fn invalid_client(description: impl Into<String>, basic_used: bool) -> Self {
         Self {
-            challenge: basic_used.then_some("Basic realm=\"fauxauth\", charset=\"UTF-8\""),
+            challenge: basic_used.then_some(BASIC_CHALLENGE),
             ..Self::new(ErrorCode::InvalidClient, description)
         }
     }

@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::BODY_LIMIT;
-use super::error::{BearerError, OAuthError, no_store};
+use super::error::{BASIC_CHALLENGE, BearerError, ErrorCode, OAuthError, no_store};
 use crate::endpoint::EndpointKind;
 use crate::events::{Event, EventDetails, FaultApplied};
-use crate::faults::{FaultAction, Fired, RequestFacts};
+use crate::faults::{FaultAction, Fired, OAuthErrorAction, RequestFacts};
 use crate::secret::short_hash;
 use crate::serve::ConnectionControl;
 use crate::state::{AppState, ServerState};
@@ -62,99 +62,129 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
             client_id: details.client_id.as_deref(),
         })
     };
-    let Some(Fired { rule, action }) = fired else {
-        let response = next.run(request).await;
-        let response = note_issued(endpoint, response, &mut rec.event().details).await;
-        return rec.finish(response);
+    let response = match fired {
+        None => next.run(request).await,
+        Some(Fired { rule, action }) => {
+            rec.event().fault = Some(FaultApplied {
+                rule,
+                action: action.name().to_owned(),
+            });
+            match action {
+                // Answer instead of the handler.
+                FaultAction::Status(s) => {
+                    let mut response = Response::new(Body::from(s.body));
+                    *response.status_mut() =
+                        StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    if let Ok(ct) = HeaderValue::from_str(&s.content_type) {
+                        response.headers_mut().insert(header::CONTENT_TYPE, ct);
+                    }
+                    return rec.finish(response);
+                }
+                FaultAction::OauthError(e) => {
+                    let response = injected_oauth_error(&e, request.headers());
+                    rec.event().error = Some(e.error);
+                    return rec.finish(response);
+                }
+                FaultAction::MalformedJson => {
+                    return rec.finish(
+                        (
+                            StatusCode::OK,
+                            [(header::CONTENT_TYPE, "application/json")],
+                            r#"{"access_token":"fauxauth-malformed","token_type":"Bearer","expires_in":36"#,
+                        )
+                            .into_response(),
+                    );
+                }
+                // Never answer.
+                FaultAction::Hang => {
+                    rec.unanswered();
+                    state.shutdown.wait().await;
+                    return unanswered(rec, connection).await;
+                }
+                FaultAction::Drop => {
+                    rec.unanswered();
+                    if connection.is_none() {
+                        tracing::warn!(
+                            "drop fault outside the fauxauth accept loop: hanging instead"
+                        );
+                        state.shutdown.wait().await;
+                    }
+                    return unanswered(rec, connection).await;
+                }
+                // Run the handler, late or changed.
+                FaultAction::Delay(d) => {
+                    // A delay ends at shutdown as a hang does, so that the request is
+                    // recorded before the event file closes (a delay may outlast the
+                    // shutdown grace).
+                    tokio::select! {
+                        () = tokio::time::sleep(d.0) => {}
+                        () = state.shutdown.wait() => return unanswered(rec, connection).await,
+                    }
+                    next.run(request).await
+                }
+                FaultAction::WrongContentType => {
+                    let mut response = next.run(request).await;
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    );
+                    response
+                }
+                FaultAction::OmitRefreshToken => {
+                    rewrite_token_response(next.run(request).await, |map| {
+                        map.remove("refresh_token");
+                    })
+                    .await
+                }
+                FaultAction::ExpiresIn(seconds) => {
+                    rewrite_token_response(next.run(request).await, |map| {
+                        map.insert("expires_in".into(), json!(seconds));
+                    })
+                    .await
+                }
+            }
+        }
     };
-    rec.event().fault = Some(FaultApplied {
-        rule,
-        action: action.name().to_owned(),
-    });
-    match action {
-        FaultAction::Status(s) => {
-            let mut response = Response::new(Body::from(s.body));
-            *response.status_mut() =
-                StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            if let Ok(ct) = HeaderValue::from_str(&s.content_type) {
-                response.headers_mut().insert(header::CONTENT_TYPE, ct);
-            }
-            rec.finish(response)
-        }
-        FaultAction::OauthError(e) => {
-            let status = e.status();
-            let description = e
-                .description
-                .unwrap_or_else(|| format!("{} (injected by a fault rule)", e.error));
-            rec.event().error = Some(e.error.clone());
-            let body = json!({"error": e.error, "error_description": description});
-            rec.finish((status, no_store(), axum::Json(body)).into_response())
-        }
-        FaultAction::Delay(d) => {
-            // A delay ends at shutdown as a hang does, so that the request is recorded
-            // before the event file closes (a delay may outlast the shutdown grace).
-            tokio::select! {
-                () = tokio::time::sleep(d.0) => {}
-                () = state.shutdown.wait() => return unanswered(rec, connection).await,
-            }
-            let response = next.run(request).await;
-            let response = note_issued(endpoint, response, &mut rec.event().details).await;
-            rec.finish(response)
-        }
-        FaultAction::Hang => {
-            rec.unanswered();
-            state.shutdown.wait().await;
-            unanswered(rec, connection).await
-        }
-        FaultAction::Drop => match connection {
-            Some(c) => {
-                rec.unanswered();
-                c.abort();
-                std::future::pending().await
-            }
-            None => {
-                tracing::warn!("drop fault outside the fauxauth accept loop: hanging instead");
-                rec.unanswered();
-                state.shutdown.wait().await;
-                std::future::pending().await
-            }
-        },
-        FaultAction::MalformedJson => rec.finish(
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                r#"{"access_token":"fauxauth-malformed","token_type":"Bearer","expires_in":36"#,
-            )
-                .into_response(),
-        ),
-        FaultAction::WrongContentType => {
-            let mut response = next.run(request).await;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            let response = note_issued(endpoint, response, &mut rec.event().details).await;
-            rec.finish(response)
-        }
-        FaultAction::OmitRefreshToken => {
-            let response = next.run(request).await;
-            let response = rewrite_token_response(response, |map| {
-                map.remove("refresh_token");
-            })
-            .await;
-            let response = note_issued(endpoint, response, &mut rec.event().details).await;
-            rec.finish(response)
-        }
-        FaultAction::ExpiresIn(seconds) => {
-            let response = next.run(request).await;
-            let response = rewrite_token_response(response, |map| {
-                map.insert("expires_in".into(), json!(seconds));
-            })
-            .await;
-            let response = note_issued(endpoint, response, &mut rec.event().details).await;
-            rec.finish(response)
-        }
+    if response.extensions().get::<NoAnswer>().is_some() {
+        // The handler chose not to answer (the `hang` expiry mode): the request is an event
+        // now, while the client waits; its connection is closed at shutdown.
+        rec.absorb(&response);
+        rec.unanswered();
+        drop(response);
+        state.shutdown.wait().await;
+        return unanswered(rec, connection).await;
     }
+    let response = note_issued(endpoint, response, &mut rec.event().details).await;
+    rec.finish(response)
+}
+
+/// In a handler's response extensions: send no response at all. The event layer records the
+/// request at once (with the error and details the response carries), holds the connection
+/// until the server shuts down, then closes it. The response itself is never sent.
+#[derive(Debug, Clone, Copy)]
+pub struct NoAnswer;
+
+/// The answer of an `oauth_error` fault: the RFC 6749 §5.2 body and, like the real handler,
+/// a `WWW-Authenticate` challenge on a 401 `invalid_client` when the client tried HTTP
+/// authentication (an `Authorization` header).
+fn injected_oauth_error(e: &OAuthErrorAction, headers: &HeaderMap) -> Response {
+    let status = e.status();
+    let description = e
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("{} (injected by a fault rule)", e.error));
+    let body = json!({"error": e.error, "error_description": description});
+    let mut response = (status, no_store(), axum::Json(body)).into_response();
+    if e.error == ErrorCode::InvalidClient.as_str()
+        && status == StatusCode::UNAUTHORIZED
+        && headers.contains_key(header::AUTHORIZATION)
+    {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(BASIC_CHALLENGE),
+        );
+    }
+    response
 }
 
 /// End a request without a response: record its event (if not yet recorded) and close its
@@ -193,13 +223,12 @@ impl Recorder {
         }
     }
 
-    /// Complete the event from the response and record it.
-    fn finish(mut self, response: Response) -> Response {
-        let Some(mut event) = self.event.take() else {
-            return response;
+    /// Take what the handler said about the request (its error, its [`EventDetails`]) from
+    /// the response's extensions.
+    fn absorb(&mut self, response: &Response) {
+        let Some(event) = self.event.as_mut() else {
+            return;
         };
-        event.latency_us = micros(self.started);
-        event.status = Some(response.status().as_u16());
         let ext = response.extensions();
         if event.error.is_none() {
             event.error = ext
@@ -214,6 +243,16 @@ impl Recorder {
         if let Some(details) = ext.get::<EventDetails>() {
             event.details.merge(details.clone());
         }
+    }
+
+    /// Complete the event from the response and record it.
+    fn finish(mut self, response: Response) -> Response {
+        self.absorb(&response);
+        let Some(mut event) = self.event.take() else {
+            return response;
+        };
+        event.latency_us = micros(self.started);
+        event.status = Some(response.status().as_u16());
         self.state.events.record(event);
         response
     }
@@ -312,6 +351,9 @@ struct BodyFacts<'a> {
     refresh_token: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     token: Option<Cow<'a, str>>,
+    /// The Codex device-login poll names its login, not its client.
+    #[serde(borrow, default)]
+    device_auth_id: Option<Cow<'a, str>>,
 }
 
 fn body_facts(
@@ -347,7 +389,12 @@ fn body_facts(
     details.client_id = facts
         .client_id
         .map(Cow::into_owned)
-        .or_else(|| basic_client_id(headers));
+        .or_else(|| basic_client_id(headers))
+        .or_else(|| {
+            facts
+                .device_auth_id
+                .and_then(|device| state.devices.client_id(&device))
+        });
     details.grant_type = facts.grant_type.map(Cow::into_owned);
     let refresh = match endpoint {
         EndpointKind::Token => facts.refresh_token,

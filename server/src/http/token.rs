@@ -302,6 +302,7 @@ fn refresh_token(
         .map_err(|e| {
             let e = presented_reuse(state, token, e);
             details.refresh_reuse = Some(matches!(e, RefreshError::Reused(_)));
+            details.error_detail = Some(e.code().to_owned());
             TokenFailure::Refresh(e)
         })?;
     details.refresh_reuse = Some(refreshed.within_grace);
