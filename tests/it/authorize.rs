@@ -260,3 +260,74 @@ async fn missing_redirect_uri_with_several_registered_is_a_page() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(header(&response, "location").is_none());
 }
+
+/// RFC 6749 §4.1.2.1: once the client and its redirect URI are trusted, a malformed request
+/// (here a repeated `state` or `scope`, RFC 6749 §3.1) goes back to the client as
+/// `invalid_request`; a repeated `client_id` or `redirect_uri` stays a page. A repeated
+/// parameter counts even when one of its values is empty.
+#[tokio::test]
+async fn a_repeated_parameter_is_redirected_once_the_client_is_trusted() {
+    let server = spawn().await;
+    let p = pkce();
+    let base = [
+        ("response_type", "code"),
+        ("client_id", DEFAULT_AGENT_CLIENT_ID),
+        ("redirect_uri", AGENT_REDIRECT),
+        ("code_challenge", p.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut pairs = base.to_vec();
+        pairs.extend_from_slice(extra);
+        pairs
+    };
+
+    let response = server
+        .authorize(&with(&[
+            ("scope", "openid"),
+            ("state", "a"),
+            ("state", "b"),
+        ]))
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(location(&response).starts_with(AGENT_REDIRECT));
+    let params = location_params(&response);
+    assert_eq!(params["error"], "invalid_request", "{params:?}");
+    assert!(params["error_description"].contains("state"), "{params:?}");
+    assert_eq!(params["iss"], server.issuer());
+    assert!(
+        !params.contains_key("state"),
+        "which state? neither: {params:?}"
+    );
+    assert!(!params.contains_key("code"));
+
+    for scopes in [("openid", "model.request"), ("", "openid")] {
+        let response = server
+            .authorize(&with(&[
+                ("scope", scopes.0),
+                ("scope", scopes.1),
+                ("state", "keep-me"),
+            ]))
+            .await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{scopes:?}");
+        let params = location_params(&response);
+        assert_eq!(params["error"], "invalid_request", "{scopes:?}: {params:?}");
+        assert!(params["error_description"].contains("scope"), "{params:?}");
+        assert_eq!(params["state"], "keep-me");
+    }
+
+    for key in ["client_id", "redirect_uri"] {
+        let mut pairs = with(&[("scope", "openid"), ("state", "s")]);
+        let value = if key == "client_id" {
+            DEFAULT_AGENT_CLIENT_ID
+        } else {
+            AGENT_REDIRECT
+        };
+        pairs.push((key, value));
+        let response = server.authorize(&pairs).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{key}");
+        assert!(header(&response, "location").is_none(), "{key}");
+        let page = response.text().await.expect("body");
+        assert!(page.contains("repeated"), "{key}: {page}");
+    }
+}

@@ -1,7 +1,8 @@
 //! `GET /oauth/authorize` (RFC 6749 §4.1.1, RFC 7636, RFC 9207).
 //!
-//! Errors about the client or the redirect URI are shown as a 400 page and **never**
-//! redirected (RFC 6749 §4.1.2.1); every other error goes back to the client with `error`,
+//! Errors about the client or the redirect URI (a repeated `client_id` or `redirect_uri`
+//! included) are shown as a 400 page and **never** redirected (RFC 6749 §4.1.2.1); every other
+//! error, a repeated parameter too, goes back to the client with `error`,
 //! `error_description`, `state` and `iss`.
 
 use axum::extract::{RawQuery, State};
@@ -59,10 +60,21 @@ pub async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery)
 
 /// Validate an authorization request from its query string.
 pub fn validate(state: &ServerState, query: &str) -> Validated {
-    let params = match Params::parse(query.as_bytes()) {
+    let parsed = match Params::parse_lenient(query.as_bytes()) {
         Ok(p) => p,
         Err(e) => return Validated::Page(error_page(&e.description)),
     };
+    let repetition = parsed.repetition_error();
+    // A repeated client_id or redirect_uri leaves nowhere trusted to redirect to.
+    if let Some(e) = &repetition
+        && parsed
+            .repeated
+            .iter()
+            .any(|k| k == "client_id" || k == "redirect_uri")
+    {
+        return Validated::Page(error_page(&e.description));
+    }
+    let params = parsed.params;
     let Some(client_id) = params.get("client_id") else {
         return Validated::Page(error_page("missing client_id"));
     };
@@ -74,6 +86,7 @@ pub fn validate(state: &ServerState, query: &str) -> Validated {
             Ok(r) => r,
             Err(msg) => return Validated::Page(error_page(&msg)),
         };
+    // A repeated state is dropped from the answer: there is no telling which one to echo.
     let client_state = params.get("state").map(str::to_owned);
     let fail = |e: OAuthError| {
         Validated::Redirect(error_redirect(
@@ -83,6 +96,9 @@ pub fn validate(state: &ServerState, query: &str) -> Validated {
             &e,
         ))
     };
+    if let Some(e) = repetition {
+        return fail(e);
+    }
     match params.get("response_type") {
         Some("code") => {}
         Some(other) => {

@@ -1,7 +1,8 @@
-//! Strict parameter parsing (RFC 6749 §3.1): a repeated parameter is an error, an empty value
-//! counts as absent, and values are bounded in length.
+//! Strict parameter parsing (RFC 6749 §3.1): a repeated parameter is an error (even when one
+//! of its values is empty), an empty value counts as absent, and values are bounded in length.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use super::error::OAuthError;
 
@@ -14,10 +15,44 @@ pub const MAX_PARAMS: usize = 64;
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
 
+/// The parameters of a request that may repeat some, for an endpoint that must still decide
+/// where to send the error (the authorization endpoint, RFC 6749 §4.1.2.1).
+#[derive(Debug, Default, Clone)]
+pub struct Lenient {
+    /// The parameters that appeared once.
+    pub params: Params,
+    /// The names of those that appeared more than once, in order of first repetition.
+    pub repeated: Vec<String>,
+}
+
+impl Lenient {
+    /// The RFC 6749 §3.1 error for the first repeated parameter, if any.
+    pub fn repetition_error(&self) -> Option<OAuthError> {
+        self.repeated.first().map(|key| {
+            OAuthError::invalid_request(format!(
+                "parameter {:?} is repeated (RFC 6749 §3.1)",
+                truncate(key)
+            ))
+        })
+    }
+}
+
 impl Params {
-    /// Parse `application/x-www-form-urlencoded` bytes (a body or a query string).
+    /// Parse `application/x-www-form-urlencoded` bytes (a body or a query string); a repeated
+    /// parameter is `invalid_request`.
     pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
+        let lenient = Self::parse_lenient(raw)?;
+        match lenient.repetition_error() {
+            Some(error) => Err(error),
+            None => Ok(lenient.params),
+        }
+    }
+
+    /// Parse, setting repeated parameters aside instead of failing on them (every other limit
+    /// still fails). `x=&x=v` is a repetition: an empty value is absent only when alone.
+    pub fn parse_lenient(raw: &[u8]) -> Result<Lenient, OAuthError> {
         let mut map = HashMap::new();
+        let mut repeated: Vec<String> = Vec::new();
         for (count, (key, value)) in form_urlencoded::parse(raw).enumerate() {
             if count >= MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
@@ -28,17 +63,25 @@ impl Params {
                     truncate(&key)
                 )));
             }
-            if value.is_empty() {
-                continue;
-            }
-            if map.insert(key.to_string(), value.into_owned()).is_some() {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {:?} is repeated (RFC 6749 §3.1)",
-                    truncate(&key)
-                )));
+            match map.entry(key.into_owned()) {
+                Entry::Vacant(e) => {
+                    e.insert(value.into_owned());
+                }
+                Entry::Occupied(e) => {
+                    if !repeated.contains(e.key()) {
+                        repeated.push(e.key().clone());
+                    }
+                }
             }
         }
-        Ok(Self(map))
+        for key in &repeated {
+            map.remove(key);
+        }
+        map.retain(|_, value| !value.is_empty());
+        Ok(Lenient {
+            params: Self(map),
+            repeated,
+        })
     }
 
     /// Build from pairs already decoded (e.g. a JSON body).
@@ -111,6 +154,24 @@ mod tests {
     fn repeated_parameter_is_invalid_request() {
         let err = Params::parse(b"scope=a&scope=b").expect_err("repeated");
         assert!(err.description.contains("repeated"));
+    }
+
+    #[test]
+    fn a_repeat_with_an_empty_value_is_still_a_repeat() {
+        for raw in [&b"x=&x=v"[..], b"x=v&x=", b"x=&x="] {
+            let err = Params::parse(raw).expect_err("repeated");
+            assert!(err.description.contains("\"x\""), "{}", err.description);
+        }
+    }
+
+    #[test]
+    fn lenient_parse_drops_and_names_repeated_parameters() {
+        let parsed = Params::parse_lenient(b"a=1&b=2&a=3&c=&b=&d=4").expect("valid");
+        assert_eq!(parsed.repeated, ["a", "b"]);
+        assert_eq!(parsed.params.get("a"), None);
+        assert_eq!(parsed.params.get("b"), None);
+        assert_eq!(parsed.params.get("c"), None);
+        assert_eq!(parsed.params.get("d"), Some("4"));
     }
 
     #[test]
