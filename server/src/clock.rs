@@ -43,10 +43,19 @@ struct VirtualTime {
 
 impl VirtualTime {
     fn now(&self) -> SystemTime {
+        self.at(Instant::now())
+    }
+
+    /// Virtual time at the real instant `real`: the arithmetic of the clock, apart from the
+    /// one reading of the real clock (so that it can be tested with chosen instants).
+    fn at(&self, real: Instant) -> SystemTime {
         if self.frozen {
             return self.anchor_virtual;
         }
-        let run = self.anchor_real.elapsed().as_secs_f64() * self.scale;
+        let run = real
+            .saturating_duration_since(self.anchor_real)
+            .as_secs_f64()
+            * self.scale;
         Duration::try_from_secs_f64(run)
             .ok()
             .and_then(|d| self.anchor_virtual.checked_add(d))
@@ -55,9 +64,13 @@ impl VirtualTime {
 
     /// Re-anchor at the current instant so that a change of scale or freeze applies from now.
     fn rebased(self) -> Self {
+        self.rebased_at(Instant::now())
+    }
+
+    fn rebased_at(self, real: Instant) -> Self {
         Self {
-            anchor_real: Instant::now(),
-            anchor_virtual: self.now(),
+            anchor_real: real,
+            anchor_virtual: self.at(real),
             ..self
         }
     }
@@ -288,6 +301,43 @@ mod tests {
             clock.advance(Duration::from_secs(1)),
             Err(ClockError::NotVirtual)
         );
+    }
+
+    /// `scale` really speeds time up, tested on the clock's arithmetic with chosen real
+    /// instants (no sleeping, no timing).
+    #[test]
+    fn scaled_time_runs_scale_times_faster_from_the_moment_it_is_set() {
+        let t0 = Instant::now();
+        let secs = |s: u64| Duration::from_secs(s);
+        let start = UNIX_EPOCH + secs(1_000_000);
+        let real_speed = VirtualTime {
+            anchor_real: t0,
+            anchor_virtual: start,
+            scale: 1.0,
+            frozen: false,
+        };
+        assert_eq!(real_speed.at(t0 + secs(10)), start + secs(10));
+        // Scale 60 from t0 + 10 s: the first 10 s ran at real speed, the rest 60 times faster.
+        let fast = VirtualTime {
+            scale: 60.0,
+            ..real_speed.rebased_at(t0 + secs(10))
+        };
+        assert_eq!(fast.at(t0 + secs(10)), start + secs(10));
+        assert_eq!(fast.at(t0 + secs(11)), start + secs(10 + 60));
+        assert_eq!(fast.at(t0 + secs(70)), start + secs(10 + 3600));
+        // A real instant before the anchor never moves time backwards.
+        assert_eq!(fast.at(t0), start + secs(10));
+        // Frozen, real time passing changes nothing; unfrozen, it runs on at the scale.
+        let frozen = VirtualTime {
+            frozen: true,
+            ..fast.rebased_at(t0 + secs(70))
+        };
+        assert_eq!(frozen.at(t0 + secs(1000)), start + secs(3610));
+        let thawed = VirtualTime {
+            frozen: false,
+            ..frozen.rebased_at(t0 + secs(1000))
+        };
+        assert_eq!(thawed.at(t0 + secs(1001)), start + secs(3610 + 60));
     }
 
     #[test]

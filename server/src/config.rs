@@ -923,8 +923,59 @@ mod tests {
     fn openai_profile_registers_codex_client() {
         let config = ServerConfig::from_yaml("profile: openai\n", "c").expect("valid");
         let clients = config.effective_clients();
-        assert_eq!(clients[0].client_id, CODEX_CLIENT_ID);
-        assert!(clients[0].is_public());
+        assert_eq!(clients.len(), 1);
+        let codex = &clients[0];
+        assert_eq!(codex.client_id, CODEX_CLIENT_ID);
+        assert!(codex.is_public());
+        assert!(codex.pkce_required());
+        for uri in [
+            "http://localhost:1455/auth/callback",
+            "http://localhost:1457/auth/callback",
+        ] {
+            assert!(codex.redirect_uris.iter().any(|r| r == uri), "{uri}");
+        }
+        for scope in [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "api.connectors.read",
+            "api.connectors.invoke",
+            "model.request",
+        ] {
+            assert!(codex.scopes.iter().any(|s| s == scope), "{scope}");
+        }
+        // A `clients` key replaces the built-in client.
+        let own = ServerConfig::from_yaml(
+            "profile: openai\nclients:\n  - client_id: mine\n    client_secret: s\n    grant_types: [client_credentials]\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(own.effective_clients()[0].client_id, "mine");
+    }
+
+    #[test]
+    fn a_scope_the_client_cannot_use_is_located_with_the_fix() {
+        let e = err(
+            "clients:\n  - client_id: svc\n    client_secret: s\n    grant_types: [client_credentials]\n    scopes: [model.request, openid]\n",
+        );
+        assert!(e.starts_with("cfg.yaml:5:"), "{e}");
+        assert!(e.contains("clients[0].scopes[1]"), "{e}");
+        assert!(e.contains("openid needs a signed-in user"), "{e}");
+        assert!(e.contains("drop the scope"), "{e}");
+        let e = err(
+            "clients:\n  - client_id: app\n    redirect_uris: [\"http://127.0.0.1:9/cb\"]\n    grant_types: [authorization_code]\n    scopes:\n      - openid\n      - offline_access\n",
+        );
+        assert!(e.starts_with("cfg.yaml:7:9:"), "{e}");
+        assert!(e.contains("clients[0].scopes[1]"), "{e}");
+        assert!(e.contains("grant_types lacks refresh_token"), "{e}");
+        let e = err(
+            "clients:\n  - client_id: app\n    redirect_uris: [\"http://127.0.0.1:9/cb\"]\n    scopes: [\"a\\\\b\"]\n",
+        );
+        assert!(e.contains("not a valid scope"), "{e}");
+        // The same scopes are fine for a client with the grants they need.
+        let ok = "clients:\n  - client_id: app\n    redirect_uris: [\"http://127.0.0.1:9/cb\"]\n    grant_types: [authorization_code, refresh_token]\n    scopes: [openid, offline_access]\n";
+        assert!(ServerConfig::from_yaml(ok, "c").is_ok());
     }
 
     #[test]

@@ -408,3 +408,42 @@ async fn wrong_methods_get_405_not_500() {
     let missing = server.get("/nope").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+/// The configured user, in the generic profile: `user.sub` is the subject of every user
+/// token and of userinfo; `user.email` and `user.claims` reach the ID token and userinfo.
+#[tokio::test]
+async fn the_configured_user_reaches_the_id_token_and_userinfo() {
+    let server = crate::helpers::spawn_yaml(
+        "user:\n  sub: u-ada\n  email: ada@example.test\n  claims:\n    name: Ada Lovelace\n    org: {id: 7, role: admin}\n",
+    )
+    .await;
+    let tokens = server.agent_tokens(SEED_SCOPE).await;
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id_token"));
+    let access = jwt_claims(tokens["access_token"].as_str().expect("access"));
+    assert_eq!(id["sub"], "u-ada");
+    assert_eq!(access["sub"], "u-ada");
+    assert_eq!(id["email"], "ada@example.test");
+    assert_eq!(id["email_verified"], true);
+    assert_eq!(id["name"], "Ada Lovelace");
+    assert_eq!(id["org"], j!({"id": 7, "role": "admin"}));
+    let userinfo = json(
+        server
+            .http
+            .get(server.url("/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().expect("access"))
+            .send()
+            .await
+            .expect("userinfo"),
+    )
+    .await;
+    assert_eq!(userinfo["sub"], "u-ada");
+    assert_eq!(userinfo["email"], "ada@example.test");
+    assert_eq!(userinfo["name"], "Ada Lovelace");
+    assert_eq!(userinfo["org"]["role"], "admin");
+
+    let no_email = crate::helpers::spawn_yaml("user:\n  sub: u-anon\n  email: null\n").await;
+    let tokens = no_email.agent_tokens(SEED_SCOPE).await;
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["sub"], "u-anon");
+    assert!(id.get("email").is_none(), "{id}");
+}

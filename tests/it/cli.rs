@@ -158,6 +158,56 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
     assert_eq!(rest, "", "exactly one line on stdout");
 }
 
+/// SIGINT (Ctrl-C) stops `fauxauth serve` as gracefully as SIGTERM: exit status 0, and the
+/// `--events` file holds every request made before the signal.
+#[tokio::test]
+async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
+    let events = TempFile::new("events.jsonl", "");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--events"])
+        .arg(&events.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let url = ready_url(&mut reader).await;
+    let http = http_client();
+    const N: usize = 5;
+    for _ in 0..N {
+        let status = http
+            .get(format!("{url}/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("jwks")
+            .status();
+        assert_eq!(status, 200);
+    }
+    let pid = child.id().expect("pid").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGINT")
+        .expect("wait");
+    assert!(status.success(), "graceful exit: {status:?}");
+    let text = std::fs::read_to_string(&events.path).expect("event file");
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, (1..=N as u64).collect::<Vec<_>>());
+}
+
 #[test]
 fn the_complete_example_in_docs_config_is_valid() {
     let doc = include_str!("../../docs/CONFIG.md");

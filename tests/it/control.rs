@@ -672,6 +672,77 @@ async fn faults_from_the_rust_handle() {
     server.shutdown().await;
 }
 
+/// `match.endpoint` picks exactly its kind of request: each rule below faults its endpoint
+/// and no other; `any` faults them all.
+#[tokio::test]
+async fn fault_rules_match_each_endpoint_kind() {
+    let server = MockServer::start().await;
+    let http = client();
+    let base = server.url().to_owned();
+    let send = |kind: &str| {
+        let request = match kind {
+            "authorize" => http.get(authorize_url(&server, "s")),
+            "token" => http
+                .post(format!("{base}/oauth/token"))
+                .basic_auth(
+                    DEFAULT_SERVICE_CLIENT_ID,
+                    Some(DEFAULT_SERVICE_CLIENT_SECRET),
+                )
+                .form(&[("grant_type", "client_credentials")]),
+            "revoke" | "introspect" => http
+                .post(format!("{base}/oauth/{kind}"))
+                .basic_auth(
+                    DEFAULT_SERVICE_CLIENT_ID,
+                    Some(DEFAULT_SERVICE_CLIENT_SECRET),
+                )
+                .form(&[("token", "not-a-token")]),
+            "device" => http
+                .post(format!("{base}/oauth/device/code"))
+                .form(&[("client_id", DEFAULT_AGENT_CLIENT_ID)]),
+            "userinfo" => http.get(format!("{base}/userinfo")),
+            "jwks" => http.get(format!("{base}/.well-known/jwks.json")),
+            "discovery" => http.get(format!("{base}/.well-known/oauth-authorization-server")),
+            other => panic!("no request for {other}"),
+        };
+        async move { request.send().await.expect("request").status() }
+    };
+    const KINDS: [&str; 8] = [
+        "authorize",
+        "token",
+        "revoke",
+        "introspect",
+        "device",
+        "userinfo",
+        "jwks",
+        "discovery",
+    ];
+    for rule_kind in [
+        "authorize",
+        "revoke",
+        "introspect",
+        "device",
+        "userinfo",
+        "any",
+    ] {
+        add_fault(
+            &http,
+            &server,
+            json!({"match": {"endpoint": rule_kind}, "action": {"status": {"code": 418}}}),
+        )
+        .await;
+        for kind in KINDS {
+            let faulted = send(kind).await == StatusCode::IM_A_TEAPOT;
+            assert_eq!(
+                faulted,
+                rule_kind == "any" || rule_kind == kind,
+                "rule for {rule_kind}, request to {kind}"
+            );
+        }
+        server.faults().clear();
+    }
+    server.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Keys
 
@@ -748,6 +819,24 @@ async fn key_rotation_seen_through_the_jwks() {
     )
     .await;
     assert_eq!(bad.0, StatusCode::BAD_REQUEST);
+    server.shutdown().await;
+}
+
+/// `GET $F/keys`: the active kid and the JWKS the server publishes.
+#[tokio::test]
+async fn control_keys_show_the_active_kid_and_the_published_jwks() {
+    let server = MockServer::start().await;
+    let http = client();
+    let keys = get_json(&http, &ctl(&server, "/keys")).await;
+    let published = get_json(&http, &format!("{}/.well-known/jwks.json", server.url())).await;
+    assert_eq!(keys["jwks"], published);
+    assert_eq!(keys["active_kid"], published["keys"][0]["kid"]);
+    let token = login(&http, &server).await;
+    assert_eq!(
+        crate::helpers::jwt_header(&token.access)["kid"],
+        keys["active_kid"],
+        "tokens are signed with the active key"
+    );
     server.shutdown().await;
 }
 
@@ -939,6 +1028,62 @@ async fn counts_are_live_by_the_virtual_clock() {
     assert_eq!(counts(&server), (0, 0, 0, 0), "the refresh token expired");
     let over_http = get_json(&http, &ctl(&server, "/tokens/counts")).await;
     assert_eq!(over_http["live_families"], 0);
+    server.shutdown().await;
+}
+
+/// The same revocations through the Rust handle: by family, client and subject.
+#[tokio::test]
+async fn revocation_from_the_rust_handle_by_family_client_and_subject() {
+    let server = MockServer::start().await;
+    let http = client();
+    let a = login(&http, &server).await;
+    let b = login(&http, &server).await;
+    let svc = Tokens::from_body(
+        client_credentials(&http, &server)
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    let family = |t: &Tokens| {
+        jwt_claims(&t.access)["sid"]
+            .as_str()
+            .expect("sid")
+            .parse()
+            .expect("family id")
+    };
+    let status = |t: Tokens| {
+        let http = http.clone();
+        let server = &server;
+        async move { api_status(&http, server, &t.access).await }
+    };
+
+    assert_eq!(server.revoke(RevokeTarget::Family(family(&a))), 1);
+    assert_eq!(status(a.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(b.clone()).await, StatusCode::OK, "only that grant");
+    assert_eq!(
+        server.revoke(RevokeTarget::Family(family(&a))),
+        0,
+        "already revoked"
+    );
+
+    assert_eq!(
+        server.revoke(RevokeTarget::Client(DEFAULT_AGENT_CLIENT_ID.to_owned())),
+        1
+    );
+    assert_eq!(status(b.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(svc.clone()).await, StatusCode::OK, "another client");
+
+    // A client-credentials token's subject is its client.
+    assert_eq!(
+        server.revoke(RevokeTarget::Subject("user-nobody".to_owned())),
+        0
+    );
+    assert_eq!(
+        server.revoke(RevokeTarget::Subject(DEFAULT_SERVICE_CLIENT_ID.to_owned())),
+        1
+    );
+    assert_eq!(status(svc).await, StatusCode::UNAUTHORIZED);
     server.shutdown().await;
 }
 

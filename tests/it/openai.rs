@@ -1159,3 +1159,157 @@ async fn codex_device_polls_carry_the_client_id_for_events_and_faults() {
     );
     server.shutdown().await;
 }
+
+/// The Codex CLI sometimes sends `scope` in its JSON refresh body; the profile ignores it,
+/// as OpenAI's server does (the form-body case is tested above).
+#[tokio::test]
+async fn json_refresh_with_scope_keeps_the_granted_scope() {
+    let server = openai_server(ServerConfig::default()).await;
+    let tokens = login(&server).await;
+    let response = post_json(
+        &server,
+        "/oauth/token",
+        &json!({
+            "client_id": CODEX_CLIENT_ID,
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "scope": "openid profile email",
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["scope"], tokens["scope"]);
+    let access = jwt_payload(body["access_token"].as_str().expect("access"));
+    assert!(
+        access["scope"]
+            .as_str()
+            .is_some_and(|s| s.split(' ').any(|t| t == "model.request")),
+        "{access}"
+    );
+    assert_ne!(body["refresh_token"], tokens["refresh_token"], "rotated");
+    server.shutdown().await;
+}
+
+/// The Codex backend stand-in answers an expired token in the `www_authenticate` and
+/// `bare_401` modes as `/v1/*` does.
+#[tokio::test]
+async fn backend_stand_in_answers_expired_tokens_per_mode() {
+    let server = openai_server(ServerConfig::default()).await;
+    let token = expired_access_token(&server).await;
+    let call = || {
+        http()
+            .post(format!("{}/backend-api/codex/responses", server.url()))
+            .bearer_auth(&token)
+            .json(&json!({"model": "gpt-5", "input": "hi", "stream": true}))
+            .send()
+    };
+    let response = call().await.expect("send");
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("expired"), "{challenge}");
+
+    server.set_api_expired_token_mode(ExpiredTokenMode::Bare401);
+    let response = call().await.expect("send");
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("www-authenticate").is_none());
+    assert_eq!(response.text().await.expect("body"), "");
+    let last = server.events().all().pop().expect("event");
+    assert_eq!(
+        last.error.as_deref(),
+        Some("invalid_token"),
+        "still recorded"
+    );
+    server.shutdown().await;
+}
+
+/// The seed's rules are the `openai` profile's defaults too: 60-minute access tokens, a
+/// refresh token only with `offline_access`, exact redirect matching (trailing slash
+/// included), PKCE required, HTTPS required for a non-loopback redirect URI.
+#[tokio::test]
+async fn seed_defaults_hold_under_the_openai_profile() {
+    let server = openai_server(ServerConfig::default()).await;
+    let http = http();
+    let verifier = "s".repeat(43);
+    let authorize = |redirect: &str, scope: &str, pkce: bool| {
+        let mut url = url::Url::parse(&format!("{}/oauth/authorize", server.url())).expect("url");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", CODEX_CLIENT_ID)
+                .append_pair("redirect_uri", redirect)
+                .append_pair("scope", scope)
+                .append_pair("state", "st");
+            if pkce {
+                q.append_pair("code_challenge", &s256_challenge(&verifier))
+                    .append_pair("code_challenge_method", "S256");
+            }
+        }
+        http.get(url).send()
+    };
+    let query = |response: &reqwest::Response, key: &str| {
+        let location = response.headers()["location"].to_str().expect("ascii");
+        url::Url::parse(location)
+            .expect("location")
+            .query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+
+    // No offline_access: tokens, 60 minutes, but no refresh token.
+    let response = authorize(CODEX_REDIRECT, "openid model.request", true)
+        .await
+        .expect("authorize");
+    assert_eq!(response.status(), 302);
+    let code = query(&response, "code").expect("code");
+    let tokens: Value = http
+        .post(format!("{}/oauth/token", server.url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CODEX_CLIENT_ID),
+            ("code", &code),
+            ("redirect_uri", CODEX_REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert!(login(&server).await["refresh_token"].is_string());
+
+    // Exact redirect matching: a trailing slash is another URI (a page, no redirect).
+    let slash = format!("{CODEX_REDIRECT}/");
+    let response = authorize(&slash, SCOPE, true).await.expect("authorize");
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+
+    // PKCE required.
+    let response = authorize(CODEX_REDIRECT, SCOPE, false)
+        .await
+        .expect("authorize");
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        query(&response, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(query(&response, "code").is_none());
+    server.shutdown().await;
+
+    // HTTPS required for a redirect URI that is not loopback.
+    let e = ServerConfig::from_yaml(
+        "profile: openai\nclients:\n  - client_id: app\n    redirect_uris: [\"http://app.example/cb\"]\n",
+        "openai.yaml",
+    )
+    .expect_err("plain http off loopback");
+    assert!(e.to_string().starts_with("openai.yaml:4:"), "{e}");
+    assert!(e.to_string().contains("https"), "{e}");
+}

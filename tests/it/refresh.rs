@@ -267,3 +267,54 @@ async fn with_a_grace_period_concurrent_refreshes_agree_on_one_chain() {
     let current = refresh_tokens.into_iter().next().expect("one");
     refresh_ok(&server, &current).await;
 }
+
+/// A client's own `refresh_token_ttl` wins over the server's, for that client only.
+#[tokio::test]
+async fn a_clients_own_refresh_token_ttl_applies_to_it_alone() {
+    let redirect = "http://127.0.0.1:8765/callback";
+    let server = spawn_yaml(&format!(
+        "refresh_token_ttl: 30d\nclients:\n  - client_id: short\n    redirect_uris: [\"{redirect}\"]\n    scopes: [openid, model.request, offline_access]\n    refresh_token_ttl: 2h\n  - client_id: long\n    redirect_uris: [\"{redirect}\"]\n    scopes: [openid, model.request, offline_access]\n"
+    ))
+    .await;
+    let refresh_token_of = |client: &'static str| {
+        let server = &server;
+        async move {
+            let p = crate::helpers::pkce();
+            let code = server.code_for(client, redirect, SEED_SCOPE, &p, &[]).await;
+            let response = server
+                .token(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", client),
+                    ("code", &code),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", &p.verifier),
+                ])
+                .await;
+            assert_eq!(response.status(), StatusCode::OK, "{client}");
+            s(&json(response).await, "refresh_token").to_owned()
+        }
+    };
+    let short = refresh_token_of("short").await;
+    let long = refresh_token_of("long").await;
+    let refresh = |client: &'static str, token: String| {
+        let server = &server;
+        async move {
+            server
+                .token(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", client),
+                    ("refresh_token", &token),
+                ])
+                .await
+        }
+    };
+    server.advance(Duration::from_secs(2 * 3600 + 1));
+    let expired = refresh("short", short).await;
+    let body = assert_oauth_error(expired, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert!(s(&body, "error_description").contains("expired"), "{body}");
+    assert_eq!(
+        refresh("long", long).await.status(),
+        StatusCode::OK,
+        "the server's 30 days for the other client"
+    );
+}
