@@ -36,6 +36,39 @@ fn json_path(name: &str) -> PathBuf {
     ))
 }
 
+/// Run `fauxauth load` with exactly `args`.
+fn fauxauth_load(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .arg("load")
+        .args(args)
+        .output()
+        .expect("run fauxauth load")
+}
+
+/// A file holding `text`, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "fauxauth-load-{name}-{}",
+            fauxauth_server::secret::random_id("")
+        ));
+        std::fs::write(&path, text).expect("write temp file");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Run `fauxauth load` with the small-run parameters plus `extra`; returns the JSON report.
 fn load(name: &str, extra: &[&str]) -> Value {
     let json = json_path(name);
@@ -243,4 +276,69 @@ fn bad_options_are_refused_with_a_clear_error() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--scale"));
+}
+
+/// In-process, the load goes to the bound loopback socket, not to the configured issuer
+/// (here an address nothing listens on): the issuer is only the tokens' identity.
+#[test]
+fn an_in_process_run_reaches_its_own_socket_whatever_the_issuer_says() {
+    let config = TempFile::new("issuer.yaml", "issuer: http://127.0.0.2:9\n");
+    let mut args = SCALED.to_vec();
+    args.extend(["--config", config.path(), "--rate", "4"]);
+    let r = load("issuer", &args);
+    assert_eq!(
+        n(&r["requests"], "authorize"),
+        50,
+        "every agent logged in: {r}"
+    );
+    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+}
+
+/// With `--target`, a discovery document that names endpoints on another host is refused
+/// before any of them is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_document_naming_another_host_is_refused() {
+    let config = ServerConfig {
+        issuer: Some("http://192.0.2.1:9".to_owned()),
+        ..ServerConfig::default()
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server");
+    let target = format!("http://{}", server.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        fauxauth_load(&[
+            "--target",
+            &target,
+            "--agents",
+            "5",
+            "--duration",
+            "2s",
+            "--quiet",
+        ])
+    })
+    .await
+    .expect("join");
+    assert!(!out.status.success(), "refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("http://192.0.2.1:9/oauth/"),
+        "names the URL: {err}"
+    );
+    assert!(err.contains("not on the target's origin"), "{err}");
+    let used: Vec<_> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.endpoint != fauxauth_server::EndpointKind::Discovery)
+        .collect();
+    assert!(
+        used.is_empty(),
+        "only the discovery document was read: {used:?}"
+    );
+    server.shutdown().await;
 }

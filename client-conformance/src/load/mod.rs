@@ -16,6 +16,12 @@
 //! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
 //! — to [`Stats`], and keeps none.
 //!
+//! Where requests go: in-process, only to the server's bound loopback socket — the configured
+//! `issuer` (which may name any host) is kept as the tokens' identity and never contacted.
+//! With `--target`, only to the target's origin: the endpoints named by its discovery
+//! document must be on that origin (`localhost`, `127.0.0.1` and `[::1]` count as one host),
+//! or the run is refused with [`LoadError::ForeignEndpoint`].
+//!
 //! Counters (what the JSON's keys mean):
 //! - `expired_token_calls`: API calls answered 401 because the access token had expired.
 //! - `refresh_reuse_detected`: refresh tokens that a session sent more than once and that
@@ -157,6 +163,20 @@ pub enum LoadError {
     /// The sessions could not be set up.
     #[error("cannot set up the sessions: {0}")]
     Session(#[from] client::ClientError),
+    /// The target's discovery document names an endpoint on another origin.
+    #[error(
+        "the discovery document of {target} names {field} {url}, which is not on the target's \
+         origin: fauxauth load sends requests only to the server it was pointed at (give that \
+         server an issuer on the address you load it at, or name that address with --target)"
+    )]
+    ForeignEndpoint {
+        /// The `--target` URL.
+        target: String,
+        /// The discovery field, e.g. `token_endpoint`.
+        field: String,
+        /// The URL it names.
+        url: String,
+    },
 }
 
 /// Latency percentiles of one endpoint, in microseconds.
@@ -221,7 +241,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     validate(&opts)?;
     let in_process = opts.target.is_none();
     let scale = opts.scale.unwrap_or(if in_process { 300.0 } else { 1.0 });
-    let (server, clock, base) = match &opts.target {
+    let (server, clock, endpoints) = match &opts.target {
         None => {
             let mut config = match &opts.config {
                 Some(path) => ServerConfig::from_file(path)?,
@@ -253,20 +273,21 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
                 .events_capacity(1024)
                 .start()
                 .await?;
-            let base = server.url().to_owned();
-            (Some(server), clock, base)
+            // Only the bound loopback socket is ever contacted, whatever the configured issuer
+            // says (`issuer:` may name another host, e.g. `https://auth.openai.com`): the
+            // issuer stays the tokens' identity (`iss`), the URLs are the socket's.
+            let endpoints = Endpoints {
+                issuer: server.url().to_owned(),
+                ..Endpoints::for_issuer(&format!("http://{}", server.addr()))
+            };
+            (Some(server), clock, endpoints)
         }
-        Some(url) => (
-            None,
-            Clock::system(),
-            url.as_str().trim_end_matches('/').to_owned(),
-        ),
+        Some(url) => (None, Clock::system(), discover(url).await?),
     };
     let access_ttl = match &server {
         Some(s) => s.config().access_token_ttl.0,
         None => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
     };
-    let endpoints = discover(&base).await;
     let config = session_config(&opts, access_ttl);
     // Jittered logins spread over one renewal period (capped at half the run), so renewals
     // are spread evenly from the first expiry on.
@@ -399,11 +420,18 @@ fn session_config(opts: &LoadOptions, access_ttl: Duration) -> SessionConfig {
     }
 }
 
-/// The endpoints from the target's discovery document, or fauxauth's paths.
-async fn discover(base: &str) -> Endpoints {
+/// The endpoints of a `--target` server: from its discovery document, or fauxauth's paths on
+/// the target when it has none. Every URL taken from the document must be on the target's
+/// own origin ([`on_target`]): a document naming another host is refused, so that a run
+/// only ever sends requests where the user pointed it.
+async fn discover(target: &url::Url) -> Result<Endpoints, LoadError> {
+    let base = target.as_str().trim_end_matches('/');
     let mut endpoints = Endpoints::for_issuer(base);
     let doc = async {
-        reqwest::Client::new()
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok()?
             .get(format!("{base}/.well-known/openid-configuration"))
             .timeout(Duration::from_secs(5))
             .send()
@@ -415,17 +443,49 @@ async fn discover(base: &str) -> Endpoints {
     }
     .await;
     if let Some(doc) = doc {
-        let set = |field: &mut String, key: &str| {
-            if let Some(v) = doc[key].as_str() {
-                *field = v.to_owned();
+        // The issuer is an identity (compared with `iss`), never contacted.
+        if let Some(issuer) = doc["issuer"].as_str() {
+            endpoints.issuer = issuer.to_owned();
+        }
+        for (field, key) in [
+            (&mut endpoints.token, "token_endpoint"),
+            (&mut endpoints.authorize, "authorization_endpoint"),
+            (&mut endpoints.revoke, "revocation_endpoint"),
+        ] {
+            if let Some(url) = doc[key].as_str() {
+                *field = on_target(target, key, url)?;
             }
-        };
-        set(&mut endpoints.issuer, "issuer");
-        set(&mut endpoints.token, "token_endpoint");
-        set(&mut endpoints.authorize, "authorization_endpoint");
-        set(&mut endpoints.revoke, "revocation_endpoint");
+        }
     }
-    endpoints
+    Ok(endpoints)
+}
+
+/// `url`, a discovered endpoint, if it is on the target's origin (same scheme, host and
+/// port). `localhost`, `127.0.0.1` and `[::1]` count as one host; such a URL is rewritten
+/// onto the target's own spelling, so that only the named origin is contacted.
+fn on_target(target: &url::Url, field: &str, url: &str) -> Result<String, LoadError> {
+    let foreign = || LoadError::ForeignEndpoint {
+        target: target.to_string(),
+        field: field.to_owned(),
+        url: url.to_owned(),
+    };
+    let mut parsed = url::Url::parse(url).map_err(|_| foreign())?;
+    let loopback_name = |u: &url::Url| match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    };
+    let same_host =
+        parsed.host() == target.host() || (loopback_name(&parsed) && loopback_name(target));
+    if parsed.scheme() != target.scheme()
+        || parsed.port_or_known_default() != target.port_or_known_default()
+        || !same_host
+    {
+        return Err(foreign());
+    }
+    parsed.set_host(target.host_str()).map_err(|_| foreign())?;
+    Ok(parsed.to_string())
 }
 
 fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Option<ProgressBar> {
@@ -585,5 +645,40 @@ impl LoadReport {
     /// The terminal summary.
     pub fn summary(&self) -> String {
         report::summary(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> url::Url {
+        url::Url::parse(url).expect("URL")
+    }
+
+    #[test]
+    fn discovered_endpoints_must_be_on_the_targets_origin() {
+        let t = target("http://127.0.0.1:8080");
+        assert_eq!(
+            on_target(&t, "token_endpoint", "http://127.0.0.1:8080/oauth/token").ok(),
+            Some("http://127.0.0.1:8080/oauth/token".to_owned())
+        );
+        // The loopback spellings are one host; the target's spelling is used.
+        assert_eq!(
+            on_target(&t, "token_endpoint", "http://localhost:8080/oauth/token").ok(),
+            Some("http://127.0.0.1:8080/oauth/token".to_owned())
+        );
+        for foreign in [
+            "http://127.0.0.2:8080/oauth/token",
+            "http://127.0.0.1:8081/oauth/token",
+            "https://127.0.0.1:8080/oauth/token",
+            "https://auth.openai.com/oauth/token",
+            "/oauth/token",
+        ] {
+            let e = on_target(&t, "token_endpoint", foreign).expect_err(foreign);
+            assert!(e.to_string().contains(foreign), "{e}");
+        }
+        let https = target("https://auth.example");
+        assert!(on_target(&https, "token_endpoint", "https://auth.example:443/t").is_ok());
     }
 }
