@@ -23,7 +23,16 @@
 //! or the run is refused with [`LoadError::ForeignEndpoint`].
 //!
 //! Counters (what the JSON's keys mean):
-//! - `expired_token_calls`: API calls answered 401 because the access token had expired.
+//! - `expired_token_calls`: API calls made with an expired access token, whatever the server
+//!   answered. In-process this is the server's own knowledge: its event log marks every
+//!   model-API request whose token was past `exp` by the server's clock (`tap`), so it holds
+//!   under every `api_expired_token` mode (`www_authenticate`, `bare_401`, `empty_200`,
+//!   `hang`). With `--target` it is judged from the client side: a call counts when the token
+//!   it sent (its `exp` claim, or `expires_in` for an opaque token) had expired by the
+//!   client's clock when the call chose it. The two differ by the time a request spends in
+//!   flight (a token that expires on the way counts only in-process) and, with auto-renewal
+//!   on, a `--target` call that got no answer is not judged (it may have renewed first);
+//!   in-process the terminal report shows the client-side figure beside the server's.
 //! - `refresh_reuse_detected`: refresh tokens that a session sent more than once and that
 //!   the server then refused (one per reuse race; judged from the client side, so it holds
 //!   for any target server) — [`client::SessionStats::refresh_reuse_refused`].
@@ -39,6 +48,7 @@
 mod agent;
 mod report;
 pub mod stats;
+mod tap;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -160,6 +170,9 @@ pub enum LoadError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] TransportError),
+    /// The thread reading the in-process server's event log could not start.
+    #[error("cannot start the event reader: {0}")]
+    Thread(#[from] std::io::Error),
     /// The sessions could not be set up.
     #[error("cannot set up the sessions: {0}")]
     Session(#[from] client::ClientError),
@@ -211,7 +224,8 @@ pub struct LoadJson {
     pub latency_us: BTreeMap<String, Percentiles>,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
-    /// API calls refused because the access token had expired.
+    /// API calls made with an expired access token (in-process: the server's event log;
+    /// with `--target`: the client's judgment).
     pub expired_token_calls: u64,
     /// Refreshes refused after the same refresh token had already been sent.
     pub refresh_reuse_detected: u64,
@@ -270,7 +284,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             let server = MockServer::builder()
                 .config(config)
                 .clock(clock.clone())
-                .events_capacity(1024)
+                .events_capacity(tap::capacity(
+                    opts.agents as f64 * opts.rate * opts.concurrency as f64,
+                ))
                 .start()
                 .await?;
             // Only the bound loopback socket is ever contacted, whatever the configured issuer
@@ -295,6 +311,10 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let ramp = period_real.min(opts.duration / 2);
     let seconds = opts.duration.as_secs() as usize + 32;
     let stats = Arc::new(Stats::new(seconds));
+    let tap = server
+        .as_ref()
+        .map(|s| tap::ExpiryTap::start(s.state().clone(), stats.clone()))
+        .transpose()?;
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -337,29 +357,33 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    let rss = match &server {
+        Some(_) => rss_of("self"),
+        None => opts.server_pid.and_then(|p| rss_of(&p.to_string())),
+    };
     for agent in &agents {
         stats.add_session(&agent.session().stats());
     }
-    let (families_revoked, rss) = match &server {
-        Some(s) => (s.counts().revoked_families as u64, rss_of("self")),
-        None => (
-            Stats::get(&stats.counters.families_revoked_client),
-            opts.server_pid.and_then(|p| rss_of(&p.to_string())),
-        ),
+    drop((agents, prototypes, transports));
+    let server_view = match server {
+        Some(server) => {
+            let families_revoked = server.counts().revoked_families as u64;
+            // Shutting down ends requests that still hang, so their events are in the log.
+            let _ = tokio::time::timeout(SHUTDOWN, server.shutdown()).await;
+            let missed = tap.map_or(0, tap::ExpiryTap::finish);
+            Some((families_revoked, missed))
+        }
+        None => None,
     };
-    let report = assemble(
+    Ok(assemble(
         &opts,
         &stats,
         elapsed,
-        families_revoked,
+        server_view,
         rss,
         scale,
         access_ttl,
-    );
-    if let Some(server) = server {
-        server.shutdown().await;
-    }
-    Ok(report)
+    ))
 }
 
 fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
@@ -499,6 +523,7 @@ fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Opti
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let b = bar.clone();
+    let in_process = opts.target.is_none();
     tokio::spawn(async move {
         let mut last = (Instant::now(), 0u64);
         loop {
@@ -512,7 +537,11 @@ fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Opti
                 "{rate:>7.0} req/s · {requests} requests · {} refreshes · {} errors · {} expired-token calls",
                 Stats::get(&stats.counters.refreshes),
                 stats.total_errors(),
-                Stats::get(&stats.counters.expired_token_calls),
+                Stats::get(if in_process {
+                    &stats.counters.expired_token_calls
+                } else {
+                    &stats.counters.expired_token_calls_client
+                }),
             ));
             if b.is_finished() {
                 return;
@@ -530,17 +559,27 @@ fn rss_of(pid: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The longest the in-process server's shutdown is waited for at the end of a run.
+const SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// `server_view`: in-process, the server's count of revoked families and the number of
+/// events the tap missed.
 fn assemble(
     opts: &LoadOptions,
     stats: &Stats,
     elapsed: Duration,
-    families_revoked: u64,
+    server_view: Option<(u64, u64)>,
     rss: Option<u64>,
     scale: f64,
     access_ttl: Duration,
 ) -> LoadReport {
     let secs = elapsed.as_secs_f64();
     let c = &stats.counters;
+    let expired_client = Stats::get(&c.expired_token_calls_client);
+    let (families_revoked, expired_token_calls) = match server_view {
+        Some((families, _)) => (families, Stats::get(&c.expired_token_calls)),
+        None => (Stats::get(&c.families_revoked_client), expired_client),
+    };
     let mut requests = BTreeMap::new();
     let mut rps = BTreeMap::new();
     let mut latency_us = BTreeMap::new();
@@ -611,6 +650,30 @@ fn assemble(
         Stats::get(&c.refresh_requests).to_string(),
     );
     details.insert(
+        "renewals at or after expiry (client clock)",
+        Stats::get(&c.renewals_at_expiry).to_string(),
+    );
+    match server_view {
+        Some((_, missed)) => {
+            details.insert(
+                "expired-token calls, judged by",
+                format!("the server's event log (client-side judgment: {expired_client})"),
+            );
+            if missed > 0 {
+                details.insert(
+                    "server events missed",
+                    format!("{missed} (expired-token calls is a lower bound)"),
+                );
+            }
+        }
+        None => {
+            details.insert(
+                "expired-token calls, judged by",
+                "the client (token exp vs the time the call was sent)".to_owned(),
+            );
+        }
+    }
+    details.insert(
         "duplicate refreshes per expiry",
         format!(
             "{:.3} ({duplicates} duplicates / {expiries} expiries)",
@@ -629,7 +692,7 @@ fn assemble(
             rps,
             latency_us,
             errors: stats.errors(),
-            expired_token_calls: Stats::get(&c.expired_token_calls),
+            expired_token_calls,
             refresh_reuse_detected: Stats::get(&c.refresh_reuse_detected),
             families_revoked,
             sessions_lost: Stats::get(&c.sessions_lost),

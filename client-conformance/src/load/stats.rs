@@ -98,8 +98,14 @@ pub struct Second {
 /// Correctness counters (see the module docs of `load` for their exact meaning).
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// API calls the server refused because the access token had expired.
+    /// API calls made with an expired token, by the in-process server's event log.
     pub expired_token_calls: AtomicU64,
+    /// API calls made with an expired token, by the client's judgment: the token's `exp`
+    /// against the client's clock when the call chose its token.
+    pub expired_token_calls_client: AtomicU64,
+    /// Renewals made when the token held had already expired by the client's clock (to the
+    /// second): what renewing without a buffer does.
+    pub renewals_at_expiry: AtomicU64,
     /// Refreshes refused after the same refresh token had already been sent.
     pub refresh_reuse_detected: AtomicU64,
     /// Sessions whose refresh token was refused (they log in again).
