@@ -253,6 +253,14 @@ fn expired_token_calls_answered_with_an_empty_200_are_counted() {
     assert_eq!(r["errors"], serde_json::json!({}), "{r}");
 }
 
+#[test]
+fn expired_token_calls_left_hanging_are_counted_and_cut_off_at_the_end() {
+    let r = never_renewing("hang");
+    assert!(n(&r, "expired_token_calls") > 0, "{r}");
+    // The server never answered them: they were cut off after the drain.
+    assert!(n(&r["errors"], "api_call_unfinished") > 0, "{r}");
+}
+
 /// With `--target` the server's log is not the load's to read: the client judges each call
 /// by the token's `exp` against its clock when the call was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,4 +414,118 @@ async fn a_discovery_document_naming_another_host_is_refused() {
         "only the discovery document was read: {used:?}"
     );
     server.shutdown().await;
+}
+
+/// A loopback server that accepts connections and reads requests but never answers —
+/// except, with `answer_discovery`, a 404 to discovery requests. Stops with the test process.
+fn silent_server(answer_discovery: bool) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+                        seen.drain(..end + 4);
+                        if answer_discovery && head.starts_with("GET /.well-known/") {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `fauxauth load` with `args` and `--json`, ended by its own `--duration`; the 30 s bound
+/// only keeps a broken build from hanging the test suite.
+fn bounded_load(name: &str, args: &[&str]) -> Value {
+    let json = json_path(name);
+    let child = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .arg("load")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fauxauth load");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("fauxauth load {args:?} did not end by itself");
+    };
+    let out = out.expect("wait");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("json report written");
+    let _ = std::fs::remove_file(&json);
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// A target that accepts connections and never answers: discovery counts inside the
+/// duration, and the run ends at its deadline (plus the short drain) reporting why.
+#[test]
+fn a_target_that_never_answers_ends_the_run_at_its_duration() {
+    let target = silent_server(false);
+    let r = bounded_load(
+        "silent",
+        &[
+            "--target",
+            &target,
+            "--agents",
+            "5",
+            "--duration",
+            "1s",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r["duration_s"], serde_json::json!(1.0), "{r}");
+    assert_eq!(n(&r["errors"], "discovery_timeout"), 1, "{r}");
+    assert_eq!(n(&r["requests"], "total"), 0, "{r}");
+}
+
+/// A target that answers discovery (404) but nothing else: the logins under way at the
+/// deadline are cut off after the drain and reported, and no request counts.
+#[test]
+fn logins_a_target_never_answers_are_cut_off_and_reported() {
+    let target = silent_server(true);
+    let r = bounded_load(
+        "silent-logins",
+        &[
+            "--target",
+            &target,
+            "--agents",
+            "5",
+            "--duration",
+            "1s",
+            "--no-jitter",
+            "--quiet",
+        ],
+    );
+    assert_eq!(n(&r["errors"], "discovery_http_404"), 1, "{r}");
+    assert_eq!(n(&r["errors"], "login_unfinished"), 5, "{r}");
+    assert_eq!(n(&r["requests"], "total"), 0, "{r}");
+    assert_eq!(r["rps"]["total"], serde_json::json!(0.0), "{r}");
 }

@@ -156,7 +156,11 @@ impl Agent {
         if !renews && expired.is_some() {
             self.expired_call();
         }
-        match self.session.call_api().await {
+        let under_way = &self.stats.counters.calls_in_flight;
+        under_way.fetch_add(1, Ordering::Relaxed);
+        let result = self.session.call_api().await;
+        under_way.fetch_sub(1, Ordering::Relaxed);
+        match result {
             Ok(answer) => {
                 // With renewal on, the token sent was the held one only if the answer says so.
                 if renews && expired.is_some_and(|h| h.access == answer.token) {
@@ -192,7 +196,11 @@ impl Agent {
         if !self.session.needs_login() {
             return true;
         }
-        match self.session.login().await {
+        let under_way = &self.stats.counters.logins_in_flight;
+        under_way.fetch_add(1, Ordering::Relaxed);
+        let result = self.session.login().await;
+        under_way.fetch_sub(1, Ordering::Relaxed);
+        match result {
             Ok(_) => true,
             Err(e) => {
                 self.count(Step::Login, &e);

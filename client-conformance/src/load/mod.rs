@@ -16,6 +16,16 @@
 //! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
 //! — to [`Stats`], and keeps none.
 //!
+//! Bounded by `duration`: the measured window starts once the in-process server is up (with
+//! `--target`, at once: the discovery request is inside it, and waits at most 5 s and never
+//! past the deadline). Agents start no call after the deadline; requests still in flight get
+//! [`DRAIN`] (1 s) to finish, then are cut off and reported as `login_unfinished` /
+//! `api_call_unfinished` errors; the in-process server is given at most [`SHUTDOWN`] (1 s)
+//! to stop. So a run ends at most 2 s after its duration. Requests, rates, latency, errors
+//! and the timeline cover the window only; answers that come during the drain are counted
+//! apart ("answered after the deadline" in the terminal report), and `duration_s` is the
+//! window's length.
+//!
 //! Where requests go: in-process, only to the server's bound loopback socket — the configured
 //! `issuer` (which may name any host) is kept as the tokens' identity and never contacted.
 //! With `--target`, only to the target's origin: the endpoints named by its discovery
@@ -214,7 +224,7 @@ pub struct Percentiles {
 pub struct LoadJson {
     /// Simulated agents.
     pub agents: usize,
-    /// Measured duration (real seconds).
+    /// The measured window (real seconds): `--duration`.
     pub duration_s: f64,
     /// Requests per endpoint, `total`, and refresh duplicates/expiries.
     pub requests: BTreeMap<String, u64>,
@@ -250,71 +260,70 @@ pub struct LoadReport {
     pub histograms: Vec<(&'static str, hdrhistogram::Histogram<u64>)>,
 }
 
+/// How long requests still in flight at the deadline get to finish: at most this long after
+/// `--duration` (plus at most [`SHUTDOWN`] for the in-process server to stop), a run has
+/// ended. What they answer counts in no figure; what is still unanswered is cut off and
+/// reported as `login_unfinished` / `api_call_unfinished` errors.
+pub const DRAIN: Duration = Duration::from_secs(1);
+
+/// The longest the in-process server's shutdown is waited for at the end of a run.
+pub const SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// The longest a `--target`'s discovery document is waited for (and never past the
+/// deadline).
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the load goes.
+enum Place {
+    /// The in-process server.
+    InProcess(fauxauth_server::ServerHandle),
+    /// A running server the user named.
+    Target(url::Url),
+}
+
 /// Run the load and return its report.
+///
+/// The measured window is `duration` long and starts once the in-process server is up, or
+/// at once with `--target` (whose discovery is inside the window). Agents start no call after
+/// it; requests in flight get [`DRAIN`] to finish, then are cut off.
 pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     validate(&opts)?;
-    let in_process = opts.target.is_none();
-    let scale = opts.scale.unwrap_or(if in_process { 300.0 } else { 1.0 });
-    let (server, clock, endpoints) = match &opts.target {
-        None => {
-            let mut config = match &opts.config {
-                Some(path) => ServerConfig::from_file(path)?,
-                None => ServerConfig {
-                    signing_alg: SigningAlg::ES256,
-                    access_token_ttl: DurationValue(Duration::from_secs(20 * 60)),
-                    ..ServerConfig::default()
-                },
-            };
-            if opts.config.is_none() {
-                // Virtual time runs `scale` times faster: give a login 30 real seconds between
-                // authorize and token, as the default 60 s code lifetime gives at real speed.
-                config.code_ttl =
-                    DurationValue(Duration::from_secs_f64(30.0 * scale).max(config.code_ttl.0));
-            }
-            if let Some(ttl) = opts.access_ttl {
-                config.access_token_ttl = DurationValue(ttl);
-            }
-            if let Some(alg) = opts.alg {
-                config.signing_alg = alg;
-            }
-            let clock = Clock::virtual_now();
-            clock
-                .set_scale(scale)
-                .map_err(|e| LoadError::Options(e.to_string()))?;
-            let server = MockServer::builder()
-                .config(config)
-                .clock(clock.clone())
-                .events_capacity(tap::capacity(
-                    opts.agents as f64 * opts.rate * opts.concurrency as f64,
-                ))
-                .start()
-                .await?;
-            // Only the bound loopback socket is ever contacted, whatever the configured issuer
-            // says (`issuer:` may name another host, e.g. `https://auth.openai.com`): the
-            // issuer stays the tokens' identity (`iss`), the URLs are the socket's.
-            let endpoints = Endpoints {
-                issuer: server.url().to_owned(),
-                ..Endpoints::for_issuer(&format!("http://{}", server.addr()))
-            };
-            (Some(server), clock, endpoints)
-        }
-        Some(url) => (None, Clock::system(), discover(url).await?),
+    let scale = opts
+        .scale
+        .unwrap_or(if opts.target.is_none() { 300.0 } else { 1.0 });
+    let place = match &opts.target {
+        None => Place::InProcess(start_server(&opts, scale).await?),
+        Some(url) => Place::Target(url.clone()),
     };
-    let access_ttl = match &server {
-        Some(s) => s.config().access_token_ttl.0,
-        None => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
+    let clock = match &place {
+        Place::InProcess(server) => server.clock().clone(),
+        Place::Target(_) => Clock::system(),
+    };
+    let started = Instant::now();
+    let deadline = started + opts.duration;
+    let stats = Arc::new(Stats::new(started, opts.duration));
+    let tap = match &place {
+        Place::InProcess(server) => Some(tap::ExpiryTap::start(
+            server.state().clone(),
+            stats.clone(),
+        )?),
+        Place::Target(_) => None,
+    };
+    let endpoints = match &place {
+        Place::InProcess(server) => Endpoints {
+            // Only the bound loopback socket is ever contacted, whatever the configured
+            // issuer says (`issuer:` may name another host, e.g. `https://auth.openai.com`):
+            // the issuer stays the tokens' identity (`iss`), the URLs are the socket's.
+            issuer: server.url().to_owned(),
+            ..Endpoints::for_issuer(&format!("http://{}", server.addr()))
+        },
+        Place::Target(url) => discover(url, &stats, deadline).await?,
+    };
+    let access_ttl = match &place {
+        Place::InProcess(server) => server.config().access_token_ttl.0,
+        Place::Target(_) => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
     };
     let config = session_config(&opts, access_ttl);
-    // Jittered logins spread over one renewal period (capped at half the run), so renewals
-    // are spread evenly from the first expiry on.
-    let period_real = access_ttl.saturating_sub(opts.buffer).div_f64(scale);
-    let ramp = period_real.min(opts.duration / 2);
-    let seconds = opts.duration.as_secs() as usize + 32;
-    let stats = Arc::new(Stats::new(seconds));
-    let tap = server
-        .as_ref()
-        .map(|s| tap::ExpiryTap::start(s.state().clone(), stats.clone()))
-        .transpose()?;
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -330,8 +339,14 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         })
         .collect();
     let period = Duration::from_secs_f64(1.0 / opts.rate);
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + opts.duration;
+    // Jittered logins spread over one renewal period (capped at half of what is left of the
+    // run), so renewals are spread evenly from the first expiry on.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ramp = access_ttl
+        .saturating_sub(opts.buffer)
+        .div_f64(scale)
+        .min(left / 2);
+    let deadline = tokio::time::Instant::from_std(deadline);
     let tasks: Vec<_> = agents
         .iter()
         .map(|agent| {
@@ -344,46 +359,78 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         })
         .collect();
     let progress = progress_bar(&opts, stats.clone(), started);
-    // Bounded: agents stop at the deadline; stragglers get a short grace, then are aborted.
-    let drain = deadline + Duration::from_secs(10);
+    let drained = deadline + DRAIN;
     for mut task in tasks {
-        if tokio::time::timeout_at(drain, &mut task).await.is_err() {
+        if tokio::time::timeout_at(drained, &mut task).await.is_err() {
             task.abort();
+            let _ = task.await;
         }
     }
-    let elapsed = started
-        .elapsed()
-        .min(opts.duration.max(Duration::from_millis(1)));
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let rss = match &server {
-        Some(_) => rss_of("self"),
-        None => opts.server_pid.and_then(|p| rss_of(&p.to_string())),
+    let c = &stats.counters;
+    stats.run_error("login_unfinished", Stats::get(&c.logins_in_flight));
+    stats.run_error("api_call_unfinished", Stats::get(&c.calls_in_flight));
+    let rss = match &place {
+        Place::InProcess(_) => rss_of("self"),
+        Place::Target(_) => opts.server_pid.and_then(|p| rss_of(&p.to_string())),
     };
     for agent in &agents {
         stats.add_session(&agent.session().stats());
     }
     drop((agents, prototypes, transports));
-    let server_view = match server {
-        Some(server) => {
+    let server_view = match place {
+        Place::InProcess(server) => {
             let families_revoked = server.counts().revoked_families as u64;
             // Shutting down ends requests that still hang, so their events are in the log.
             let _ = tokio::time::timeout(SHUTDOWN, server.shutdown()).await;
             let missed = tap.map_or(0, tap::ExpiryTap::finish);
             Some((families_revoked, missed))
         }
-        None => None,
+        Place::Target(_) => None,
     };
-    Ok(assemble(
-        &opts,
-        &stats,
-        elapsed,
-        server_view,
-        rss,
-        scale,
-        access_ttl,
-    ))
+    Ok(assemble(&opts, &stats, server_view, rss, scale, access_ttl))
+}
+
+/// Start the in-process server: ES256, 20-minute tokens on a virtual clock `scale` times
+/// faster than real time, unless the options or a configuration file say otherwise.
+async fn start_server(
+    opts: &LoadOptions,
+    scale: f64,
+) -> Result<fauxauth_server::ServerHandle, LoadError> {
+    let mut config = match &opts.config {
+        Some(path) => ServerConfig::from_file(path)?,
+        None => ServerConfig {
+            signing_alg: SigningAlg::ES256,
+            access_token_ttl: DurationValue(Duration::from_secs(20 * 60)),
+            ..ServerConfig::default()
+        },
+    };
+    if opts.config.is_none() {
+        // Virtual time runs `scale` times faster: give a login 30 real seconds between
+        // authorize and token, as the default 60 s code lifetime gives at real speed.
+        config.code_ttl =
+            DurationValue(Duration::from_secs_f64(30.0 * scale).max(config.code_ttl.0));
+    }
+    if let Some(ttl) = opts.access_ttl {
+        config.access_token_ttl = DurationValue(ttl);
+    }
+    if let Some(alg) = opts.alg {
+        config.signing_alg = alg;
+    }
+    let clock = Clock::virtual_now();
+    clock
+        .set_scale(scale)
+        .map_err(|e| LoadError::Options(e.to_string()))?;
+    Ok(MockServer::builder()
+        .config(config)
+        .clock(clock)
+        .events_capacity(tap::capacity(
+            opts.agents as f64 * opts.rate * opts.concurrency as f64,
+        ))
+        .start()
+        .await?)
 }
 
 fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
@@ -448,24 +495,39 @@ fn session_config(opts: &LoadOptions, access_ttl: Duration) -> SessionConfig {
 /// the target when it has none. Every URL taken from the document must be on the target's
 /// own origin ([`on_target`]): a document naming another host is refused, so that a run
 /// only ever sends requests where the user pointed it.
-async fn discover(target: &url::Url) -> Result<Endpoints, LoadError> {
+async fn discover(
+    target: &url::Url,
+    stats: &Stats,
+    deadline: Instant,
+) -> Result<Endpoints, LoadError> {
     let base = target.as_str().trim_end_matches('/');
     let mut endpoints = Endpoints::for_issuer(base);
-    let doc = async {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .ok()?
-            .get(format!("{base}/.well-known/openid-configuration"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-    }
-    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TransportError::Other(e.to_string()))?;
+    let wait = deadline
+        .saturating_duration_since(Instant::now())
+        .min(DISCOVERY_TIMEOUT);
+    let failed = |kind: &str| {
+        stats.run_error(&format!("discovery_{kind}"), 1);
+        None
+    };
+    let doc = match http
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .timeout(wait)
+        .send()
+        .await
+    {
+        Err(e) if e.is_timeout() => failed("timeout"),
+        Err(_) => failed("connection"),
+        Ok(r) if !r.status().is_success() => failed(&format!("http_{}", r.status().as_u16())),
+        Ok(r) => match r.json::<serde_json::Value>().await {
+            Ok(doc) => Some(doc),
+            Err(e) if e.is_timeout() => failed("timeout"),
+            Err(_) => failed("invalid_json"),
+        },
+    };
     if let Some(doc) = doc {
         // The issuer is an identity (compared with `iss`), never contacted.
         if let Some(issuer) = doc["issuer"].as_str() {
@@ -559,21 +621,17 @@ fn rss_of(pid: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The longest the in-process server's shutdown is waited for at the end of a run.
-const SHUTDOWN: Duration = Duration::from_secs(1);
-
 /// `server_view`: in-process, the server's count of revoked families and the number of
 /// events the tap missed.
 fn assemble(
     opts: &LoadOptions,
     stats: &Stats,
-    elapsed: Duration,
     server_view: Option<(u64, u64)>,
     rss: Option<u64>,
     scale: f64,
     access_ttl: Duration,
 ) -> LoadReport {
-    let secs = elapsed.as_secs_f64();
+    let secs = opts.duration.as_secs_f64();
     let c = &stats.counters;
     let expired_client = Stats::get(&c.expired_token_calls_client);
     let (families_revoked, expired_token_calls) = match server_view {
@@ -650,6 +708,10 @@ fn assemble(
         Stats::get(&c.refresh_requests).to_string(),
     );
     details.insert(
+        "answered after the deadline (in no figure)",
+        Stats::get(&c.late).to_string(),
+    );
+    details.insert(
         "renewals at or after expiry (client clock)",
         Stats::get(&c.renewals_at_expiry).to_string(),
     );
@@ -699,7 +761,7 @@ fn assemble(
             server_rss_bytes: rss,
         },
         details,
-        timeline: stats.timeline(elapsed.as_secs().max(1) as usize),
+        timeline: stats.timeline(),
         histograms,
     }
 }

@@ -4,6 +4,10 @@
 //! Latency and transport failures come from the shared transports, which hand every HTTP
 //! attempt to [`Stats`] as an [`AttemptObserver`]; the token counters are the sessions' own
 //! ([`Stats::add_session`]).
+//!
+//! Only the measured window counts: requests answered (or failed) after the deadline are
+//! counted apart ([`Counters::late`]) and in none of the figures, so that rates and latency
+//! describe the window alone.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,12 +128,19 @@ pub struct Counters {
     pub logins: AtomicU64,
     /// Families known revoked from the client side (logins in which a reuse was refused).
     pub families_revoked_client: AtomicU64,
+    /// Requests answered or failed after the deadline (in no figure).
+    pub late: AtomicU64,
+    /// Logins under way (a login that never ends is cut off at the end of the run).
+    pub logins_in_flight: AtomicU64,
+    /// API calls (with the renewal they may include) under way.
+    pub calls_in_flight: AtomicU64,
 }
 
 /// Everything measured, shared by every agent.
 #[derive(Debug)]
 pub struct Stats {
     started: Instant,
+    window: Duration,
     latency: Vec<Mutex<Histogram<u64>>>,
     count: Vec<AtomicU64>,
     errors: Mutex<BTreeMap<String, u64>>,
@@ -140,8 +151,9 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Empty statistics for a run starting now, with room for `seconds` of timeline.
-    pub fn new(seconds: usize) -> Self {
+    /// Empty statistics for a run whose measured window is `window` from `started`.
+    pub fn new(started: Instant, window: Duration) -> Self {
+        let seconds = window.as_secs() as usize + usize::from(window.subsec_nanos() > 0);
         let second = Second {
             api: histogram(),
             token: histogram(),
@@ -149,7 +161,8 @@ impl Stats {
             errors: 0,
         };
         Self {
-            started: Instant::now(),
+            started,
+            window,
             latency: Endpoint::ALL
                 .iter()
                 .map(|_| Mutex::new(histogram()))
@@ -162,17 +175,24 @@ impl Stats {
         }
     }
 
-    fn second(&self) -> usize {
-        self.started.elapsed().as_secs() as usize
+    /// The second of the window it is now, or None once the window has closed.
+    fn second(&self) -> Option<usize> {
+        let elapsed = self.started.elapsed();
+        (elapsed <= self.window).then(|| elapsed.as_secs() as usize)
     }
 
-    /// Record one completed request of `endpoint` that took `took`.
+    /// Record one completed request of `endpoint` that took `took` (after the window: only
+    /// counted as late).
     pub fn record(&self, endpoint: Endpoint, took: Duration) {
+        let Some(second) = self.second() else {
+            self.counters.late.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         let us = (took.as_micros() as u64).clamp(1, 600_000_000);
         self.count[endpoint.index()].fetch_add(1, Ordering::Relaxed);
         let _ = self.latency[endpoint.index()].lock().record(us);
         let mut timeline = self.timeline.lock();
-        if let Some(s) = timeline.get_mut(self.second()) {
+        if let Some(s) = timeline.get_mut(second) {
             let _ = if endpoint.is_token() {
                 s.token.record(us)
             } else if endpoint == Endpoint::ApiResponses {
@@ -199,20 +219,40 @@ impl Stats {
         add(&c.families_revoked_client, s.families_lost_to_reuse);
     }
 
-    /// Record a successful refresh (for the refreshes-per-second plot).
+    /// Record a successful renewal seen by an API call (for the refreshes-per-second plot);
+    /// inside the window only.
     pub fn refreshed(&self) {
+        let Some(second) = self.second() else { return };
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
-        if let Some(s) = self.timeline.lock().get_mut(self.second()) {
+        if let Some(s) = self.timeline.lock().get_mut(second) {
             s.refreshes += 1;
         }
     }
 
-    /// Count an error of `kind`.
+    /// Count an error of `kind` that an answer showed; inside the window only (the answer
+    /// itself is counted late after it).
     pub fn error(&self, kind: &str) {
-        self.error_total.fetch_add(1, Ordering::Relaxed);
-        *self.errors.lock().entry(kind.to_owned()).or_default() += 1;
-        if let Some(s) = self.timeline.lock().get_mut(self.second()) {
-            s.errors += 1;
+        if let Some(second) = self.second() {
+            self.count_error(kind, 1, Some(second));
+        }
+    }
+
+    /// Count `n` errors of `kind` that concern the run as a whole — its discovery, or work
+    /// cut off at the end — whenever they are found.
+    pub fn run_error(&self, kind: &str, n: u64) {
+        if n > 0 {
+            let last = self.timeline.lock().len().checked_sub(1);
+            self.count_error(kind, n, self.second().or(last));
+        }
+    }
+
+    fn count_error(&self, kind: &str, n: u64, second: Option<usize>) {
+        self.error_total.fetch_add(n, Ordering::Relaxed);
+        *self.errors.lock().entry(kind.to_owned()).or_default() += n;
+        if let Some(i) = second
+            && let Some(s) = self.timeline.lock().get_mut(i)
+        {
+            s.errors += n;
         }
     }
 
@@ -241,10 +281,9 @@ impl Stats {
         self.errors.lock().clone()
     }
 
-    /// The timeline, truncated to `seconds`.
-    pub fn timeline(&self, seconds: usize) -> Vec<Second> {
-        let t = self.timeline.lock();
-        t[..seconds.min(t.len())].to_vec()
+    /// The timeline, one entry per second of the window.
+    pub fn timeline(&self) -> Vec<Second> {
+        self.timeline.lock().clone()
     }
 
     /// Read a counter.
@@ -262,6 +301,9 @@ impl AttemptObserver for Stats {
         };
         match &attempt.failure {
             None => self.record(endpoint, took),
+            Some(_) if self.second().is_none() => {
+                self.counters.late.fetch_add(1, Ordering::Relaxed);
+            }
             Some(failure) => {
                 let kind = match failure {
                     TransportError::Timeout { .. } => "timeout",
