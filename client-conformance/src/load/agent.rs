@@ -59,18 +59,31 @@ impl Held {
     }
 }
 
-/// The `exp` claim of a JWT, read without verifying it.
-fn jwt_exp(token: &str) -> Option<u64> {
+/// The `exp` and `iat` claims of a JWT, read without verifying it.
+#[derive(Debug, serde::Deserialize)]
+struct Times {
+    exp: Option<u64>,
+    iat: Option<u64>,
+}
+
+fn jwt_times(token: &str) -> Option<Times> {
     use base64::Engine as _;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    #[derive(serde::Deserialize)]
-    struct Exp {
-        exp: Option<u64>,
-    }
-    serde_json::from_slice::<Exp>(&bytes).ok()?.exp
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `exp` claim of a JWT, read without verifying it.
+fn jwt_exp(token: &str) -> Option<u64> {
+    jwt_times(token)?.exp
+}
+
+/// `exp - iat` of a JWT: the lifetime it was issued with, in seconds.
+pub(super) fn jwt_lifetime(token: &str) -> Option<u64> {
+    let t = jwt_times(token)?;
+    t.exp?.checked_sub(t.iat?)
 }
 
 /// What a failed session operation was doing: it names the error kind.
@@ -191,7 +204,7 @@ impl Agent {
     }
 
     /// Log in unless a concurrent caller just did; whether the session now holds tokens.
-    async fn login(&self) -> bool {
+    pub(super) async fn login(&self) -> bool {
         let _one_at_a_time = self.login_lock.lock().await;
         if !self.session.needs_login() {
             return true;

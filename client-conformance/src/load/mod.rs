@@ -147,7 +147,8 @@ pub struct LoadOptions {
     pub jitter: bool,
     /// Virtual seconds per real second (in-process only).
     pub scale: Option<f64>,
-    /// Access-token lifetime of the in-process server.
+    /// Access-token lifetime of the in-process server (a `--target`'s is read from its token
+    /// responses).
     pub access_ttl: Option<Duration>,
     /// Signing algorithm of the in-process server.
     pub alg: Option<SigningAlg>,
@@ -319,14 +320,35 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         },
         Place::Target(url) => discover(url, &stats, deadline).await?,
     };
-    let access_ttl = match &place {
-        Place::InProcess(server) => server.config().access_token_ttl.0,
-        Place::Target(_) => opts.access_ttl.unwrap_or(Duration::from_secs(3600)),
-    };
-    let config = session_config(&opts, access_ttl);
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
+    let (lifetime, probe) = match &place {
+        Place::InProcess(server) => (Lifetime::Configured(server_lifetime(server, &opts)), None),
+        Place::Target(_) => {
+            let probe = Session::with_transport(
+                endpoints.clone(),
+                session_config(&opts, None),
+                clock.clone(),
+                &transports[0],
+            )?;
+            let probe = Arc::new(Agent::new(probe, stats.clone()));
+            (probe_lifetime(&probe, deadline).await, Some(probe))
+        }
+    };
+    let access_ttl = lifetime.duration();
+    if let Some(ttl) = access_ttl
+        && opts.refresh != RefreshMode::None
+        && opts.buffer >= ttl
+    {
+        return Err(LoadError::Options(format!(
+            "--buffer {} is not shorter than the access-token lifetime {} ({}): every call would renew its token; use a shorter --buffer",
+            humantime::format_duration(opts.buffer),
+            humantime::format_duration(ttl),
+            lifetime.source(),
+        )));
+    }
+    let config = session_config(&opts, access_ttl);
     // One session per transport is built; the others are its siblings, sharing its setup.
     let prototypes = transports
         .iter()
@@ -343,8 +365,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     // run), so renewals are spread evenly from the first expiry on.
     let left = deadline.saturating_duration_since(Instant::now());
     let ramp = access_ttl
-        .saturating_sub(opts.buffer)
-        .div_f64(scale)
+        .map_or(left, |ttl| ttl.saturating_sub(opts.buffer).div_f64(scale))
         .min(left / 2);
     let deadline = tokio::time::Instant::from_std(deadline);
     let tasks: Vec<_> = agents
@@ -376,10 +397,10 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         Place::InProcess(_) => rss_of("self"),
         Place::Target(_) => opts.server_pid.and_then(|p| rss_of(&p.to_string())),
     };
-    for agent in &agents {
+    for agent in agents.iter().chain(&probe) {
         stats.add_session(&agent.session().stats());
     }
-    drop((agents, prototypes, transports));
+    drop((agents, probe, prototypes, transports));
     let server_view = match place {
         Place::InProcess(server) => {
             let families_revoked = server.counts().revoked_families as u64;
@@ -390,7 +411,74 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         }
         Place::Target(_) => None,
     };
-    Ok(assemble(&opts, &stats, server_view, rss, scale, access_ttl))
+    Ok(assemble(&opts, &stats, server_view, rss, scale, &lifetime))
+}
+
+/// The access-token lifetime renewals are timed by, and where it came from.
+#[derive(Debug, Clone, Copy)]
+enum Lifetime {
+    /// The in-process server's setting for the flow's client.
+    Configured(Duration),
+    /// A `--target`'s token response (`expires_in`) to the probe login.
+    ExpiresIn(Duration),
+    /// A `--target` whose probe login got no token response with `expires_in`.
+    Unknown,
+}
+
+impl Lifetime {
+    fn duration(self) -> Option<Duration> {
+        match self {
+            Self::Configured(d) | Self::ExpiresIn(d) => Some(d),
+            Self::Unknown => None,
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Self::Configured(_) => "the in-process server's setting",
+            Self::ExpiresIn(_) => "the target's expires_in",
+            Self::Unknown => "unknown: the target's first login gave no expires_in",
+        }
+    }
+}
+
+/// The in-process server's access-token lifetime for the client the flow uses.
+fn server_lifetime(server: &fauxauth_server::ServerHandle, opts: &LoadOptions) -> Duration {
+    let state = server.state();
+    let client_id = session_config(opts, None).client_id;
+    state
+        .client(&client_id)
+        .map_or(state.config.access_token_ttl.0, |c| {
+            Duration::from_secs(state.access_ttl(c))
+        })
+}
+
+/// With `--target`: log one extra session in (inside the window, so never past the
+/// deadline) and read the access-token lifetime from the token response. The session keeps
+/// `expires_in` only as an expiry rounded down to the second, so the lifetime is the one
+/// whole number of seconds that fits it — or the JWT's `exp - iat` when that agrees, which
+/// is exact.
+async fn probe_lifetime(probe: &Agent, deadline: Instant) -> Lifetime {
+    let session = probe.session();
+    let before = session.now();
+    let logged_in = tokio::time::timeout_at(deadline.into(), probe.login()).await;
+    if !matches!(logged_in, Ok(true)) {
+        return Lifetime::Unknown;
+    }
+    let Some(expires_at) = session.tokens().and_then(|t| t.expires_at) else {
+        return Lifetime::Unknown;
+    };
+    let since = before
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    // expires_at = floor(sent + expires_in) with sent a little after `before`.
+    let estimate = (expires_at as f64 - since).ceil().max(0.0);
+    let from_jwt = session
+        .current_access_token()
+        .and_then(|t| agent::jwt_lifetime(&t))
+        .filter(|l| (*l as f64 - estimate).abs() <= 1.0);
+    Lifetime::ExpiresIn(Duration::from_secs(from_jwt.unwrap_or(estimate as u64)))
 }
 
 /// Start the in-process server: ES256, 20-minute tokens on a virtual clock `scale` times
@@ -452,7 +540,17 @@ fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
     {
         return bad("--scale must be a number greater than 0");
     }
-    if opts.target.is_some() {
+    if let Some(target) = &opts.target {
+        if !matches!(target.scheme(), "http" | "https") || target.host().is_none() {
+            return Err(LoadError::Options(format!(
+                "--target {target} is not an http:// or https:// URL of a server"
+            )));
+        }
+        if opts.access_ttl.is_some() {
+            return bad(
+                "--access-ttl sets the in-process server's token lifetime; a --target's is read from its token responses (expires_in)",
+            );
+        }
         if opts.scale.is_some_and(|s| s != 1.0) {
             return bad(
                 "--scale applies to the in-process server's virtual clock; a --target server keeps its own time",
@@ -468,7 +566,7 @@ fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
 }
 
 /// The session every agent runs: the built-in client of the flow, with the run's refresh mode.
-fn session_config(opts: &LoadOptions, access_ttl: Duration) -> SessionConfig {
+fn session_config(opts: &LoadOptions, access_ttl: Option<Duration>) -> SessionConfig {
     let base = match opts.flow {
         Flow::ClientCredentials => SessionConfig::builtin_service(),
         Flow::AuthorizationCode => SessionConfig::builtin_agent(),
@@ -481,10 +579,9 @@ fn session_config(opts: &LoadOptions, access_ttl: Duration) -> SessionConfig {
         token_refresh_buffer: opts.buffer,
         // With jitter, renew a random extra up to a tenth of the token's life early (drawn
         // once per session), so sessions that logged in together do not renew together.
-        token_refresh_jitter: if opts.jitter {
-            access_ttl.mul_f64(0.1)
-        } else {
-            Duration::ZERO
+        token_refresh_jitter: match access_ttl {
+            Some(ttl) if opts.jitter => ttl.mul_f64(0.1),
+            _ => Duration::ZERO,
         },
         request_timeout: Duration::from_secs(30),
         ..base
@@ -629,7 +726,7 @@ fn assemble(
     server_view: Option<(u64, u64)>,
     rss: Option<u64>,
     scale: f64,
-    access_ttl: Duration,
+    lifetime: &Lifetime,
 ) -> LoadReport {
     let secs = opts.duration.as_secs_f64();
     let c = &stats.counters;
@@ -692,7 +789,10 @@ fn assemble(
     details.insert("clock scale", format!("{scale}×"));
     details.insert(
         "access-token lifetime (virtual)",
-        humantime::format_duration(access_ttl).to_string(),
+        match lifetime.duration() {
+            Some(d) => format!("{} ({})", humantime::format_duration(d), lifetime.source()),
+            None => lifetime.source().to_owned(),
+        },
     );
     details.insert(
         "rate per agent",
