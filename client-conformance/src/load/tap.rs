@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fauxauth_server::EndpointKind;
+use fauxauth_server::{EndpointKind, Event};
 use fauxauth_server::state::ServerState;
 use parking_lot::Mutex;
 
@@ -58,9 +58,10 @@ impl Shared {
             self.missed
                 .fetch_add(first.seq - *last - 1, Ordering::Relaxed);
         }
+        let scale = self.state.clock.snapshot().scale;
         let mut expired = 0;
         for event in &events {
-            if event.endpoint == EndpointKind::Api && event.details.token_expired == Some(true) {
+            if made_with_an_expired_token(event, scale) {
                 expired += 1;
             }
             *last = event.seq;
@@ -70,6 +71,27 @@ impl Shared {
             .expired_token_calls
             .fetch_add(expired, Ordering::Relaxed);
     }
+}
+
+/// Whether `event` is a model-API call whose token had expired by the server's clock: marked
+/// so when it arrived (`token_expired`), or refused as `invalid_token` with a token whose
+/// `exp` had passed by the time the server answered (`scale`: virtual seconds per real
+/// second). The second case is a token that expired between the request's arrival, when
+/// the event layer judges it, and the model API's own check a moment later — at 600× a
+/// millisecond is most of a virtual second.
+fn made_with_an_expired_token(event: &Event, scale: f64) -> bool {
+    if event.endpoint != EndpointKind::Api {
+        return false;
+    }
+    if event.details.token_expired == Some(true) {
+        return true;
+    }
+    let (Some("invalid_token"), Some(exp)) = (event.error.as_deref(), event.details.access_exp)
+    else {
+        return false;
+    };
+    let answered_ms = event.virtual_time_ms as f64 + event.latency_us as f64 / 1000.0 * scale;
+    answered_ms >= exp as f64 * 1000.0
 }
 
 /// A running tap.
@@ -129,7 +151,55 @@ impl Drop for ExpiryTap {
 
 #[cfg(test)]
 mod tests {
-    use super::capacity;
+    use super::*;
+    use fauxauth_server::EventDetails;
+
+    fn api_event(expired: Option<bool>, error: Option<&str>, exp: u64, at_ms: u64) -> Event {
+        Event {
+            seq: 1,
+            real_time_ms: 0,
+            virtual_time_ms: at_ms,
+            endpoint: EndpointKind::Api,
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            status: Some(401),
+            error: error.map(str::to_owned),
+            fault: None,
+            latency_us: 2_000,
+            details: EventDetails {
+                token_expired: expired,
+                access_exp: Some(exp),
+                ..EventDetails::default()
+            },
+        }
+    }
+
+    #[test]
+    fn an_expired_token_is_judged_when_it_arrived_or_when_it_was_refused() {
+        assert!(made_with_an_expired_token(
+            &api_event(Some(true), None, 100, 100_000),
+            1.0
+        ));
+        // Arrived 0.5 virtual s before exp; refused as invalid_token 2 ms later at 600×
+        // (1.2 virtual s): it expired in between.
+        assert!(made_with_an_expired_token(
+            &api_event(Some(false), Some("invalid_token"), 100, 99_500),
+            600.0
+        ));
+        // The same at real speed: it was valid when refused, so refused for another reason.
+        assert!(!made_with_an_expired_token(
+            &api_event(Some(false), Some("invalid_token"), 100, 99_500),
+            1.0
+        ));
+        // Answered without an error: a valid token.
+        assert!(!made_with_an_expired_token(
+            &api_event(Some(false), None, 100, 99_500),
+            600.0
+        ));
+        let mut token = api_event(Some(true), None, 100, 100_000);
+        token.endpoint = EndpointKind::Token;
+        assert!(!made_with_an_expired_token(&token, 1.0));
+    }
 
     #[test]
     fn the_ring_holds_half_a_second_of_requests_within_bounds() {
