@@ -1,5 +1,6 @@
 //! `fauxauth load`: the correctness counters on small runs (50 agents, 2 s), read from the
-//! `--json` contract. Each run is bounded by its `--duration`; nothing here times anything.
+//! `--json` contract (the CLI) or from the report the library returns (for the counters
+//! beyond the contract). Each run is bounded by its `--duration`; nothing here times anything.
 //!
 //! The runs are made deterministic by their parameters, not by luck. Without jitter every
 //! agent logs in at once; at 60× virtual time a 150 s access token renewed 100 s early is due
@@ -10,7 +11,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
+use fauxauth_conformance::load::{self, Flow, LoadOptions, LoadReport, RefreshMode};
 use fauxauth_server::MockServer;
 use fauxauth_server::config::{DurationValue, ServerConfig};
 use serde_json::Value;
@@ -27,6 +30,14 @@ const CONTRACT_KEYS: [&str; 11] = [
     "families_revoked",
     "sessions_lost",
     "server_rss_bytes",
+];
+
+const ENDPOINTS: [&str; 5] = [
+    "authorize",
+    "token_authorization_code",
+    "token_refresh",
+    "token_client_credentials",
+    "api_responses",
 ];
 
 fn json_path(name: &str) -> PathBuf {
@@ -107,39 +118,54 @@ fn n(report: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} is a count: {report}"))
 }
 
-#[test]
-fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
-    let mut args = SCALED.to_vec();
-    args.extend([
-        "--refresh",
-        "single-flight",
-        "--rate",
-        "4",
-        "--concurrency",
-        "2",
-    ]);
-    let r = load("single-flight", &args);
-    let keys: Vec<&str> = r
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let mut expected = CONTRACT_KEYS.to_vec();
-    expected.sort_unstable();
-    assert_eq!(keys, expected, "exactly the contract's top-level keys");
+/// The small run of the module docs, through the library: the same code as the CLI, with
+/// the counters beyond the JSON contract at hand.
+fn small_run(refresh: RefreshMode, rate: f64, concurrency: usize) -> LoadOptions {
+    LoadOptions {
+        agents: 50,
+        duration: Duration::from_secs(2),
+        rate,
+        concurrency,
+        flow: Flow::AuthorizationCode,
+        refresh,
+        buffer: Duration::from_secs(100),
+        jitter: false,
+        scale: Some(60.0),
+        access_ttl: Some(Duration::from_secs(150)),
+        alg: None,
+        config: None,
+        target: None,
+        server_pid: None,
+        pools: 4,
+        max_in_flight: 256,
+        progress: false,
+    }
+}
+
+async fn run_lib(opts: LoadOptions) -> (LoadReport, Value) {
+    let report = load::run(opts).await.expect("load run");
+    let json = serde_json::to_value(&report.json).expect("JSON");
+    (report, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
+    let (report, r) = run_lib(small_run(RefreshMode::SingleFlight, 4.0, 2)).await;
+    let c = report.counters;
     assert_eq!(n(&r, "agents"), 50);
     // Every agent renewed at least once: the counters below are not vacuous.
     assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
-    assert_eq!(n(&r["requests"], "token_refresh_duplicates"), 0, "{r}");
+    assert_eq!(c.duplicate_refreshes, 0, "{c:?}");
     assert_eq!(
-        n(&r["requests"], "token_refresh_expiries"),
-        n(&r["requests"], "token_refresh"),
-        "one refresh per expiry: {r}"
+        c.expiries, c.refresh_requests,
+        "one refresh per expiry: {c:?}"
     );
+    assert_eq!(c.logins, 50, "{c:?}");
+    assert_eq!(c.renewals_at_expiry, 0, "renewed inside the buffer: {c:?}");
     assert_eq!(n(&r["requests"], "authorize"), 50, "one login each: {r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
+    assert_eq!(c.expired_token_calls_client, 0, "{c:?}");
     assert_eq!(n(&r, "refresh_reuse_detected"), 0, "{r}");
     assert_eq!(n(&r, "families_revoked"), 0, "{r}");
     assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
@@ -149,25 +175,18 @@ fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
         n(p, "p50") <= n(p, "p99") && n(p, "p99") <= n(p, "max"),
         "{r}"
     );
-    assert!(n(&r, "server_rss_bytes") > 0);
 }
 
-#[test]
-fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
-    let mut args = SCALED.to_vec();
-    args.extend(["--refresh", "naive", "--rate", "2", "--concurrency", "4"]);
-    let r = load("naive", &args);
-    assert!(n(&r["requests"], "token_refresh_duplicates") > 0, "{r}");
-    assert_eq!(
-        n(&r["requests"], "token_refresh_duplicates") + n(&r["requests"], "token_refresh_expiries"),
-        n(&r["requests"], "token_refresh"),
-        "{r}"
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
+    let (report, r) = run_lib(small_run(RefreshMode::Naive, 2.0, 4)).await;
+    let c = report.counters;
+    assert!(c.duplicate_refreshes > 0, "{c:?}");
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
     // A reused token is refused at most once per duplicate sent.
     assert!(
-        n(&r, "refresh_reuse_detected") <= n(&r["requests"], "token_refresh_duplicates"),
-        "{r}"
+        n(&r, "refresh_reuse_detected") <= c.duplicate_refreshes,
+        "{r} {c:?}"
     );
     // In-process, this is the server's own count of revoked grants.
     assert!(n(&r, "families_revoked") > 0, "{r}");
@@ -175,6 +194,58 @@ fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
         n(&r["errors"], "refresh_invalid_grant_reuse") > 0,
         "the server said why: {r}"
     );
+}
+
+/// The `--json` contract: exactly the top-level keys; every endpoint in `requests`,
+/// `rps` and `latency_us`, zeros included; `requests` holds request counts only; each
+/// endpoint's latency has exactly `p50`, `p90`, `p99`, `p99.9` and `max`.
+#[test]
+fn the_json_report_has_exactly_the_contracts_keys() {
+    let mut args = SCALED.to_vec();
+    args.extend(["--rate", "4"]);
+    let r = load("contract", &args);
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort_unstable();
+        k
+    };
+    let mut expected = CONTRACT_KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys(&r), expected, "exactly the contract's top-level keys");
+    let mut endpoints = ENDPOINTS.to_vec();
+    endpoints.sort_unstable();
+    let mut with_total = ENDPOINTS.to_vec();
+    with_total.push("total");
+    with_total.sort_unstable();
+    assert_eq!(keys(&r["requests"]), with_total, "{r}");
+    assert_eq!(keys(&r["rps"]), with_total, "{r}");
+    assert_eq!(keys(&r["latency_us"]), endpoints, "{r}");
+    for e in ENDPOINTS {
+        assert_eq!(
+            keys(&r["latency_us"][e]),
+            ["max", "p50", "p90", "p99", "p99.9"],
+            "{e}: {r}"
+        );
+    }
+    // Request counts only: the endpoints add up to the total.
+    let sum: u64 = ENDPOINTS.iter().map(|e| n(&r["requests"], e)).sum();
+    assert_eq!(sum, n(&r["requests"], "total"), "{r}");
+    // An endpoint this run never used is there, with zeros.
+    assert_eq!(n(&r["requests"], "token_client_credentials"), 0, "{r}");
+    assert_eq!(
+        r["latency_us"]["token_client_credentials"],
+        serde_json::json!({"p50": 0, "p90": 0, "p99": 0, "p99.9": 0, "max": 0})
+    );
+    let p = &r["latency_us"]["api_responses"];
+    assert!(
+        n(p, "p50") <= n(p, "p90")
+            && n(p, "p90") <= n(p, "p99")
+            && n(p, "p99") <= n(p, "p99.9")
+            && n(p, "p99.9") <= n(p, "max")
+            && n(p, "p50") > 0,
+        "{r}"
+    );
+    assert!(r["duration_s"].is_f64() && r["errors"].is_object(), "{r}");
 }
 
 #[test]
@@ -191,8 +262,8 @@ fn client_credentials_agents_renew_with_new_grants() {
     let r = load("client-credentials", &args);
     // 50 logins, then at least one renewal each: a new grant, never a refresh token.
     assert!(n(&r["requests"], "token_client_credentials") >= 100, "{r}");
-    assert_eq!(r["requests"].get("token_refresh"), None, "{r}");
-    assert_eq!(r["requests"].get("authorize"), None, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
+    assert_eq!(n(&r["requests"], "authorize"), 0, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
     assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
@@ -233,7 +304,7 @@ fn an_agent_that_never_renews_makes_expired_token_calls() {
         n(&r["errors"], "api_401_expired_token") <= n(&r, "expired_token_calls"),
         "{r}"
     );
-    assert_eq!(r["requests"].get("token_refresh"), None, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
 }
 
 #[test]
@@ -373,10 +444,6 @@ fn bad_options_are_refused_with_a_clear_error() {
     }
 }
 
-fn count_or_zero(map: &Value, key: &str) -> u64 {
-    map.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
 /// With `--target`, renewals are timed by the lifetime the server's token responses give
 /// (`expires_in`), not by an assumed hour: 60-second tokens renewed 10 s early (plus up to
 /// 6 s of jitter) need no renewal in a 2-second run. (Sized from an hour, the jitter alone
@@ -402,7 +469,7 @@ async fn against_a_target_renewals_follow_the_servers_expires_in() {
     .await
     .expect("join");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
-    assert_eq!(count_or_zero(&r["requests"], "token_refresh"), 0, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
     assert_eq!(r["errors"], serde_json::json!({}), "{r}");
     server.shutdown().await;
 }

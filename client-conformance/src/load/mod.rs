@@ -51,9 +51,31 @@
 //!   revokes the family) — [`client::SessionStats::families_lost_to_reuse`].
 //! - `sessions_lost`: times a session's current refresh token was refused; it logs in again
 //!   ([`client::SessionStats::losses`]).
-//! - duplicate refreshes per expiry (terminal and HTML report; in the JSON under `requests`
-//!   as `token_refresh_duplicates` and `token_refresh_expiries`): refresh grants that sent an
-//!   already-sent refresh token, and distinct refresh tokens sent.
+//! - duplicate refreshes per expiry (terminal and HTML report, and [`RunCounters`]; not in
+//!   the JSON): refresh grants that sent an already-sent refresh token, per distinct refresh
+//!   token sent.
+//!
+//! # The `--json` contract
+//!
+//! One object with exactly these keys ([`LoadJson`]):
+//!
+//! | key | value |
+//! |---|---|
+//! | `agents` | number of simulated agents |
+//! | `duration_s` | the measured window, seconds (`--duration`) |
+//! | `requests` | `{endpoint: count, ..., "total": count}`: requests answered in the window — request counts only |
+//! | `rps` | `{endpoint: per second, ..., "total": per second}` over the window |
+//! | `latency_us` | `{endpoint: {"p50", "p90", "p99", "p99.9", "max"}}`, microseconds (HdrHistogram, 3 significant digits) |
+//! | `errors` | `{kind: count}`, e.g. `refresh_invalid_grant_reuse`, `api_401_revoked_token`, `authorize_connection`, `discovery_timeout`, `api_call_unfinished` |
+//! | `expired_token_calls` | count (see above) |
+//! | `refresh_reuse_detected` | count |
+//! | `families_revoked` | count |
+//! | `sessions_lost` | count |
+//! | `server_rss_bytes` | bytes, or `null` (see [`LoadJson::server_rss_bytes`]) |
+//!
+//! The endpoints are always all five — `authorize`, `token_authorization_code`,
+//! `token_refresh`, `token_client_credentials`, `api_responses` — with zeros when a run made
+//! no such request.
 
 mod agent;
 mod report;
@@ -203,11 +225,10 @@ pub enum LoadError {
     },
 }
 
-/// Latency percentiles of one endpoint, in microseconds.
-#[derive(Debug, Clone, Serialize)]
+/// Latency percentiles of one endpoint, in microseconds: exactly the keys `p50`, `p90`,
+/// `p99`, `p99.9` and `max` (all 0 for an endpoint without requests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Percentiles {
-    /// Completed requests.
-    pub count: u64,
     /// Median.
     pub p50: u64,
     /// 90th percentile.
@@ -215,6 +236,7 @@ pub struct Percentiles {
     /// 99th percentile.
     pub p99: u64,
     /// 99.9th percentile.
+    #[serde(rename = "p99.9")]
     pub p99_9: u64,
     /// Maximum.
     pub max: u64,
@@ -227,11 +249,12 @@ pub struct LoadJson {
     pub agents: usize,
     /// The measured window (real seconds): `--duration`.
     pub duration_s: f64,
-    /// Requests per endpoint, `total`, and refresh duplicates/expiries.
+    /// Requests answered in the window, per endpoint (every endpoint, 0 when unused) and
+    /// `total`. Request counts only.
     pub requests: BTreeMap<String, u64>,
-    /// Requests per second per endpoint and `total`.
+    /// Requests per second over the window, per endpoint (every endpoint) and `total`.
     pub rps: BTreeMap<String, f64>,
-    /// Latency percentiles per endpoint.
+    /// Latency percentiles per endpoint (every endpoint; zeros when unused).
     pub latency_us: BTreeMap<String, Percentiles>,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
@@ -248,11 +271,40 @@ pub struct LoadJson {
     pub server_rss_bytes: Option<u64>,
 }
 
+/// Counters of a run beyond the JSON contract (terminal and HTML reports). Token counters
+/// are the sessions' own, so they include what happened during the drain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounters {
+    /// Successful logins (including the `--target` lifetime probe's).
+    pub logins: u64,
+    /// Successful refreshes and client-credentials renewals.
+    pub renewals: u64,
+    /// Renewals made when the token held had already expired by the client's clock (to the
+    /// second): what renewing without a buffer (`--buffer 0s`) does.
+    pub renewals_at_expiry: u64,
+    /// Refresh-token grants sent.
+    pub refresh_requests: u64,
+    /// Refresh grants that sent an already-sent refresh token (naive concurrent refresh).
+    pub duplicate_refreshes: u64,
+    /// Distinct refresh tokens sent: one per expiry handled.
+    pub expiries: u64,
+    /// API calls made with an expired token by the client's judgment (the JSON's
+    /// `expired_token_calls` with `--target`; shown beside the server's figure in-process).
+    pub expired_token_calls_client: u64,
+    /// Requests answered or failed after the deadline (in no figure).
+    pub late: u64,
+    /// In-process: server events that left the event ring before they were read (normally
+    /// 0; otherwise `expired_token_calls` is a lower bound).
+    pub server_events_missed: u64,
+}
+
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
     /// The JSON contract.
     pub json: LoadJson,
+    /// Counters beyond the contract.
+    pub counters: RunCounters,
     /// Settings and extra counters, for the terminal and HTML reports.
     pub details: BTreeMap<&'static str, String>,
     /// Per-second timeline.
@@ -741,32 +793,30 @@ fn assemble(
     let mut histograms = Vec::new();
     for e in Endpoint::ALL {
         let n = stats.requests(e);
-        if n == 0 {
-            continue;
-        }
         requests.insert(e.name().to_owned(), n);
         rps.insert(e.name().to_owned(), n as f64 / secs);
         let h = stats.latency(e);
-        latency_us.insert(
-            e.name().to_owned(),
+        let p = if h.is_empty() {
+            Percentiles::default()
+        } else {
             Percentiles {
-                count: h.len(),
                 p50: h.value_at_quantile(0.50),
                 p90: h.value_at_quantile(0.90),
                 p99: h.value_at_quantile(0.99),
                 p99_9: h.value_at_quantile(0.999),
                 max: h.max(),
-            },
-        );
-        histograms.push((e.name(), h));
+            }
+        };
+        latency_us.insert(e.name().to_owned(), p);
+        if !h.is_empty() {
+            histograms.push((e.name(), h));
+        }
     }
     let total = stats.total_requests();
     requests.insert("total".to_owned(), total);
     rps.insert("total".to_owned(), total as f64 / secs);
     let expiries = Stats::get(&c.expiries);
     let duplicates = Stats::get(&c.duplicate_refreshes);
-    requests.insert("token_refresh_duplicates".to_owned(), duplicates);
-    requests.insert("token_refresh_expiries".to_owned(), expiries);
     let mut details = BTreeMap::new();
     let mode = match opts.refresh {
         RefreshMode::SingleFlight => "single-flight",
@@ -847,6 +897,17 @@ fn assemble(
         ),
     );
     LoadReport {
+        counters: RunCounters {
+            logins: Stats::get(&c.logins),
+            renewals: Stats::get(&c.renewals),
+            renewals_at_expiry: Stats::get(&c.renewals_at_expiry),
+            refresh_requests: Stats::get(&c.refresh_requests),
+            duplicate_refreshes: duplicates,
+            expiries,
+            expired_token_calls_client: expired_client,
+            late: Stats::get(&c.late),
+            server_events_missed: server_view.map_or(0, |(_, missed)| missed),
+        },
         json: LoadJson {
             agents: opts.agents,
             duration_s: secs,

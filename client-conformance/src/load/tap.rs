@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fauxauth_server::{EndpointKind, Event};
 use fauxauth_server::state::ServerState;
+use fauxauth_server::{EndpointKind, Event};
 use parking_lot::Mutex;
 
 use super::stats::Stats;
