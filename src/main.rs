@@ -130,7 +130,8 @@ struct LoadArgs {
     /// elsewhere is refused.
     #[arg(long)]
     target: Option<url::Url>,
-    /// PID of the --target server, to report its RSS.
+    /// PID of the --target server, to report its RSS (by default, for a loopback target, the
+    /// process listening on its port, when this user can see it).
     #[arg(long)]
     server_pid: Option<u32>,
     /// Shared HTTP clients (connection pools) the agents are spread over.

@@ -82,6 +82,11 @@ impl Drop for TempFile {
 
 /// Run `fauxauth load` with the small-run parameters plus `extra`; returns the JSON report.
 fn load(name: &str, extra: &[&str]) -> Value {
+    load_with_summary(name, extra).0
+}
+
+/// [`load`], with the terminal summary.
+fn load_with_summary(name: &str, extra: &[&str]) -> (Value, String) {
     let json = json_path(name);
     let mut args = vec!["load", "--agents", "50", "--duration", "2s", "--quiet"];
     args.extend_from_slice(extra);
@@ -99,7 +104,10 @@ fn load(name: &str, extra: &[&str]) -> Value {
     );
     let text = std::fs::read_to_string(&json).expect("json report written");
     let _ = std::fs::remove_file(&json);
-    serde_json::from_str(&text).expect("valid JSON")
+    (
+        serde_json::from_str(&text).expect("valid JSON"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 const SCALED: [&str; 7] = [
@@ -246,6 +254,8 @@ fn the_json_report_has_exactly_the_contracts_keys() {
         "{r}"
     );
     assert!(r["duration_s"].is_f64() && r["errors"].is_object(), "{r}");
+    // In-process: the RSS of the load process (server and agents share it).
+    assert!(n(&r, "server_rss_bytes") > 0, "{r}");
 }
 
 #[test]
@@ -380,8 +390,8 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
         .await
         .expect("server");
     let url = server.url().to_owned();
-    let r = tokio::task::spawn_blocking(move || {
-        load(
+    let (r, summary) = tokio::task::spawn_blocking(move || {
+        load_with_summary(
             "target",
             &["--target", &url, "--buffer", "1s", "--refresh", "naive"],
         )
@@ -390,10 +400,14 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
     .expect("join");
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
     assert!(n(&r, "families_revoked") > 0, "{r}");
-    assert!(
-        r["server_rss_bytes"].is_null(),
-        "unknown without --server-pid: {r}"
+    // The target listens on loopback in this very process: its RSS is this process's.
+    assert!(n(&r, "server_rss_bytes") > 0, "{r}");
+    let pid = format!(
+        "pid {}, listening on port {}",
+        std::process::id(),
+        server.addr().port()
     );
+    assert!(summary.contains(&pid), "{summary}");
     assert!(server.counts().revoked_families > 0, "the server agrees");
     server.shutdown().await;
 }
@@ -657,6 +671,8 @@ fn a_target_that_never_answers_ends_the_run_at_its_duration() {
     assert_eq!(r["duration_s"], serde_json::json!(1.0), "{r}");
     assert_eq!(n(&r["errors"], "discovery_timeout"), 1, "{r}");
     assert_eq!(n(&r["requests"], "total"), 0, "{r}");
+    // The silent target is this process's listener: its RSS is reported.
+    assert!(n(&r, "server_rss_bytes") > 0, "{r}");
 }
 
 /// A target that answers discovery (404) but nothing else: the first login — the one that

@@ -51,6 +51,11 @@
 //!   revokes the family) — [`client::SessionStats::families_lost_to_reuse`].
 //! - `sessions_lost`: times a session's current refresh token was refused; it logs in again
 //!   ([`client::SessionStats::losses`]).
+//! - `server_rss_bytes`: in-process, the RSS of the whole `fauxauth load` process — the
+//!   server shares it with the agents, so it is an upper bound of the server's own; with
+//!   `--target`, the target process's RSS when it is a local process the run can identify
+//!   (`--server-pid`, or the owner of the listening socket of a loopback target's port),
+//!   else `null`. The terminal report says which process was measured.
 //! - duplicate refreshes per expiry (terminal and HTML report, and [`RunCounters`]; not in
 //!   the JSON): refresh grants that sent an already-sent refresh token, per distinct refresh
 //!   token sent.
@@ -79,6 +84,7 @@
 
 mod agent;
 mod report;
+mod rss;
 pub mod stats;
 mod tap;
 
@@ -267,7 +273,10 @@ pub struct LoadJson {
     pub families_revoked: u64,
     /// Sessions whose refresh token was refused.
     pub sessions_lost: u64,
-    /// RSS of the server process (in-process: the whole `fauxauth load` process).
+    /// Resident memory, bytes. In-process: the whole `fauxauth load` process, since the
+    /// server shares it with the agents. With `--target`: the target process's, when it is a
+    /// local process the run can identify (`--server-pid`, or the process listening on a
+    /// loopback target's port); otherwise `null`.
     pub server_rss_bytes: Option<u64>,
 }
 
@@ -445,10 +454,8 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let c = &stats.counters;
     stats.run_error("login_unfinished", Stats::get(&c.logins_in_flight));
     stats.run_error("api_call_unfinished", Stats::get(&c.calls_in_flight));
-    let rss = match &place {
-        Place::InProcess(_) => rss_of("self"),
-        Place::Target(_) => opts.server_pid.and_then(|p| rss_of(&p.to_string())),
-    };
+    let rss_source = rss::RssSource::find(opts.target.as_ref(), opts.server_pid);
+    let rss = rss_source.rss();
     for agent in agents.iter().chain(&probe) {
         stats.add_session(&agent.session().stats());
     }
@@ -463,7 +470,11 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         }
         Place::Target(_) => None,
     };
-    Ok(assemble(&opts, &stats, server_view, rss, scale, &lifetime))
+    let mut report = assemble(&opts, &stats, server_view, rss, scale, &lifetime);
+    report
+        .details
+        .insert("server RSS measured in", rss_source.describe());
+    Ok(report)
 }
 
 /// The access-token lifetime renewals are timed by, and where it came from.
@@ -760,14 +771,6 @@ fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Opti
         }
     });
     Some(bar)
-}
-
-/// VmRSS of `/proc/<pid>/status`, in bytes.
-fn rss_of(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// `server_view`: in-process, the server's count of revoked families and the number of
