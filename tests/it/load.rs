@@ -699,3 +699,132 @@ fn logins_a_target_never_answers_are_cut_off_and_reported() {
     assert_eq!(n(&r["requests"], "total"), 0, "{r}");
     assert_eq!(r["rps"]["total"], serde_json::json!(0.0), "{r}");
 }
+
+/// `--report`: one self-contained HTML page — no script, no stylesheet or image to fetch, no
+/// link — with the three plots drawn as inline SVG.
+#[test]
+fn the_html_report_is_self_contained_with_three_svg_plots() {
+    let html = std::env::temp_dir().join(format!(
+        "fauxauth-load-report-{}.html",
+        fauxauth_server::secret::random_id("")
+    ));
+    let html_arg = html.to_str().expect("UTF-8 path").to_owned();
+    let mut args = SCALED.to_vec();
+    args.extend(["--rate", "4", "--report", &html_arg]);
+    let r = load("report", &args);
+    let page = std::fs::read_to_string(&html).expect("HTML report written");
+    let _ = std::fs::remove_file(&html);
+    assert!(
+        page.starts_with("<!doctype html>"),
+        "{}",
+        &page[..80.min(page.len())]
+    );
+    assert!(page.trim_end().ends_with("</html>"));
+    assert_eq!(page.matches("<svg").count(), 3, "three plots");
+    assert_eq!(page.matches("</svg>").count(), 3);
+    for heading in [
+        "Latency over time",
+        "Latency histogram",
+        "Refreshes and errors per second",
+    ] {
+        assert!(
+            page.contains(&format!("<h2>{heading}</h2><svg")),
+            "{heading}"
+        );
+    }
+    let lower = page.to_ascii_lowercase();
+    for external in [
+        "<script", "<link", "<img", "<iframe", "src=", "href=", "url(",
+    ] {
+        assert!(
+            !lower.contains(external),
+            "nothing to fetch: found {external}"
+        );
+    }
+    // The only URLs are the SVG namespace names.
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("http") {
+        rest = &rest[at..];
+        assert!(
+            rest.starts_with("http://www.w3.org/"),
+            "unexpected URL: {}",
+            &rest[..60.min(rest.len())]
+        );
+        rest = &rest[4..];
+    }
+    // The plots hold data: the run renewed tokens, and the report says so.
+    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    assert!(
+        page.matches("<polyline").count() >= 2,
+        "latency lines drawn"
+    );
+    assert!(page.contains("renewals"), "refresh plot legend");
+}
+
+/// The storm: without jitter every agent logs in at once, so every token expires at once
+/// and every agent renews in the same moment; with jitter the logins are spread over a
+/// renewal period and each session renews a random extra up to a tenth of the token's life
+/// early. Counted per second of the run (the report's refreshes-per-second plot).
+///
+/// The numbers: 60 agents, 4 s, 10 calls a second each, tokens of 180 virtual seconds at
+/// 60× (3 real seconds) renewed 57 s early — due 2.05 s after login. Without jitter all 60
+/// renew at 2.05 s plus the spread of the logins and one tick (0.1 s): in second 2 unless
+/// that spread passes 0.85 s, and the next renewals (4.1 s) fall after the run. With jitter
+/// the renewals are spread over 2.0 s (1.75–4.1 s): about half fall in each of seconds 2
+/// and 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_jitter_the_renewals_come_as_a_storm() {
+    let storm_run = |jitter: bool| LoadOptions {
+        agents: 60,
+        duration: Duration::from_secs(4),
+        jitter,
+        buffer: Duration::from_secs(57),
+        access_ttl: Some(Duration::from_secs(180)),
+        ..small_run(RefreshMode::SingleFlight, 10.0, 1)
+    };
+    let (storm, _) = run_lib(storm_run(false)).await;
+    let (calm, _) = run_lib(storm_run(true)).await;
+    let per_second = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).collect::<Vec<_>>();
+    let peak = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).max().unwrap_or(0);
+    let total = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).sum::<u64>();
+    let shown = format!(
+        "renewals per second without jitter {:?}, with jitter {:?}",
+        per_second(&storm),
+        per_second(&calm)
+    );
+    // Both runs renewed about once per agent: the peaks compare like with like.
+    assert!(total(&storm) >= 50 && total(&calm) >= 40, "{shown}");
+    // Pigeonhole: 60 renewals within one second land in at most two seconds.
+    assert!(peak(&storm) >= 30, "{shown}");
+    assert!(peak(&storm) > peak(&calm), "{shown}");
+}
+
+/// The refresh buffer: with the default, a session renews while its token still has the
+/// buffer to live, so no renewal finds it expired; with `--buffer 0s` it renews only once
+/// its token has expired, every time (the calls that find it so wait for a refresh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_buffer_every_renewal_waits_for_expiry() {
+    // Tokens of 90 virtual seconds at 60×: 1.5 real seconds.
+    let run = |buffer: u64| LoadOptions {
+        duration: Duration::from_secs(3),
+        buffer: Duration::from_secs(buffer),
+        access_ttl: Some(Duration::from_secs(90)),
+        ..small_run(RefreshMode::SingleFlight, 4.0, 2)
+    };
+    let (buffered, rb) = run_lib(run(60)).await;
+    let (unbuffered, ru) = run_lib(run(0)).await;
+    let (b, u) = (buffered.counters, unbuffered.counters);
+    assert!(b.renewals >= 50, "{b:?}");
+    assert_eq!(
+        b.renewals_at_expiry, 0,
+        "renewed with the buffer to spare: {b:?}"
+    );
+    assert!(u.renewals >= 50, "{u:?}");
+    assert_eq!(
+        u.renewals_at_expiry, u.renewals,
+        "every renewal found the token expired: {u:?}"
+    );
+    for r in [&rb, &ru] {
+        assert_eq!(n(r, "sessions_lost"), 0, "{r}");
+    }
+}
