@@ -202,6 +202,14 @@ async fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
         n(&r["errors"], "refresh_invalid_grant_reuse") > 0,
         "the server said why: {r}"
     );
+    // Every session whose family was revoked found out it was lost before the run ended —
+    // also when the race's winner had already installed the family's next tokens — so the
+    // two counts agree (sessions_lost used to lag until each session's next renewal).
+    assert_eq!(
+        n(&r, "sessions_lost"),
+        n(&r, "families_revoked"),
+        "{r} {c:?}"
+    );
 }
 
 /// The `--json` contract: exactly the top-level keys; every endpoint in `requests`,
@@ -400,6 +408,7 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
     .expect("join");
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
     assert!(n(&r, "families_revoked") > 0, "{r}");
+    assert_eq!(n(&r, "sessions_lost"), n(&r, "families_revoked"), "{r}");
     // The target listens on loopback in this very process: its RSS is this process's.
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
     let pid = format!(

@@ -4,7 +4,9 @@
 //! Everything about tokens — logging in, renewing inside the refresh buffer, single-flight or
 //! naive concurrent refresh, counting refresh-token reuse — is the session's. The agent adds
 //! only what a load run needs around it: when to call, a new login after a loss (one at a
-//! time), and which answers count as errors of which kind. Latency and transport failures
+//! time), finding out at once that its grant was revoked (see `find_out_revoked`), which
+//! answers count as errors of which kind, and the client-side judgments of a call (sent
+//! with an expired token? a renewal at expiry?). Latency and transport failures
 //! reach [`Stats`] through the shared transport's observer, not through the agent.
 
 use std::sync::Arc;
@@ -190,7 +192,55 @@ impl Agent {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 self.judge(&answer);
+                if answer.status == 401
+                    && answer
+                        .www_authenticate
+                        .as_deref()
+                        .is_some_and(|c| c.to_ascii_lowercase().contains("revoked"))
+                {
+                    self.find_out_revoked(Some(&answer.token)).await;
+                }
             }
+            Err(e) => {
+                self.count(Step::Call, &e);
+                if matches!(e, ClientError::ReauthenticationRequired { .. }) {
+                    self.find_out_revoked(None).await;
+                }
+            }
+        }
+    }
+
+    /// The server revoked this session's grant — it refused a refresh token of it, or the
+    /// API refused the access token (`refused_access`, a short hash) as revoked — but the
+    /// session still holds the grant's tokens, because a concurrent caller renewed first
+    /// (naive concurrent refresh: the winner's new tokens belong to the family the loser's
+    /// reuse got revoked). Find out at once, as a client that reacts to the refusal does:
+    /// one refresh with the refresh token held. Refused, the session is lost (counted in
+    /// `sessions_lost`) and the next call logs in; granted (a server that did not revoke the
+    /// family), it goes on. Without this, the session would call with revoked tokens until
+    /// its next scheduled renewal, and `sessions_lost` would lag `families_revoked`.
+    async fn find_out_revoked(&self, refused_access: Option<&str>) {
+        let config = self.session.config();
+        if !config.token_auto_refresh || config.flow != crate::client::Flow::AuthorizationCode {
+            return;
+        }
+        // One at a time, and once: the first caller loses the session, the others see it.
+        let _one_at_a_time = self.login_lock.lock().await;
+        if self.session.needs_login() {
+            return;
+        }
+        if let Some(refused) = refused_access
+            && self.session.tokens().map(|t| t.access_token).as_deref() != Some(refused)
+        {
+            // The refused token was replaced since: nothing to find out.
+            return;
+        }
+        let under_way = &self.stats.counters.calls_in_flight;
+        under_way.fetch_add(1, Ordering::Relaxed);
+        let result = self.session.refresh().await;
+        under_way.fetch_sub(1, Ordering::Relaxed);
+        match result {
+            Ok(_) => self.stats.refreshed(),
             Err(e) => self.count(Step::Call, &e),
         }
     }

@@ -50,7 +50,12 @@
 //!   the logins (grants) in which a session saw its reuse refused (a server following RFC 9700
 //!   revokes the family) — [`client::SessionStats::families_lost_to_reuse`].
 //! - `sessions_lost`: times a session's current refresh token was refused; it logs in again
-//!   ([`client::SessionStats::losses`]).
+//!   ([`client::SessionStats::losses`]). In a naive race the winner may install the family's
+//!   next tokens before the loser's reuse gets the family revoked; the agent then finds out
+//!   at once (the refusal, or a 401 `revoked` from the API, makes it refresh once with the
+//!   tokens it holds: refused, the session is lost) instead of calling with revoked tokens
+//!   until its next renewal. So against a server that revokes the family on reuse,
+//!   `sessions_lost` equals `families_revoked` at the end of a run.
 //! - `server_rss_bytes`: in-process, the RSS of the whole `fauxauth load` process — the
 //!   server shares it with the agents, so it is an upper bound of the server's own; with
 //!   `--target`, the target process's RSS when it is a local process the run can identify
