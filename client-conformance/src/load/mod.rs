@@ -106,8 +106,8 @@ use serde::Serialize;
 use crate::client::{self, Endpoints, Session, SessionConfig, Transport, TransportError};
 use agent::Agent;
 pub use report::{write_html, write_json};
-pub use stats::Second;
 use stats::{Endpoint, Stats};
+pub use stats::{Quantiles, Second};
 
 /// Which grant the agents use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -191,20 +191,20 @@ fn latency_over_time(r: &LoadReport, svg: &mut String) -> Result<(), String> {
     let ms = |us: u64| us as f64 / 1000.0;
     type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
     let series: Vec<Series> = [
-        ("API p50", BLUE, 0.5, true),
-        ("API p99", CYAN, 0.99, true),
-        ("token p50", RED, 0.5, false),
-        ("token p99", MAGENTA, 0.99, false),
+        ("API p50", BLUE, false, true),
+        ("API p99", CYAN, true, true),
+        ("token p50", RED, false, false),
+        ("token p99", MAGENTA, true, false),
     ]
     .into_iter()
-    .map(|(name, color, q, api)| {
+    .map(|(name, color, p99, api)| {
         let points = r
             .timeline
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let h = if api { &s.api } else { &s.token };
-                (!h.is_empty()).then(|| (i as f64 + 0.5, ms(h.value_at_quantile(q))))
+                let q = if api { s.api } else { s.token }?;
+                Some((i as f64 + 0.5, ms(if p99 { q.p99 } else { q.p50 })))
             })
             .collect();
         (name, color, points)

@@ -86,17 +86,69 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
 }
 
+/// The median and 99th percentile of the requests of one second, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+}
+
+impl Quantiles {
+    fn of(h: &Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Self {
+            p50: h.value_at_quantile(0.50),
+            p99: h.value_at_quantile(0.99),
+        })
+    }
+}
+
 /// One second of the run, for the plots.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Second {
-    /// Latency of API calls completed in this second.
-    pub api: Histogram<u64>,
-    /// Latency of token-endpoint requests completed in this second.
-    pub token: Histogram<u64>,
-    /// Successful refresh-token grants completed in this second.
+    /// Latency of the API calls completed in this second (None: there were none).
+    pub api: Option<Quantiles>,
+    /// Latency of the token-endpoint requests completed in this second.
+    pub token: Option<Quantiles>,
+    /// Successful renewals seen by API calls in this second.
     pub refreshes: u64,
     /// Errors in this second.
     pub errors: u64,
+}
+
+/// The per-second timeline. Only the current second keeps histograms; a finished second
+/// keeps its quantiles, so that memory grows by a few bytes a second (a histogram of this
+/// precision is ~170 KiB: one per second and kind would be 10 MiB for 30 s, gigabytes for a
+/// long run).
+#[derive(Debug)]
+struct Timeline {
+    seconds: Vec<Second>,
+    /// The second the histograms below describe.
+    current: usize,
+    api: Histogram<u64>,
+    token: Histogram<u64>,
+}
+
+impl Timeline {
+    /// The slot of second `i`, closing the current second first when `i` is a later one.
+    fn at(&mut self, i: usize) -> Option<&mut Second> {
+        if i > self.current {
+            self.close();
+            self.api.reset();
+            self.token.reset();
+            self.current = i;
+        }
+        self.seconds.get_mut(i)
+    }
+
+    /// Store the current second's quantiles.
+    fn close(&mut self) {
+        if let Some(s) = self.seconds.get_mut(self.current) {
+            s.api = Quantiles::of(&self.api);
+            s.token = Quantiles::of(&self.token);
+        }
+    }
 }
 
 /// Correctness counters (see the module docs of `load` for their exact meaning).
@@ -145,7 +197,7 @@ pub struct Stats {
     count: Vec<AtomicU64>,
     errors: Mutex<BTreeMap<String, u64>>,
     error_total: AtomicU64,
-    timeline: Mutex<Vec<Second>>,
+    timeline: Mutex<Timeline>,
     /// Correctness counters.
     pub counters: Counters,
 }
@@ -154,12 +206,6 @@ impl Stats {
     /// Empty statistics for a run whose measured window is `window` from `started`.
     pub fn new(started: Instant, window: Duration) -> Self {
         let seconds = window.as_secs() as usize + usize::from(window.subsec_nanos() > 0);
-        let second = Second {
-            api: histogram(),
-            token: histogram(),
-            refreshes: 0,
-            errors: 0,
-        };
         Self {
             started,
             window,
@@ -170,7 +216,12 @@ impl Stats {
             count: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             errors: Mutex::default(),
             error_total: AtomicU64::new(0),
-            timeline: Mutex::new(vec![second; seconds]),
+            timeline: Mutex::new(Timeline {
+                seconds: vec![Second::default(); seconds],
+                current: 0,
+                api: histogram(),
+                token: histogram(),
+            }),
             counters: Counters::default(),
         }
     }
@@ -192,11 +243,13 @@ impl Stats {
         self.count[endpoint.index()].fetch_add(1, Ordering::Relaxed);
         let _ = self.latency[endpoint.index()].lock().record(us);
         let mut timeline = self.timeline.lock();
-        if let Some(s) = timeline.get_mut(second) {
+        // (A request that completed on a second's last microsecond may reach the lock after
+        // the next second opened: it counts in that one.)
+        if timeline.at(second).is_some() {
             let _ = if endpoint.is_token() {
-                s.token.record(us)
+                timeline.token.record(us)
             } else if endpoint == Endpoint::ApiResponses {
-                s.api.record(us)
+                timeline.api.record(us)
             } else {
                 Ok(())
             };
@@ -224,7 +277,7 @@ impl Stats {
     pub fn refreshed(&self) {
         let Some(second) = self.second() else { return };
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
-        if let Some(s) = self.timeline.lock().get_mut(second) {
+        if let Some(s) = self.timeline.lock().at(second) {
             s.refreshes += 1;
         }
     }
@@ -241,7 +294,7 @@ impl Stats {
     /// cut off at the end — whenever they are found.
     pub fn run_error(&self, kind: &str, n: u64) {
         if n > 0 {
-            let last = self.timeline.lock().len().checked_sub(1);
+            let last = self.timeline.lock().seconds.len().checked_sub(1);
             self.count_error(kind, n, self.second().or(last));
         }
     }
@@ -250,7 +303,7 @@ impl Stats {
         self.error_total.fetch_add(n, Ordering::Relaxed);
         *self.errors.lock().entry(kind.to_owned()).or_default() += n;
         if let Some(i) = second
-            && let Some(s) = self.timeline.lock().get_mut(i)
+            && let Some(s) = self.timeline.lock().at(i)
         {
             s.errors += n;
         }
@@ -283,7 +336,9 @@ impl Stats {
 
     /// The timeline, one entry per second of the window.
     pub fn timeline(&self) -> Vec<Second> {
-        self.timeline.lock().clone()
+        let mut timeline = self.timeline.lock();
+        timeline.close();
+        timeline.seconds.clone()
     }
 
     /// Read a counter.
@@ -313,5 +368,41 @@ impl AttemptObserver for Stats {
                 self.error(&format!("{}_{kind}", endpoint.name()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_second_keeps_its_quantiles_and_the_histograms_start_over() {
+        let mut t = Timeline {
+            seconds: vec![Second::default(); 3],
+            current: 0,
+            api: histogram(),
+            token: histogram(),
+        };
+        for us in [100, 200, 300] {
+            t.api.record(us).expect("in range");
+        }
+        t.token.record(1_000).expect("in range");
+        if let Some(s) = t.at(0) {
+            s.refreshes += 1;
+        }
+        // Second 2 opens: second 0 is closed, second 1 had nothing.
+        t.at(2).expect("second 2").errors += 1;
+        t.api.record(1_500).expect("in range");
+        // A late count for an earlier second still lands there.
+        t.at(1).expect("second 1").refreshes += 1;
+        assert!(t.at(3).is_none(), "past the window");
+        t.close();
+        let s = &t.seconds;
+        assert_eq!(s[0].api.map(|q| q.p50), Some(200));
+        assert_eq!(s[0].token.map(|q| q.p99), Some(1_000));
+        assert_eq!((s[0].refreshes, s[1].refreshes, s[2].errors), (1, 1, 1));
+        assert_eq!((s[1].api, s[1].token), (None, None));
+        // Second 2's histogram was closed by `at(3)`: it held only its own request.
+        assert_eq!(s[2].api.map(|q| q.p50), Some(1_500));
     }
 }
