@@ -369,6 +369,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     let deadline = started + opts.duration;
     let stats = Arc::new(Stats::new(started, opts.duration));
+    let progress = progress_bar(&opts, stats.clone(), started);
     let tap = match &place {
         Place::InProcess(server) => Some(tap::ExpiryTap::start(
             server.state().clone(),
@@ -445,7 +446,6 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             tokio::spawn(agent.clone().run(delay, period, opts.concurrency, deadline))
         })
         .collect();
-    let progress = progress_bar(&opts, stats.clone(), started);
     let drained = deadline + DRAIN;
     for mut task in tasks {
         if tokio::time::timeout_at(drained, &mut task).await.is_err() {
@@ -453,9 +453,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             let _ = task.await;
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    drop(progress);
     let c = &stats.counters;
     stats.run_error("login_unfinished", Stats::get(&c.logins_in_flight));
     stats.run_error("api_call_unfinished", Stats::get(&c.calls_in_flight));
@@ -739,9 +737,20 @@ fn on_target(target: &url::Url, field: &str, url: &str) -> Result<String, LoadEr
     Ok(parsed.to_string())
 }
 
-fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Option<ProgressBar> {
+/// The progress bar, cleared when dropped (at the end of the run, or when it is refused).
+struct Progress(Option<ProgressBar>);
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Progress {
     if !opts.progress {
-        return None;
+        return Progress(None);
     }
     let total_ms = opts.duration.as_millis() as u64;
     let bar = ProgressBar::new(total_ms);
@@ -775,7 +784,7 @@ fn progress_bar(opts: &LoadOptions, stats: Arc<Stats>, started: Instant) -> Opti
             }
         }
     });
-    Some(bar)
+    Progress(Some(bar))
 }
 
 /// `server_view`: in-process, the server's count of revoked families and the number of
