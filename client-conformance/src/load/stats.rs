@@ -229,7 +229,7 @@ impl Stats {
     /// The second of the window it is now, or None once the window has closed.
     fn second(&self) -> Option<usize> {
         let elapsed = self.started.elapsed();
-        (elapsed <= self.window).then(|| elapsed.as_secs() as usize)
+        (elapsed <= self.window).then_some(elapsed.as_secs() as usize)
     }
 
     /// Record one completed request of `endpoint` that took `took` (after the window: only
