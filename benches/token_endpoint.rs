@@ -1,5 +1,7 @@
 //! The token endpoint in-process over loopback HTTP: client credentials, authorization code +
-//! PKCE, refresh; 64 concurrent refreshes of one family; and server start-up.
+//! PKCE, refresh; 64 concurrent refreshes of one family; and server start-up — the signing
+//! key's generation (what `fauxauth serve` pays at start for a generated key) and the rest
+//! of `MockServer::builder().start()`.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -11,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fauxauth_server::config::{ServerConfig, SigningAlg};
+use fauxauth_server::keys::SigningKey;
 use fauxauth_server::{MockServer, ServerHandle};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -195,10 +198,34 @@ fn refresh_contention(c: &mut Criterion) {
     rt.block_on(server.shutdown());
 }
 
-/// `MockServer::builder().start()`: bind, build state and router, spawn (shared signing key).
+/// Start-up: `key_generation/{alg}` is `SigningKey::generate`, the key `fauxauth serve`
+/// makes at start unless a `signing_key_file` is configured (RS256, the default, races one
+/// RSA-2048 search per idle core as `serve` does; a search that lost finishes in the
+/// background, during the next iterations, as it would beside a starting server's first
+/// requests). `mock_server_start/{alg}` is the rest of `MockServer::builder().start()`: bind,
+/// state and router, spawn, with the process-wide key already made. `serve`'s start-up to
+/// its ready line is about their sum plus process start (see `benches/startup.py`).
 fn startup(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("startup");
+    for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        if alg == SigningAlg::RS256 {
+            // Tens of milliseconds each, with a long tail: fewer, longer samples.
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(10));
+        } else {
+            group
+                .sample_size(20)
+                .measurement_time(Duration::from_secs(3));
+        }
+        group.bench_function(format!("key_generation/{}", alg.as_str()), |b| {
+            b.iter(|| SigningKey::generate(alg).expect("key"))
+        });
+    }
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3));
     for alg in [SigningAlg::RS256, SigningAlg::ES256] {
         // The first start generates the process-wide key; measure the steady state.
         rt.block_on(async { server(alg).await.shutdown().await });

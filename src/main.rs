@@ -105,7 +105,8 @@ struct LoadArgs {
     /// none: never renew (calls go on with the expired token).
     #[arg(long, default_value = "single-flight")]
     refresh: load::RefreshMode,
-    /// Renew this long (virtual time) before expiry; 0s renews only once expired.
+    /// Renew this long (virtual time) before expiry; 0s renews only once expired. Must be
+    /// shorter than the access-token lifetime.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     buffer: std::time::Duration,
     /// Do not stagger logins and renewals: every token expires at once (a refresh storm).
@@ -114,7 +115,8 @@ struct LoadArgs {
     /// Virtual seconds per real second (in-process server; default 300).
     #[arg(long)]
     scale: Option<f64>,
-    /// Access-token lifetime of the in-process server (default 20m).
+    /// Access-token lifetime of the in-process server (default 20m). With --target the
+    /// lifetime is read from the server's token responses (expires_in).
     #[arg(long, value_parser = humantime::parse_duration)]
     access_ttl: Option<std::time::Duration>,
     /// Signing algorithm of the in-process server (default ES256).
@@ -123,10 +125,13 @@ struct LoadArgs {
     /// Configuration file of the in-process server.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Load a running server at this URL instead (correctness judged from the client side).
+    /// Load a running server at this http:// or https:// URL instead (correctness judged from
+    /// the client side). Only this origin is contacted: a discovery document naming endpoints
+    /// elsewhere is refused.
     #[arg(long)]
     target: Option<url::Url>,
-    /// PID of the --target server, to report its RSS.
+    /// PID of the --target server, to report its RSS (by default, for a loopback target, the
+    /// process listening on its port, when this user can see it).
     #[arg(long)]
     server_pid: Option<u32>,
     /// Shared HTTP clients (connection pools) the agents are spread over.
@@ -176,7 +181,13 @@ fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Load(args) => runtime.block_on(run_load(args)),
+        Command::Load(args) => {
+            let result = runtime.block_on(run_load(args));
+            // A run against a target that never answers may leave requests behind (cut off
+            // at the end of the run): do not wait for them.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            result
+        }
         Command::Serve {
             config,
             addr,

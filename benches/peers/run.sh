@@ -15,8 +15,10 @@
 #   WARMUP        seconds of unmeasured load after each server start [2]
 #   CONNS         token-endpoint concurrencies (wrk connections) ["1 16 64"]
 #   GET_CONNS     concurrency for the discovery and JWKS GETs ["16"]
-#   FAUXAUTH_BIN  fauxauth binary, relative to the repo root or absolute
-#                 [target/release/fauxauth]; skipped with a message if absent
+#   FAUXAUTH_BIN  fauxauth binary, relative to the repo root or absolute. Unset: the
+#                 script runs `cargo build --release --bin fauxauth` first and measures
+#                 ${CARGO_TARGET_DIR:-target}/release/fauxauth, so a missing or stale binary
+#                 is never measured. Set: that binary is measured as it is (it must exist)
 #   OUT           Markdown report, relative to the repo root [target/peers-report.md]
 #   OPENSSL_SECONDS  seconds per `openssl speed` run, 0 to skip [3]
 #   SERVER_CPU, CLIENT_CPU  CPUs for the pinned setup [0, 1]
@@ -38,7 +40,8 @@ DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-1 16 64}"
 GET_CONNS="${GET_CONNS:-16}"
-FAUXAUTH_BIN="${FAUXAUTH_BIN:-target/release/fauxauth}"
+FAUXAUTH_BIN_GIVEN="${FAUXAUTH_BIN:-}"
+FAUXAUTH_BIN="${FAUXAUTH_BIN:-${CARGO_TARGET_DIR:-target}/release/fauxauth}"
 OUT="${OUT:-target/peers-report.md}"
 OPENSSL_SECONDS="${OPENSSL_SECONDS:-3}"
 SERVER_CPU="${SERVER_CPU:-0}"
@@ -116,6 +119,7 @@ need_cmd base64 coreutils
 servers=()
 peers=()
 fauxauth_bin=""
+fauxauth_provenance=""
 for s in $SERVERS; do
   case "$s" in
     oauth2-mock-server | oidc-provider)
@@ -124,23 +128,60 @@ for s in $SERVERS; do
       ;;
     fauxauth)
       if [[ "$FAUXAUTH_BIN" = /* ]]; then fauxauth_bin="$FAUXAUTH_BIN"; else fauxauth_bin="$root/$FAUXAUTH_BIN"; fi
-      if [[ -x "$fauxauth_bin" ]]; then
-        servers+=(fauxauth)
+      if [[ -z "$FAUXAUTH_BIN_GIVEN" ]]; then
+        # Always build: cargo does nothing when the binary is up to date, and a stale
+        # binary (older than the checkout) is never measured.
+        command -v cargo >/dev/null || die "cargo not found: it builds fauxauth (or set FAUXAUTH_BIN to a binary)"
+        log "cargo build --release --bin fauxauth"
+        cargo build --release --bin fauxauth >&2 || die "cargo build --release failed"
+        fauxauth_provenance="built by this run from commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+        if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+          fauxauth_provenance+=" with uncommitted changes"
+        fi
       else
-        warn "fauxauth binary '$FAUXAUTH_BIN' not found or not executable: skipping fauxauth" \
-          "(build it with 'cargo build --release' or set FAUXAUTH_BIN)"
-        fauxauth_bin=""
+        fauxauth_provenance="given by FAUXAUTH_BIN, not built by this run"
       fi
+      [[ -x "$fauxauth_bin" ]] || die "fauxauth binary '$fauxauth_bin' not found or not executable"
+      fauxauth_provenance="$("$fauxauth_bin" --version 2>/dev/null || echo 'fauxauth ?'), $fauxauth_provenance"
+      servers+=(fauxauth)
       ;;
     *) die "unknown server '$s' (known: oauth2-mock-server oidc-provider fauxauth)" ;;
   esac
 done
 ((${#servers[@]} > 0)) || die "no server to benchmark"
 
+# The pinned peers' engines: oauth2-mock-server 8.2.3 wants node "^20.19 || ^22.12 || ^24"
+# (oidc-provider 9.13.3 declares none and runs on it). Node 24's successors are accepted.
+NODE_NEEDS="^20.19 || ^22.12 || >=24 (oauth2-mock-server 8.2.3)"
+node_ok() { # node_ok VERSION (e.g. v20.20.2 or 20.19.2+dfsg-1)
+  local v="${1#v}" major minor
+  v="${v%%[-+~]*}"
+  major="${v%%.*}"
+  minor="${v#*.}"
+  minor="${minor%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  ((major == 20 && minor >= 19)) || ((major == 22 && minor >= 12)) || ((major >= 24))
+}
+
 if ((${#peers[@]} > 0)); then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    apt_install nodejs npm
+    # Only a Node the pinned peers accept: Debian's nodejs is 18 on bookworm.
+    candidate=""
+    if command -v apt-cache >/dev/null; then
+      candidate="$(apt-cache policy nodejs 2>/dev/null | awk '/Candidate:/ { print $2 }')"
+    fi
+    if [[ -n "$candidate" && "$candidate" != "(none)" ]] && node_ok "${candidate#*:}"; then
+      apt_install nodejs npm
+    else
+      die "node/npm not found, and the distribution's nodejs (${candidate:-none}) is older than" \
+        "the pinned peers need: node $NODE_NEEDS. Install such a Node (nodejs.org, nvm)," \
+        "or run only fauxauth: SERVERS=fauxauth"
+    fi
   fi
+  node_version="$(node --version 2>/dev/null || echo '?')"
+  node_ok "$node_version" ||
+    die "node $node_version is too old for the pinned peers: they need node $NODE_NEEDS." \
+      "Install such a Node (nodejs.org, nvm), or run only fauxauth: SERVERS=fauxauth"
   # Reinstall when the lock file changed since the last install.
   if [[ ! -f "$here/node_modules/.package-lock.json" || "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]]; then
     log "npm ci in benches/peers"
@@ -332,9 +373,30 @@ if ((OPENSSL_SECONDS > 0)); then
       fi
       log "${speed_cmd[*]} $prim"
       "${speed_cmd[@]}" "$prim" >"$tmp/openssl.out" 2>/dev/null || true
-      awk -v p="$prim" -v m="$mode" '
-        /^rsa 2048 bits/ || /ecdsa \(nistp256\)/ { printf "%s\t%s\t%s\t%s\n", p, m, $(NF-1), $NF }
-      ' "$tmp/openssl.out" >>"$openssl_rows"
+      # The result table's header names its columns; the sign/s and verify/s columns are
+      # found by name, counted from the end of the data line (OpenSSL 3.0 prints
+      # "rsa 2048 bits  <sign> <verify> <sign/s> <verify/s>"; 3.2 and later add encrypt and
+      # decrypt columns and print "rsa   2048 bits").
+      row="$(awk -v p="$prim" -v m="$mode" '
+        /sign\/s/ && /verify\/s/ {
+          hn = split($0, h, " ")
+          for (i = 1; i <= hn; i++) { if (h[i] == "sign/s") si = i; if (h[i] == "verify/s") vi = i }
+          next
+        }
+        hn && si && vi && NF >= hn &&
+          ((p == "rsa2048" && $1 == "rsa" && $2 == "2048" && $3 == "bits") ||
+           (p == "ecdsap256" && /ecdsa \(nistp256\)/)) {
+          off = NF - hn; s = $(off + si); v = $(off + vi)
+        }
+        END { if (s ~ /^[0-9.]+$/ && v ~ /^[0-9.]+$/) printf "%s\t%s\t%s\t%s\n", p, m, s, v }
+      ' "$tmp/openssl.out")"
+      if [[ -n "$row" ]]; then
+        printf '%s\n' "$row" >>"$openssl_rows"
+      else
+        warn "could not read the $prim sign/s from '${speed_cmd[*]} $prim'; its output:"
+        sed 's/^/    /' "$tmp/openssl.out" >&2 || true
+        printf '%s\t%s\t%s\n' "openssl" "$prim $mode" "openssl speed output not understood: no signing bound" >>"$failures"
+      fi
     done
   done
 fi
@@ -393,9 +455,9 @@ mkdir -p "$(dirname "$OUT")"
     echo "- node $(node --version); oauth2-mock-server $(pkg_version oauth2-mock-server); oidc-provider $(pkg_version oidc-provider)"
   fi
   if [[ -n "$fauxauth_bin" ]]; then
-    echo "- fauxauth: \`$FAUXAUTH_BIN\`"
+    echo "- fauxauth: \`$FAUXAUTH_BIN\` ($fauxauth_provenance)"
   else
-    echo "- fauxauth: not measured (\`$FAUXAUTH_BIN\` missing or not in SERVERS)"
+    echo "- fauxauth: not measured (not in SERVERS)"
   fi
   echo "- ratio = fauxauth req/s / best peer req/s in the same row"
   echo

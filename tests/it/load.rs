@@ -1,5 +1,6 @@
 //! `fauxauth load`: the correctness counters on small runs (50 agents, 2 s), read from the
-//! `--json` contract. Each run is bounded by its `--duration`; nothing here times anything.
+//! `--json` contract (the CLI) or from the report the library returns (for the counters
+//! beyond the contract). Each run is bounded by its `--duration`; nothing here times anything.
 //!
 //! The runs are made deterministic by their parameters, not by luck. Without jitter every
 //! agent logs in at once; at 60× virtual time a 150 s access token renewed 100 s early is due
@@ -10,7 +11,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
+use fauxauth_conformance::load::{self, Flow, LoadOptions, LoadReport, RefreshMode};
 use fauxauth_server::MockServer;
 use fauxauth_server::config::{DurationValue, ServerConfig};
 use serde_json::Value;
@@ -29,6 +32,14 @@ const CONTRACT_KEYS: [&str; 11] = [
     "server_rss_bytes",
 ];
 
+const ENDPOINTS: [&str; 5] = [
+    "authorize",
+    "token_authorization_code",
+    "token_refresh",
+    "token_client_credentials",
+    "api_responses",
+];
+
 fn json_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
         "fauxauth-load-{name}-{}.json",
@@ -36,8 +47,46 @@ fn json_path(name: &str) -> PathBuf {
     ))
 }
 
+/// Run `fauxauth load` with exactly `args`.
+fn fauxauth_load(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .arg("load")
+        .args(args)
+        .output()
+        .expect("run fauxauth load")
+}
+
+/// A file holding `text`, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "fauxauth-load-{name}-{}",
+            fauxauth_server::secret::random_id("")
+        ));
+        std::fs::write(&path, text).expect("write temp file");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Run `fauxauth load` with the small-run parameters plus `extra`; returns the JSON report.
 fn load(name: &str, extra: &[&str]) -> Value {
+    load_with_summary(name, extra).0
+}
+
+/// [`load`], with the terminal summary.
+fn load_with_summary(name: &str, extra: &[&str]) -> (Value, String) {
     let json = json_path(name);
     let mut args = vec!["load", "--agents", "50", "--duration", "2s", "--quiet"];
     args.extend_from_slice(extra);
@@ -55,7 +104,10 @@ fn load(name: &str, extra: &[&str]) -> Value {
     );
     let text = std::fs::read_to_string(&json).expect("json report written");
     let _ = std::fs::remove_file(&json);
-    serde_json::from_str(&text).expect("valid JSON")
+    (
+        serde_json::from_str(&text).expect("valid JSON"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 const SCALED: [&str; 7] = [
@@ -74,39 +126,54 @@ fn n(report: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} is a count: {report}"))
 }
 
-#[test]
-fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
-    let mut args = SCALED.to_vec();
-    args.extend([
-        "--refresh",
-        "single-flight",
-        "--rate",
-        "4",
-        "--concurrency",
-        "2",
-    ]);
-    let r = load("single-flight", &args);
-    let keys: Vec<&str> = r
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let mut expected = CONTRACT_KEYS.to_vec();
-    expected.sort_unstable();
-    assert_eq!(keys, expected, "exactly the contract's top-level keys");
+/// The small run of the module docs, through the library: the same code as the CLI, with
+/// the counters beyond the JSON contract at hand.
+fn small_run(refresh: RefreshMode, rate: f64, concurrency: usize) -> LoadOptions {
+    LoadOptions {
+        agents: 50,
+        duration: Duration::from_secs(2),
+        rate,
+        concurrency,
+        flow: Flow::AuthorizationCode,
+        refresh,
+        buffer: Duration::from_secs(100),
+        jitter: false,
+        scale: Some(60.0),
+        access_ttl: Some(Duration::from_secs(150)),
+        alg: None,
+        config: None,
+        target: None,
+        server_pid: None,
+        pools: 4,
+        max_in_flight: 256,
+        progress: false,
+    }
+}
+
+async fn run_lib(opts: LoadOptions) -> (LoadReport, Value) {
+    let report = load::run(opts).await.expect("load run");
+    let json = serde_json::to_value(&report.json).expect("JSON");
+    (report, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
+    let (report, r) = run_lib(small_run(RefreshMode::SingleFlight, 4.0, 2)).await;
+    let c = report.counters;
     assert_eq!(n(&r, "agents"), 50);
     // Every agent renewed at least once: the counters below are not vacuous.
     assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
-    assert_eq!(n(&r["requests"], "token_refresh_duplicates"), 0, "{r}");
+    assert_eq!(c.duplicate_refreshes, 0, "{c:?}");
     assert_eq!(
-        n(&r["requests"], "token_refresh_expiries"),
-        n(&r["requests"], "token_refresh"),
-        "one refresh per expiry: {r}"
+        c.expiries, c.refresh_requests,
+        "one refresh per expiry: {c:?}"
     );
+    assert_eq!(c.logins, 50, "{c:?}");
+    assert_eq!(c.renewals_at_expiry, 0, "renewed inside the buffer: {c:?}");
     assert_eq!(n(&r["requests"], "authorize"), 50, "one login each: {r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
+    assert_eq!(c.expired_token_calls_client, 0, "{c:?}");
     assert_eq!(n(&r, "refresh_reuse_detected"), 0, "{r}");
     assert_eq!(n(&r, "families_revoked"), 0, "{r}");
     assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
@@ -116,25 +183,18 @@ fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
         n(p, "p50") <= n(p, "p99") && n(p, "p99") <= n(p, "max"),
         "{r}"
     );
-    assert!(n(&r, "server_rss_bytes") > 0);
 }
 
-#[test]
-fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
-    let mut args = SCALED.to_vec();
-    args.extend(["--refresh", "naive", "--rate", "2", "--concurrency", "4"]);
-    let r = load("naive", &args);
-    assert!(n(&r["requests"], "token_refresh_duplicates") > 0, "{r}");
-    assert_eq!(
-        n(&r["requests"], "token_refresh_duplicates") + n(&r["requests"], "token_refresh_expiries"),
-        n(&r["requests"], "token_refresh"),
-        "{r}"
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
+    let (report, r) = run_lib(small_run(RefreshMode::Naive, 2.0, 4)).await;
+    let c = report.counters;
+    assert!(c.duplicate_refreshes > 0, "{c:?}");
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
     // A reused token is refused at most once per duplicate sent.
     assert!(
-        n(&r, "refresh_reuse_detected") <= n(&r["requests"], "token_refresh_duplicates"),
-        "{r}"
+        n(&r, "refresh_reuse_detected") <= c.duplicate_refreshes,
+        "{r} {c:?}"
     );
     // In-process, this is the server's own count of revoked grants.
     assert!(n(&r, "families_revoked") > 0, "{r}");
@@ -142,6 +202,68 @@ fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
         n(&r["errors"], "refresh_invalid_grant_reuse") > 0,
         "the server said why: {r}"
     );
+    // Every session whose family was revoked found out it was lost before the run ended —
+    // also when the race's winner had already installed the family's next tokens — so the
+    // two counts agree (sessions_lost used to lag until each session's next renewal).
+    assert_eq!(
+        n(&r, "sessions_lost"),
+        n(&r, "families_revoked"),
+        "{r} {c:?}"
+    );
+}
+
+/// The `--json` contract: exactly the top-level keys; every endpoint in `requests`,
+/// `rps` and `latency_us`, zeros included; `requests` holds request counts only; each
+/// endpoint's latency has exactly `p50`, `p90`, `p99`, `p99.9` and `max`.
+#[test]
+fn the_json_report_has_exactly_the_contracts_keys() {
+    let mut args = SCALED.to_vec();
+    args.extend(["--rate", "4"]);
+    let r = load("contract", &args);
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort_unstable();
+        k
+    };
+    let mut expected = CONTRACT_KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys(&r), expected, "exactly the contract's top-level keys");
+    let mut endpoints = ENDPOINTS.to_vec();
+    endpoints.sort_unstable();
+    let mut with_total = ENDPOINTS.to_vec();
+    with_total.push("total");
+    with_total.sort_unstable();
+    assert_eq!(keys(&r["requests"]), with_total, "{r}");
+    assert_eq!(keys(&r["rps"]), with_total, "{r}");
+    assert_eq!(keys(&r["latency_us"]), endpoints, "{r}");
+    for e in ENDPOINTS {
+        assert_eq!(
+            keys(&r["latency_us"][e]),
+            ["max", "p50", "p90", "p99", "p99.9"],
+            "{e}: {r}"
+        );
+    }
+    // Request counts only: the endpoints add up to the total.
+    let sum: u64 = ENDPOINTS.iter().map(|e| n(&r["requests"], e)).sum();
+    assert_eq!(sum, n(&r["requests"], "total"), "{r}");
+    // An endpoint this run never used is there, with zeros.
+    assert_eq!(n(&r["requests"], "token_client_credentials"), 0, "{r}");
+    assert_eq!(
+        r["latency_us"]["token_client_credentials"],
+        serde_json::json!({"p50": 0, "p90": 0, "p99": 0, "p99.9": 0, "max": 0})
+    );
+    let p = &r["latency_us"]["api_responses"];
+    assert!(
+        n(p, "p50") <= n(p, "p90")
+            && n(p, "p90") <= n(p, "p99")
+            && n(p, "p99") <= n(p, "p99.9")
+            && n(p, "p99.9") <= n(p, "max")
+            && n(p, "p50") > 0,
+        "{r}"
+    );
+    assert!(r["duration_s"].is_f64() && r["errors"].is_object(), "{r}");
+    // In-process: the RSS of the load process (server and agents share it).
+    assert!(n(&r, "server_rss_bytes") > 0, "{r}");
 }
 
 #[test]
@@ -158,20 +280,27 @@ fn client_credentials_agents_renew_with_new_grants() {
     let r = load("client-credentials", &args);
     // 50 logins, then at least one renewal each: a new grant, never a refresh token.
     assert!(n(&r["requests"], "token_client_credentials") >= 100, "{r}");
-    assert_eq!(r["requests"].get("token_refresh"), None, "{r}");
-    assert_eq!(r["requests"].get("authorize"), None, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
+    assert_eq!(n(&r["requests"], "authorize"), 0, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
     assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
     assert_eq!(r["errors"], serde_json::json!({}), "{r}");
 }
 
-#[test]
-fn an_agent_that_never_renews_makes_expired_token_calls() {
-    // Tokens of 10 virtual minutes at 600× expire one real second after login.
-    let r = load(
-        "none",
+/// `--refresh none` with tokens of 10 virtual minutes at 600×: they expire one real second
+/// after login, and every call after that is made with an expired token. The in-process
+/// server's event log counts each, whatever the server answers it (`api_expired_token`).
+fn never_renewing(mode: &str) -> Value {
+    let config = TempFile::new(
+        &format!("{mode}.yaml"),
+        &format!("api_expired_token: {mode}\nsigning_alg: ES256\n"),
+    );
+    load(
+        mode,
         &[
+            "--config",
+            config.path(),
             "--refresh",
             "none",
             "--scale",
@@ -181,13 +310,79 @@ fn an_agent_that_never_renews_makes_expired_token_calls() {
             "--rate",
             "4",
         ],
-    );
+    )
+}
+
+#[test]
+fn an_agent_that_never_renews_makes_expired_token_calls() {
+    let r = never_renewing("www_authenticate");
     assert!(n(&r, "expired_token_calls") > 0, "{r}");
-    assert_eq!(
-        n(&r["errors"], "api_401_expired_token"),
-        n(&r, "expired_token_calls")
+    // Each 401 that says "expired" answered a call the server counted.
+    assert!(
+        n(&r["errors"], "api_401_expired_token") <= n(&r, "expired_token_calls"),
+        "{r}"
     );
-    assert_eq!(r["requests"].get("token_refresh"), None, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
+}
+
+#[test]
+fn expired_token_calls_answered_with_a_bare_401_are_counted() {
+    let r = never_renewing("bare_401");
+    assert!(n(&r, "expired_token_calls") > 0, "{r}");
+    // The client cannot tell why it was refused; the server's log can.
+    assert!(n(&r["errors"], "api_http_401") > 0, "{r}");
+    assert_eq!(r["errors"].get("api_401_expired_token"), None, "{r}");
+}
+
+#[test]
+fn expired_token_calls_answered_with_an_empty_200_are_counted() {
+    let r = never_renewing("empty_200");
+    assert!(n(&r, "expired_token_calls") > 0, "{r}");
+    // Nothing looked wrong to the client.
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+}
+
+#[test]
+fn expired_token_calls_left_hanging_are_counted_and_cut_off_at_the_end() {
+    let r = never_renewing("hang");
+    assert!(n(&r, "expired_token_calls") > 0, "{r}");
+    // The server never answered them: they were cut off after the drain.
+    assert!(n(&r["errors"], "api_call_unfinished") > 0, "{r}");
+}
+
+/// With `--target` the server's log is not the load's to read: the client judges each call
+/// by the token's `exp` against its clock when the call was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_target_expired_token_calls_are_judged_by_the_client() {
+    let config = ServerConfig {
+        access_token_ttl: DurationValue::secs(1),
+        api_expired_token: fauxauth_server::config::ExpiredTokenMode::Bare401,
+        ..ServerConfig::default()
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server");
+    let url = server.url().to_owned();
+    let r = tokio::task::spawn_blocking(move || {
+        load(
+            "target-none",
+            &["--target", &url, "--refresh", "none", "--rate", "4"],
+        )
+    })
+    .await
+    .expect("join");
+    let client = n(&r, "expired_token_calls");
+    assert!(client > 0, "{r}");
+    let server_count = server
+        .events()
+        .all()
+        .iter()
+        .filter(|e| e.details.token_expired == Some(true))
+        .count() as u64;
+    assert!(server_count > 0, "the server agrees: {r}");
+    server.shutdown().await;
 }
 
 /// Against a running server (`--target`), the same races are judged from the client side.
@@ -203,8 +398,8 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
         .await
         .expect("server");
     let url = server.url().to_owned();
-    let r = tokio::task::spawn_blocking(move || {
-        load(
+    let (r, summary) = tokio::task::spawn_blocking(move || {
+        load_with_summary(
             "target",
             &["--target", &url, "--buffer", "1s", "--refresh", "naive"],
         )
@@ -213,10 +408,15 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
     .expect("join");
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
     assert!(n(&r, "families_revoked") > 0, "{r}");
-    assert!(
-        r["server_rss_bytes"].is_null(),
-        "unknown without --server-pid: {r}"
+    assert_eq!(n(&r, "sessions_lost"), n(&r, "families_revoked"), "{r}");
+    // The target listens on loopback in this very process: its RSS is this process's.
+    assert!(n(&r, "server_rss_bytes") > 0, "{r}");
+    let pid = format!(
+        "pid {}, listening on port {}",
+        std::process::id(),
+        server.addr().port()
     );
+    assert!(summary.contains(&pid), "{summary}");
     assert!(server.counts().revoked_families > 0, "the server agrees");
     server.shutdown().await;
 }
@@ -243,4 +443,397 @@ fn bad_options_are_refused_with_a_clear_error() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--scale"));
+    for (args, says) in [
+        (
+            vec!["--target", "ftp://127.0.0.1:21/", "--duration", "1s"],
+            "is not an http:// or https:// URL",
+        ),
+        (
+            vec!["--target", "http://127.0.0.1:9", "--access-ttl", "5m"],
+            "--access-ttl",
+        ),
+        // In-process: 1-minute tokens cannot be renewed 5 minutes (the default) early.
+        (
+            vec!["--access-ttl", "1m", "--duration", "1s", "--agents", "1"],
+            "--buffer 5m is not shorter than the access-token lifetime 1m",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.push("--quiet");
+        let out = fauxauth_load(&all);
+        assert!(!out.status.success(), "{args:?} refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// With `--target`, renewals are timed by the lifetime the server's token responses give
+/// (`expires_in`), not by an assumed hour: 60-second tokens renewed 10 s early (plus up to
+/// 6 s of jitter) need no renewal in a 2-second run. (Sized from an hour, the jitter alone
+/// — up to 6 minutes — made most sessions renew at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_target_renewals_follow_the_servers_expires_in() {
+    let config = ServerConfig {
+        access_token_ttl: DurationValue::secs(60),
+        ..ServerConfig::default()
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server");
+    let url = server.url().to_owned();
+    let r = tokio::task::spawn_blocking(move || {
+        load(
+            "target-ttl",
+            &["--target", &url, "--buffer", "10s", "--rate", "4"],
+        )
+    })
+    .await
+    .expect("join");
+    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+    server.shutdown().await;
+}
+
+/// A `--buffer` as long as a target's token lifetime is refused once the first token
+/// response shows the lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffer_longer_than_a_targets_tokens_is_refused() {
+    let config = ServerConfig {
+        access_token_ttl: DurationValue::secs(30),
+        ..ServerConfig::default()
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server");
+    let url = server.url().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        fauxauth_load(&[
+            "--target", &url, "--buffer", "1m", "--agents", "2", "--quiet",
+        ])
+    })
+    .await
+    .expect("join");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--buffer 1m is not shorter than the access-token lifetime 30s (the target's expires_in)"),
+        "{err}"
+    );
+    server.shutdown().await;
+}
+
+/// In-process, the load goes to the bound loopback socket, not to the configured issuer
+/// (here an address nothing listens on): the issuer is only the tokens' identity.
+#[test]
+fn an_in_process_run_reaches_its_own_socket_whatever_the_issuer_says() {
+    let config = TempFile::new("issuer.yaml", "issuer: http://127.0.0.2:9\n");
+    let mut args = SCALED.to_vec();
+    args.extend(["--config", config.path(), "--rate", "4"]);
+    let r = load("issuer", &args);
+    assert_eq!(
+        n(&r["requests"], "authorize"),
+        50,
+        "every agent logged in: {r}"
+    );
+    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+}
+
+/// With `--target`, a discovery document that names endpoints on another host is refused
+/// before any of them is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_document_naming_another_host_is_refused() {
+    let config = ServerConfig {
+        issuer: Some("http://192.0.2.1:9".to_owned()),
+        ..ServerConfig::default()
+    };
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server");
+    let target = format!("http://{}", server.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        fauxauth_load(&[
+            "--target",
+            &target,
+            "--agents",
+            "5",
+            "--duration",
+            "2s",
+            "--quiet",
+        ])
+    })
+    .await
+    .expect("join");
+    assert!(!out.status.success(), "refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("http://192.0.2.1:9/oauth/"),
+        "names the URL: {err}"
+    );
+    assert!(err.contains("not on the target's origin"), "{err}");
+    let used: Vec<_> = server
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.endpoint != fauxauth_server::EndpointKind::Discovery)
+        .collect();
+    assert!(
+        used.is_empty(),
+        "only the discovery document was read: {used:?}"
+    );
+    server.shutdown().await;
+}
+
+/// A loopback server that accepts connections and reads requests but never answers —
+/// except, with `answer_discovery`, a 404 to discovery requests. Stops with the test process.
+fn silent_server(answer_discovery: bool) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+                        seen.drain(..end + 4);
+                        if answer_discovery && head.starts_with("GET /.well-known/") {
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `fauxauth load` with `args` and `--json`, ended by its own `--duration`; the 30 s bound
+/// only keeps a broken build from hanging the test suite.
+fn bounded_load(name: &str, args: &[&str]) -> Value {
+    let json = json_path(name);
+    let child = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+        .arg("load")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fauxauth load");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("fauxauth load {args:?} did not end by itself");
+    };
+    let out = out.expect("wait");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("json report written");
+    let _ = std::fs::remove_file(&json);
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// A target that accepts connections and never answers: discovery counts inside the
+/// duration, and the run ends at its deadline (plus the short drain) reporting why.
+#[test]
+fn a_target_that_never_answers_ends_the_run_at_its_duration() {
+    let target = silent_server(false);
+    let r = bounded_load(
+        "silent",
+        &[
+            "--target",
+            &target,
+            "--agents",
+            "5",
+            "--duration",
+            "1s",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r["duration_s"], serde_json::json!(1.0), "{r}");
+    assert_eq!(n(&r["errors"], "discovery_timeout"), 1, "{r}");
+    assert_eq!(n(&r["requests"], "total"), 0, "{r}");
+    // The silent target is this process's listener: its RSS is reported.
+    assert!(n(&r, "server_rss_bytes") > 0, "{r}");
+}
+
+/// A target that answers discovery (404) but nothing else: the first login — the one that
+/// reads the token lifetime before the agents start — waits until the deadline, is cut off
+/// after the drain and reported, and no request counts.
+#[test]
+fn logins_a_target_never_answers_are_cut_off_and_reported() {
+    let target = silent_server(true);
+    let r = bounded_load(
+        "silent-logins",
+        &[
+            "--target",
+            &target,
+            "--agents",
+            "5",
+            "--duration",
+            "1s",
+            "--no-jitter",
+            "--quiet",
+        ],
+    );
+    assert_eq!(n(&r["errors"], "discovery_http_404"), 1, "{r}");
+    assert_eq!(n(&r["errors"], "login_unfinished"), 1, "{r}");
+    assert_eq!(n(&r["requests"], "total"), 0, "{r}");
+    assert_eq!(r["rps"]["total"], serde_json::json!(0.0), "{r}");
+}
+
+/// `--report`: one self-contained HTML page — no script, no stylesheet or image to fetch, no
+/// link — with the three plots drawn as inline SVG.
+#[test]
+fn the_html_report_is_self_contained_with_three_svg_plots() {
+    let html = std::env::temp_dir().join(format!(
+        "fauxauth-load-report-{}.html",
+        fauxauth_server::secret::random_id("")
+    ));
+    let html_arg = html.to_str().expect("UTF-8 path").to_owned();
+    let mut args = SCALED.to_vec();
+    args.extend(["--rate", "4", "--report", &html_arg]);
+    let r = load("report", &args);
+    let page = std::fs::read_to_string(&html).expect("HTML report written");
+    let _ = std::fs::remove_file(&html);
+    assert!(
+        page.starts_with("<!doctype html>"),
+        "{}",
+        &page[..80.min(page.len())]
+    );
+    assert!(page.trim_end().ends_with("</html>"));
+    assert_eq!(page.matches("<svg").count(), 3, "three plots");
+    assert_eq!(page.matches("</svg>").count(), 3);
+    for heading in [
+        "Latency over time",
+        "Latency histogram",
+        "Refreshes and errors per second",
+    ] {
+        assert!(
+            page.contains(&format!("<h2>{heading}</h2><svg")),
+            "{heading}"
+        );
+    }
+    let lower = page.to_ascii_lowercase();
+    for external in [
+        "<script", "<link", "<img", "<iframe", "src=", "href=", "url(",
+    ] {
+        assert!(
+            !lower.contains(external),
+            "nothing to fetch: found {external}"
+        );
+    }
+    // The only URLs are the SVG namespace names.
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("http") {
+        rest = &rest[at..];
+        assert!(
+            rest.starts_with("http://www.w3.org/"),
+            "unexpected URL: {}",
+            &rest[..60.min(rest.len())]
+        );
+        rest = &rest[4..];
+    }
+    // The plots hold data: the run renewed tokens, and the report says so.
+    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    assert!(
+        page.matches("<polyline").count() >= 2,
+        "latency lines drawn"
+    );
+    assert!(page.contains("renewals"), "refresh plot legend");
+}
+
+/// The storm: without jitter every agent logs in at once, so every token expires at once
+/// and every agent renews in the same moment; with jitter the logins are spread over a
+/// renewal period and each session renews a random extra up to a tenth of the token's life
+/// early. Counted per second of the run (the report's refreshes-per-second plot).
+///
+/// The numbers: 60 agents, 4 s, 10 calls a second each, tokens of 180 virtual seconds at
+/// 60× (3 real seconds) renewed 57 s early — due 2.05 s after login. Without jitter all 60
+/// renew at 2.05 s plus the spread of the logins and one tick (0.1 s): in second 2 unless
+/// that spread passes 0.85 s, and the next renewals (4.1 s) fall after the run. With jitter
+/// the renewals are spread over 2.0 s (1.75–4.1 s): about half fall in each of seconds 2
+/// and 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_jitter_the_renewals_come_as_a_storm() {
+    let storm_run = |jitter: bool| LoadOptions {
+        agents: 60,
+        duration: Duration::from_secs(4),
+        jitter,
+        buffer: Duration::from_secs(57),
+        access_ttl: Some(Duration::from_secs(180)),
+        ..small_run(RefreshMode::SingleFlight, 10.0, 1)
+    };
+    let (storm, _) = run_lib(storm_run(false)).await;
+    let (calm, _) = run_lib(storm_run(true)).await;
+    let per_second = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).collect::<Vec<_>>();
+    let peak = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).max().unwrap_or(0);
+    let total = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).sum::<u64>();
+    let shown = format!(
+        "renewals per second without jitter {:?}, with jitter {:?}",
+        per_second(&storm),
+        per_second(&calm)
+    );
+    // Both runs renewed about once per agent: the peaks compare like with like.
+    assert!(total(&storm) >= 50 && total(&calm) >= 40, "{shown}");
+    // Pigeonhole: 60 renewals within one second land in at most two seconds.
+    assert!(peak(&storm) >= 30, "{shown}");
+    assert!(peak(&storm) > peak(&calm), "{shown}");
+}
+
+/// The refresh buffer: with the default, a session renews while its token still has the
+/// buffer to live, so no renewal finds it expired; with `--buffer 0s` it renews only once
+/// its token has expired, every time (the calls that find it so wait for a refresh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_buffer_every_renewal_waits_for_expiry() {
+    // Tokens of 90 virtual seconds at 60×: 1.5 real seconds.
+    let run = |buffer: u64| LoadOptions {
+        duration: Duration::from_secs(3),
+        buffer: Duration::from_secs(buffer),
+        access_ttl: Some(Duration::from_secs(90)),
+        ..small_run(RefreshMode::SingleFlight, 4.0, 2)
+    };
+    let (buffered, rb) = run_lib(run(60)).await;
+    let (unbuffered, ru) = run_lib(run(0)).await;
+    let (b, u) = (buffered.counters, unbuffered.counters);
+    assert!(b.renewals >= 50, "{b:?}");
+    assert_eq!(
+        b.renewals_at_expiry, 0,
+        "renewed with the buffer to spare: {b:?}"
+    );
+    assert!(u.renewals >= 50, "{u:?}");
+    assert_eq!(
+        u.renewals_at_expiry, u.renewals,
+        "every renewal found the token expired: {u:?}"
+    );
+    for r in [&rb, &ru] {
+        assert_eq!(n(r, "sessions_lost"), 0, "{r}");
+    }
 }

@@ -4,17 +4,89 @@
 //! Everything about tokens — logging in, renewing inside the refresh buffer, single-flight or
 //! naive concurrent refresh, counting refresh-token reuse — is the session's. The agent adds
 //! only what a load run needs around it: when to call, a new login after a loss (one at a
-//! time), and which answers count as errors of which kind. Latency and transport failures
+//! time), finding out at once that its grant was revoked (see `find_out_revoked`), which
+//! answers count as errors of which kind, and the client-side judgments of a call (sent
+//! with an expired token? a renewal at expiry?). Latency and transport failures
 //! reach [`Stats`] through the shared transport's observer, not through the agent.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use fauxauth_server::clock::unix_seconds;
 use futures_util::future::join_all;
 
 use super::stats::Stats;
 use crate::client::{ApiResponse, ClientError, Session};
+
+/// The tokens a tick's calls start from, read once before they run (every call of a tick
+/// reads the same session state: none of them awaits before choosing its token).
+#[derive(Debug)]
+struct Held {
+    /// Short hash of the access token (what [`ApiResponse::token`] names).
+    access: String,
+    /// The token's `exp` claim (Unix seconds) — the server's own criterion: expired when
+    /// `now >= exp` — or, for a token that is not a JWT, the client's `expires_in` expiry
+    /// rounded up to the next second. None: no known expiry.
+    exp: Option<u64>,
+    /// The client's expiry (`expires_in` after the request was sent), Unix seconds, rounded
+    /// down.
+    client_expires_at: Option<u64>,
+    /// The client's clock when the tick began: when its calls chose their token.
+    at: SystemTime,
+}
+
+impl Held {
+    fn read(session: &Session) -> Option<Self> {
+        if session.needs_login() {
+            return None;
+        }
+        let summary = session.tokens()?;
+        let exp = session
+            .current_access_token()
+            .and_then(|t| jwt_exp(&t))
+            .or(summary.expires_at.map(|e| e + 1));
+        Some(Self {
+            access: summary.access_token,
+            exp,
+            client_expires_at: summary.expires_at,
+            at: session.now(),
+        })
+    }
+
+    /// Whether the token had expired when the tick's calls were sent.
+    fn expired_at_send(&self) -> bool {
+        self.exp
+            .is_some_and(|exp| self.at >= SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+    }
+}
+
+/// The `exp` and `iat` claims of a JWT, read without verifying it.
+#[derive(Debug, serde::Deserialize)]
+struct Times {
+    exp: Option<u64>,
+    iat: Option<u64>,
+}
+
+fn jwt_times(token: &str) -> Option<Times> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `exp` claim of a JWT, read without verifying it.
+fn jwt_exp(token: &str) -> Option<u64> {
+    jwt_times(token)?.exp
+}
+
+/// `exp - iat` of a JWT: the lifetime it was issued with, in seconds.
+pub(super) fn jwt_lifetime(token: &str) -> Option<u64> {
+    let t = jwt_times(token)?;
+    t.exp?.checked_sub(t.iat?)
+}
 
 /// What a failed session operation was doing: it names the error kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +148,8 @@ impl Agent {
             }
             // The calls run concurrently inside this task: each reads the session's tokens
             // when it starts, so without single flight they race with one refresh token.
-            join_all((0..concurrency).map(|_| self.call_api())).await;
+            let held = Held::read(&self.session);
+            join_all((0..concurrency).map(|_| self.call_api(held.as_ref()))).await;
             if tokio::time::Instant::now() >= deadline {
                 return;
             }
@@ -84,26 +157,113 @@ impl Agent {
     }
 
     /// One model API call through the session (which renews first when due); a lost session
-    /// logs in again first.
-    async fn call_api(&self) {
+    /// logs in again first. `held`: the tokens the tick began with.
+    async fn call_api(&self, held: Option<&Held>) {
         // No await between this check and the session reading its tokens: an error below is
         // this call's own, never the stored error of a session lost by a concurrent call.
         if self.session.needs_login() && !Box::pin(self.login()).await {
             return;
         }
-        match self.session.call_api().await {
-            Ok(answer) => self.judge(&answer),
+        // Without renewal the session sends the token it holds, expired or not: judged
+        // here, as sent, so that a call that never gets an answer (`hang`) counts too.
+        let renews = self.session.config().token_auto_refresh;
+        let expired = held.filter(|h| h.expired_at_send());
+        if !renews && expired.is_some() {
+            self.expired_call();
+        }
+        let under_way = &self.stats.counters.calls_in_flight;
+        under_way.fetch_add(1, Ordering::Relaxed);
+        let result = self.session.call_api().await;
+        under_way.fetch_sub(1, Ordering::Relaxed);
+        match result {
+            Ok(answer) => {
+                // With renewal on, the token sent was the held one only if the answer says so.
+                if renews && expired.is_some_and(|h| h.access == answer.token) {
+                    self.expired_call();
+                }
+                if answer.renewed
+                    && held
+                        .and_then(|h| Some(unix_seconds(h.at) >= h.client_expires_at?))
+                        .unwrap_or(false)
+                {
+                    self.stats
+                        .counters
+                        .renewals_at_expiry
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                self.judge(&answer);
+                if answer.status == 401
+                    && answer
+                        .www_authenticate
+                        .as_deref()
+                        .is_some_and(|c| c.to_ascii_lowercase().contains("revoked"))
+                {
+                    self.find_out_revoked(Some(&answer.token)).await;
+                }
+            }
+            Err(e) => {
+                self.count(Step::Call, &e);
+                if matches!(e, ClientError::ReauthenticationRequired { .. }) {
+                    self.find_out_revoked(None).await;
+                }
+            }
+        }
+    }
+
+    /// The server revoked this session's grant — it refused a refresh token of it, or the
+    /// API refused the access token (`refused_access`, a short hash) as revoked — but the
+    /// session still holds the grant's tokens, because a concurrent caller renewed first
+    /// (naive concurrent refresh: the winner's new tokens belong to the family the loser's
+    /// reuse got revoked). Find out at once, as a client that reacts to the refusal does:
+    /// one refresh with the refresh token held. Refused, the session is lost (counted in
+    /// `sessions_lost`) and the next call logs in; granted (a server that did not revoke the
+    /// family), it goes on. Without this, the session would call with revoked tokens until
+    /// its next scheduled renewal, and `sessions_lost` would lag `families_revoked`.
+    async fn find_out_revoked(&self, refused_access: Option<&str>) {
+        let config = self.session.config();
+        if !config.token_auto_refresh || config.flow != crate::client::Flow::AuthorizationCode {
+            return;
+        }
+        // One at a time, and once: the first caller loses the session, the others see it.
+        let _one_at_a_time = self.login_lock.lock().await;
+        if self.session.needs_login() {
+            return;
+        }
+        if let Some(refused) = refused_access
+            && self.session.tokens().map(|t| t.access_token).as_deref() != Some(refused)
+        {
+            // The refused token was replaced since: nothing to find out.
+            return;
+        }
+        let under_way = &self.stats.counters.calls_in_flight;
+        under_way.fetch_add(1, Ordering::Relaxed);
+        let result = self.session.refresh().await;
+        under_way.fetch_sub(1, Ordering::Relaxed);
+        match result {
+            Ok(_) => self.stats.refreshed(),
             Err(e) => self.count(Step::Call, &e),
         }
     }
 
+    /// An API call sent with an expired token, by the client's judgment.
+    fn expired_call(&self) {
+        self.stats
+            .counters
+            .expired_token_calls_client
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Log in unless a concurrent caller just did; whether the session now holds tokens.
-    async fn login(&self) -> bool {
+    pub(super) async fn login(&self) -> bool {
         let _one_at_a_time = self.login_lock.lock().await;
         if !self.session.needs_login() {
             return true;
         }
-        match self.session.login().await {
+        let under_way = &self.stats.counters.logins_in_flight;
+        under_way.fetch_add(1, Ordering::Relaxed);
+        let result = self.session.login().await;
+        under_way.fetch_sub(1, Ordering::Relaxed);
+        match result {
             Ok(_) => true,
             Err(e) => {
                 self.count(Step::Login, &e);
@@ -126,10 +286,6 @@ impl Agent {
             .unwrap_or("")
             .to_ascii_lowercase();
         if answer.status == 401 && challenge.contains("expired") {
-            self.stats
-                .counters
-                .expired_token_calls
-                .fetch_add(1, Ordering::Relaxed);
             self.stats.error("api_401_expired_token");
         } else if answer.status == 401 && challenge.contains("revoked") {
             self.stats.error("api_401_revoked_token");

@@ -18,7 +18,7 @@ pub(super) fn summary(r: &LoadReport) -> String {
         j.agents, j.duration_s
     );
     for (k, v) in &r.details {
-        let _ = writeln!(out, "  {k:<34} {v}");
+        let _ = writeln!(out, "  {k:<44} {v}");
     }
     let _ = writeln!(
         out,
@@ -26,12 +26,12 @@ pub(super) fn summary(r: &LoadReport) -> String {
         "endpoint", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
     );
     let ms = |us: u64| us as f64 / 1000.0;
-    for (name, p) in &j.latency_us {
+    for (name, p) in used(j) {
         let _ = writeln!(
             out,
             "  {:<26} {:>9} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             name,
-            p.count,
+            j.requests.get(name).copied().unwrap_or(0),
             j.rps.get(name).copied().unwrap_or(0.0),
             ms(p.p50),
             ms(p.p90),
@@ -50,31 +50,38 @@ pub(super) fn summary(r: &LoadReport) -> String {
     let _ = writeln!(out, "\n  correctness");
     let _ = writeln!(
         out,
-        "  {:<34} {}",
+        "  {:<44} {}",
         "expired-token API calls", j.expired_token_calls
     );
     let _ = writeln!(
         out,
-        "  {:<34} {}",
+        "  {:<44} {}",
         "refresh-token reuse detected", j.refresh_reuse_detected
     );
-    let _ = writeln!(out, "  {:<34} {}", "families revoked", j.families_revoked);
-    let _ = writeln!(out, "  {:<34} {}", "sessions lost", j.sessions_lost);
+    let _ = writeln!(out, "  {:<44} {}", "families revoked", j.families_revoked);
+    let _ = writeln!(out, "  {:<44} {}", "sessions lost", j.sessions_lost);
     let rss = j
         .server_rss_bytes
         .map_or("unknown (pass --server-pid)".to_owned(), |b| {
             format!("{:.1} MiB", b as f64 / 1048576.0)
         });
-    let _ = writeln!(out, "  {:<34} {}", "server RSS", rss);
+    let _ = writeln!(out, "  {:<44} {}", "server RSS", rss);
     if j.errors.is_empty() {
         let _ = writeln!(out, "\n  errors: none");
     } else {
         let _ = writeln!(out, "\n  errors by kind");
         for (k, n) in &j.errors {
-            let _ = writeln!(out, "  {k:<40} {n}");
+            let _ = writeln!(out, "  {k:<44} {n}");
         }
     }
     out
+}
+
+/// The endpoints that had requests, with their percentiles (the JSON lists them all).
+fn used(j: &super::LoadJson) -> impl Iterator<Item = (&String, &super::Percentiles)> {
+    j.latency_us
+        .iter()
+        .filter(|(name, _)| j.requests.get(*name).is_some_and(|n| *n > 0))
 }
 
 /// Write the JSON contract to `path`.
@@ -137,11 +144,11 @@ pub fn write_html(r: &LoadReport, path: &Path) -> std::io::Result<()> {
          <th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th></tr>",
     );
     let ms = |us: u64| us as f64 / 1000.0;
-    for (name, p) in &j.latency_us {
+    for (name, p) in used(j) {
         let _ = write!(
             html,
             "<tr><td>{name}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
-            p.count,
+            j.requests.get(name).copied().unwrap_or(0),
             j.rps.get(name).copied().unwrap_or(0.0),
             ms(p.p50),
             ms(p.p90),
@@ -184,20 +191,20 @@ fn latency_over_time(r: &LoadReport, svg: &mut String) -> Result<(), String> {
     let ms = |us: u64| us as f64 / 1000.0;
     type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
     let series: Vec<Series> = [
-        ("API p50", BLUE, 0.5, true),
-        ("API p99", CYAN, 0.99, true),
-        ("token p50", RED, 0.5, false),
-        ("token p99", MAGENTA, 0.99, false),
+        ("API p50", BLUE, false, true),
+        ("API p99", CYAN, true, true),
+        ("token p50", RED, false, false),
+        ("token p99", MAGENTA, true, false),
     ]
     .into_iter()
-    .map(|(name, color, q, api)| {
+    .map(|(name, color, p99, api)| {
         let points = r
             .timeline
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let h = if api { &s.api } else { &s.token };
-                (!h.is_empty()).then(|| (i as f64 + 0.5, ms(h.value_at_quantile(q))))
+                let q = if api { s.api } else { s.token }?;
+                Some((i as f64 + 0.5, ms(if p99 { q.p99 } else { q.p50 })))
             })
             .collect();
         (name, color, points)

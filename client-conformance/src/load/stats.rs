@@ -4,6 +4,10 @@
 //! Latency and transport failures come from the shared transports, which hand every HTTP
 //! attempt to [`Stats`] as an [`AttemptObserver`]; the token counters are the sessions' own
 //! ([`Stats::add_session`]).
+//!
+//! Only the measured window counts: requests answered (or failed) after the deadline are
+//! counted apart ([`Counters::late`]) and in none of the figures, so that rates and latency
+//! describe the window alone.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,24 +86,82 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
 }
 
+/// The median and 99th percentile of the requests of one second, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+}
+
+impl Quantiles {
+    fn of(h: &Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Self {
+            p50: h.value_at_quantile(0.50),
+            p99: h.value_at_quantile(0.99),
+        })
+    }
+}
+
 /// One second of the run, for the plots.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Second {
-    /// Latency of API calls completed in this second.
-    pub api: Histogram<u64>,
-    /// Latency of token-endpoint requests completed in this second.
-    pub token: Histogram<u64>,
-    /// Successful refresh-token grants completed in this second.
+    /// Latency of the API calls completed in this second (None: there were none).
+    pub api: Option<Quantiles>,
+    /// Latency of the token-endpoint requests completed in this second.
+    pub token: Option<Quantiles>,
+    /// Successful renewals seen by API calls in this second.
     pub refreshes: u64,
     /// Errors in this second.
     pub errors: u64,
 }
 
+/// The per-second timeline. Only the current second keeps histograms; a finished second
+/// keeps its quantiles, so that memory grows by a few bytes a second (a histogram of this
+/// precision is ~170 KiB: one per second and kind would be 10 MiB for 30 s, gigabytes for a
+/// long run).
+#[derive(Debug)]
+struct Timeline {
+    seconds: Vec<Second>,
+    /// The second the histograms below describe.
+    current: usize,
+    api: Histogram<u64>,
+    token: Histogram<u64>,
+}
+
+impl Timeline {
+    /// The slot of second `i`, closing the current second first when `i` is a later one.
+    fn at(&mut self, i: usize) -> Option<&mut Second> {
+        if i > self.current {
+            self.close();
+            self.api.reset();
+            self.token.reset();
+            self.current = i;
+        }
+        self.seconds.get_mut(i)
+    }
+
+    /// Store the current second's quantiles.
+    fn close(&mut self) {
+        if let Some(s) = self.seconds.get_mut(self.current) {
+            s.api = Quantiles::of(&self.api);
+            s.token = Quantiles::of(&self.token);
+        }
+    }
+}
+
 /// Correctness counters (see the module docs of `load` for their exact meaning).
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// API calls the server refused because the access token had expired.
+    /// API calls made with an expired token, by the in-process server's event log.
     pub expired_token_calls: AtomicU64,
+    /// API calls made with an expired token, by the client's judgment: the token's `exp`
+    /// against the client's clock when the call chose its token.
+    pub expired_token_calls_client: AtomicU64,
+    /// Renewals made when the token held had already expired by the client's clock (to the
+    /// second): what renewing without a buffer does.
+    pub renewals_at_expiry: AtomicU64,
     /// Refreshes refused after the same refresh token had already been sent.
     pub refresh_reuse_detected: AtomicU64,
     /// Sessions whose refresh token was refused (they log in again).
@@ -118,32 +180,35 @@ pub struct Counters {
     pub logins: AtomicU64,
     /// Families known revoked from the client side (logins in which a reuse was refused).
     pub families_revoked_client: AtomicU64,
+    /// Requests answered or failed after the deadline (in no figure).
+    pub late: AtomicU64,
+    /// Logins under way (a login that never ends is cut off at the end of the run).
+    pub logins_in_flight: AtomicU64,
+    /// API calls (with the renewal they may include) under way.
+    pub calls_in_flight: AtomicU64,
 }
 
 /// Everything measured, shared by every agent.
 #[derive(Debug)]
 pub struct Stats {
     started: Instant,
+    window: Duration,
     latency: Vec<Mutex<Histogram<u64>>>,
     count: Vec<AtomicU64>,
     errors: Mutex<BTreeMap<String, u64>>,
     error_total: AtomicU64,
-    timeline: Mutex<Vec<Second>>,
+    timeline: Mutex<Timeline>,
     /// Correctness counters.
     pub counters: Counters,
 }
 
 impl Stats {
-    /// Empty statistics for a run starting now, with room for `seconds` of timeline.
-    pub fn new(seconds: usize) -> Self {
-        let second = Second {
-            api: histogram(),
-            token: histogram(),
-            refreshes: 0,
-            errors: 0,
-        };
+    /// Empty statistics for a run whose measured window is `window` from `started`.
+    pub fn new(started: Instant, window: Duration) -> Self {
+        let seconds = window.as_secs() as usize + usize::from(window.subsec_nanos() > 0);
         Self {
-            started: Instant::now(),
+            started,
+            window,
             latency: Endpoint::ALL
                 .iter()
                 .map(|_| Mutex::new(histogram()))
@@ -151,26 +216,40 @@ impl Stats {
             count: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             errors: Mutex::default(),
             error_total: AtomicU64::new(0),
-            timeline: Mutex::new(vec![second; seconds]),
+            timeline: Mutex::new(Timeline {
+                seconds: vec![Second::default(); seconds],
+                current: 0,
+                api: histogram(),
+                token: histogram(),
+            }),
             counters: Counters::default(),
         }
     }
 
-    fn second(&self) -> usize {
-        self.started.elapsed().as_secs() as usize
+    /// The second of the window it is now, or None once the window has closed.
+    fn second(&self) -> Option<usize> {
+        let elapsed = self.started.elapsed();
+        (elapsed <= self.window).then_some(elapsed.as_secs() as usize)
     }
 
-    /// Record one completed request of `endpoint` that took `took`.
+    /// Record one completed request of `endpoint` that took `took` (after the window: only
+    /// counted as late).
     pub fn record(&self, endpoint: Endpoint, took: Duration) {
+        let Some(second) = self.second() else {
+            self.counters.late.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         let us = (took.as_micros() as u64).clamp(1, 600_000_000);
         self.count[endpoint.index()].fetch_add(1, Ordering::Relaxed);
         let _ = self.latency[endpoint.index()].lock().record(us);
         let mut timeline = self.timeline.lock();
-        if let Some(s) = timeline.get_mut(self.second()) {
+        // (A request that completed on a second's last microsecond may reach the lock after
+        // the next second opened: it counts in that one.)
+        if timeline.at(second).is_some() {
             let _ = if endpoint.is_token() {
-                s.token.record(us)
+                timeline.token.record(us)
             } else if endpoint == Endpoint::ApiResponses {
-                s.api.record(us)
+                timeline.api.record(us)
             } else {
                 Ok(())
             };
@@ -193,20 +272,40 @@ impl Stats {
         add(&c.families_revoked_client, s.families_lost_to_reuse);
     }
 
-    /// Record a successful refresh (for the refreshes-per-second plot).
+    /// Record a successful renewal seen by an API call (for the refreshes-per-second plot);
+    /// inside the window only.
     pub fn refreshed(&self) {
+        let Some(second) = self.second() else { return };
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
-        if let Some(s) = self.timeline.lock().get_mut(self.second()) {
+        if let Some(s) = self.timeline.lock().at(second) {
             s.refreshes += 1;
         }
     }
 
-    /// Count an error of `kind`.
+    /// Count an error of `kind` that an answer showed; inside the window only (the answer
+    /// itself is counted late after it).
     pub fn error(&self, kind: &str) {
-        self.error_total.fetch_add(1, Ordering::Relaxed);
-        *self.errors.lock().entry(kind.to_owned()).or_default() += 1;
-        if let Some(s) = self.timeline.lock().get_mut(self.second()) {
-            s.errors += 1;
+        if let Some(second) = self.second() {
+            self.count_error(kind, 1, Some(second));
+        }
+    }
+
+    /// Count `n` errors of `kind` that concern the run as a whole — its discovery, or work
+    /// cut off at the end — whenever they are found.
+    pub fn run_error(&self, kind: &str, n: u64) {
+        if n > 0 {
+            let last = self.timeline.lock().seconds.len().checked_sub(1);
+            self.count_error(kind, n, self.second().or(last));
+        }
+    }
+
+    fn count_error(&self, kind: &str, n: u64, second: Option<usize>) {
+        self.error_total.fetch_add(n, Ordering::Relaxed);
+        *self.errors.lock().entry(kind.to_owned()).or_default() += n;
+        if let Some(i) = second
+            && let Some(s) = self.timeline.lock().at(i)
+        {
+            s.errors += n;
         }
     }
 
@@ -235,10 +334,11 @@ impl Stats {
         self.errors.lock().clone()
     }
 
-    /// The timeline, truncated to `seconds`.
-    pub fn timeline(&self, seconds: usize) -> Vec<Second> {
-        let t = self.timeline.lock();
-        t[..seconds.min(t.len())].to_vec()
+    /// The timeline, one entry per second of the window.
+    pub fn timeline(&self) -> Vec<Second> {
+        let mut timeline = self.timeline.lock();
+        timeline.close();
+        timeline.seconds.clone()
     }
 
     /// Read a counter.
@@ -256,6 +356,9 @@ impl AttemptObserver for Stats {
         };
         match &attempt.failure {
             None => self.record(endpoint, took),
+            Some(_) if self.second().is_none() => {
+                self.counters.late.fetch_add(1, Ordering::Relaxed);
+            }
             Some(failure) => {
                 let kind = match failure {
                     TransportError::Timeout { .. } => "timeout",
@@ -265,5 +368,41 @@ impl AttemptObserver for Stats {
                 self.error(&format!("{}_{kind}", endpoint.name()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_second_keeps_its_quantiles_and_the_histograms_start_over() {
+        let mut t = Timeline {
+            seconds: vec![Second::default(); 3],
+            current: 0,
+            api: histogram(),
+            token: histogram(),
+        };
+        for us in [100, 200, 300] {
+            t.api.record(us).expect("in range");
+        }
+        t.token.record(1_000).expect("in range");
+        if let Some(s) = t.at(0) {
+            s.refreshes += 1;
+        }
+        // Second 2 opens: second 0 is closed, second 1 had nothing.
+        t.at(2).expect("second 2").errors += 1;
+        t.api.record(1_500).expect("in range");
+        // A late count for an earlier second still lands there.
+        t.at(1).expect("second 1").refreshes += 1;
+        assert!(t.at(3).is_none(), "past the window");
+        t.close();
+        let s = &t.seconds;
+        assert_eq!(s[0].api.map(|q| q.p50), Some(200));
+        assert_eq!(s[0].token.map(|q| q.p99), Some(1_000));
+        assert_eq!((s[0].refreshes, s[1].refreshes, s[2].errors), (1, 1, 1));
+        assert_eq!((s[1].api, s[1].token), (None, None));
+        // Second 2's histogram was closed by `at(3)`: it held only its own request.
+        assert_eq!(s[2].api.map(|q| q.p50), Some(1_500));
     }
 }
