@@ -283,6 +283,50 @@ async fn advancing_past_expiry_refuses_the_token_at_once() {
     server.shutdown().await;
 }
 
+/// A token that expires while its request waits (here under a `delay` fault, while the test
+/// moves the clock) is recorded as the model API judged it — expired — not as it looked when
+/// the request arrived.
+#[tokio::test]
+async fn an_api_event_carries_the_model_apis_expiry_verdict() {
+    let server = MockServer::start().await;
+    let http = client();
+    let tokens = login(&http, &server).await;
+    let rule: FaultRule = serde_json::from_value(
+        json!({"match": {"endpoint": "api"}, "times": 1, "action": {"delay": "2s"}}),
+    )
+    .expect("rule");
+    let id = server.faults().add(rule).expect("valid");
+    let call = tokio::spawn({
+        let (http, url, access) = (http.clone(), server.url().to_owned(), tokens.access.clone());
+        async move {
+            http.post(format!("{url}/v1/responses"))
+                .bearer_auth(access)
+                .json(&json!({"input": "hi"}))
+                .send()
+                .await
+                .expect("api")
+                .status()
+        }
+    });
+    // The delay holds the request once the rule has fired: move the clock past expiry then.
+    while server.faults().get(id).map(|i| i.fired) != Some(1) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server
+        .clock()
+        .advance(Duration::from_secs(2 * 3600))
+        .expect("advance");
+    assert_eq!(call.await.expect("join"), StatusCode::UNAUTHORIZED);
+    let events = server.events().query(&EventQuery {
+        endpoint: Some(EndpointKind::Api),
+        ..EventQuery::default()
+    });
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].error.as_deref(), Some("invalid_token"));
+    assert_eq!(events[0].details.token_expired, Some(true));
+    server.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Faults
 

@@ -2,9 +2,9 @@
 //!
 //! The in-process server marks every model-API request whose bearer token was past its `exp`
 //! by the server's clock (`token_expired` in its [event log](fauxauth_server::EventLog)),
-//! whatever it then answered — an RFC 6750 challenge, a bare 401, an empty 200, or nothing
-//! (`hang`: the event is recorded when the request ends, at the latest when the server shuts
-//! down). A thread reads the log every [`POLL`] and adds those calls to
+//! when the request arrived or when the model API checked it a moment later, whatever it
+//! then answered — an RFC 6750 challenge, a bare 401, an empty 200, or nothing (`hang`: the
+//! event is recorded when the call arrives). A thread reads the log every [`POLL`] and adds those calls to
 //! [`Counters::expired_token_calls`](super::stats::Counters::expired_token_calls); the log is a
 //! bounded ring, so the run sizes it for half a second of requests ([`capacity`]) and the tap
 //! reports how many events it saw dropped before it could read them (normally 0; a lower
@@ -58,10 +58,9 @@ impl Shared {
             self.missed
                 .fetch_add(first.seq - *last - 1, Ordering::Relaxed);
         }
-        let scale = self.state.clock.snapshot().scale;
         let mut expired = 0;
         for event in &events {
-            if made_with_an_expired_token(event, scale) {
+            if made_with_an_expired_token(event) {
                 expired += 1;
             }
             *last = event.seq;
@@ -73,25 +72,12 @@ impl Shared {
     }
 }
 
-/// Whether `event` is a model-API call whose token had expired by the server's clock: marked
-/// so when it arrived (`token_expired`), or refused as `invalid_token` with a token whose
-/// `exp` had passed by the time the server answered (`scale`: virtual seconds per real
-/// second). The second case is a token that expired between the request's arrival, when
-/// the event layer judges it, and the model API's own check a moment later — at 600× a
-/// millisecond is most of a virtual second.
-fn made_with_an_expired_token(event: &Event, scale: f64) -> bool {
-    if event.endpoint != EndpointKind::Api {
-        return false;
-    }
-    if event.details.token_expired == Some(true) {
-        return true;
-    }
-    let (Some("invalid_token"), Some(exp)) = (event.error.as_deref(), event.details.access_exp)
-    else {
-        return false;
-    };
-    let answered_ms = event.virtual_time_ms as f64 + event.latency_us as f64 / 1000.0 * scale;
-    answered_ms >= exp as f64 * 1000.0
+/// Whether `event` is a model-API call whose token had expired by the server's clock. The
+/// event says so (`token_expired`) as judged when the request arrived, or as the model API
+/// judged it a moment later when it refused or silently answered the call for that reason
+/// (under a fast virtual clock a token can expire in between).
+fn made_with_an_expired_token(event: &Event) -> bool {
+    event.endpoint == EndpointKind::Api && event.details.token_expired == Some(true)
 }
 
 /// A running tap.
@@ -154,51 +140,34 @@ mod tests {
     use super::*;
     use fauxauth_server::EventDetails;
 
-    fn api_event(expired: Option<bool>, error: Option<&str>, exp: u64, at_ms: u64) -> Event {
+    fn api_event(expired: Option<bool>) -> Event {
         Event {
             seq: 1,
             real_time_ms: 0,
-            virtual_time_ms: at_ms,
+            virtual_time_ms: 100_000,
             endpoint: EndpointKind::Api,
             method: "POST".into(),
             path: "/v1/responses".into(),
             status: Some(401),
-            error: error.map(str::to_owned),
+            error: None,
             fault: None,
             latency_us: 2_000,
             details: EventDetails {
                 token_expired: expired,
-                access_exp: Some(exp),
+                access_exp: Some(100),
                 ..EventDetails::default()
             },
         }
     }
 
     #[test]
-    fn an_expired_token_is_judged_when_it_arrived_or_when_it_was_refused() {
-        assert!(made_with_an_expired_token(
-            &api_event(Some(true), None, 100, 100_000),
-            1.0
-        ));
-        // Arrived 0.5 virtual s before exp; refused as invalid_token 2 ms later at 600×
-        // (1.2 virtual s): it expired in between.
-        assert!(made_with_an_expired_token(
-            &api_event(Some(false), Some("invalid_token"), 100, 99_500),
-            600.0
-        ));
-        // The same at real speed: it was valid when refused, so refused for another reason.
-        assert!(!made_with_an_expired_token(
-            &api_event(Some(false), Some("invalid_token"), 100, 99_500),
-            1.0
-        ));
-        // Answered without an error: a valid token.
-        assert!(!made_with_an_expired_token(
-            &api_event(Some(false), None, 100, 99_500),
-            600.0
-        ));
-        let mut token = api_event(Some(true), None, 100, 100_000);
+    fn only_api_calls_marked_expired_count() {
+        assert!(made_with_an_expired_token(&api_event(Some(true))));
+        assert!(!made_with_an_expired_token(&api_event(Some(false))));
+        assert!(!made_with_an_expired_token(&api_event(None)));
+        let mut token = api_event(Some(true));
         token.endpoint = EndpointKind::Token;
-        assert!(!made_with_an_expired_token(&token, 1.0));
+        assert!(!made_with_an_expired_token(&token));
     }
 
     #[test]

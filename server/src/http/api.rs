@@ -20,6 +20,7 @@ use super::error::BearerError;
 use super::observe::NoAnswer;
 use super::token_exchange::API_KEY_PREFIX;
 use crate::config::ExpiredTokenMode;
+use crate::events::EventDetails;
 use crate::secret;
 use crate::state::{AppState, ServerState};
 use crate::tokens::AccessClaims;
@@ -66,15 +67,28 @@ pub fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
         return Gate::Answer(error.into_response());
     }
     let mode = *state.expired_token_mode.read();
-    match mode {
-        ExpiredTokenMode::WwwAuthenticate => Gate::Answer(error.into_response()),
-        ExpiredTokenMode::Bare401 => Gate::Answer(with_error(StatusCode::UNAUTHORIZED, error)),
+    let mut response = match mode {
+        ExpiredTokenMode::WwwAuthenticate => error.into_response(),
+        ExpiredTokenMode::Bare401 => with_error(StatusCode::UNAUTHORIZED, error),
         ExpiredTokenMode::Hang => {
             let mut response = with_error(StatusCode::UNAUTHORIZED, error);
             response.extensions_mut().insert(NoAnswer);
-            Gate::Answer(response)
+            response
         }
-        ExpiredTokenMode::Empty200 => Gate::EmptyOutput(error),
+        ExpiredTokenMode::Empty200 => return Gate::EmptyOutput(error),
+    };
+    response.extensions_mut().insert(expired_verdict());
+    Gate::Answer(response)
+}
+
+/// The model API's own verdict for the event log: the token had expired when it was checked.
+/// The event layer judges expiry when the request arrives; under a fast virtual clock a token
+/// can pass its `exp` between that moment and this check, and the event must say what the
+/// client was answered for.
+fn expired_verdict() -> EventDetails {
+    EventDetails {
+        token_expired: Some(true),
+        ..EventDetails::default()
     }
 }
 
@@ -85,9 +99,10 @@ fn with_error(status: StatusCode, error: BearerError) -> Response {
     response
 }
 
-/// Attach the bearer error an `empty_200` answer stands for.
+/// Attach the bearer error an `empty_200` answer stands for (the token had expired).
 pub fn mark(mut response: Response, error: BearerError) -> Response {
     response.extensions_mut().insert(error);
+    response.extensions_mut().insert(expired_verdict());
     response
 }
 
