@@ -296,6 +296,38 @@ mod tests {
     }
 
     #[test]
+    fn a_count_takes_only_min_and_max_and_not_nothing() {
+        let doc = |count: &str| {
+            format!("name: a\nreproduces: b\nsteps:\n  - login: {{}}\nexpect:\n  refreshes: {count}\n")
+        };
+        let e = load_str(&doc("{ mn: 5 }"), "f.yaml").expect_err("typo in a range");
+        assert_eq!((e.line(), e.column()), (6, 16), "{e}");
+        assert!(e.message.contains("`mn`"), "{e}");
+        assert!(e.message.contains("min, max"), "{e}");
+        let e = load_str(&doc("{}"), "f.yaml").expect_err("empty range");
+        assert_eq!(e.line(), 6, "{e}");
+        assert!(e.message.contains("give min, max or both"), "{e}");
+        let e = load_str(&doc("{ min: 5, max: 2 }"), "f.yaml").expect_err("empty interval");
+        assert!(e.message.contains("greater than max"), "{e}");
+        let e = load_str(&doc("two"), "f.yaml").expect_err("not a number");
+        assert!(!e.message.contains("untagged"), "{e}");
+        assert!(e.message.contains("{min: 1, max: 3}"), "{e}");
+        let s = load_str(&doc("{ min: 1 }"), "f.yaml").expect("a lower bound");
+        assert_eq!(
+            s.expect.refreshes,
+            Some(super::super::model::Count::Range {
+                min: Some(1),
+                max: None
+            })
+        );
+        let s = load_str(&doc("3"), "f.yaml").expect("exact");
+        assert_eq!(
+            s.expect.refreshes,
+            Some(super::super::model::Count::Exactly(3))
+        );
+    }
+
+    #[test]
     fn prefixed_paths_keep_indices() {
         let p = prefixed(
             &FieldPath::root().key("server"),

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use fauxauth_server::{FaultRule, ServerConfig};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::client::{ClientAuthMethod, ExpirySource, Flow, Outcome, PkceAttack, PkceMethod};
@@ -367,21 +368,102 @@ pub struct RunExpect {
     pub output_contains: Option<String>,
 }
 
-/// A count: an exact number, or `{min, max}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(untagged)]
+/// A count: an exact number, or `{min, max}` (at least one of the two; no other key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Count {
     /// Exactly this many.
     Exactly(u64),
-    /// Within bounds.
+    /// Within bounds; at least one is set.
     Range {
         /// At least.
-        #[serde(default)]
         min: Option<u64>,
         /// At most.
-        #[serde(default)]
         max: Option<u64>,
     },
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CountVisitor)
+    }
+}
+
+struct CountVisitor;
+
+impl<'de> Visitor<'de> for CountVisitor {
+    type Value = Count;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a count: a whole number like 2, or a range like {min: 1, max: 3}")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
+        Ok(Count::Exactly(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count, E> {
+        u64::try_from(v)
+            .map(Count::Exactly)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Count, E> {
+        Err(E::invalid_type(de::Unexpected::Float(v), &self))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Count, E> {
+        Err(E::invalid_type(de::Unexpected::Bool(v), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Count, E> {
+        Err(strict::quoted_or_invalid(v, &self))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+        let (mut min, mut max) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            let slot = match key.as_str() {
+                "min" => &mut min,
+                "max" => &mut max,
+                other => return Err(de::Error::unknown_field(other, &["min", "max"])),
+            };
+            *slot = Some(map.next_value_seed(strict::Whole::<u64>::new())?);
+        }
+        match (min, max) {
+            (None, None) => Err(de::Error::custom(
+                "an empty count {} allows any number: give min, max or both, e.g. {min: 1} or {min: 1, max: 3}",
+            )),
+            (Some(a), Some(b)) if a > b => Err(de::Error::custom(format!(
+                "min {a} is greater than max {b}: no count can match"
+            ))),
+            (min, max) => Ok(Count::Range { min, max }),
+        }
+    }
+}
+
+impl JsonSchema for Count {
+    fn schema_name() -> Cow<'static, str> {
+        "Count".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A count: an exact number, or `{min, max}` (at least one of the two).",
+            "oneOf": [
+                {"description": "Exactly this many.", "type": "integer", "minimum": 0},
+                {
+                    "description": "Within bounds.",
+                    "type": "object",
+                    "properties": {
+                        "min": {"description": "At least.", "type": "integer", "minimum": 0},
+                        "max": {"description": "At most.", "type": "integer", "minimum": 0}
+                    },
+                    "additionalProperties": false,
+                    "minProperties": 1
+                }
+            ]
+        })
+    }
 }
 
 impl Count {
@@ -523,4 +605,154 @@ pub fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Strict scalars: a number or a boolean written as text (`status: "200"`) is an error, as it
+/// is for the JSON Schema — the loader accepts exactly what the schema does.
+mod strict {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, Expected, Unexpected, Visitor};
+
+    /// The error for text where a number or boolean was expected: "write it without quotes"
+    /// when the text is one, else an ordinary type error.
+    pub(super) fn quoted_or_invalid<E: de::Error>(text: &str, expected: &dyn Expected) -> E {
+        let t = text.trim();
+        let looks_scalar = t.parse::<f64>().is_ok() || matches!(t, "true" | "false");
+        if looks_scalar {
+            E::custom(format!(
+                "{text:?} is text (quoted); expected {expected}: write it without quotes, e.g. {t}"
+            ))
+        } else {
+            E::invalid_type(Unexpected::Str(text), expected)
+        }
+    }
+
+    /// Whole-number types of the scenario format.
+    pub(super) trait WholeNumber: Sized {
+        /// What is expected, for messages.
+        const WHAT: &'static str;
+        fn from_u64(v: u64) -> Option<Self>;
+        fn from_i64(v: i64) -> Option<Self>;
+    }
+
+    macro_rules! whole {
+        ($t:ty, $what:expr) => {
+            impl WholeNumber for $t {
+                const WHAT: &'static str = $what;
+                fn from_u64(v: u64) -> Option<Self> {
+                    <$t>::try_from(v).ok()
+                }
+                fn from_i64(v: i64) -> Option<Self> {
+                    <$t>::try_from(v).ok()
+                }
+            }
+        };
+    }
+    whole!(u16, "a whole number from 0 to 65535");
+    whole!(u32, "a whole number from 0 to 4294967295");
+    whole!(u64, "a whole number, 0 or more");
+    whole!(i32, "a whole number, e.g. 0 or 1");
+
+    /// Deserializes a `T` (a null is `None`), refusing text and fractions.
+    pub(super) struct Whole<T>(PhantomData<T>);
+
+    impl<T> Whole<T> {
+        pub(super) fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    struct WholeVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: WholeNumber> Visitor<'de> for WholeVisitor<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(T::WHAT)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            T::from_u64(v)
+                .map(Some)
+                .ok_or_else(|| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            T::from_i64(v)
+                .map(Some)
+                .ok_or_else(|| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(Unexpected::Float(v), &self))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Err(E::invalid_type(Unexpected::Bool(v), &self))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Err(quoted_or_invalid(v, &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    impl<'de, T: WholeNumber> DeserializeSeed<'de> for Whole<T> {
+        type Value = T;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+            d.deserialize_any(WholeVisitor::<T>(PhantomData))?
+                .ok_or_else(|| de::Error::invalid_type(Unexpected::Unit, &T::WHAT))
+        }
+    }
+
+    /// `#[serde(deserialize_with)]` for an optional whole number.
+    pub(super) fn opt_whole<'de, D: Deserializer<'de>, T: WholeNumber>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(WholeVisitor::<T>(PhantomData))
+    }
+
+    struct FlagVisitor;
+
+    impl<'de> Visitor<'de> for FlagVisitor {
+        type Value = Option<bool>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(Unexpected::Unsigned(v), &self))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(Unexpected::Float(v), &self))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Err(quoted_or_invalid(v, &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// `#[serde(deserialize_with)]` for an optional boolean.
+    pub(super) fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        d.deserialize_any(FlagVisitor)
+    }
+
+    /// `#[serde(deserialize_with)]` for a boolean that defaults to false.
+    pub(super) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(opt_flag(d)?.unwrap_or(false))
+    }
 }

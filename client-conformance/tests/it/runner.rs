@@ -276,6 +276,16 @@ fn every_library_file_validates_against_the_schema() {
             ),
         ),
         (
+            "unknown key in a count",
+            serde_json::json!({"name": "x", "reproduces": "y", "steps": [],
+                               "expect": {"refreshes": {"mn": 5}}}),
+        ),
+        (
+            "empty count",
+            serde_json::json!({"name": "x", "reproduces": "y", "steps": [],
+                               "expect": {"api_statuses": {"401": {}}}}),
+        ),
+        (
             "unknown fault action",
             with(serde_json::json!({}), serde_json::json!({"action": "hnag"})),
         ),
