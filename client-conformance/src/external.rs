@@ -50,7 +50,7 @@ pub async fn run(
     let mut result = ScenarioResult {
         name: scenario.name.clone(),
         file: file.display().to_string(),
-        reproduces: scenario.reproduces.clone(),
+        reproduces: scenario.reproduces.clone().unwrap_or_default(),
         duration: Duration::ZERO,
         failures: Vec::new(),
         steps: Vec::new(),

@@ -39,7 +39,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario, YamlError> {
         return Err(YamlError {
             origin: origin.to_owned(),
             position: None,
-            message: "the file is empty; a scenario needs name, reproduces and steps".to_owned(),
+            message: "the file is empty; a scenario needs at least `name:` and `steps:`".to_owned(),
         });
     }
     let scenario: Scenario = yaml::parse(text, origin).map_err(tidy)?;
@@ -298,7 +298,9 @@ mod tests {
     #[test]
     fn a_count_takes_only_min_and_max_and_not_nothing() {
         let doc = |count: &str| {
-            format!("name: a\nreproduces: b\nsteps:\n  - login: {{}}\nexpect:\n  refreshes: {count}\n")
+            format!(
+                "name: a\nreproduces: b\nsteps:\n  - login: {{}}\nexpect:\n  refreshes: {count}\n"
+            )
         };
         let e = load_str(&doc("{ mn: 5 }"), "f.yaml").expect_err("typo in a range");
         assert_eq!((e.line(), e.column()), (6, 16), "{e}");
@@ -324,6 +326,110 @@ mod tests {
         assert_eq!(
             s.expect.refreshes,
             Some(super::super::model::Count::Exactly(3))
+        );
+    }
+
+    fn load_error(text: &str) -> YamlError {
+        load_str(text, "f.yaml").expect_err("a load error")
+    }
+
+    #[test]
+    fn reproduces_is_optional_and_a_missing_key_says_what_to_add_where() {
+        let s = load_str("name: a\nsteps:\n  - login: {}\n", "f.yaml").expect("no reproduces");
+        assert_eq!(s.reproduces, None);
+        let e = load_error("name: a\nclient:\n  flow: client_credentials\n");
+        assert_eq!((e.line(), e.column()), (1, 1), "{e}");
+        assert_eq!(
+            e.message,
+            "missing key `steps`: add `steps:` at the top level"
+        );
+        let e = load_error("reproduces: x\nsteps:\n  - login: {}\nexpect:\n  refreshes: 1\n");
+        assert_eq!((e.line(), e.column()), (1, 1), "{e}");
+        assert!(e.message.contains("`name:`"), "{e}");
+        let e = load_error("name: a\nclient:\n  external:\n    timeout: 5s\nsteps: []\n");
+        assert_eq!((e.line(), e.column()), (4, 5), "{e}");
+        assert!(
+            e.message.contains("add `command:` to `client.external`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_flow_mapping_is_reported_where_it_opens() {
+        let e = load_error(
+            "name: a\nreproduces: b\nsteps:\n  - login: {}\n  - call_api: { expect: { status: 200 }\n  - advance: 5m\n",
+        );
+        assert_eq!((e.line(), e.column()), (5, 15), "{e}");
+        assert!(e.message.contains("never closed: add `}`"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_step_keyword_says_how_to_write_the_step() {
+        let e = load_error("name: a\nsteps:\n  - login\n");
+        assert_eq!((e.line(), e.column()), (3, 5), "{e}");
+        assert!(e.message.contains("write `- login: {}`"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - advance\n");
+        assert!(e.message.contains("write `- advance: 61m`"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - {}\n");
+        assert!(e.message.contains("an empty step"), "{e}");
+    }
+
+    #[test]
+    fn two_keys_in_one_step_ask_for_the_missing_dash() {
+        let e = load_error("name: a\nsteps:\n  - login: {}\n    advance: 5m\n");
+        assert_eq!(e.line(), 3, "{e}");
+        assert!(
+            e.message
+                .contains("`advance` is a second key in the `login` step; a step has one key: did you forget `- ` before `advance`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_numbers_and_durations_name_the_key_and_the_form() {
+        let e = load_error("name: a\nsteps:\n  - call_api: { concurrent: fifty }\n");
+        assert_eq!((e.line(), e.column()), (3, 29), "{e}");
+        assert!(
+            e.message
+                .starts_with("steps[0].call_api.concurrent: expected a whole number"),
+            "{e}"
+        );
+        let e = load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  api_statuses: { ok: 1 }\n");
+        assert_eq!((e.line(), e.column()), (5, 19), "{e}");
+        assert!(
+            e.message.starts_with(
+                "expect.api_statuses: expected a whole number from 0 to 65535, found `ok`"
+            ),
+            "{e}"
+        );
+        let e = load_error("name: a\nsteps:\n  - advance: 300.5\n");
+        assert_eq!((e.line(), e.column()), (3, 14), "{e}");
+        assert!(!e.message.contains("untagged"), "{e}");
+        assert!(
+            e.message
+                .starts_with("steps[0].advance: 300.5: fractions are not supported"),
+            "{e}"
+        );
+        let e = load_error("name: a\nclient: { clock_skew: 1.5m }\nsteps: []\n");
+        assert!(e.message.contains("fractions are not supported"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - advance: -5m\n");
+        assert!(e.message.contains("cannot be negative"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  refreshes: two\n");
+        assert_eq!((e.line(), e.column()), (5, 14), "{e}");
+        assert!(
+            e.message.starts_with("expect.refreshes: expected a count"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_is_named_without_parser_advice() {
+        let e =
+            load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  refreshes: 1\n  refreshes: 2\n");
+        assert_eq!((e.line(), e.column()), (6, 3), "{e}");
+        assert_eq!(
+            e.message,
+            "expect: the key `refreshes` appears twice in this mapping; keep only one"
         );
     }
 

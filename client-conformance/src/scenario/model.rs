@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use fauxauth_server::config::DurationValue;
 use fauxauth_server::{FaultRule, ServerConfig};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, MapAccess, Visitor};
@@ -34,8 +35,10 @@ use crate::client::{ClientAuthMethod, ExpirySource, Flow, Outcome, PkceAttack, P
 pub struct Scenario {
     /// A short, unique name (shown in reports; `--filter` matches it).
     pub name: String,
-    /// Which failure of the seed, or which RFC rule, this scenario reproduces.
-    pub reproduces: String,
+    /// Which failure of the seed, or which RFC rule, this scenario reproduces (shown in
+    /// reports; every scenario of the library has one).
+    #[serde(default)]
+    pub reproduces: Option<String>,
     /// Optional longer explanation.
     #[serde(default)]
     pub description: Option<String>,
@@ -161,7 +164,7 @@ pub struct ExternalSpec {
 }
 
 /// One step. Exactly one key per list item.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Log in with the configured flow.
@@ -198,6 +201,100 @@ impl Step {
             Self::RotateKeys(_) => "rotate_keys",
             Self::Wait(_) => "wait",
         }
+    }
+}
+
+/// The step keywords, in the order of [`Step`].
+pub const STEP_KINDS: [&str; 9] = [
+    "login",
+    "call_api",
+    "refresh",
+    "advance",
+    "set_clock",
+    "fault",
+    "revoke",
+    "rotate_keys",
+    "wait",
+];
+
+/// How a step is written, for messages.
+fn step_example(kind: &str) -> &'static str {
+    match kind {
+        "advance" => "- advance: 61m",
+        "wait" => "- wait: 2s",
+        "set_clock" => "- set_clock: { offset: 2h }",
+        "fault" => "- fault: { match: { endpoint: token }, action: hang }",
+        "revoke" => "- revoke: { by: admin }",
+        "rotate_keys" => "- rotate_keys: { grace: 10m }",
+        "call_api" => "- call_api: {}",
+        "refresh" => "- refresh: {}",
+        _ => "- login: {}",
+    }
+}
+
+/// Steps are written `- KIND: VALUE`, one key per list item; errors say how to write them.
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StepVisitor)
+    }
+}
+
+struct StepVisitor;
+
+impl StepVisitor {
+    fn unknown(kind: &str) -> String {
+        format!(
+            "unknown step `{kind}`, expected one of {}",
+            STEP_KINDS.join(", ")
+        )
+    }
+}
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = Step;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a step: one key and its value, e.g. `- login: {}` or `- advance: 61m`")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Step, E> {
+        Err(E::custom(if STEP_KINDS.contains(&v) {
+            format!(
+                "a step is its keyword and a value: write `{}`",
+                step_example(v)
+            )
+        } else {
+            Self::unknown(v)
+        }))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+        let Some(kind) = map.next_key::<String>()? else {
+            return Err(de::Error::custom("an empty step: write e.g. `- login: {}`"));
+        };
+        let step = match kind.as_str() {
+            "login" => Step::Login(map.next_value()?),
+            "call_api" => Step::CallApi(map.next_value()?),
+            "refresh" => Step::Refresh(map.next_value()?),
+            "advance" => Step::Advance(map.next_value()?),
+            "set_clock" => Step::SetClock(map.next_value()?),
+            "fault" => Step::Fault(map.next_value()?),
+            "revoke" => Step::Revoke(map.next_value()?),
+            "rotate_keys" => Step::RotateKeys(map.next_value()?),
+            "wait" => Step::Wait(map.next_value()?),
+            other => return Err(de::Error::custom(Self::unknown(other))),
+        };
+        if let Some(next) = map.next_key::<String>()? {
+            return Err(de::Error::custom(format!(
+                "`{next}` is a second key in the `{kind}` step; a step has one key: did you forget `- ` before `{next}`?{}",
+                if STEP_KINDS.contains(&next.as_str()) {
+                    ""
+                } else {
+                    " (or indent it under the step's value)"
+                }
+            )));
+        }
+        Ok(step)
     }
 }
 
@@ -491,13 +588,93 @@ impl fmt::Display for Count {
     }
 }
 
-/// A duration: seconds (`300`) or text (`"90s"`, `"60m"`, `"1h30m"`, `"250ms"`).
+/// A duration: seconds (`300`) or text (`"90s"`, `"60m"`, `"1h30m"`, `"250ms"`): whole numbers,
+/// each with a unit. The same type and JSON Schema definition as the server configuration's
+/// durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Dur(pub Duration);
 
+/// Parse duration text the way the schema describes it: whole numbers, each with a unit (a
+/// bare number is seconds). The server's parser also takes fractions (`1.5h`); the schema does
+/// not, so neither does the scenario loader.
+fn parse_dur_text(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let hint = "write whole numbers with units, like \"90s\", \"61m\" or \"1h30m\"";
+    if t.contains('.') {
+        return Err(format!("{t:?}: fractions are not supported; {hint}"));
+    }
+    if t.starts_with('-') {
+        return Err(format!("{t:?}: a duration cannot be negative; {hint}"));
+    }
+    if !t.starts_with(|c: char| c.is_ascii_digit())
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c.is_whitespace())
+    {
+        return Err(format!("{t:?} is not a duration; {hint}"));
+    }
+    fauxauth_server::config::parse_duration(t)
+}
+
+/// Accepts what [`Dur`] and [`SignedDur`] accept, and says what to write otherwise.
+struct DurVisitor {
+    signed: bool,
+}
+
+impl<'de> Visitor<'de> for DurVisitor {
+    type Value = (Duration, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.signed {
+            f.write_str("a duration with an optional sign: \"10m\", \"-10m\", or signed seconds")
+        } else {
+            f.write_str(
+                "a duration: seconds (300) or a number with a unit (\"90s\", \"61m\", \"1h30m\")",
+            )
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok((Duration::from_secs(v), false))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        if v < 0 && !self.signed {
+            return Err(E::custom(format!(
+                "{v}: a duration cannot be negative; write e.g. 300 or \"5m\""
+            )));
+        }
+        Ok((Duration::from_secs(v.unsigned_abs()), v < 0))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "{v}: fractions are not supported; write whole seconds (300) or use a smaller unit (\"1500ms\", \"90s\")"
+        )))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Err(E::invalid_type(de::Unexpected::Bool(v), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let t = v.trim();
+        let (negative, rest) = match (self.signed, t.strip_prefix('-')) {
+            (true, Some(rest)) => (true, rest),
+            (true, None) => (false, t.strip_prefix('+').unwrap_or(t)),
+            (false, _) => (false, t),
+        };
+        parse_dur_text(rest)
+            .map(|d| (d, negative))
+            .map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        fauxauth_server::config::DurationValue::deserialize(deserializer).map(|d| Self(d.0))
+        deserializer
+            .deserialize_any(DurVisitor { signed: false })
+            .map(|(d, _)| Self(d))
     }
 }
 
@@ -513,19 +690,19 @@ impl fmt::Display for Dur {
     }
 }
 
+/// One definition for every duration of a scenario file, the server overlay's included: the
+/// server configuration's.
 impl JsonSchema for Dur {
     fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
+        DurationValue::schema_name()
     }
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "Seconds, or a number with a unit: \"250ms\", \"90s\", \"60m\", \"1h30m\", \"30d\".",
-            "oneOf": [
-                {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"}
-            ]
-        })
+    fn schema_id() -> Cow<'static, str> {
+        DurationValue::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        DurationValue::json_schema(generator)
     }
 }
 
@@ -548,31 +725,12 @@ impl SignedDur {
 
 impl<'de> Deserialize<'de> for SignedDur {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(i64),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Secs(s) => Ok(Self {
-                magnitude: Duration::from_secs(s.unsigned_abs()),
-                negative: s < 0,
-            }),
-            Raw::Text(t) => {
-                let t = t.trim();
-                let (negative, rest) = match t.strip_prefix('-') {
-                    Some(rest) => (true, rest),
-                    None => (false, t.strip_prefix('+').unwrap_or(t)),
-                };
-                fauxauth_server::config::parse_duration(rest)
-                    .map(|magnitude| Self {
-                        magnitude,
-                        negative,
-                    })
-                    .map_err(serde::de::Error::custom)
-            }
-        }
+        deserializer
+            .deserialize_any(DurVisitor { signed: true })
+            .map(|(magnitude, negative)| Self {
+                magnitude,
+                negative,
+            })
     }
 }
 
@@ -590,10 +748,10 @@ impl JsonSchema for SignedDur {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Signed seconds, or a duration with an optional sign: \"10m\", \"-10m\", \"+2h\".",
+            "description": "Signed seconds, or a duration with an optional sign: \"10m\", \"-10m\", \"+2h\" (whole numbers, each with a unit).",
             "oneOf": [
                 {"type": "integer"},
-                {"type": "string", "pattern": "^\\s*[-+]?\\s*[0-9]+(\\.[0-9]+)?\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"}
+                {"type": "string", "pattern": "^\\s*[-+]?\\s*([0-9]+\\s*([a-zA-Z]+)?\\s*)+$"}
             ]
         })
     }

@@ -342,7 +342,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
     ScenarioResult {
         name: scenario.name.clone(),
         file: file_name,
-        reproduces: scenario.reproduces.clone(),
+        reproduces: scenario.reproduces.clone().unwrap_or_default(),
         duration: started.elapsed(),
         failures,
         steps,

@@ -194,13 +194,23 @@ fn the_checked_in_schema_is_up_to_date() {
 }
 
 #[test]
-fn every_library_file_loads() {
+fn every_library_file_loads_and_says_what_it_reproduces() {
+    let mut checked = 0;
     for entry in std::fs::read_dir(library()).expect("scenarios/") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            let s = scenario::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                s.reproduces
+                    .as_deref()
+                    .is_some_and(|r| !r.trim().is_empty()),
+                "{}: every library scenario says what it reproduces",
+                path.display()
+            );
+            checked += 1;
         }
     }
+    assert!(checked >= 29, "{checked} files");
 }
 
 #[test]
