@@ -1,4 +1,5 @@
 //! Integration tests of the harness: one test binary, one module per area.
 
+mod external;
 mod runner;
 mod session;
