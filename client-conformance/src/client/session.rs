@@ -210,6 +210,9 @@ pub struct ApiResponse {
     pub status: u16,
     /// The `error` of the `WWW-Authenticate` challenge or of the JSON body, if any.
     pub error: Option<String>,
+    /// Why the API refused: the challenge's `error_description`, or the JSON error body's
+    /// description or message (error answers only).
+    pub error_description: Option<String>,
     /// The `WWW-Authenticate` header, if any.
     pub www_authenticate: Option<String>,
     /// Whether the body was empty.
@@ -816,18 +819,22 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let status = response.status().as_u16();
-        let error = www_authenticate
-            .as_deref()
-            .and_then(challenge_error)
-            .or_else(|| {
-                // Only an error answer has an error body worth parsing.
-                (status >= 400)
-                    .then(|| super::error::parse_error_body(response.body()).map(|(c, _)| c))
-                    .flatten()
-            });
+        // Only an error answer has an error body worth parsing.
+        let body_error = (status >= 400)
+            .then(|| super::error::parse_error_body(response.body()))
+            .flatten();
+        let param = |name| {
+            www_authenticate
+                .as_deref()
+                .and_then(|c| challenge_param(c, name))
+        };
+        let error = param("error").or_else(|| body_error.as_ref().map(|(c, _)| c.clone()));
+        let error_description = param("error_description")
+            .or_else(|| body_error.map(|(_, d)| d).filter(|d| !d.trim().is_empty()));
         Ok(ApiResponse {
             status,
             error,
+            error_description,
             www_authenticate,
             empty_body: response.body().is_empty(),
             token: short_hash(token),
@@ -871,8 +878,77 @@ fn jwt_exp(token: &str) -> Option<u64> {
 
 /// The `error="..."` of a `WWW-Authenticate: Bearer` challenge.
 pub fn challenge_error(challenge: &str) -> Option<String> {
-    let start = challenge.find("error=\"")? + "error=\"".len();
-    let rest = &challenge[start..];
-    let end = rest.find('"')?;
-    Some(rest[..end].to_owned())
+    challenge_param(challenge, "error")
+}
+
+/// The auth-param `name` of a `WWW-Authenticate` challenge (RFC 9110 §11.2): a token or a
+/// quoted string, with `\"` escapes undone. `error` is not found inside `error_description`.
+pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
+    // Skip the scheme ("Bearer"), then read `key=value` pairs separated by commas.
+    let mut rest = challenge.trim_start();
+    if let Some((scheme, after)) = rest.split_once(char::is_whitespace)
+        && !scheme.contains('=')
+    {
+        rest = after;
+    }
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_owned(), &after[end..])
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        rest = remaining;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_params_are_read_as_auth_params() {
+        let c = r#"Bearer realm="fauxauth", error="invalid_token", error_description="the key \"k1\", retired""#;
+        assert_eq!(
+            challenge_param(c, "error").as_deref(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            challenge_param(c, "error_description").as_deref(),
+            Some(r#"the key "k1", retired"#)
+        );
+        assert_eq!(challenge_param(c, "realm").as_deref(), Some("fauxauth"));
+        assert_eq!(challenge_param(c, "scope"), None);
+        // `error` is a parameter of its own, not a suffix of another's name or value.
+        let c = r#"Bearer error_description="no error=\"x\" here""#;
+        assert_eq!(challenge_param(c, "error"), None);
+        assert_eq!(
+            challenge_error("Bearer error=invalid_token").as_deref(),
+            Some("invalid_token")
+        );
+    }
 }

@@ -501,9 +501,13 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
             outcome: Outcome::Ok,
             status: Some(answer.status),
             error: answer.error,
-            message: answer
-                .empty_body
-                .then(|| "the answer had an empty body".to_owned()),
+            // Why the API refused (the challenge's error_description), so that a step can
+            // tell a 401 for expiry from one for revocation or an unknown key.
+            message: answer.error_description.or_else(|| {
+                answer
+                    .empty_body
+                    .then(|| "the answer had an empty body".to_owned())
+            }),
         },
         Err(e) => CallRecord::from_error(&e),
     };

@@ -67,6 +67,33 @@ async fn a_wrong_scenario_is_reported_failed_with_step_expectation_and_actual() 
 }
 
 #[tokio::test]
+async fn the_cause_of_an_api_refusal_reaches_message_contains_and_the_report() {
+    let text = |cause: &str| {
+        format!(
+            "name: cause\nclient: {{ token_auto_refresh: false, local_expiry_check: false }}\nsteps:\n  - login: {{}}\n  - advance: 61m\n  - call_api: {{ expect: {{ status: 401, message_contains: {cause:?} }} }}\n"
+        )
+    };
+    let expired = load_str(&text("token expired"), "cause.yaml").expect("valid");
+    let result = run_scenario(&expired, Path::new("cause.yaml")).await;
+    assert!(result.passed(), "{:?}", result.failures);
+    let revoked = load_str(&text("has been revoked"), "cause.yaml").expect("valid");
+    let result = run_scenario(&revoked, Path::new("cause.yaml")).await;
+    assert!(!result.passed());
+    let failure = &result.failures[0];
+    assert_eq!(
+        failure.expected,
+        "a message containing \"has been revoked\""
+    );
+    assert!(
+        failure
+            .actual
+            .contains("401 invalid_token: the access token expired"),
+        "the report says why: {}",
+        failure.actual
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_file_is_reported_with_line_and_column() {
     let dir = temp_dir("malformed");
     let file = dir.join("bad.yaml");
