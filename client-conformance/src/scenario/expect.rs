@@ -233,13 +233,14 @@ pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
             });
         }
     }
-    if let Some(method) = &expect.pkce_method {
+    if let Some(method) = expect.pkce_method {
+        let method = method.as_str();
         let used: Vec<&str> = events
             .iter()
             .filter(|e| e.endpoint == "authorize")
             .map(|e| e.pkce_method.as_deref().unwrap_or("none"))
             .collect();
-        if used.is_empty() || used.iter().any(|m| m != method) {
+        if used.is_empty() || used.iter().any(|m| *m != method) {
             failures.push(Failure {
                 step: None,
                 expected: format!("every authorization request used PKCE {method}"),

@@ -89,13 +89,13 @@ pub struct ClientSpec {
     #[serde(default)]
     pub redirect_uri: Option<String>,
     /// Use PKCE (default true).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub pkce: Option<bool>,
     /// `S256` (default) or `plain`.
     #[serde(default)]
     pub pkce_method: Option<PkceMethod>,
     /// Renew the access token before it expires (default true).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub token_auto_refresh: Option<bool>,
     /// Renew this long before expiry: seconds or a duration (default 300).
     #[serde(default)]
@@ -104,19 +104,19 @@ pub struct ClientSpec {
     #[serde(default)]
     pub request_timeout: Option<Dur>,
     /// Retries on 5xx and timeouts (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_whole")]
     pub retries: Option<u32>,
     /// Wait before the first retry, doubled each time (default 20ms).
     #[serde(default)]
     pub retry_backoff: Option<Dur>,
     /// Refresh once and retry on a 401 from the API (default false).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub reactive_refresh: Option<bool>,
     /// One refresh in flight per session (default true).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub single_flight: Option<bool>,
     /// Refuse to send an access token known to have expired (default true).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub local_expiry_check: Option<bool>,
     /// The client's clock runs ahead (`"5m"`) or behind (`"-5m"`) the server's.
     #[serde(default)]
@@ -137,7 +137,7 @@ pub struct ExternalSpec {
     pub timeout: Option<Dur>,
     /// Virtual seconds per real second (default 1: real time). 60 makes an hour pass in a
     /// minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_float")]
     pub time_scale: Option<f64>,
     /// The client it plays (default: authorization code, as the profile's built-in client:
     /// `fauxauth-agent`, or the Codex CLI's client under `profile: openai`).
@@ -159,7 +159,7 @@ pub struct ExternalSpec {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// The program must exit with this code (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_whole")]
     pub exit_code: Option<i32>,
 }
 
@@ -306,7 +306,7 @@ pub struct LoginStep {
     #[serde(default)]
     pub pkce_attack: Option<PkceAttack>,
     /// Redeem the authorization code a second time after the first exchange.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::flag")]
     pub replay_code: bool,
     /// What must happen.
     #[serde(default)]
@@ -318,11 +318,11 @@ pub struct LoginStep {
 #[serde(deny_unknown_fields)]
 pub struct CallApiStep {
     /// How many calls at once (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_whole")]
     pub concurrent: Option<u32>,
     /// Send the access token held as it is, without the session's checks or refresh (even
     /// after the session was lost): shows what the server does with that token.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::flag")]
     pub probe: bool,
     /// What must happen (to every call, except `any_outcome`).
     #[serde(default)]
@@ -404,19 +404,19 @@ pub struct StepExpect {
     #[serde(default)]
     pub any_outcome: Option<Outcome>,
     /// The HTTP status (the API's for `call_api`, the endpoint's for a refused login or refresh).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_whole")]
     pub status: Option<u16>,
     /// The OAuth or bearer error code, e.g. `invalid_grant`, `invalid_token`.
     #[serde(default)]
     pub error: Option<String>,
     /// Whether the access token held after the step differs from the one before.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub token_changed: Option<bool>,
     /// Whether the step renewed the access token (a refresh, or a new client-credentials grant).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refreshed: Option<bool>,
     /// Whether the client holds a refresh token after the step.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refresh_token: Option<bool>,
     /// The error message contains this text.
     #[serde(default)]
@@ -449,20 +449,44 @@ pub struct RunExpect {
     #[serde(default)]
     pub api_statuses: BTreeMap<u16, Count>,
     /// Whether the server detected refresh-token reuse.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refresh_reuse_detected: Option<bool>,
-    /// The PKCE method of the authorization requests: `S256`, `plain` or `none`.
+    /// The PKCE method of every authorization request: `S256`, `plain` or `none`.
     #[serde(default)]
-    pub pkce_method: Option<String>,
+    pub pkce_method: Option<PkceUsed>,
     /// Every renewal happened before the access token it replaced had expired.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refreshed_before_expiry: Option<bool>,
     /// After each 503 from the token endpoint, the client waited before asking again.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_flag")]
     pub backed_off_after_503: Option<bool>,
     /// The external program's output contains this text.
     #[serde(default)]
     pub output_contains: Option<String>,
+}
+
+/// The PKCE method an authorization request used, as the event log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum PkceUsed {
+    /// `S256`.
+    S256,
+    /// `plain`.
+    #[serde(rename = "plain")]
+    Plain,
+    /// No PKCE.
+    #[serde(rename = "none")]
+    None,
+}
+
+impl PkceUsed {
+    /// The name in scenario files and in the event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S256 => "S256",
+            Self::Plain => "plain",
+            Self::None => "none",
+        }
+    }
 }
 
 /// A count: an exact number, or `{min, max}` (at least one of the two; no other key).
@@ -902,6 +926,42 @@ mod strict {
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
+    }
+
+    struct FloatVisitor;
+
+    impl<'de> Visitor<'de> for FloatVisitor {
+        type Value = Option<f64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number, e.g. 60 or 0.5")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Err(E::invalid_type(Unexpected::Bool(v), &self))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Err(quoted_or_invalid(v, &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// `#[serde(deserialize_with)]` for an optional number.
+    pub(super) fn opt_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        d.deserialize_any(FloatVisitor)
     }
 
     /// `#[serde(deserialize_with)]` for an optional boolean.

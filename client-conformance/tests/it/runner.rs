@@ -344,3 +344,69 @@ fn every_library_file_validates_against_the_schema() {
         assert!(!validator.is_valid(&bad), "{what} passes the schema: {bad}");
     }
 }
+
+#[test]
+fn the_loader_and_the_schema_accept_the_same_values() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&scenario::schema_json()).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    // (the part after `name: x`, whether both must accept it)
+    let cases = [
+        ("steps:\n  - advance: 90s\n", true),
+        ("steps:\n  - advance: 1h30m\n", true),
+        ("steps:\n  - advance: 300\n", true),
+        ("steps:\n  - advance: 10 minutes\n", true),
+        ("steps:\n  - advance: 1.5h\n", false),
+        ("steps:\n  - advance: -5m\n", false),
+        ("steps:\n  - advance: 300.5\n", false),
+        ("client: { clock_skew: -10m }\nsteps: []\n", true),
+        ("client: { clock_skew: 1.5m }\nsteps: []\n", false),
+        ("client: { token_refresh_buffer: 1.5m }\nsteps: []\n", false),
+        ("steps:\n  - call_api: { expect: { status: 200 } }\n", true),
+        ("steps:\n  - call_api: { expect: { status: \"200\" } }\n", false),
+        ("steps:\n  - call_api: { concurrent: 3 }\n", true),
+        ("steps:\n  - call_api: { concurrent: \"3\" }\n", false),
+        ("client: { pkce: false }\nsteps: []\n", true),
+        ("client: { pkce: \"false\" }\nsteps: []\n", false),
+        ("client: { pkce_method: plain }\nsteps: []\n", true),
+        ("client: { pkce_method: s256 }\nsteps: []\n", false),
+        ("steps: []\nexpect: { pkce_method: S256 }\n", true),
+        ("steps: []\nexpect: { pkce_method: none }\n", true),
+        ("steps: []\nexpect: { pkce_method: plain }\n", true),
+        ("steps: []\nexpect: { pkce_method: s256 }\n", false),
+        ("steps: []\nexpect: { pkce_method: None }\n", false),
+        ("steps: []\nexpect: { refreshes: { min: 1 } }\n", true),
+        ("steps: []\nexpect: { refreshes: { mn: 1 } }\n", false),
+        ("steps: []\nexpect: { refreshes: {} }\n", false),
+        ("steps: []\nexpect: { refreshes: \"2\" }\n", false),
+        ("steps: []\nexpect: { api_statuses: { 401: 0 } }\n", true),
+        ("steps: []\nexpect: { refreshed_before_expiry: \"true\" }\n", false),
+        (
+            "client: { external: { command: x, time_scale: 60 } }\nsteps: []\n",
+            true,
+        ),
+        (
+            "client: { external: { command: x, time_scale: \"60\" } }\nsteps: []\n",
+            false,
+        ),
+    ];
+    for (rest, valid) in cases {
+        // The loader rejects an empty step list for the reference client; give it one.
+        let rest = if !rest.contains("external") {
+            rest.replacen("steps: []", "steps:\n  - login: {}", 1)
+        } else {
+            rest.to_owned()
+        };
+        let text = format!("name: x\n{rest}");
+        let loaded = load_str(&text, "case.yaml");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let schema_ok = validator.is_valid(&value);
+        assert_eq!(
+            loaded.is_ok(),
+            valid,
+            "loader on {text:?}: {:?}",
+            loaded.err().map(|e| e.to_string())
+        );
+        assert_eq!(schema_ok, valid, "schema on {text:?}");
+    }
+}
