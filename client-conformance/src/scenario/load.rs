@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use fauxauth_server::yaml::{self, FieldPath, PathIssue, YamlError};
 
-use super::model::{ClientSpec, Scenario, Step};
+use super::model::{ClientSpec, RevokeBy, RevokeTarget, Scenario, Step};
 use crate::client::Flow;
 
 /// Why a scenario could not be loaded.
@@ -123,10 +123,67 @@ pub fn validate(scenario: &Scenario) -> Vec<PathIssue> {
             "no steps; add at least one, e.g. `- login: {}`",
         ));
     }
-    let flow = scenario.client.flow.unwrap_or(Flow::AuthorizationCode);
+    let flow = match &scenario.client.external {
+        Some(spec) => spec.flow,
+        None => scenario.client.flow,
+    }
+    .unwrap_or(Flow::AuthorizationCode);
+    if let Some(spec) = &scenario.client.external
+        && let Some(scale) = spec.time_scale
+        && !(scale > 0.0 && scale <= fauxauth_server::clock::MAX_SCALE)
+    {
+        issues.push(PathIssue::new(
+            root.key("client").key("external").key("time_scale"),
+            format!(
+                "time_scale {scale} is out of range: virtual seconds per real second, more than 0 and at most {}",
+                fauxauth_server::clock::MAX_SCALE
+            ),
+        ));
+    }
+    let expect = root.key("expect");
+    if !external && scenario.expect.output_contains.is_some() {
+        issues.push(PathIssue::new(
+            expect.key("output_contains"),
+            "output_contains judges an external program's output; the reference client has none (set client.external, or drop it)",
+        ));
+    }
+    if flow == Flow::ClientCredentials && scenario.expect.pkce_method.is_some() {
+        issues.push(PathIssue::new(
+            expect.key("pkce_method"),
+            "pkce_method judges authorization requests, and client_credentials makes none; drop it, or use the authorization_code flow",
+        ));
+    }
     for (i, step) in scenario.steps.iter().enumerate() {
         let at = root.key("steps").index(i).key(step.kind());
+        let step_expect = match step {
+            Step::Login(s) => s.expect.as_ref(),
+            Step::CallApi(s) => s.expect.as_ref(),
+            Step::Refresh(s) => s.expect.as_ref(),
+            _ => None,
+        };
+        let replays = matches!(step, Step::Login(l) if l.replay_code);
+        if step_expect.is_some_and(|e| e.replay_error.is_some()) && !replays {
+            issues.push(PathIssue::new(
+                at.key("expect").key("replay_error"),
+                match step {
+                    Step::Login(_) => "replay_error judges the second redemption of the code: add `replay_code: true` to this login",
+                    _ => "replay_error belongs to a `login` with `replay_code: true` (the second redemption of its code); use `error` here",
+                },
+            ));
+        }
         match step {
+            Step::Revoke(revoke) if external && revoke.by == RevokeBy::Client => {
+                issues.push(PathIssue::new(
+                    at.key("by"),
+                    "revoking as the client needs the reference client's tokens; with an external program use `by: admin` (it revokes the program's grants)",
+                ));
+            }
+            Step::Revoke(revoke) if external && revoke.target == RevokeTarget::AccessToken => {
+                issues.push(PathIssue::new(
+                    at.key("target"),
+                    "revoking one access token needs the reference client's token; with an external program use `target: grant` (every grant of its client)",
+                ));
+            }
             Step::Login(_) | Step::CallApi(_) | Step::Refresh(_) if external => {
                 issues.push(PathIssue::new(
                     at,
@@ -431,6 +488,49 @@ mod tests {
             e.message,
             "expect: the key `refreshes` appears twice in this mapping; keep only one"
         );
+    }
+
+    #[test]
+    fn mistakes_that_would_only_fail_at_run_time_fail_at_load() {
+        let e = load_error(
+            "name: a\nsteps:\n  - login: {}\n  - call_api: { expect: { replay_error: invalid_grant } }\n",
+        );
+        assert_eq!((e.line(), e.column()), (4, 41), "{e}");
+        assert!(e.message.contains("use `error` here"), "{e}");
+        let e =
+            load_error("name: a\nsteps:\n  - login: { expect: { replay_error: invalid_grant } }\n");
+        assert!(e.message.contains("add `replay_code: true`"), "{e}");
+        load_str(
+            "name: a\nsteps:\n  - login: { replay_code: true, expect: { replay_error: invalid_grant } }\n",
+            "f.yaml",
+        )
+        .expect("replay_error with replay_code");
+
+        let external = "name: a\nclient: { external: { command: ./agent } }\nsteps:\n";
+        let e = load_error(&format!("{external}  - revoke: {{ by: client }}\n"));
+        assert_eq!((e.line(), e.column()), (4, 19), "{e}");
+        assert!(e.message.contains("use `by: admin`"), "{e}");
+        let e = load_error(&format!(
+            "{external}  - revoke: {{ target: access_token }}\n"
+        ));
+        assert!(e.message.contains("use `target: grant`"), "{e}");
+        load_str(
+            &format!("{external}  - revoke: {{ by: admin }}\n"),
+            "f.yaml",
+        )
+        .expect("an admin revoking grants of an external program");
+
+        let e = load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  output_contains: done\n");
+        assert_eq!(e.line(), 5, "{e}");
+        assert!(e.message.contains("external program"), "{e}");
+        let e = load_error(
+            "name: a\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\nexpect:\n  pkce_method: none\n",
+        );
+        assert_eq!(e.line(), 6, "{e}");
+        assert!(e.message.contains("client_credentials makes none"), "{e}");
+        let e =
+            load_error("name: a\nclient: { external: { command: x, time_scale: 0 } }\nsteps: []\n");
+        assert!(e.message.contains("time_scale 0 is out of range"), "{e}");
     }
 
     #[test]

@@ -363,7 +363,10 @@ fn the_loader_and_the_schema_accept_the_same_values() {
         ("client: { clock_skew: 1.5m }\nsteps: []\n", false),
         ("client: { token_refresh_buffer: 1.5m }\nsteps: []\n", false),
         ("steps:\n  - call_api: { expect: { status: 200 } }\n", true),
-        ("steps:\n  - call_api: { expect: { status: \"200\" } }\n", false),
+        (
+            "steps:\n  - call_api: { expect: { status: \"200\" } }\n",
+            false,
+        ),
         ("steps:\n  - call_api: { concurrent: 3 }\n", true),
         ("steps:\n  - call_api: { concurrent: \"3\" }\n", false),
         ("client: { pkce: false }\nsteps: []\n", true),
@@ -380,7 +383,10 @@ fn the_loader_and_the_schema_accept_the_same_values() {
         ("steps: []\nexpect: { refreshes: {} }\n", false),
         ("steps: []\nexpect: { refreshes: \"2\" }\n", false),
         ("steps: []\nexpect: { api_statuses: { 401: 0 } }\n", true),
-        ("steps: []\nexpect: { refreshed_before_expiry: \"true\" }\n", false),
+        (
+            "steps: []\nexpect: { refreshed_before_expiry: \"true\" }\n",
+            false,
+        ),
         (
             "client: { external: { command: x, time_scale: 60 } }\nsteps: []\n",
             true,
