@@ -1,6 +1,8 @@
 //! The authorization-code client with PKCE (RFC 6749 §4.1, RFC 7636), run headlessly: it GETs
 //! the authorization URL itself (the server approves as its configured user), reads the
-//! `Location` of the redirect, checks `state` and `iss` (RFC 9207), and exchanges the code.
+//! `Location` of the redirect, checks `state` (it must be the one sent) and `iss` (RFC 9207: if
+//! present it must be the issuer; if the server advertises
+//! `authorization_response_iss_parameter_supported` it must be present), and exchanges the code.
 
 use std::time::SystemTime;
 
@@ -65,6 +67,7 @@ pub struct AuthCodeClient {
     endpoints: Endpoints,
     scopes: Vec<String>,
     pkce: Option<PkceMethod>,
+    iss_required: bool,
 }
 
 /// The result of a login that replayed its code: the tokens, and the replay's refusal.
@@ -93,7 +96,16 @@ impl AuthCodeClient {
             endpoints,
             scopes,
             pkce,
+            iss_required: false,
         }
+    }
+
+    /// Require `iss` in every authorization response (RFC 9207 §2.4): what a client must do
+    /// once the server's metadata says `authorization_response_iss_parameter_supported`.
+    /// Without it, an `iss` that is present must still match.
+    pub fn require_iss(mut self, required: bool) -> Self {
+        self.iss_required = required;
+        self
     }
 
     /// The whole flow: authorize headlessly, then exchange the code.
@@ -195,24 +207,43 @@ impl AuthCodeClient {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
-        if let Some(iss) = get("iss")
-            && iss != self.endpoints.issuer
-        {
-            return Err(ClientError::AuthorizationResponse(format!(
-                "iss {iss:?} is not the issuer {:?} (RFC 9207 mix-up defence)",
-                self.endpoints.issuer
-            )));
-        }
-        let iss_checked = get("iss").is_some();
-        if get("state").as_deref() != Some(csrf.secret().as_str()) {
-            return Err(ClientError::AuthorizationResponse(
-                "state does not match the one sent (possible CSRF)".to_owned(),
-            ));
+        // RFC 9207 §2.4 and RFC 6749 §10.12: check where the response comes from and that it
+        // answers this request before reading anything else from it, errors included.
+        let iss_checked = match get("iss") {
+            Some(iss) if iss == self.endpoints.issuer => true,
+            Some(iss) => {
+                return Err(ClientError::AuthorizationResponse(format!(
+                    "iss {iss:?} is not the issuer {:?} (RFC 9207 mix-up defence)",
+                    self.endpoints.issuer
+                )));
+            }
+            None if self.iss_required => {
+                return Err(ClientError::AuthorizationResponse(
+                    "the redirect carries no iss, yet the server advertises authorization_response_iss_parameter_supported (RFC 9207: a mix-up defence the client must not skip)"
+                        .to_owned(),
+                ));
+            }
+            None => false,
+        };
+        match get("state") {
+            Some(state) if state == *csrf.secret() => {}
+            Some(_) => {
+                return Err(ClientError::AuthorizationResponse(
+                    "state does not match the one sent (possible CSRF)".to_owned(),
+                ));
+            }
+            None => {
+                return Err(ClientError::AuthorizationResponse(
+                    "the redirect carries no state, though one was sent (possible CSRF)".to_owned(),
+                ));
+            }
         }
         if let Some(error) = get("error") {
             return Err(ClientError::AuthorizationRejected {
                 error,
                 description: get("error_description").unwrap_or_default(),
+                status,
+                iss_checked,
             });
         }
         let code = get("code").ok_or_else(|| {

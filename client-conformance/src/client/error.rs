@@ -91,13 +91,20 @@ pub enum ClientError {
         /// The page text (tags stripped, shortened).
         detail: String,
     },
-    /// The authorization endpoint redirected back with an error.
-    #[error("the authorization endpoint answered {error}: {description}")]
+    /// The authorization endpoint redirected back with an error (`state` checked, and `iss`
+    /// when present).
+    #[error(
+        "the authorization endpoint redirected back (HTTP {status}) with {error}: {description}"
+    )]
     AuthorizationRejected {
         /// The `error` parameter.
         error: String,
         /// The `error_description` parameter.
         description: String,
+        /// The status of the redirect.
+        status: u16,
+        /// Whether the redirect carried `iss` and it matched the issuer (RFC 9207).
+        iss_checked: bool,
     },
     /// The authorization endpoint waits for a human: no redirect came.
     #[error(
@@ -176,8 +183,17 @@ impl ClientError {
             Self::AuthorizationPage { status, .. } | Self::InteractionRequired { status } => {
                 Some(*status)
             }
-            Self::AuthorizationRejected { .. } => Some(302),
+            Self::AuthorizationRejected { status, .. } => Some(*status),
             Self::Http { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// For an error redirect from the authorization endpoint: whether it carried `iss` and it
+    /// matched the issuer (RFC 9207).
+    pub fn iss_checked(&self) -> Option<bool> {
+        match self {
+            Self::AuthorizationRejected { iss_checked, .. } => Some(*iss_checked),
             _ => None,
         }
     }

@@ -44,6 +44,7 @@ use fauxauth_server::Clock;
 use fauxauth_server::config::{
     DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
 };
+use fauxauth_server::http::paths;
 use fauxauth_server::secret::short_hash;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -266,7 +267,8 @@ struct TokenState {
     lost: Option<ClientError>,
 }
 
-/// What sessions alike share: configuration, endpoints, clock, `oauth2` client, transport.
+/// What sessions alike share: configuration, endpoints, clock, `oauth2` client, transport, and
+/// what the server's metadata says.
 #[derive(Debug)]
 struct Setup {
     config: SessionConfig,
@@ -274,6 +276,21 @@ struct Setup {
     endpoints: Endpoints,
     oauth: OAuthClient,
     transport: Transport,
+    /// Whether the server advertises `authorization_response_iss_parameter_supported`
+    /// (RFC 9207), read from its metadata at the first authorization-code login.
+    iss_supported: tokio::sync::OnceCell<bool>,
+}
+
+/// What a login came to.
+#[derive(Debug)]
+pub struct LoginReport {
+    /// The tokens.
+    pub tokens: TokenSummary,
+    /// With `replay_code`: the second redemption of the code.
+    pub replay: Option<Result<TokenSummary, ClientError>>,
+    /// Whether the authorization response carried `iss` and it matched the issuer (RFC 9207;
+    /// always false for client credentials, which has no authorization response).
+    pub iss_checked: bool,
 }
 
 #[derive(Debug)]
@@ -358,6 +375,7 @@ impl Session {
             endpoints,
             oauth,
             transport,
+            iss_supported: tokio::sync::OnceCell::new(),
         })))
     }
 
@@ -436,27 +454,65 @@ impl Session {
 
     /// Log in with the configured flow.
     pub async fn login(&self) -> Result<TokenSummary, ClientError> {
-        self.login_with(LoginOptions::default()).await.map(|r| r.0)
+        self.login_with(LoginOptions::default())
+            .await
+            .map(|r| r.tokens)
     }
 
     /// Log in, making the deliberate mistakes in `options` (authorization code only). Returns
-    /// the tokens and, with `replay_code`, the result of redeeming the code a second time.
-    pub async fn login_with(
-        &self,
-        options: LoginOptions,
-    ) -> Result<(TokenSummary, Option<Result<TokenSummary, ClientError>>), ClientError> {
+    /// the tokens, whether `iss` was checked, and, with `replay_code`, the result of redeeming
+    /// the code a second time.
+    pub async fn login_with(&self, options: LoginOptions) -> Result<LoginReport, ClientError> {
         let now = || self.now();
-        let (tokens, replay) = match self.inner.setup.config.flow {
-            Flow::ClientCredentials => (self.credentials().fetch(now).await?, None),
+        let (tokens, replay, iss_checked) = match self.inner.setup.config.flow {
+            Flow::ClientCredentials => (self.credentials().fetch(now).await?, None, false),
             Flow::AuthorizationCode => {
-                let result = self.auth_code().login(options, now).await?;
-                (result.tokens, result.replay)
+                let client = self.auth_code().require_iss(self.iss_supported().await);
+                let result = client.login(options, now).await?;
+                (result.tokens, result.replay, result.iss_checked)
             }
         };
         let summary = tokens.summary();
         self.install(tokens, true);
         self.inner.stats.lock().logins += 1;
-        Ok((summary, replay.map(|r| r.map(|t| t.summary()))))
+        Ok(LoginReport {
+            tokens: summary,
+            replay: replay.map(|r| r.map(|t| t.summary())),
+            iss_checked,
+        })
+    }
+
+    /// Whether the server's metadata (RFC 8414) advertises
+    /// `authorization_response_iss_parameter_supported`: read once per setup. A server
+    /// without metadata advertises nothing (and a failed fetch is retried at the next login).
+    async fn iss_supported(&self) -> bool {
+        let setup = &self.inner.setup;
+        let fetched = setup
+            .iss_supported
+            .get_or_try_init(|| async {
+                let url = format!("{}{}", setup.endpoints.issuer, paths::OAUTH_METADATA);
+                let request = oauth2::http::Request::builder()
+                    .method("GET")
+                    .uri(&url)
+                    .body(Vec::new())
+                    .map_err(|_| ())?;
+                let response = setup
+                    .transport
+                    .send(Exchange::Other, request)
+                    .await
+                    .map_err(|_| ())?;
+                if response.status().as_u16() != 200 {
+                    return Ok(false);
+                }
+                let metadata: serde_json::Value =
+                    serde_json::from_slice(response.body()).unwrap_or_default();
+                Ok::<bool, ()>(
+                    metadata["authorization_response_iss_parameter_supported"].as_bool()
+                        == Some(true),
+                )
+            })
+            .await;
+        fetched.is_ok_and(|supported| *supported)
     }
 
     /// Renew now, whatever the expiry: a refresh-token grant (authorization code) or a new

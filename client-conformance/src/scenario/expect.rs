@@ -63,6 +63,16 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
             c.error.as_deref() == Some(error.as_str())
         });
     }
+    if let Some(checked) = expect.iss_checked {
+        all(
+            if checked {
+                "the authorization response's iss checked (present, the issuer)".to_owned()
+            } else {
+                "an authorization response without iss".to_owned()
+            },
+            &|c| c.iss_checked == Some(checked),
+        );
+    }
     if let Some(outcome) = expect.any_outcome
         && !calls.iter().any(|c| c.outcome == outcome)
     {
@@ -124,6 +134,23 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
                 "the client holds none".to_owned()
             },
         ));
+    }
+    if let Some(rotated) = expect.refresh_token_changed {
+        let actual = record.refresh_before != record.refresh_after;
+        if actual != rotated {
+            unmet.push((
+                if rotated {
+                    "the refresh token to change (rotation)".to_owned()
+                } else {
+                    "the refresh token to stay the same".to_owned()
+                },
+                format!(
+                    "before {}, after {}",
+                    record.refresh_before.as_deref().unwrap_or("(none)"),
+                    record.refresh_after.as_deref().unwrap_or("(none)")
+                ),
+            ));
+        }
     }
     if let Some(error) = &expect.replay_error {
         match &record.replay {

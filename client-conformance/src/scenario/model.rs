@@ -418,6 +418,14 @@ pub struct StepExpect {
     /// Whether the client holds a refresh token after the step.
     #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refresh_token: Option<bool>,
+    /// Whether the refresh token held after the step differs from the one before (rotation).
+    #[serde(default, deserialize_with = "strict::opt_flag")]
+    pub refresh_token_changed: Option<bool>,
+    /// `login`: whether the authorization response (a code, or an error redirect) carried
+    /// `iss` and it was the issuer (RFC 9207). The client checks `state` always, and requires
+    /// `iss` when the server's metadata advertises it.
+    #[serde(default, deserialize_with = "strict::opt_flag")]
+    pub iss_checked: Option<bool>,
     /// The error message contains this text.
     #[serde(default)]
     pub message_contains: Option<String>,

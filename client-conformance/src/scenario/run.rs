@@ -28,8 +28,11 @@ pub struct CallRecord {
     pub status: Option<u16>,
     /// The OAuth or bearer error code, if any.
     pub error: Option<String>,
-    /// The error message, if the call failed.
+    /// The error message, if the call failed; for an API answer, why the API refused.
     pub message: Option<String>,
+    /// Logins: whether the authorization response carried `iss` matching the issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss_checked: Option<bool>,
 }
 
 impl CallRecord {
@@ -39,6 +42,7 @@ impl CallRecord {
             status,
             error: None,
             message: None,
+            iss_checked: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl CallRecord {
             status: e.status(),
             error: e.oauth_error().map(str::to_owned),
             message: Some(e.to_string()),
+            iss_checked: e.iss_checked(),
         }
     }
 
@@ -83,6 +88,10 @@ pub struct StepRecord {
     pub token_after: Option<String>,
     /// Whether a refresh token is held after the step.
     pub refresh_token_after: bool,
+    /// Hash of the refresh token held before the step.
+    pub refresh_before: Option<String>,
+    /// Hash of the refresh token held after the step.
+    pub refresh_after: Option<String>,
     /// Renewals (refreshes or client-credentials grants) during the step.
     pub renewals: u64,
     /// The second redemption of the code, with `replay_code`.
@@ -452,10 +461,12 @@ async fn execute(
     scenario: &Scenario,
 ) -> Result<StepRecord, String> {
     let stats_before = session.stats();
+    let before = session.tokens();
     let mut record = StepRecord {
         index,
         kind: step.kind(),
-        token_before: session.tokens().map(|t| t.access_token),
+        refresh_before: before.as_ref().and_then(|t| t.refresh_token.clone()),
+        token_before: before.map(|t| t.access_token),
         ..StepRecord::default()
     };
     match step {
@@ -465,9 +476,12 @@ async fn execute(
                 replay_code: login.replay_code,
             };
             match session.login_with(options).await {
-                Ok((_, replay)) => {
-                    record.calls.push(CallRecord::ok(Some(200)));
-                    record.replay = replay.map(|r| match r {
+                Ok(login) => {
+                    record.calls.push(CallRecord {
+                        iss_checked: Some(login.iss_checked),
+                        ..CallRecord::ok(Some(200))
+                    });
+                    record.replay = login.replay.map(|r| match r {
                         Ok(_) => CallRecord::ok(Some(200)),
                         Err(e) => CallRecord::from_error(&e),
                     });
@@ -491,6 +505,7 @@ async fn execute(
         .saturating_sub(stats_before.refreshes + stats_before.renewals);
     let after = session.tokens();
     record.refresh_token_after = after.as_ref().is_some_and(|t| t.refresh_token.is_some());
+    record.refresh_after = after.as_ref().and_then(|t| t.refresh_token.clone());
     record.token_after = after.map(|t| t.access_token);
     Ok(record)
 }
@@ -500,6 +515,7 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
         Ok(answer) => CallRecord {
             outcome: Outcome::Ok,
             status: Some(answer.status),
+            iss_checked: None,
             error: answer.error,
             // Why the API refused (the challenge's error_description), so that a step can
             // tell a 401 for expiry from one for revocation or an unknown key.
@@ -540,6 +556,7 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
                 status: None,
                 error: None,
                 message: Some(format!("the call task failed: {e}")),
+                iss_checked: None,
             }),
         }
     }

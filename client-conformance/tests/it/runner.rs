@@ -416,3 +416,33 @@ fn the_loader_and_the_schema_accept_the_same_values() {
         assert_eq!(schema_ok, valid, "schema on {text:?}");
     }
 }
+
+#[test]
+fn the_library_index_lists_every_scenario_and_nothing_else() {
+    let index = std::fs::read_to_string(library().join("README.md")).expect("scenarios/README.md");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(library()).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                index.contains(&format!("]({name})")),
+                "scenarios/README.md has no row for {name}"
+            );
+            files.push(name);
+        }
+    }
+    for link in index.split("](").skip(1) {
+        let target = link.split(')').next().unwrap_or_default();
+        if target.ends_with(".yaml") {
+            assert!(
+                files.iter().any(|f| f == target),
+                "scenarios/README.md links {target}, which does not exist"
+            );
+        }
+    }
+}

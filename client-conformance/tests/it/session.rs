@@ -248,14 +248,15 @@ async fn wrong_verifier_and_downgrade_are_refused() {
 async fn code_replay_is_refused_and_revokes_the_tokens() {
     let server = MockServer::start().await;
     let s = session(&server, SessionConfig::builtin_agent());
-    let (_, replay) = s
+    let login = s
         .login_with(LoginOptions {
             pkce_attack: None,
             replay_code: true,
         })
         .await
         .expect("first exchange");
-    let replay = replay.expect("replayed").expect_err("refused");
+    assert!(login.iss_checked, "fauxauth sends iss and advertises it");
+    let replay = login.replay.expect("replayed").expect_err("refused");
     assert_eq!(replay.oauth_error(), Some("invalid_grant"));
     let answer = s.call_api().await.expect("an answer");
     assert_eq!(
