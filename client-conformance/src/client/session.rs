@@ -46,6 +46,7 @@ use fauxauth_server::config::{
 };
 use fauxauth_server::http::paths;
 use fauxauth_server::secret::short_hash;
+use oauth2::{AccessToken, RefreshToken, RequestTokenError, StandardRevocableToken};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -634,8 +635,11 @@ impl Session {
     /// endpoint (RFC 7009), and forget the tokens.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let tokens = self.snapshot()?.tokens;
-        let token = tokens.refresh_token.unwrap_or(tokens.access_token);
-        self.revoke_at_server(&token).await?;
+        let token = match tokens.refresh_token {
+            Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(refresh)),
+            None => StandardRevocableToken::AccessToken(AccessToken::new(tokens.access_token)),
+        };
+        self.revoke_at_server(token).await?;
         let mut state = self.inner.state.lock();
         state.tokens = None;
         state.generation += 1;
@@ -646,41 +650,71 @@ impl Session {
     /// session keeps it (and will find out it is revoked).
     pub async fn revoke_access_token(&self) -> Result<(), ClientError> {
         let tokens = self.snapshot()?.tokens;
-        self.revoke_at_server(&tokens.access_token).await
+        self.revoke_at_server(StandardRevocableToken::AccessToken(AccessToken::new(
+            tokens.access_token,
+        )))
+        .await
     }
 
-    async fn revoke_at_server(&self, token: &str) -> Result<(), ClientError> {
-        let body = {
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("token", token);
-            form.append_pair("client_id", &self.inner.setup.config.client_id);
-            if let Some(secret) = &self.inner.setup.config.client_secret {
-                form.append_pair("client_secret", secret);
+    /// RFC 7009 through `oauth2`'s revocation API, so the client authenticates as configured
+    /// (`basic`: HTTP Basic; `post`: the secret in the body; `none`: `client_id` only) and sends
+    /// the `token_type_hint`.
+    async fn revoke_at_server(&self, token: StandardRevocableToken) -> Result<(), ClientError> {
+        let setup = &self.inner.setup;
+        let what = format!("POST {}", paths::REVOKE);
+        // oauth2 sends revocations to HTTPS URLs only (RFC 7009 §2). A test server on a
+        // loopback address speaks plain HTTP: the request is built for the https URL and the
+        // transport sends it to the same loopback address over http.
+        let (url, transport) = match setup.endpoints.revoke.strip_prefix("http://") {
+            Some(rest) if is_loopback(&setup.endpoints.revoke) => (
+                format!("https://{rest}"),
+                setup
+                    .transport
+                    .scoped(Exchange::Revoke)
+                    .plain_http_on_loopback(),
+            ),
+            Some(_) => {
+                return Err(ClientError::Config(format!(
+                    "the revocation endpoint {} is not HTTPS (RFC 7009 §2 requires it; only a loopback test server may use http)",
+                    setup.endpoints.revoke
+                )));
             }
-            form.finish()
+            None => (
+                setup.endpoints.revoke.clone(),
+                setup.transport.scoped(Exchange::Revoke),
+            ),
         };
-        let request = oauth2::http::Request::builder()
-            .method("POST")
-            .uri(&self.inner.setup.endpoints.revoke)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.into_bytes())
-            .map_err(|e| ClientError::Config(e.to_string()))?;
-        let what = "POST /oauth/revoke".to_owned();
-        let response = self
-            .inner
-            .setup
-            .transport
-            .send(Exchange::Revoke, request)
-            .await
-            .map_err(|e| ClientError::from_transport(what.clone(), e, None))?;
-        if response.status().as_u16() != 200 {
-            return Err(ClientError::Http {
+        let url = oauth2::RevocationUrl::new(url)
+            .map_err(|e| ClientError::Config(format!("revocation URL: {e}")))?;
+        let client = setup.oauth.clone().set_revocation_url(url);
+        let result = client
+            .revoke_token(token)
+            .map_err(|e| ClientError::Config(e.to_string()))?
+            .request_async(&transport)
+            .await;
+        let status = transport.local_attempts().last().and_then(|a| a.status);
+        match result {
+            Ok(()) => Ok(()),
+            Err(RequestTokenError::ServerResponse(e)) => Err(ClientError::OAuth {
+                status: status.unwrap_or(400),
+                error: e.error().as_ref().to_owned(),
+                description: e.error_description().cloned().unwrap_or_default(),
+            }),
+            Err(RequestTokenError::Request(e)) => Err(ClientError::from_transport(what, e, None)),
+            Err(RequestTokenError::Parse(e, body)) => Err(ClientError::Http {
                 what,
-                status: Some(response.status().as_u16()),
-                detail: super::oauth::snippet(response.body()),
-            });
+                status,
+                detail: format!(
+                    "the revocation answer could not be parsed ({e}): {}",
+                    super::oauth::snippet(&body)
+                ),
+            }),
+            Err(RequestTokenError::Other(detail)) => Err(ClientError::Http {
+                what,
+                status,
+                detail,
+            }),
         }
-        Ok(())
     }
 
     fn credentials(&self) -> CredentialsClient {
@@ -912,6 +946,19 @@ impl Session {
             "the access token sent had expired {} earlier (expires_in), so the server may be ignoring it silently",
             secs(ago)
         ))
+    }
+}
+
+/// Whether `url`'s host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub(crate) fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use fauxauth_conformance::client::{ClientError, Outcome, Session, SessionConfig};
 use fauxauth_server::Clock;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+use crate::fake;
 
 #[derive(Debug, Clone, Copy)]
 enum Iss {
@@ -24,78 +24,43 @@ enum State {
     Missing,
 }
 
-/// A fake server on port 0: metadata that does or does not advertise `iss`, and an
-/// authorization endpoint that redirects with a code and the `iss` and `state` asked for.
+/// A fake server: metadata that does or does not advertise `iss`, and an authorization
+/// endpoint that redirects with a code and the `iss` and `state` asked for.
 async fn fake(advertise: bool, iss: Iss, state: State) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let issuer = base.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let issuer = issuer.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
+    let (base, _) = fake::start(move |issuer, request| match request.path() {
+        "/.well-known/oauth-authorization-server" => fake::Response::json(format!(
+            r#"{{"issuer":"{issuer}","authorization_response_iss_parameter_supported":{advertise}}}"#
+        )),
+        "/oauth/authorize" => {
+            let mut back = url::Url::parse(&request.param("redirect_uri").unwrap_or_default())
+                .expect("redirect_uri");
+            {
+                let mut pairs = back.query_pairs_mut();
+                pairs.append_pair("code", "fake-code");
+                match state {
+                    State::Echo => {
+                        pairs.append_pair("state", &request.param("state").unwrap_or_default());
                     }
+                    State::Wrong => {
+                        pairs.append_pair("state", "someone-elses-state");
+                    }
+                    State::Missing => {}
                 }
-                let head = String::from_utf8_lossy(&head);
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let url = url::Url::parse(&format!("{issuer}{target}")).expect("request URL");
-                let query = |name: &str| {
-                    url.query_pairs()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.into_owned())
-                };
-                let response = match url.path() {
-                    "/.well-known/oauth-authorization-server" => {
-                        let body = format!(
-                            r#"{{"issuer":"{issuer}","authorization_response_iss_parameter_supported":{advertise}}}"#
-                        );
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
+                match iss {
+                    Iss::Right => {
+                        pairs.append_pair("iss", issuer);
                     }
-                    "/oauth/authorize" => {
-                        let mut back = url::Url::parse(&query("redirect_uri").unwrap_or_default())
-                            .expect("redirect_uri");
-                        {
-                            let mut pairs = back.query_pairs_mut();
-                            pairs.append_pair("code", "fake-code");
-                            match state {
-                                State::Echo => {
-                                    pairs.append_pair("state", &query("state").unwrap_or_default());
-                                }
-                                State::Wrong => {
-                                    pairs.append_pair("state", "someone-elses-state");
-                                }
-                                State::Missing => {}
-                            }
-                            match iss {
-                                Iss::Right => {
-                                    pairs.append_pair("iss", &issuer);
-                                }
-                                Iss::Wrong => {
-                                    pairs.append_pair("iss", "https://attacker.example");
-                                }
-                                Iss::Missing => {}
-                            }
-                        }
-                        format!(
-                            "HTTP/1.1 302 Found\r\nlocation: {back}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                        )
+                    Iss::Wrong => {
+                        pairs.append_pair("iss", "https://attacker.example");
                     }
-                    _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                        .to_owned(),
-                };
-                let _ = conn.write_all(response.as_bytes()).await;
-            });
+                    Iss::Missing => {}
+                }
+            }
+            fake::Response::redirect(back.to_string())
         }
-    });
+        _ => fake::Response::status(404),
+    })
+    .await;
     base
 }
 

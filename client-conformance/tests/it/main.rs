@@ -2,5 +2,7 @@
 
 mod authcode;
 mod external;
+mod fake;
+mod revocation;
 mod runner;
 mod session;
