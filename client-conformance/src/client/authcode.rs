@@ -284,12 +284,20 @@ impl AuthCodeClient {
     }
 }
 
-/// The visible text of an HTML page, shortened.
+/// The visible text of an HTML page, shortened: tags and the `<head>` (title, styles) left
+/// out, character references decoded — plain text for a terminal or a JSON report.
 fn page_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let html = String::from_utf8_lossy(body);
+    // What the head holds (the title repeats the heading) is not shown.
+    let html = match (html.find("<head"), html.find("</head>")) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}", &html[..start], &html[end + "</head>".len()..])
+        }
+        _ => html.into_owned(),
+    };
     let mut out = String::new();
     let mut in_tag = false;
-    for c in text.chars() {
+    for c in html.chars() {
         match c {
             '<' => in_tag = true,
             '>' => {
@@ -301,5 +309,60 @@ fn page_text(body: &[u8]) -> String {
         }
     }
     let words: Vec<&str> = out.split_whitespace().collect();
-    snippet(words.join(" ").as_bytes())
+    snippet(decode_entities(&words.join(" ")).as_bytes())
+}
+
+/// Decode the HTML character references a page may use: the named ones of escaping
+/// (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&nbsp;`) and numeric ones (`&#39;`, `&#x27;`).
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_text_is_plain_text_without_the_head_or_entities() {
+        let page = br#"<!doctype html><html><head><title>Authorization error</title></head><body><h1>Authorization error</h1><p>redirect_uri &quot;http://x/cb/&quot; is not registered &amp; &lt;b&gt; &#39;x&#39; &#x41; &bogus; a & b</p></body></html>"#;
+        assert_eq!(
+            page_text(page),
+            r#"Authorization error redirect_uri "http://x/cb/" is not registered & <b> 'x' A &bogus; a & b"#
+        );
+    }
 }

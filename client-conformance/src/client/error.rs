@@ -76,7 +76,7 @@ pub enum ClientError {
         when: &'static str,
     },
     /// The access token has expired and `token_auto_refresh` is off: it was not sent.
-    #[error("the access token expired {ago:?} ago and token_auto_refresh is off; it was not sent")]
+    #[error("the access token expired {} and token_auto_refresh is off; it was not sent", ago_text(*ago))]
     AccessTokenExpired {
         /// When it expired, by the client's clock.
         expired_at: SystemTime,
@@ -224,6 +224,15 @@ impl ClientError {
                 },
             },
         }
+    }
+}
+
+/// "12s ago", or "just now" under a second.
+fn ago_text(ago: Duration) -> String {
+    if ago < Duration::from_secs(1) {
+        "just now".to_owned()
+    } else {
+        format!("{} ago", super::oauth::secs(ago))
     }
 }
 

@@ -324,18 +324,29 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         let unmet = expect::check_step(step, &record);
         steps.push(record);
         if !unmet.is_empty() {
-            let events: Vec<String> = server_glue::events(&server)
-                .iter()
-                .filter(|e| e.seq > before)
-                .take(12)
-                .map(|e| e.line(start_ms))
-                .collect();
-            failures.extend(unmet.into_iter().map(|(expected, actual)| Failure {
-                step: Some((index, step.kind().to_owned())),
-                expected,
-                actual,
-                events: events.clone(),
-            }));
+            let after = server_glue::last_seq(&server);
+            let mut events = Some(expect::event_lines(
+                &server_glue::events(&server),
+                start_ms,
+                &|e| e.seq > before && e.seq <= after,
+            ));
+            // The step's events once, after the last of its unmet expectations.
+            let last = unmet.len() - 1;
+            failures.extend(
+                unmet
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (expected, actual))| Failure {
+                        step: Some((index, step.kind().to_owned())),
+                        expected,
+                        actual,
+                        events: if i == last {
+                            events.take().unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        },
+                    }),
+            );
             break;
         }
     }

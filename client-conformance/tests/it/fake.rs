@@ -10,17 +10,17 @@ use tokio::net::TcpListener;
 
 /// A request as the fake received it.
 #[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
     /// Path and query.
-    pub target: String,
+    pub(crate) target: String,
     /// Header names lower-cased.
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -28,7 +28,7 @@ impl Request {
     }
 
     /// The value of a query or form parameter.
-    pub fn param(&self, name: &str) -> Option<String> {
+    pub(crate) fn param(&self, name: &str) -> Option<String> {
         let query = self.target.split_once('?').map_or("", |(_, q)| q);
         form_urlencoded::parse(query.as_bytes())
             .chain(form_urlencoded::parse(self.body.as_bytes()))
@@ -36,20 +36,20 @@ impl Request {
             .map(|(_, v)| v.into_owned())
     }
 
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or_default()
     }
 }
 
 /// An answer: status, extra headers, body.
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Response {
-    pub fn json(body: impl Into<String>) -> Self {
+    pub(crate) fn json(body: impl Into<String>) -> Self {
         Self {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -57,7 +57,7 @@ impl Response {
         }
     }
 
-    pub fn redirect(location: impl Into<String>) -> Self {
+    pub(crate) fn redirect(location: impl Into<String>) -> Self {
         Self {
             status: 302,
             headers: vec![("location".into(), location.into())],
@@ -65,7 +65,7 @@ impl Response {
         }
     }
 
-    pub fn status(status: u16) -> Self {
+    pub(crate) fn status(status: u16) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -76,7 +76,7 @@ impl Response {
 
 /// Start the fake; `answer` gets the base URL and the request. Returns the base URL and the
 /// requests received so far.
-pub async fn start<F>(answer: F) -> (String, Arc<Mutex<Vec<Request>>>)
+pub(crate) async fn start<F>(answer: F) -> (String, Arc<Mutex<Vec<Request>>>)
 where
     F: Fn(&str, &Request) -> Response + Send + Sync + 'static,
 {

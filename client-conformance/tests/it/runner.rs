@@ -94,6 +94,56 @@ async fn the_cause_of_an_api_refusal_reaches_message_contains_and_the_report() {
 }
 
 #[tokio::test]
+async fn one_step_with_several_unmet_expectations_shows_its_events_once() {
+    let text = "name: several\nclient: { token_auto_refresh: false, local_expiry_check: false }\nsteps:\n  - login: {}\n  - advance: 61m\n  - call_api: { expect: { status: 200, error: none_at_all, refreshed: true } }\n";
+    let s = load_str(text, "several.yaml").expect("valid");
+    let result = run_scenario(&s, Path::new("several.yaml")).await;
+    assert_eq!(result.failures.len(), 3, "{:?}", result.failures);
+    let with_events: Vec<_> = result
+        .failures
+        .iter()
+        .filter(|f| !f.events.is_empty())
+        .collect();
+    assert_eq!(with_events.len(), 1, "{:?}", result.failures);
+    let report = scenario::RunReport {
+        results: vec![result],
+        filtered_out: 0,
+        duration: std::time::Duration::from_millis(5),
+    };
+    let text = report::terminal::render(&report);
+    assert_eq!(text.matches("step 3 (call_api):").count(), 1, "{text}");
+    assert_eq!(text.matches("POST /v1/responses").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn an_authorization_page_is_reported_as_plain_text() {
+    let text = "name: page\nclient: { redirect_uri: \"http://127.0.0.1:8765/callback/\" }\nsteps:\n  - login: {}\n";
+    let s = load_str(text, "page.yaml").expect("valid");
+    let result = run_scenario(&s, Path::new("page.yaml")).await;
+    let actual = &result.failures[0].actual;
+    assert!(
+        actual.contains("\"http://127.0.0.1:8765/callback/\""),
+        "{actual}"
+    );
+    assert!(
+        !actual.contains("&quot;") && !actual.contains("&amp;"),
+        "{actual}"
+    );
+    assert_eq!(
+        actual.matches("Authorization error").count(),
+        1,
+        "the title is not repeated: {actual}"
+    );
+    let json = report::json::render(&scenario::RunReport {
+        results: vec![result],
+        filtered_out: 0,
+        duration: std::time::Duration::from_millis(5),
+    })
+    .expect("json");
+    assert!(!json.contains("&quot;"), "{json}");
+}
+
+#[tokio::test]
 async fn a_malformed_file_is_reported_with_line_and_column() {
     let dir = temp_dir("malformed");
     let file = dir.join("bad.yaml");
