@@ -367,44 +367,92 @@ impl Verdict {
     }
 }
 
-/// Every renewal (refresh, or a later client-credentials grant of the same client) came
-/// before the access token issued just before it had expired — and at least one happened.
+/// "Refreshed before expiry", judged per client from the event log:
+///
+/// 1. no API call carried an expired access token (by the server's clock), and
+/// 2. every renewal (a refresh, or a later client-credentials grant) came before the access
+///    token it replaced had expired, *or* before the client's next API call after that
+///    expiry — so a client that renews on demand, whose calls are sparser than its refresh
+///    buffer, passes as long as it never uses an expired token; and
+/// 3. at least one renewal happened (otherwise there is nothing to judge).
 pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
+    if let Some(call) = events
+        .iter()
+        .find(|e| e.endpoint == "api" && e.token_expired == Some(true))
+    {
+        let ago = call
+            .access_exp
+            .map(|exp| {
+                format!(
+                    " {}s earlier",
+                    call.virtual_time_ms.saturating_sub(exp * 1000) / 1000
+                )
+            })
+            .unwrap_or_default();
+        return Verdict::new(
+            false,
+            format!(
+                "event #{}: an API call with an access token that had expired{ago}",
+                call.seq
+            ),
+            vec![call.seq],
+        );
+    }
     // Per client: the expiry of the access token issued last, and the event that issued it.
     let mut last: std::collections::HashMap<&str, (u64, u64)> = Default::default();
     let mut renewals = 0;
-    for e in events
-        .iter()
-        .filter(|e| e.endpoint == "token" && e.succeeded())
-    {
+    let mut on_demand = 0;
+    for (i, e) in events.iter().enumerate() {
+        if e.endpoint != "token" || !e.succeeded() {
+            continue;
+        }
         let client = e.client_id.as_deref().unwrap_or("");
         let renewal = e.is_grant("refresh_token") || e.is_grant("client_credentials");
         if renewal && let Some(&(exp, issued)) = last.get(client) {
             renewals += 1;
-            if e.virtual_time_ms >= exp * 1000 {
-                return Verdict::new(
-                    false,
-                    format!(
-                        "event #{}: renewed {}s after the access token of event #{issued} had expired",
-                        e.seq,
-                        (e.virtual_time_ms - exp * 1000) / 1000
-                    ),
-                    vec![issued, e.seq],
-                );
+            let exp_ms = exp * 1000;
+            if e.virtual_time_ms >= exp_ms {
+                // Late for the token, but fine if the client made no API call in between.
+                let call = events[..i].iter().find(|c| {
+                    c.seq > issued
+                        && c.endpoint == "api"
+                        && c.client_id == e.client_id
+                        && c.virtual_time_ms >= exp_ms
+                });
+                if let Some(call) = call {
+                    return Verdict::new(
+                        false,
+                        format!(
+                            "event #{}: renewed {}s after the access token of event #{issued} had expired, and after API call #{} in between",
+                            e.seq,
+                            (e.virtual_time_ms - exp_ms) / 1000,
+                            call.seq
+                        ),
+                        vec![issued, call.seq, e.seq],
+                    );
+                }
+                on_demand += 1;
             }
         }
         if let Some(exp) = e.access_exp {
             last.insert(client, (exp, e.seq));
         }
     }
-    if renewals == 0 {
-        Verdict::new(false, "no renewal happened".to_owned(), Vec::new())
-    } else {
-        Verdict::new(
+    match (renewals, on_demand) {
+        (0, _) => Verdict::new(false, "no renewal happened".to_owned(), Vec::new()),
+        (n, 0) => Verdict::new(
             true,
-            format!("{renewals} renewal(s), each before expiry"),
+            format!("{n} renewal(s), each before expiry"),
             Vec::new(),
-        )
+        ),
+        (n, late) => Verdict::new(
+            true,
+            format!(
+                "{n} renewal(s): {} before expiry, {late} after it but before the next API call",
+                n - late
+            ),
+            Vec::new(),
+        ),
     }
 }
 
@@ -490,11 +538,11 @@ mod tests {
 
     #[test]
     fn a_whole_run_failure_shows_the_events_it_names_not_the_last_ones() {
-        // A late renewal early on (#1 issues a token to minute 60, #3 renews at minute 61),
-        // then thirty more API calls.
+        // A late renewal early on (#1 issues a token to minute 60, #3 renews at minute 61,
+        // after a call at minute 60), then thirty more API calls.
         let mut events = vec![
             grant(1, 0, "client_credentials", 60),
-            event(2, 30, "api"),
+            event(2, 60, "api"),
             grant(3, 61, "client_credentials", 121),
         ];
         events.extend((4..34).map(|seq| event(seq, 70, "api")));
@@ -506,6 +554,71 @@ mod tests {
         assert!(lines.iter().any(|l| l.starts_with("#1 ")), "{lines:?}");
         assert!(lines.iter().any(|l| l.starts_with("#3 ")), "{lines:?}");
         assert!(!lines.iter().any(|l| l.starts_with("#33 ")), "{lines:?}");
+    }
+
+    fn api(seq: u64, minute: u64, exp_minute: u64) -> ObservedEvent {
+        ObservedEvent {
+            access_exp: Some(exp_minute * 60),
+            token_expired: Some(minute >= exp_minute),
+            ..event(seq, minute, "api")
+        }
+    }
+
+    #[test]
+    fn an_on_demand_client_with_sparse_calls_refreshed_before_expiry() {
+        // 60-minute tokens, a call every 90 minutes: each renewal comes after the old token
+        // expired, but before the next call, which carries the new token.
+        let events = vec![
+            grant(1, 0, "client_credentials", 60),
+            api(2, 0, 60),
+            grant(3, 90, "client_credentials", 150),
+            api(4, 90, 150),
+            grant(5, 180, "client_credentials", 240),
+            api(6, 180, 240),
+        ];
+        let verdict = refreshed_before_expiry(&events);
+        assert!(verdict.ok, "{}", verdict.why);
+        assert!(
+            verdict
+                .why
+                .contains("after it but before the next API call"),
+            "{}",
+            verdict.why
+        );
+    }
+
+    #[test]
+    fn a_call_with_an_expired_token_fails_refreshed_before_expiry() {
+        let events = vec![
+            grant(1, 0, "client_credentials", 60),
+            api(2, 61, 60),
+            grant(3, 62, "client_credentials", 122),
+        ];
+        let verdict = refreshed_before_expiry(&events);
+        assert!(!verdict.ok);
+        assert!(
+            verdict.why.starts_with(
+                "event #2: an API call with an access token that had expired 60s earlier"
+            ),
+            "{}",
+            verdict.why
+        );
+        assert_eq!(verdict.about, vec![2]);
+    }
+
+    #[test]
+    fn a_late_renewal_after_a_call_in_between_fails_refreshed_before_expiry() {
+        // The call at minute 61 carried no expired token (say, another token), yet the
+        // renewal of the expired one came only after it.
+        let events = vec![
+            grant(1, 0, "client_credentials", 60),
+            event(2, 61, "api"),
+            grant(3, 62, "client_credentials", 122),
+        ];
+        let verdict = refreshed_before_expiry(&events);
+        assert!(!verdict.ok);
+        assert!(verdict.why.contains("after API call #2"), "{}", verdict.why);
+        assert_eq!(verdict.about, vec![1, 2, 3]);
     }
 
     #[test]

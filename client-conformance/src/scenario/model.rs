@@ -462,7 +462,9 @@ pub struct RunExpect {
     /// The PKCE method of every authorization request: `S256`, `plain` or `none`.
     #[serde(default)]
     pub pkce_method: Option<PkceUsed>,
-    /// Every renewal happened before the access token it replaced had expired.
+    /// No API call carried an expired access token, and every renewal came before the token
+    /// it replaced expired or, for a client that renews on demand, before its next API call
+    /// after that (see docs/HARNESS.md); at least one renewal happened.
     #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refreshed_before_expiry: Option<bool>,
     /// After each 503 from the token endpoint, the client waited before asking again.
