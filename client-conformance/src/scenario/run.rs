@@ -308,7 +308,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
     let mut failures = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
         let before = server_glue::last_seq(&server);
-        let mut record = match execute(step, index, &session, &server, scenario).await {
+        let mut record = match execute(step, index, &session, &server).await {
             Ok(r) => r,
             Err(message) => {
                 failures.push(Failure {
@@ -469,7 +469,6 @@ async fn execute(
     index: usize,
     session: &Session,
     server: &ServerHandle,
-    scenario: &Scenario,
 ) -> Result<StepRecord, String> {
     let stats_before = session.stats();
     let before = session.tokens();
@@ -508,7 +507,7 @@ async fn execute(
             Ok(_) => record.calls.push(CallRecord::ok(Some(200))),
             Err(e) => record.calls.push(CallRecord::from_error(&e)),
         },
-        Step::Revoke(revoke) => revoke_step(revoke, session, server, scenario).await?,
+        Step::Revoke(revoke) => revoke_step(revoke, session, server).await?,
         other => server_step(other, server, None).await?,
     }
     let stats = session.stats();
@@ -633,35 +632,92 @@ fn set_clock(clock: &Clock, set: &SetClockStep) -> Result<(), String> {
         .map_err(|e| format!("cannot set the clock: {e}"))
 }
 
+/// `revoke` with the reference client. The administrator revokes through the server's public
+/// API: a grant through the control plane (this session's grant only, not the client's other
+/// grants); one access token through the revocation endpoint (RFC 7009) with the client's
+/// credentials, since the control plane has no operation for a single access token.
 async fn revoke_step(
     revoke: &RevokeStep,
     session: &Session,
     server: &ServerHandle,
-    scenario: &Scenario,
 ) -> Result<(), String> {
-    let client_id = session_config(&scenario.client, &scenario.server).client_id;
     match (revoke.by, revoke.target) {
         (RevokeBy::Admin, RevokeTarget::Grant) => {
-            server_glue::revoke_client(server, &client_id);
-            Ok(())
-        }
-        (RevokeBy::Admin, RevokeTarget::AccessToken) => {
             let token = session
                 .current_access_token()
-                .ok_or("the client holds no access token to revoke")?;
-            server_glue::revoke_access_token(server, &token)
+                .ok_or("the client holds no tokens: log in before revoking its grant")?;
+            server_glue::revoke_grant_of(server, &token)
         }
-        (RevokeBy::Client, RevokeTarget::Grant) => {
-            session.logout().await.map_err(|e| e.to_string())
-        }
-        (RevokeBy::Client, RevokeTarget::AccessToken) => session
+        (_, RevokeTarget::AccessToken) => session
             .revoke_access_token()
             .await
             .map_err(|e| e.to_string()),
+        (RevokeBy::Client, RevokeTarget::Grant) => {
+            session.logout().await.map_err(|e| e.to_string())
+        }
     }
 }
 
 /// Check a `fault` step's rule when the file is loaded.
 pub fn check_fault_rule(rule: &fauxauth_server::FaultRule) -> Result<(), String> {
     rule.validate().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn logged_in(server: &ServerHandle) -> Session {
+        let session = Session::new(
+            server.url(),
+            SessionConfig::builtin_agent(),
+            server.clock().clone(),
+        )
+        .expect("session");
+        session.login().await.expect("login");
+        session
+    }
+
+    #[tokio::test]
+    async fn the_admin_revokes_this_sessions_grant_and_not_the_clients_others() {
+        let server = MockServer::start().await;
+        let mine = logged_in(&server).await;
+        let other = logged_in(&server).await;
+        let admin_grant = RevokeStep {
+            by: RevokeBy::Admin,
+            target: RevokeTarget::Grant,
+        };
+        revoke_step(&admin_grant, &mine, &server)
+            .await
+            .expect("revoked");
+        let answer = mine.call_api().await.expect("an answer");
+        assert_eq!(answer.status, 401);
+        assert!(mine.refresh().await.is_err(), "the refresh token too");
+        assert_eq!(
+            other.call_api().await.expect("an answer").status,
+            200,
+            "another grant of the same client is untouched"
+        );
+        assert!(other.refresh().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_admin_revokes_one_access_token_and_the_grant_lives_on() {
+        let server = MockServer::start().await;
+        let session = logged_in(&server).await;
+        let admin_token = RevokeStep {
+            by: RevokeBy::Admin,
+            target: RevokeTarget::AccessToken,
+        };
+        revoke_step(&admin_token, &session, &server)
+            .await
+            .expect("revoked");
+        let answer = session.call_api().await.expect("an answer");
+        assert_eq!(answer.status, 401);
+        session
+            .refresh()
+            .await
+            .expect("the refresh token still works");
+        assert_eq!(session.call_api().await.expect("an answer").status, 200);
+    }
 }
