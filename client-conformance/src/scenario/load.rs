@@ -22,6 +22,13 @@ pub enum LoadError {
     /// The file is not a valid scenario.
     #[error(transparent)]
     Invalid(#[from] YamlError),
+    /// Nothing to run: no scenario files under the paths, or none the filter matches (a typo
+    /// in a CI path or filter must not pass as "0 passed").
+    #[error("no scenarios to run: {why}")]
+    NothingToRun {
+        /// What was looked for, and where.
+        why: String,
+    },
 }
 
 /// Read and check one scenario file.

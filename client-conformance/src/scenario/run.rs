@@ -208,7 +208,8 @@ impl RunReport {
 }
 
 /// Run every scenario file under `paths`. A file that cannot be loaded is a failed result
-/// (with `file:line:column`); a path that does not exist is an error.
+/// (with `file:line:column`); a path that does not exist, or nothing to run (no scenario
+/// file, or none the filter matches), is an error.
 pub async fn run_paths(paths: &[PathBuf], options: &RunOptions) -> Result<RunReport, LoadError> {
     run_paths_with(paths, options, |_| {}).await
 }
@@ -221,6 +222,19 @@ pub async fn run_paths_with(
 ) -> Result<RunReport, LoadError> {
     let started = Instant::now();
     let files = load::discover(paths)?;
+    let shown = || {
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if files.is_empty() {
+        return Err(LoadError::NothingToRun {
+            why: format!("{} holds no *.yaml or *.yml file", shown()),
+        });
+    }
+    let mut names = Vec::new();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = Vec::new();
     let mut filtered_out = 0;
@@ -234,6 +248,7 @@ pub async fn run_paths_with(
             Ok(s) => s.name.clone(),
             Err(_) => stem.clone(),
         };
+        names.push(name.clone());
         if let Some(filter) = &options.filter
             && !name.contains(filter.as_str())
             && !stem.contains(filter.as_str())
@@ -252,6 +267,25 @@ pub async fn run_paths_with(
                 }
             }
         }));
+    }
+    if tasks.is_empty() {
+        let filter = options.filter.as_deref().unwrap_or_default();
+        let mut listed = names
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > 10 {
+            listed.push_str(", …");
+        }
+        return Err(LoadError::NothingToRun {
+            why: format!(
+                "--filter {filter:?} matches none of the {} scenario(s) in {} (by name or file name: {listed})",
+                names.len(),
+                shown()
+            ),
+        });
     }
     let mut results = Vec::new();
     for task in tasks {

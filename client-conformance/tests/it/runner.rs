@@ -243,6 +243,35 @@ async fn a_missing_path_is_an_error() {
 }
 
 #[tokio::test]
+async fn nothing_to_run_is_an_error_not_a_pass() {
+    let dir = temp_dir("empty");
+    std::fs::write(dir.join("notes.txt"), "not a scenario").expect("write");
+    let err = run_paths(std::slice::from_ref(&dir), &RunOptions::default())
+        .await
+        .expect_err("an empty directory");
+    let text = err.to_string();
+    assert!(text.starts_with("no scenarios to run:"), "{text}");
+    assert!(text.contains(&dir.display().to_string()), "{text}");
+    let options = RunOptions {
+        filter: Some("no-such-scenario".to_owned()),
+        ..RunOptions::default()
+    };
+    let err = run_paths(&[library()], &options)
+        .await
+        .expect_err("a filter that matches nothing");
+    let text = err.to_string();
+    assert!(
+        text.contains("--filter \"no-such-scenario\" matches none of the"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cc-happy-path"),
+        "names what there is: {text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
 async fn the_scenario_library_passes() {
     let report = run_paths(&[library()], &RunOptions::default())
         .await
