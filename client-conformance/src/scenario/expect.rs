@@ -135,6 +135,25 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
             },
         ));
     }
+    if let Some(lifetime) = expect.expires_in {
+        let wanted = lifetime.0.as_secs();
+        let fresh = record.token_before != record.token_after;
+        match record.expires_in_after.filter(|_| fresh) {
+            Some(secs) if secs == wanted => {}
+            Some(secs) => unmet.push((
+                format!("a new access token that expires in {wanted}s"),
+                format!("expires_in: {secs}s"),
+            )),
+            None => unmet.push((
+                format!("a new access token that expires in {wanted}s"),
+                if fresh {
+                    "the token response had no expires_in".to_owned()
+                } else {
+                    "the step obtained no new access token".to_owned()
+                },
+            )),
+        }
+    }
     if let Some(rotated) = expect.refresh_token_changed {
         let actual = record.refresh_before != record.refresh_after;
         if actual != rotated {

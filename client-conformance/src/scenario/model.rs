@@ -421,6 +421,10 @@ pub struct StepExpect {
     /// Whether the refresh token held after the step differs from the one before (rotation).
     #[serde(default, deserialize_with = "strict::opt_flag")]
     pub refresh_token_changed: Option<bool>,
+    /// The new access token's lifetime, as the token response's `expires_in` says (the
+    /// seed's "New token acquired, expires in 3600s"): seconds or a duration, e.g. `60m`.
+    #[serde(default)]
+    pub expires_in: Option<Dur>,
     /// `login`: whether the authorization response (a code, or an error redirect) carried
     /// `iss` and it was the issuer (RFC 9207). The client checks `state` always, and requires
     /// `iss` when the server's metadata advertises it.

@@ -92,6 +92,9 @@ pub struct StepRecord {
     pub refresh_before: Option<String>,
     /// Hash of the refresh token held after the step.
     pub refresh_after: Option<String>,
+    /// `expires_in` (seconds) of the token response that gave the access token held after
+    /// the step, if the step obtained a new one.
+    pub expires_in_after: Option<u64>,
     /// Renewals (refreshes or client-credentials grants) during the step.
     pub renewals: u64,
     /// The second redemption of the code, with `replay_code`.
@@ -550,6 +553,7 @@ async fn execute(
     let after = session.tokens();
     record.refresh_token_after = after.as_ref().is_some_and(|t| t.refresh_token.is_some());
     record.refresh_after = after.as_ref().and_then(|t| t.refresh_token.clone());
+    record.expires_in_after = after.as_ref().and_then(|t| t.expires_in);
     record.token_after = after.map(|t| t.access_token);
     Ok(record)
 }

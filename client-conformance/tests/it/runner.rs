@@ -94,6 +94,43 @@ async fn the_cause_of_an_api_refusal_reaches_message_contains_and_the_report() {
 }
 
 #[tokio::test]
+async fn expires_in_is_the_lifetime_of_the_token_the_step_obtained() {
+    let text = |ttl: &str, call: &str| {
+        format!(
+            "name: lifetime\nserver: {{ access_token_ttl: {ttl} }}\nsteps:\n  - login: {{ expect: {{ expires_in: 30m }} }}\n  - {call}\n"
+        )
+    };
+    let ok = load_str(
+        &text("30m", "refresh: { expect: { expires_in: 1800 } }"),
+        "l.yaml",
+    )
+    .expect("valid");
+    let result = run_scenario(&ok, Path::new("l.yaml")).await;
+    assert!(result.passed(), "{:?}", result.failures);
+    let wrong = load_str(
+        &text("30m", "refresh: { expect: { expires_in: 60m } }"),
+        "l.yaml",
+    )
+    .expect("valid");
+    let result = run_scenario(&wrong, Path::new("l.yaml")).await;
+    assert_eq!(
+        result.failures[0].expected,
+        "a new access token that expires in 3600s"
+    );
+    assert_eq!(result.failures[0].actual, "expires_in: 1800s");
+    let none = load_str(
+        &text("30m", "call_api: { expect: { expires_in: 30m } }"),
+        "l.yaml",
+    )
+    .expect("valid");
+    let result = run_scenario(&none, Path::new("l.yaml")).await;
+    assert_eq!(
+        result.failures[0].actual,
+        "the step obtained no new access token"
+    );
+}
+
+#[tokio::test]
 async fn one_step_with_several_unmet_expectations_shows_its_events_once() {
     let text = "name: several\nclient: { token_auto_refresh: false, local_expiry_check: false }\nsteps:\n  - login: {}\n  - advance: 61m\n  - call_api: { expect: { status: 200, error: none_at_all, refreshed: true } }\n";
     let s = load_str(text, "several.yaml").expect("valid");
