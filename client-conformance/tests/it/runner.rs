@@ -562,3 +562,20 @@ fn the_library_index_lists_every_scenario_and_nothing_else() {
         }
     }
 }
+
+#[test]
+fn the_scenarios_in_the_docs_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for doc in ["README.md", "docs/HARNESS.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).expect("doc");
+        for block in text.split("```yaml\n").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            if block.lines().any(|l| l.starts_with("name:")) && block.contains("steps:") {
+                load_str(block, doc).unwrap_or_else(|e| panic!("{e}\n{block}"));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "{checked} examples");
+}
