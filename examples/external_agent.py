@@ -4,7 +4,8 @@ external mode (see docs/HARNESS.md, "Test your own agent in CI").
 
 It does what the seed's agent configuration asks for:
   * authorization code + PKCE S256, approved headlessly (GET the authorization URL, read the
-    redirect's Location, check state and iss), or client credentials;
+    redirect's Location, check state and iss: iss is required when the server's metadata
+    advertises it, RFC 9207), or client credentials;
   * calls the model API, refreshing before expiry (token_refresh_buffer), never sending an
     expired token;
   * retries the token endpoint with exponential backoff on 5xx answers.
@@ -98,6 +99,14 @@ def pkce_pair():
     return verifier, challenge
 
 
+def iss_advertised():
+    """Whether the server's metadata (RFC 8414) promises iss in authorization responses."""
+    status, _, body = http("GET", f"{ISSUER}/.well-known/oauth-authorization-server")
+    if status != 200:
+        return False
+    return json.loads(body).get("authorization_response_iss_parameter_supported") is True
+
+
 def login():
     if FLOW == "client_credentials":
         return token_request({"grant_type": "client_credentials", "scope": SCOPES})
@@ -121,6 +130,8 @@ def login():
         raise SystemExit("state mismatch in the authorization response")
     if "iss" in params and params["iss"] != ISSUER:
         raise SystemExit("iss mismatch in the authorization response (RFC 9207)")
+    if "iss" not in params and iss_advertised():
+        raise SystemExit("no iss in the authorization response, though the server advertises it (RFC 9207)")
     if "error" in params:
         raise SystemExit(f"authorization refused: {params['error']}: {params.get('error_description')}")
     return token_request({

@@ -50,7 +50,7 @@ pub async fn run(
     let mut result = ScenarioResult {
         name: scenario.name.clone(),
         file: file.display().to_string(),
-        reproduces: scenario.reproduces.clone(),
+        reproduces: scenario.reproduces.clone().unwrap_or_default(),
         duration: Duration::ZERO,
         failures: Vec::new(),
         steps: Vec::new(),
@@ -110,7 +110,8 @@ pub async fn run(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let child = tokio::process::Command::new("sh")
+    let mut command = tokio::process::Command::new("sh");
+    command
         .arg("-c")
         .arg(&spec.command)
         .current_dir(dir)
@@ -119,10 +120,12 @@ pub async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    let program = match Program::start(&mut command, timeout) {
+        Ok(p) => p,
         Err(e) => {
             result.failures.push(setup_failure(format!(
                 "cannot start `{}`: {e}",
@@ -133,7 +136,6 @@ pub async fn run(
             return result;
         }
     };
-    let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
     let steps = async {
         for (i, step) in during.iter().enumerate() {
             if let Err(message) = server_step(step, &server, Some(&client_id)).await {
@@ -142,8 +144,7 @@ pub async fn run(
         }
         Ok(())
     };
-    let program = tokio::time::timeout(timeout, child.wait_with_output());
-    let (steps, program) = tokio::join!(steps, program);
+    let (steps, outcome) = tokio::join!(steps, program.finish());
     if let Err((i, kind, message)) = steps {
         result.failures.push(Failure {
             step: Some((i, kind.to_owned())),
@@ -161,47 +162,41 @@ pub async fn run(
         .map(|e| e.line(start_ms))
         .collect();
     let expected_code = spec.exit_code.unwrap_or(0);
-    match program {
-        Err(_) => result.failures.push(Failure {
+    let text = keep_tail(&outcome.output, OUTPUT_LIMIT);
+    let waited = !matches!(outcome.exit, Exit::WaitFailed(_));
+    match outcome.exit {
+        Exit::TimedOut => result.failures.push(Failure {
             step: None,
             expected: format!(
                 "`{}` to exit within {}",
                 spec.command,
                 humantime::format_duration(timeout)
             ),
-            actual: "it was still running and was killed".to_owned(),
+            actual: "it was still running and was killed (with every process it started)"
+                .to_owned(),
             events: lines.clone(),
         }),
-        Ok(Err(e)) => result.failures.push(setup_failure(format!(
+        Exit::WaitFailed(e) => result.failures.push(setup_failure(format!(
             "waiting for `{}`: {e}",
             spec.command
         ))),
-        Ok(Ok(output)) => {
-            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if !stderr.trim().is_empty() {
-                text.push_str("\n--- stderr ---\n");
-                text.push_str(&stderr);
-            }
-            let text = keep_tail(&text, OUTPUT_LIMIT);
-            let code = output.status.code();
-            if code != Some(expected_code) {
-                result.failures.push(Failure {
-                    step: None,
-                    expected: format!("`{}` to exit with code {expected_code}", spec.command),
-                    actual: format!(
-                        "{}; output ends: {}",
-                        match code {
-                            Some(c) => format!("exit code {c}"),
-                            None => "killed by a signal".to_owned(),
-                        },
-                        keep_tail(&text, 600)
-                    ),
-                    events: lines.clone(),
-                });
-            }
-            result.output = Some(text);
-        }
+        Exit::Code(Some(code)) if code == expected_code => {}
+        Exit::Code(code) => result.failures.push(Failure {
+            step: None,
+            expected: format!("`{}` to exit with code {expected_code}", spec.command),
+            actual: format!(
+                "{}; output ends: {}",
+                match code {
+                    Some(c) => format!("exit code {c}"),
+                    None => "killed by a signal".to_owned(),
+                },
+                keep_tail(&text, 600)
+            ),
+            events: lines.clone(),
+        }),
+    }
+    if waited {
+        result.output = Some(text);
     }
     if result.failures.is_empty() {
         let context = RunContext {
@@ -216,6 +211,118 @@ pub async fn run(
     result.events = events;
     result.duration = started.elapsed();
     result
+}
+
+/// How the program ended.
+#[derive(Debug)]
+enum Exit {
+    /// It exited (None: killed by a signal).
+    Code(Option<i32>),
+    /// It ran past its timeout and was killed.
+    TimedOut,
+    /// Its status could not be read.
+    WaitFailed(std::io::Error),
+}
+
+/// What the program did: how it ended, and its output (stdout, then stderr).
+#[derive(Debug)]
+struct Outcome {
+    exit: Exit,
+    output: String,
+}
+
+/// The running program, in its own process group: whatever it starts is killed with it —
+/// at the timeout, when it exits (children it left running), and if the run is dropped.
+struct Program {
+    child: tokio::process::Child,
+    group: GroupGuard,
+    timeout: Duration,
+    stdout: tokio::task::JoinHandle<Vec<u8>>,
+    stderr: tokio::task::JoinHandle<Vec<u8>>,
+}
+
+impl Program {
+    fn start(command: &mut tokio::process::Command, timeout: Duration) -> std::io::Result<Self> {
+        let mut child = command.spawn()?;
+        let group = GroupGuard(child.id());
+        let stdout = read_all(child.stdout.take());
+        let stderr = read_all(child.stderr.take());
+        Ok(Self {
+            child,
+            group,
+            timeout,
+            stdout,
+            stderr,
+        })
+    }
+
+    async fn finish(mut self) -> Outcome {
+        let exit = match tokio::time::timeout(self.timeout, self.child.wait()).await {
+            Ok(Ok(status)) => Exit::Code(status.code()),
+            Ok(Err(e)) => Exit::WaitFailed(e),
+            Err(_) => Exit::TimedOut,
+        };
+        // The program is done (or out of time): end everything it started, so nothing keeps
+        // running, holding ports or the output pipes.
+        self.group.kill();
+        if matches!(exit, Exit::TimedOut) {
+            let _ = self.child.kill().await;
+        }
+        // A process that left the group (setsid) may hold the pipes: do not wait for it long.
+        let grace = Duration::from_secs(2);
+        let stdout = tokio::time::timeout(grace, self.stdout).await;
+        let stderr = tokio::time::timeout(grace, self.stderr).await;
+        let mut output =
+            String::from_utf8_lossy(&stdout.ok().and_then(Result::ok).unwrap_or_default())
+                .into_owned();
+        let stderr = stderr.ok().and_then(Result::ok).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr);
+        if !stderr.trim().is_empty() {
+            output.push_str("\n--- stderr ---\n");
+            output.push_str(&stderr);
+        }
+        Outcome { exit, output }
+    }
+}
+
+/// Read a pipe to its end in the background.
+fn read_all<R>(pipe: Option<R>) -> tokio::task::JoinHandle<Vec<u8>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut bytes).await;
+        }
+        bytes
+    })
+}
+
+/// Kills a process group (the program's: its pid) when told to, and when dropped.
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    /// SIGKILL to every process of the group (once). `kill -s KILL -- -PGID` (POSIX) through `sh`,
+    /// which the program already needs: POSIX, and no unsafe code or extra crate.
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.0.take() {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill -s KILL -- -{pgid} 2>/dev/null"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 fn clock_scale(spec: &ExternalSpec) -> f64 {

@@ -101,3 +101,32 @@ fn a_missing_path_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/no/such/dir"), "{stderr}");
 }
+
+#[test]
+fn nothing_to_run_exits_non_zero_and_says_so() {
+    let dir = temp_dir("empty");
+    let output = fauxauth()
+        .arg("run")
+        .arg(&dir)
+        .output()
+        .expect("run fauxauth");
+    assert!(!output.status.success(), "an empty directory must not pass");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no scenarios to run"), "{stderr}");
+    let output = fauxauth()
+        .arg("run")
+        .arg(scenarios())
+        .args(["--filter", "no-such-scenario"])
+        .output()
+        .expect("run fauxauth");
+    assert!(
+        !output.status.success(),
+        "a filter matching nothing must not pass"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no scenarios to run: --filter \"no-such-scenario\""),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,6 +1,8 @@
 //! The authorization-code client with PKCE (RFC 6749 §4.1, RFC 7636), run headlessly: it GETs
 //! the authorization URL itself (the server approves as its configured user), reads the
-//! `Location` of the redirect, checks `state` and `iss` (RFC 9207), and exchanges the code.
+//! `Location` of the redirect, checks `state` (it must be the one sent) and `iss` (RFC 9207: if
+//! present it must be the issuer; if the server advertises
+//! `authorization_response_iss_parameter_supported` it must be present), and exchanges the code.
 
 use std::time::SystemTime;
 
@@ -65,6 +67,7 @@ pub struct AuthCodeClient {
     endpoints: Endpoints,
     scopes: Vec<String>,
     pkce: Option<PkceMethod>,
+    iss_required: bool,
 }
 
 /// The result of a login that replayed its code: the tokens, and the replay's refusal.
@@ -93,7 +96,16 @@ impl AuthCodeClient {
             endpoints,
             scopes,
             pkce,
+            iss_required: false,
         }
+    }
+
+    /// Require `iss` in every authorization response (RFC 9207 §2.4): what a client must do
+    /// once the server's metadata says `authorization_response_iss_parameter_supported`.
+    /// Without it, an `iss` that is present must still match.
+    pub fn require_iss(mut self, required: bool) -> Self {
+        self.iss_required = required;
+        self
     }
 
     /// The whole flow: authorize headlessly, then exchange the code.
@@ -195,24 +207,43 @@ impl AuthCodeClient {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
-        if let Some(iss) = get("iss")
-            && iss != self.endpoints.issuer
-        {
-            return Err(ClientError::AuthorizationResponse(format!(
-                "iss {iss:?} is not the issuer {:?} (RFC 9207 mix-up defence)",
-                self.endpoints.issuer
-            )));
-        }
-        let iss_checked = get("iss").is_some();
-        if get("state").as_deref() != Some(csrf.secret().as_str()) {
-            return Err(ClientError::AuthorizationResponse(
-                "state does not match the one sent (possible CSRF)".to_owned(),
-            ));
+        // RFC 9207 §2.4 and RFC 6749 §10.12: check where the response comes from and that it
+        // answers this request before reading anything else from it, errors included.
+        let iss_checked = match get("iss") {
+            Some(iss) if iss == self.endpoints.issuer => true,
+            Some(iss) => {
+                return Err(ClientError::AuthorizationResponse(format!(
+                    "iss {iss:?} is not the issuer {:?} (RFC 9207 mix-up defence)",
+                    self.endpoints.issuer
+                )));
+            }
+            None if self.iss_required => {
+                return Err(ClientError::AuthorizationResponse(
+                    "the redirect carries no iss, yet the server advertises authorization_response_iss_parameter_supported (RFC 9207: a mix-up defence the client must not skip)"
+                        .to_owned(),
+                ));
+            }
+            None => false,
+        };
+        match get("state") {
+            Some(state) if state == *csrf.secret() => {}
+            Some(_) => {
+                return Err(ClientError::AuthorizationResponse(
+                    "state does not match the one sent (possible CSRF)".to_owned(),
+                ));
+            }
+            None => {
+                return Err(ClientError::AuthorizationResponse(
+                    "the redirect carries no state, though one was sent (possible CSRF)".to_owned(),
+                ));
+            }
         }
         if let Some(error) = get("error") {
             return Err(ClientError::AuthorizationRejected {
                 error,
                 description: get("error_description").unwrap_or_default(),
+                status,
+                iss_checked,
             });
         }
         let code = get("code").ok_or_else(|| {
@@ -253,12 +284,20 @@ impl AuthCodeClient {
     }
 }
 
-/// The visible text of an HTML page, shortened.
+/// The visible text of an HTML page, shortened: tags and the `<head>` (title, styles) left
+/// out, character references decoded — plain text for a terminal or a JSON report.
 fn page_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let html = String::from_utf8_lossy(body);
+    // What the head holds (the title repeats the heading) is not shown.
+    let html = match (html.find("<head"), html.find("</head>")) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}", &html[..start], &html[end + "</head>".len()..])
+        }
+        _ => html.into_owned(),
+    };
     let mut out = String::new();
     let mut in_tag = false;
-    for c in text.chars() {
+    for c in html.chars() {
         match c {
             '<' => in_tag = true,
             '>' => {
@@ -270,5 +309,60 @@ fn page_text(body: &[u8]) -> String {
         }
     }
     let words: Vec<&str> = out.split_whitespace().collect();
-    snippet(words.join(" ").as_bytes())
+    snippet(decode_entities(&words.join(" ")).as_bytes())
+}
+
+/// Decode the HTML character references a page may use: the named ones of escaping
+/// (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&nbsp;`) and numeric ones (`&#39;`, `&#x27;`).
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_text_is_plain_text_without_the_head_or_entities() {
+        let page = br#"<!doctype html><html><head><title>Authorization error</title></head><body><h1>Authorization error</h1><p>redirect_uri &quot;http://x/cb/&quot; is not registered &amp; &lt;b&gt; &#39;x&#39; &#x41; &bogus; a & b</p></body></html>"#;
+        assert_eq!(
+            page_text(page),
+            r#"Authorization error redirect_uri "http://x/cb/" is not registered & <b> 'x' A &bogus; a & b"#
+        );
+    }
 }

@@ -76,7 +76,7 @@ pub enum ClientError {
         when: &'static str,
     },
     /// The access token has expired and `token_auto_refresh` is off: it was not sent.
-    #[error("the access token expired {ago:?} ago and token_auto_refresh is off; it was not sent")]
+    #[error("the access token expired {} and token_auto_refresh is off; it was not sent", ago_text(*ago))]
     AccessTokenExpired {
         /// When it expired, by the client's clock.
         expired_at: SystemTime,
@@ -91,13 +91,20 @@ pub enum ClientError {
         /// The page text (tags stripped, shortened).
         detail: String,
     },
-    /// The authorization endpoint redirected back with an error.
-    #[error("the authorization endpoint answered {error}: {description}")]
+    /// The authorization endpoint redirected back with an error (`state` checked, and `iss`
+    /// when present).
+    #[error(
+        "the authorization endpoint redirected back (HTTP {status}) with {error}: {description}"
+    )]
     AuthorizationRejected {
         /// The `error` parameter.
         error: String,
         /// The `error_description` parameter.
         description: String,
+        /// The status of the redirect.
+        status: u16,
+        /// Whether the redirect carried `iss` and it matched the issuer (RFC 9207).
+        iss_checked: bool,
     },
     /// The authorization endpoint waits for a human: no redirect came.
     #[error(
@@ -176,8 +183,17 @@ impl ClientError {
             Self::AuthorizationPage { status, .. } | Self::InteractionRequired { status } => {
                 Some(*status)
             }
-            Self::AuthorizationRejected { .. } => Some(302),
+            Self::AuthorizationRejected { status, .. } => Some(*status),
             Self::Http { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// For an error redirect from the authorization endpoint: whether it carried `iss` and it
+    /// matched the issuer (RFC 9207).
+    pub fn iss_checked(&self) -> Option<bool> {
+        match self {
+            Self::AuthorizationRejected { iss_checked, .. } => Some(*iss_checked),
             _ => None,
         }
     }
@@ -208,6 +224,15 @@ impl ClientError {
                 },
             },
         }
+    }
+}
+
+/// "12s ago", or "just now" under a second.
+fn ago_text(ago: Duration) -> String {
+    if ago < Duration::from_secs(1) {
+        "just now".to_owned()
+    } else {
+        format!("{} ago", super::oauth::secs(ago))
     }
 }
 

@@ -13,5 +13,7 @@ pub use authcode::{AuthCodeClient, LoginOptions, PkceAttack, PkceMethod};
 pub use credentials::CredentialsClient;
 pub use error::{ClientError, Outcome};
 pub use oauth::{ClientAuthMethod, Endpoints, GrantKind, TokenSet, TokenSummary};
-pub use session::{ApiResponse, ExpirySource, Flow, Session, SessionConfig, SessionStats};
+pub use session::{
+    ApiResponse, ExpirySource, Flow, LoginReport, Session, SessionConfig, SessionStats,
+};
 pub use transport::{Attempt, AttemptObserver, Exchange, RetryPolicy, Transport, TransportError};

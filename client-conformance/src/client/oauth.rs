@@ -110,6 +110,8 @@ pub struct TokenSet {
     pub scope: Option<String>,
     /// When the tokens were received, by the client's clock.
     pub received_at: SystemTime,
+    /// The token response's `expires_in`: how long the access token lives.
+    pub expires_in: Option<Duration>,
 }
 
 impl TokenSet {
@@ -119,6 +121,7 @@ impl TokenSet {
             access_token: short_hash(&self.access_token),
             refresh_token: self.refresh_token.as_deref().map(short_hash),
             expires_at: self.expires_at.map(fauxauth_server::clock::unix_seconds),
+            expires_in: self.expires_in.map(|d| d.as_secs()),
             scope: self.scope.clone(),
         }
     }
@@ -132,6 +135,7 @@ impl TokenSet {
                 .scopes()
                 .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
             received_at: now,
+            expires_in: response.expires_in(),
         }
     }
 }
@@ -151,6 +155,8 @@ pub struct TokenSummary {
     pub refresh_token: Option<String>,
     /// Expiry in Unix seconds (client clock).
     pub expires_at: Option<u64>,
+    /// The token response's `expires_in`, in seconds.
+    pub expires_in: Option<u64>,
     /// Granted scope.
     pub scope: Option<String>,
 }

@@ -44,7 +44,9 @@ use fauxauth_server::Clock;
 use fauxauth_server::config::{
     DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
 };
+use fauxauth_server::http::paths;
 use fauxauth_server::secret::short_hash;
+use oauth2::{AccessToken, RefreshToken, RequestTokenError, StandardRevocableToken};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -210,6 +212,9 @@ pub struct ApiResponse {
     pub status: u16,
     /// The `error` of the `WWW-Authenticate` challenge or of the JSON body, if any.
     pub error: Option<String>,
+    /// Why the API refused: the challenge's `error_description`, or the JSON error body's
+    /// description or message (error answers only).
+    pub error_description: Option<String>,
     /// The `WWW-Authenticate` header, if any.
     pub www_authenticate: Option<String>,
     /// Whether the body was empty.
@@ -263,7 +268,8 @@ struct TokenState {
     lost: Option<ClientError>,
 }
 
-/// What sessions alike share: configuration, endpoints, clock, `oauth2` client, transport.
+/// What sessions alike share: configuration, endpoints, clock, `oauth2` client, transport, and
+/// what the server's metadata says.
 #[derive(Debug)]
 struct Setup {
     config: SessionConfig,
@@ -271,6 +277,21 @@ struct Setup {
     endpoints: Endpoints,
     oauth: OAuthClient,
     transport: Transport,
+    /// Whether the server advertises `authorization_response_iss_parameter_supported`
+    /// (RFC 9207), read from its metadata at the first authorization-code login.
+    iss_supported: tokio::sync::OnceCell<bool>,
+}
+
+/// What a login came to.
+#[derive(Debug)]
+pub struct LoginReport {
+    /// The tokens.
+    pub tokens: TokenSummary,
+    /// With `replay_code`: the second redemption of the code.
+    pub replay: Option<Result<TokenSummary, ClientError>>,
+    /// Whether the authorization response carried `iss` and it matched the issuer (RFC 9207;
+    /// always false for client credentials, which has no authorization response).
+    pub iss_checked: bool,
 }
 
 #[derive(Debug)]
@@ -355,6 +376,7 @@ impl Session {
             endpoints,
             oauth,
             transport,
+            iss_supported: tokio::sync::OnceCell::new(),
         })))
     }
 
@@ -433,27 +455,65 @@ impl Session {
 
     /// Log in with the configured flow.
     pub async fn login(&self) -> Result<TokenSummary, ClientError> {
-        self.login_with(LoginOptions::default()).await.map(|r| r.0)
+        self.login_with(LoginOptions::default())
+            .await
+            .map(|r| r.tokens)
     }
 
     /// Log in, making the deliberate mistakes in `options` (authorization code only). Returns
-    /// the tokens and, with `replay_code`, the result of redeeming the code a second time.
-    pub async fn login_with(
-        &self,
-        options: LoginOptions,
-    ) -> Result<(TokenSummary, Option<Result<TokenSummary, ClientError>>), ClientError> {
+    /// the tokens, whether `iss` was checked, and, with `replay_code`, the result of redeeming
+    /// the code a second time.
+    pub async fn login_with(&self, options: LoginOptions) -> Result<LoginReport, ClientError> {
         let now = || self.now();
-        let (tokens, replay) = match self.inner.setup.config.flow {
-            Flow::ClientCredentials => (self.credentials().fetch(now).await?, None),
+        let (tokens, replay, iss_checked) = match self.inner.setup.config.flow {
+            Flow::ClientCredentials => (self.credentials().fetch(now).await?, None, false),
             Flow::AuthorizationCode => {
-                let result = self.auth_code().login(options, now).await?;
-                (result.tokens, result.replay)
+                let client = self.auth_code().require_iss(self.iss_supported().await);
+                let result = client.login(options, now).await?;
+                (result.tokens, result.replay, result.iss_checked)
             }
         };
         let summary = tokens.summary();
         self.install(tokens, true);
         self.inner.stats.lock().logins += 1;
-        Ok((summary, replay.map(|r| r.map(|t| t.summary()))))
+        Ok(LoginReport {
+            tokens: summary,
+            replay: replay.map(|r| r.map(|t| t.summary())),
+            iss_checked,
+        })
+    }
+
+    /// Whether the server's metadata (RFC 8414) advertises
+    /// `authorization_response_iss_parameter_supported`: read once per setup. A server
+    /// without metadata advertises nothing (and a failed fetch is retried at the next login).
+    async fn iss_supported(&self) -> bool {
+        let setup = &self.inner.setup;
+        let fetched = setup
+            .iss_supported
+            .get_or_try_init(|| async {
+                let url = format!("{}{}", setup.endpoints.issuer, paths::OAUTH_METADATA);
+                let request = oauth2::http::Request::builder()
+                    .method("GET")
+                    .uri(&url)
+                    .body(Vec::new())
+                    .map_err(|_| ())?;
+                let response = setup
+                    .transport
+                    .send(Exchange::Other, request)
+                    .await
+                    .map_err(|_| ())?;
+                if response.status().as_u16() != 200 {
+                    return Ok(false);
+                }
+                let metadata: serde_json::Value =
+                    serde_json::from_slice(response.body()).unwrap_or_default();
+                Ok::<bool, ()>(
+                    metadata["authorization_response_iss_parameter_supported"].as_bool()
+                        == Some(true),
+                )
+            })
+            .await;
+        fetched.is_ok_and(|supported| *supported)
     }
 
     /// Renew now, whatever the expiry: a refresh-token grant (authorization code) or a new
@@ -575,8 +635,11 @@ impl Session {
     /// endpoint (RFC 7009), and forget the tokens.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let tokens = self.snapshot()?.tokens;
-        let token = tokens.refresh_token.unwrap_or(tokens.access_token);
-        self.revoke_at_server(&token).await?;
+        let token = match tokens.refresh_token {
+            Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(refresh)),
+            None => StandardRevocableToken::AccessToken(AccessToken::new(tokens.access_token)),
+        };
+        self.revoke_at_server(token).await?;
         let mut state = self.inner.state.lock();
         state.tokens = None;
         state.generation += 1;
@@ -587,41 +650,71 @@ impl Session {
     /// session keeps it (and will find out it is revoked).
     pub async fn revoke_access_token(&self) -> Result<(), ClientError> {
         let tokens = self.snapshot()?.tokens;
-        self.revoke_at_server(&tokens.access_token).await
+        self.revoke_at_server(StandardRevocableToken::AccessToken(AccessToken::new(
+            tokens.access_token,
+        )))
+        .await
     }
 
-    async fn revoke_at_server(&self, token: &str) -> Result<(), ClientError> {
-        let body = {
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("token", token);
-            form.append_pair("client_id", &self.inner.setup.config.client_id);
-            if let Some(secret) = &self.inner.setup.config.client_secret {
-                form.append_pair("client_secret", secret);
+    /// RFC 7009 through `oauth2`'s revocation API, so the client authenticates as configured
+    /// (`basic`: HTTP Basic; `post`: the secret in the body; `none`: `client_id` only) and sends
+    /// the `token_type_hint`.
+    async fn revoke_at_server(&self, token: StandardRevocableToken) -> Result<(), ClientError> {
+        let setup = &self.inner.setup;
+        let what = format!("POST {}", paths::REVOKE);
+        // oauth2 sends revocations to HTTPS URLs only (RFC 7009 §2). A test server on a
+        // loopback address speaks plain HTTP: the request is built for the https URL and the
+        // transport sends it to the same loopback address over http.
+        let (url, transport) = match setup.endpoints.revoke.strip_prefix("http://") {
+            Some(rest) if is_loopback(&setup.endpoints.revoke) => (
+                format!("https://{rest}"),
+                setup
+                    .transport
+                    .scoped(Exchange::Revoke)
+                    .plain_http_on_loopback(),
+            ),
+            Some(_) => {
+                return Err(ClientError::Config(format!(
+                    "the revocation endpoint {} is not HTTPS (RFC 7009 §2 requires it; only a loopback test server may use http)",
+                    setup.endpoints.revoke
+                )));
             }
-            form.finish()
+            None => (
+                setup.endpoints.revoke.clone(),
+                setup.transport.scoped(Exchange::Revoke),
+            ),
         };
-        let request = oauth2::http::Request::builder()
-            .method("POST")
-            .uri(&self.inner.setup.endpoints.revoke)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.into_bytes())
-            .map_err(|e| ClientError::Config(e.to_string()))?;
-        let what = "POST /oauth/revoke".to_owned();
-        let response = self
-            .inner
-            .setup
-            .transport
-            .send(Exchange::Revoke, request)
-            .await
-            .map_err(|e| ClientError::from_transport(what.clone(), e, None))?;
-        if response.status().as_u16() != 200 {
-            return Err(ClientError::Http {
+        let url = oauth2::RevocationUrl::new(url)
+            .map_err(|e| ClientError::Config(format!("revocation URL: {e}")))?;
+        let client = setup.oauth.clone().set_revocation_url(url);
+        let result = client
+            .revoke_token(token)
+            .map_err(|e| ClientError::Config(e.to_string()))?
+            .request_async(&transport)
+            .await;
+        let status = transport.local_attempts().last().and_then(|a| a.status);
+        match result {
+            Ok(()) => Ok(()),
+            Err(RequestTokenError::ServerResponse(e)) => Err(ClientError::OAuth {
+                status: status.unwrap_or(400),
+                error: e.error().as_ref().to_owned(),
+                description: e.error_description().cloned().unwrap_or_default(),
+            }),
+            Err(RequestTokenError::Request(e)) => Err(ClientError::from_transport(what, e, None)),
+            Err(RequestTokenError::Parse(e, body)) => Err(ClientError::Http {
                 what,
-                status: Some(response.status().as_u16()),
-                detail: super::oauth::snippet(response.body()),
-            });
+                status,
+                detail: format!(
+                    "the revocation answer could not be parsed ({e}): {}",
+                    super::oauth::snippet(&body)
+                ),
+            }),
+            Err(RequestTokenError::Other(detail)) => Err(ClientError::Http {
+                what,
+                status,
+                detail,
+            }),
         }
-        Ok(())
     }
 
     fn credentials(&self) -> CredentialsClient {
@@ -816,18 +909,22 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let status = response.status().as_u16();
-        let error = www_authenticate
-            .as_deref()
-            .and_then(challenge_error)
-            .or_else(|| {
-                // Only an error answer has an error body worth parsing.
-                (status >= 400)
-                    .then(|| super::error::parse_error_body(response.body()).map(|(c, _)| c))
-                    .flatten()
-            });
+        // Only an error answer has an error body worth parsing.
+        let body_error = (status >= 400)
+            .then(|| super::error::parse_error_body(response.body()))
+            .flatten();
+        let param = |name| {
+            www_authenticate
+                .as_deref()
+                .and_then(|c| challenge_param(c, name))
+        };
+        let error = param("error").or_else(|| body_error.as_ref().map(|(c, _)| c.clone()));
+        let error_description = param("error_description")
+            .or_else(|| body_error.map(|(_, d)| d).filter(|d| !d.trim().is_empty()));
         Ok(ApiResponse {
             status,
             error,
+            error_description,
             www_authenticate,
             empty_body: response.body().is_empty(),
             token: short_hash(token),
@@ -852,6 +949,19 @@ impl Session {
     }
 }
 
+/// Whether `url`'s host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub(crate) fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
 /// A uniform random number in [0, 1), from the one source of randomness.
 pub(crate) fn random_fraction() -> f64 {
     let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
@@ -871,8 +981,77 @@ fn jwt_exp(token: &str) -> Option<u64> {
 
 /// The `error="..."` of a `WWW-Authenticate: Bearer` challenge.
 pub fn challenge_error(challenge: &str) -> Option<String> {
-    let start = challenge.find("error=\"")? + "error=\"".len();
-    let rest = &challenge[start..];
-    let end = rest.find('"')?;
-    Some(rest[..end].to_owned())
+    challenge_param(challenge, "error")
+}
+
+/// The auth-param `name` of a `WWW-Authenticate` challenge (RFC 9110 §11.2): a token or a
+/// quoted string, with `\"` escapes undone. `error` is not found inside `error_description`.
+pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
+    // Skip the scheme ("Bearer"), then read `key=value` pairs separated by commas.
+    let mut rest = challenge.trim_start();
+    if let Some((scheme, after)) = rest.split_once(char::is_whitespace)
+        && !scheme.contains('=')
+    {
+        rest = after;
+    }
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_owned(), &after[end..])
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        rest = remaining;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_params_are_read_as_auth_params() {
+        let c = r#"Bearer realm="fauxauth", error="invalid_token", error_description="the key \"k1\", retired""#;
+        assert_eq!(
+            challenge_param(c, "error").as_deref(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            challenge_param(c, "error_description").as_deref(),
+            Some(r#"the key "k1", retired"#)
+        );
+        assert_eq!(challenge_param(c, "realm").as_deref(), Some("fauxauth"));
+        assert_eq!(challenge_param(c, "scope"), None);
+        // `error` is a parameter of its own, not a suffix of another's name or value.
+        let c = r#"Bearer error_description="no error=\"x\" here""#;
+        assert_eq!(challenge_param(c, "error"), None);
+        assert_eq!(
+            challenge_error("Bearer error=invalid_token").as_deref(),
+            Some("invalid_token")
+        );
+    }
 }

@@ -121,6 +121,9 @@ pub struct Transport {
     record: Record,
     in_flight: Option<Arc<Semaphore>>,
     scope: Option<Scope>,
+    /// Send `https://` requests to a loopback host over plain http (see
+    /// [`plain_http_on_loopback`](Self::plain_http_on_loopback)).
+    plain_loopback: bool,
 }
 
 impl Transport {
@@ -134,6 +137,7 @@ impl Transport {
             record: Record::Log(Arc::default()),
             in_flight: None,
             scope: None,
+            plain_loopback: false,
         })
     }
 
@@ -155,6 +159,7 @@ impl Transport {
             record: Record::Observer(observer),
             in_flight: Some(Arc::new(Semaphore::new(max_in_flight))),
             scope: None,
+            plain_loopback: false,
         })
     }
 
@@ -180,6 +185,14 @@ impl Transport {
             }),
             ..self.clone()
         }
+    }
+
+    /// This transport, sending requests for `https://` URLs on a loopback host over plain
+    /// http. For `oauth2` requests that insist on HTTPS URLs (revocation, RFC 7009 §2) made
+    /// to a test server on 127.0.0.1; other hosts are untouched.
+    pub(crate) fn plain_http_on_loopback(mut self) -> Self {
+        self.plain_loopback = true;
+        self
     }
 
     /// The attempts made through this scoped transport (empty for an unscoped one).
@@ -271,9 +284,16 @@ impl Transport {
             ),
             None => None,
         };
+        let mut url = request.uri().to_string();
+        if self.plain_loopback
+            && let Some(rest) = url.strip_prefix("https://")
+            && super::session::is_loopback(&url)
+        {
+            url = format!("http://{rest}");
+        }
         let mut builder = self
             .http
-            .request(request.method().clone(), request.uri().to_string())
+            .request(request.method().clone(), url)
             .timeout(self.timeout);
         for (name, value) in request.headers() {
             builder = builder.header(name, value);

@@ -41,8 +41,13 @@ pub fn failures(report: &RunReport) -> String {
         if !result.reproduces.is_empty() {
             let _ = writeln!(out, "reproduces: {}", result.reproduces);
         }
+        let mut previous: Option<&Option<(usize, String)>> = None;
         for failure in &result.failures {
+            // One heading for the unmet expectations of one step.
+            let same_step = failure.step.is_some() && previous == Some(&failure.step);
+            previous = Some(&failure.step);
             match &failure.step {
+                _ if same_step => {}
                 Some((index, kind)) => {
                     let _ = writeln!(out, "step {} ({kind}):", index + 1);
                 }

@@ -63,6 +63,16 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
             c.error.as_deref() == Some(error.as_str())
         });
     }
+    if let Some(checked) = expect.iss_checked {
+        all(
+            if checked {
+                "the authorization response's iss checked (present, the issuer)".to_owned()
+            } else {
+                "an authorization response without iss".to_owned()
+            },
+            &|c| c.iss_checked == Some(checked),
+        );
+    }
     if let Some(outcome) = expect.any_outcome
         && !calls.iter().any(|c| c.outcome == outcome)
     {
@@ -125,6 +135,42 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
             },
         ));
     }
+    if let Some(lifetime) = expect.expires_in {
+        let wanted = lifetime.0.as_secs();
+        let fresh = record.token_before != record.token_after;
+        match record.expires_in_after.filter(|_| fresh) {
+            Some(secs) if secs == wanted => {}
+            Some(secs) => unmet.push((
+                format!("a new access token that expires in {wanted}s"),
+                format!("expires_in: {secs}s"),
+            )),
+            None => unmet.push((
+                format!("a new access token that expires in {wanted}s"),
+                if fresh {
+                    "the token response had no expires_in".to_owned()
+                } else {
+                    "the step obtained no new access token".to_owned()
+                },
+            )),
+        }
+    }
+    if let Some(rotated) = expect.refresh_token_changed {
+        let actual = record.refresh_before != record.refresh_after;
+        if actual != rotated {
+            unmet.push((
+                if rotated {
+                    "the refresh token to change (rotation)".to_owned()
+                } else {
+                    "the refresh token to stay the same".to_owned()
+                },
+                format!(
+                    "before {}, after {}",
+                    record.refresh_before.as_deref().unwrap_or("(none)"),
+                    record.refresh_after.as_deref().unwrap_or("(none)")
+                ),
+            ));
+        }
+    }
     if let Some(error) = &expect.replay_error {
         match &record.replay {
             Some(r) if r.error.as_deref() == Some(error.as_str()) => {}
@@ -177,15 +223,7 @@ pub const MIN_BACKOFF_MS: u64 = 50;
 pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
     let mut failures = Vec::new();
     let events = ctx.events;
-    let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| -> Vec<String> {
-        let picked: Vec<String> = events
-            .iter()
-            .filter(|e| filter(e))
-            .map(|e| e.line(ctx.start_ms))
-            .collect();
-        let skip = picked.len().saturating_sub(12);
-        picked.into_iter().skip(skip).collect()
-    };
+    let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| event_lines(events, ctx.start_ms, filter);
     let mut count =
         |what: &str, expected: Option<Count>, filter: &dyn Fn(&ObservedEvent) -> bool| {
             if let Some(expected) = expected {
@@ -233,13 +271,14 @@ pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
             });
         }
     }
-    if let Some(method) = &expect.pkce_method {
+    if let Some(method) = expect.pkce_method {
+        let method = method.as_str();
         let used: Vec<&str> = events
             .iter()
             .filter(|e| e.endpoint == "authorize")
             .map(|e| e.pkce_method.as_deref().unwrap_or("none"))
             .collect();
-        if used.is_empty() || used.iter().any(|m| m != method) {
+        if used.is_empty() || used.iter().any(|m| *m != method) {
             failures.push(Failure {
                 step: None,
                 expected: format!("every authorization request used PKCE {method}"),
@@ -253,24 +292,26 @@ pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
         }
     }
     if let Some(wanted) = expect.refreshed_before_expiry {
-        let (ok, why) = refreshed_before_expiry(events);
-        if ok != wanted {
+        let verdict = refreshed_before_expiry(events);
+        if verdict.ok != wanted {
             failures.push(Failure {
                 step: None,
                 expected: format!("refreshed before expiry: {wanted}"),
-                actual: why,
-                events: lines(&|e| e.endpoint == "token" || e.endpoint == "api"),
+                events: verdict.lines(events, ctx.start_ms, &|e| {
+                    e.endpoint == "token" || e.endpoint == "api"
+                }),
+                actual: verdict.why,
             });
         }
     }
     if let Some(wanted) = expect.backed_off_after_503 {
-        let (ok, why) = backed_off_after_503(events);
-        if ok != wanted {
+        let verdict = backed_off_after_503(events);
+        if verdict.ok != wanted {
             failures.push(Failure {
                 step: None,
                 expected: format!("backed off after 503: {wanted}"),
-                actual: why,
-                events: lines(&|e| e.endpoint == "token"),
+                events: verdict.lines(events, ctx.start_ms, &|e| e.endpoint == "token"),
+                actual: verdict.why,
             });
         }
     }
@@ -288,44 +329,155 @@ pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
     failures
 }
 
-/// Every renewal (refresh, or a later client-credentials grant of the same client) came
-/// before the access token issued just before it had expired — and at least one happened.
-pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> (bool, String) {
-    let mut last_exp: std::collections::HashMap<&str, u64> = Default::default();
-    let mut renewals = 0;
-    for e in events
+/// Events shown under a whole-run failure: at most this many (the first and the last half).
+pub const MAX_EVENT_LINES: usize = 16;
+
+/// The report lines of the events `pick` selects: all of them, or the first and last
+/// [`MAX_EVENT_LINES`]` / 2` with a count of those left out between.
+pub fn event_lines(
+    events: &[ObservedEvent],
+    start_ms: u64,
+    pick: &dyn Fn(&ObservedEvent) -> bool,
+) -> Vec<String> {
+    let picked: Vec<&ObservedEvent> = events.iter().filter(|e| pick(e)).collect();
+    if picked.len() <= MAX_EVENT_LINES {
+        return picked.iter().map(|e| e.line(start_ms)).collect();
+    }
+    let half = MAX_EVENT_LINES / 2;
+    let mut out: Vec<String> = picked[..half].iter().map(|e| e.line(start_ms)).collect();
+    out.push(format!("… {} more …", picked.len() - 2 * half));
+    out.extend(
+        picked[picked.len() - half..]
+            .iter()
+            .map(|e| e.line(start_ms)),
+    );
+    out
+}
+
+/// The verdict of a whole-run rule over the event log: whether it held, why, and the events
+/// the explanation names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the rule held.
+    pub ok: bool,
+    /// Why, in a sentence naming event numbers.
+    pub why: String,
+    /// The sequence numbers of the events `why` is about (empty: no particular ones).
+    pub about: Vec<u64>,
+}
+
+impl Verdict {
+    fn new(ok: bool, why: String, about: Vec<u64>) -> Self {
+        Self { ok, why, about }
+    }
+
+    /// The report lines: the events the verdict is about, or else those `otherwise` picks.
+    pub fn lines(
+        &self,
+        events: &[ObservedEvent],
+        start_ms: u64,
+        otherwise: &dyn Fn(&ObservedEvent) -> bool,
+    ) -> Vec<String> {
+        if self.about.is_empty() {
+            event_lines(events, start_ms, otherwise)
+        } else {
+            event_lines(events, start_ms, &|e| self.about.contains(&e.seq))
+        }
+    }
+}
+
+/// "Refreshed before expiry", judged per client from the event log:
+///
+/// 1. no API call carried an expired access token (by the server's clock), and
+/// 2. every renewal (a refresh, or a later client-credentials grant) came before the access
+///    token it replaced had expired, *or* before the client's next API call after that
+///    expiry — so a client that renews on demand, whose calls are sparser than its refresh
+///    buffer, passes as long as it never uses an expired token; and
+/// 3. at least one renewal happened (otherwise there is nothing to judge).
+pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
+    if let Some(call) = events
         .iter()
-        .filter(|e| e.endpoint == "token" && e.succeeded())
+        .find(|e| e.endpoint == "api" && e.token_expired == Some(true))
     {
+        let ago = call
+            .access_exp
+            .map(|exp| {
+                format!(
+                    " {}s earlier",
+                    call.virtual_time_ms.saturating_sub(exp * 1000) / 1000
+                )
+            })
+            .unwrap_or_default();
+        return Verdict::new(
+            false,
+            format!(
+                "event #{}: an API call with an access token that had expired{ago}",
+                call.seq
+            ),
+            vec![call.seq],
+        );
+    }
+    // Per client: the expiry of the access token issued last, and the event that issued it.
+    let mut last: std::collections::HashMap<&str, (u64, u64)> = Default::default();
+    let mut renewals = 0;
+    let mut on_demand = 0;
+    for (i, e) in events.iter().enumerate() {
+        if e.endpoint != "token" || !e.succeeded() {
+            continue;
+        }
         let client = e.client_id.as_deref().unwrap_or("");
         let renewal = e.is_grant("refresh_token") || e.is_grant("client_credentials");
-        if renewal && let Some(exp) = last_exp.get(client) {
+        if renewal && let Some(&(exp, issued)) = last.get(client) {
             renewals += 1;
-            if e.virtual_time_ms >= exp * 1000 {
-                return (
-                    false,
-                    format!(
-                        "event #{}: renewed {}s after the previous access token had expired",
-                        e.seq,
-                        (e.virtual_time_ms - exp * 1000) / 1000
-                    ),
-                );
+            let exp_ms = exp * 1000;
+            if e.virtual_time_ms >= exp_ms {
+                // Late for the token, but fine if the client made no API call in between.
+                let call = events[..i].iter().find(|c| {
+                    c.seq > issued
+                        && c.endpoint == "api"
+                        && c.client_id == e.client_id
+                        && c.virtual_time_ms >= exp_ms
+                });
+                if let Some(call) = call {
+                    return Verdict::new(
+                        false,
+                        format!(
+                            "event #{}: renewed {}s after the access token of event #{issued} had expired, and after API call #{} in between",
+                            e.seq,
+                            (e.virtual_time_ms - exp_ms) / 1000,
+                            call.seq
+                        ),
+                        vec![issued, call.seq, e.seq],
+                    );
+                }
+                on_demand += 1;
             }
         }
         if let Some(exp) = e.access_exp {
-            last_exp.insert(client, exp);
+            last.insert(client, (exp, e.seq));
         }
     }
-    if renewals == 0 {
-        (false, "no renewal happened".to_owned())
-    } else {
-        (true, format!("{renewals} renewal(s), each before expiry"))
+    match (renewals, on_demand) {
+        (0, _) => Verdict::new(false, "no renewal happened".to_owned(), Vec::new()),
+        (n, 0) => Verdict::new(
+            true,
+            format!("{n} renewal(s), each before expiry"),
+            Vec::new(),
+        ),
+        (n, late) => Verdict::new(
+            true,
+            format!(
+                "{n} renewal(s): {} before expiry, {late} after it but before the next API call",
+                n - late
+            ),
+            Vec::new(),
+        ),
     }
 }
 
 /// After every 503 from the token endpoint, the same client's next token request came at
 /// least [`MIN_BACKOFF_MS`] later (real time) — and there was at least one 503 and a retry.
-pub fn backed_off_after_503(events: &[ObservedEvent]) -> (bool, String) {
+pub fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
     let token: Vec<&ObservedEvent> = events.iter().filter(|e| e.endpoint == "token").collect();
     let mut seen = 0;
     for (i, e) in token.iter().enumerate() {
@@ -336,29 +488,39 @@ pub fn backed_off_after_503(events: &[ObservedEvent]) -> (bool, String) {
         let next = token[i + 1..].iter().find(|n| n.client_id == e.client_id);
         match next {
             None => {
-                return (
+                return Verdict::new(
                     false,
                     format!("event #{}: a 503, and the client never asked again", e.seq),
+                    vec![e.seq],
                 );
             }
             Some(n) => {
                 let gap = n.real_time_ms.saturating_sub(e.real_time_ms);
                 if gap < MIN_BACKOFF_MS {
-                    return (
+                    return Verdict::new(
                         false,
                         format!(
                             "event #{} came {gap} ms after the 503 of event #{} (less than {MIN_BACKOFF_MS} ms)",
                             n.seq, e.seq
                         ),
+                        vec![e.seq, n.seq],
                     );
                 }
             }
         }
     }
     if seen == 0 {
-        (false, "the token endpoint never answered 503".to_owned())
+        Verdict::new(
+            false,
+            "the token endpoint never answered 503".to_owned(),
+            Vec::new(),
+        )
     } else {
-        (true, format!("{seen} 503(s), each followed by a pause"))
+        Verdict::new(
+            true,
+            format!("{seen} 503(s), each followed by a pause"),
+            Vec::new(),
+        )
     }
 }
 
@@ -366,4 +528,125 @@ fn tail(text: &str, max: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
     let start = chars.len().saturating_sub(max);
     chars[start..].iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, minute: u64, endpoint: &str) -> ObservedEvent {
+        ObservedEvent {
+            seq,
+            virtual_time_ms: minute * 60_000,
+            endpoint: endpoint.to_owned(),
+            method: "POST".to_owned(),
+            path: format!("/{endpoint}"),
+            status: Some(200),
+            client_id: Some("c".to_owned()),
+            ..ObservedEvent::default()
+        }
+    }
+
+    fn grant(seq: u64, minute: u64, grant: &str, exp_minute: u64) -> ObservedEvent {
+        ObservedEvent {
+            grant_type: Some(grant.to_owned()),
+            access_exp: Some(exp_minute * 60),
+            ..event(seq, minute, "token")
+        }
+    }
+
+    #[test]
+    fn a_whole_run_failure_shows_the_events_it_names_not_the_last_ones() {
+        // A late renewal early on (#1 issues a token to minute 60, #3 renews at minute 61,
+        // after a call at minute 60), then thirty more API calls.
+        let mut events = vec![
+            grant(1, 0, "client_credentials", 60),
+            event(2, 60, "api"),
+            grant(3, 61, "client_credentials", 121),
+        ];
+        events.extend((4..34).map(|seq| event(seq, 70, "api")));
+        let verdict = refreshed_before_expiry(&events);
+        assert!(!verdict.ok);
+        assert!(verdict.why.contains("event #3"), "{}", verdict.why);
+        assert!(verdict.why.contains("event #1"), "{}", verdict.why);
+        let lines = verdict.lines(&events, 0, &|_| true);
+        assert!(lines.iter().any(|l| l.starts_with("#1 ")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with("#3 ")), "{lines:?}");
+        assert!(!lines.iter().any(|l| l.starts_with("#33 ")), "{lines:?}");
+    }
+
+    fn api(seq: u64, minute: u64, exp_minute: u64) -> ObservedEvent {
+        ObservedEvent {
+            access_exp: Some(exp_minute * 60),
+            token_expired: Some(minute >= exp_minute),
+            ..event(seq, minute, "api")
+        }
+    }
+
+    #[test]
+    fn an_on_demand_client_with_sparse_calls_refreshed_before_expiry() {
+        // 60-minute tokens, a call every 90 minutes: each renewal comes after the old token
+        // expired, but before the next call, which carries the new token.
+        let events = vec![
+            grant(1, 0, "client_credentials", 60),
+            api(2, 0, 60),
+            grant(3, 90, "client_credentials", 150),
+            api(4, 90, 150),
+            grant(5, 180, "client_credentials", 240),
+            api(6, 180, 240),
+        ];
+        let verdict = refreshed_before_expiry(&events);
+        assert!(verdict.ok, "{}", verdict.why);
+        assert!(
+            verdict
+                .why
+                .contains("after it but before the next API call"),
+            "{}",
+            verdict.why
+        );
+    }
+
+    #[test]
+    fn a_call_with_an_expired_token_fails_refreshed_before_expiry() {
+        let events = vec![
+            grant(1, 0, "client_credentials", 60),
+            api(2, 61, 60),
+            grant(3, 62, "client_credentials", 122),
+        ];
+        let verdict = refreshed_before_expiry(&events);
+        assert!(!verdict.ok);
+        assert!(
+            verdict.why.starts_with(
+                "event #2: an API call with an access token that had expired 60s earlier"
+            ),
+            "{}",
+            verdict.why
+        );
+        assert_eq!(verdict.about, vec![2]);
+    }
+
+    #[test]
+    fn a_late_renewal_after_a_call_in_between_fails_refreshed_before_expiry() {
+        // The call at minute 61 carried no expired token (say, another token), yet the
+        // renewal of the expired one came only after it.
+        let events = vec![
+            grant(1, 0, "client_credentials", 60),
+            event(2, 61, "api"),
+            grant(3, 62, "client_credentials", 122),
+        ];
+        let verdict = refreshed_before_expiry(&events);
+        assert!(!verdict.ok);
+        assert!(verdict.why.contains("after API call #2"), "{}", verdict.why);
+        assert_eq!(verdict.about, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn long_event_lists_keep_the_first_and_last_and_say_how_many_are_left_out() {
+        let events: Vec<ObservedEvent> = (1..=40).map(|seq| event(seq, 1, "api")).collect();
+        let lines = event_lines(&events, 0, &|_| true);
+        assert_eq!(lines.len(), MAX_EVENT_LINES + 1);
+        assert!(lines[0].starts_with("#1 "), "{lines:?}");
+        assert_eq!(lines[MAX_EVENT_LINES / 2], "… 24 more …");
+        assert!(lines[MAX_EVENT_LINES].starts_with("#40 "), "{lines:?}");
+    }
 }

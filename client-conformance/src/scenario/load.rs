@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use fauxauth_server::yaml::{self, FieldPath, PathIssue, YamlError};
 
-use super::model::{ClientSpec, Scenario, Step};
+use super::model::{ClientSpec, RevokeBy, RevokeTarget, Scenario, Step};
 use crate::client::Flow;
 
 /// Why a scenario could not be loaded.
@@ -22,6 +22,13 @@ pub enum LoadError {
     /// The file is not a valid scenario.
     #[error(transparent)]
     Invalid(#[from] YamlError),
+    /// Nothing to run: no scenario files under the paths, or none the filter matches (a typo
+    /// in a CI path or filter must not pass as "0 passed").
+    #[error("no scenarios to run: {why}")]
+    NothingToRun {
+        /// What was looked for, and where.
+        why: String,
+    },
 }
 
 /// Read and check one scenario file.
@@ -39,7 +46,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario, YamlError> {
         return Err(YamlError {
             origin: origin.to_owned(),
             position: None,
-            message: "the file is empty; a scenario needs name, reproduces and steps".to_owned(),
+            message: "the file is empty; a scenario needs at least `name:` and `steps:`".to_owned(),
         });
     }
     let scenario: Scenario = yaml::parse(text, origin).map_err(tidy)?;
@@ -123,10 +130,67 @@ pub fn validate(scenario: &Scenario) -> Vec<PathIssue> {
             "no steps; add at least one, e.g. `- login: {}`",
         ));
     }
-    let flow = scenario.client.flow.unwrap_or(Flow::AuthorizationCode);
+    let flow = match &scenario.client.external {
+        Some(spec) => spec.flow,
+        None => scenario.client.flow,
+    }
+    .unwrap_or(Flow::AuthorizationCode);
+    if let Some(spec) = &scenario.client.external
+        && let Some(scale) = spec.time_scale
+        && !(scale > 0.0 && scale <= fauxauth_server::clock::MAX_SCALE)
+    {
+        issues.push(PathIssue::new(
+            root.key("client").key("external").key("time_scale"),
+            format!(
+                "time_scale {scale} is out of range: virtual seconds per real second, more than 0 and at most {}",
+                fauxauth_server::clock::MAX_SCALE
+            ),
+        ));
+    }
+    let expect = root.key("expect");
+    if !external && scenario.expect.output_contains.is_some() {
+        issues.push(PathIssue::new(
+            expect.key("output_contains"),
+            "output_contains judges an external program's output; the reference client has none (set client.external, or drop it)",
+        ));
+    }
+    if flow == Flow::ClientCredentials && scenario.expect.pkce_method.is_some() {
+        issues.push(PathIssue::new(
+            expect.key("pkce_method"),
+            "pkce_method judges authorization requests, and client_credentials makes none; drop it, or use the authorization_code flow",
+        ));
+    }
     for (i, step) in scenario.steps.iter().enumerate() {
         let at = root.key("steps").index(i).key(step.kind());
+        let step_expect = match step {
+            Step::Login(s) => s.expect.as_ref(),
+            Step::CallApi(s) => s.expect.as_ref(),
+            Step::Refresh(s) => s.expect.as_ref(),
+            _ => None,
+        };
+        let replays = matches!(step, Step::Login(l) if l.replay_code);
+        if step_expect.is_some_and(|e| e.replay_error.is_some()) && !replays {
+            issues.push(PathIssue::new(
+                at.key("expect").key("replay_error"),
+                match step {
+                    Step::Login(_) => "replay_error judges the second redemption of the code: add `replay_code: true` to this login",
+                    _ => "replay_error belongs to a `login` with `replay_code: true` (the second redemption of its code); use `error` here",
+                },
+            ));
+        }
         match step {
+            Step::Revoke(revoke) if external && revoke.by == RevokeBy::Client => {
+                issues.push(PathIssue::new(
+                    at.key("by"),
+                    "revoking as the client needs the reference client's tokens; with an external program use `by: admin` (it revokes the program's grants)",
+                ));
+            }
+            Step::Revoke(revoke) if external && revoke.target == RevokeTarget::AccessToken => {
+                issues.push(PathIssue::new(
+                    at.key("target"),
+                    "revoking one access token needs the reference client's token; with an external program use `target: grant` (every grant of its client)",
+                ));
+            }
             Step::Login(_) | Step::CallApi(_) | Step::Refresh(_) if external => {
                 issues.push(PathIssue::new(
                     at,
@@ -293,6 +357,187 @@ mod tests {
         )
         .expect_err("empty set_clock");
         assert_eq!(e.line(), 4, "{e}");
+    }
+
+    #[test]
+    fn a_count_takes_only_min_and_max_and_not_nothing() {
+        let doc = |count: &str| {
+            format!(
+                "name: a\nreproduces: b\nsteps:\n  - login: {{}}\nexpect:\n  refreshes: {count}\n"
+            )
+        };
+        let e = load_str(&doc("{ mn: 5 }"), "f.yaml").expect_err("typo in a range");
+        assert_eq!((e.line(), e.column()), (6, 16), "{e}");
+        assert!(e.message.contains("`mn`"), "{e}");
+        assert!(e.message.contains("min, max"), "{e}");
+        let e = load_str(&doc("{}"), "f.yaml").expect_err("empty range");
+        assert_eq!(e.line(), 6, "{e}");
+        assert!(e.message.contains("give min, max or both"), "{e}");
+        let e = load_str(&doc("{ min: 5, max: 2 }"), "f.yaml").expect_err("empty interval");
+        assert!(e.message.contains("greater than max"), "{e}");
+        let e = load_str(&doc("two"), "f.yaml").expect_err("not a number");
+        assert!(!e.message.contains("untagged"), "{e}");
+        assert!(e.message.contains("{min: 1, max: 3}"), "{e}");
+        let s = load_str(&doc("{ min: 1 }"), "f.yaml").expect("a lower bound");
+        assert_eq!(
+            s.expect.refreshes,
+            Some(super::super::model::Count::Range {
+                min: Some(1),
+                max: None
+            })
+        );
+        let s = load_str(&doc("3"), "f.yaml").expect("exact");
+        assert_eq!(
+            s.expect.refreshes,
+            Some(super::super::model::Count::Exactly(3))
+        );
+    }
+
+    fn load_error(text: &str) -> YamlError {
+        load_str(text, "f.yaml").expect_err("a load error")
+    }
+
+    #[test]
+    fn reproduces_is_optional_and_a_missing_key_says_what_to_add_where() {
+        let s = load_str("name: a\nsteps:\n  - login: {}\n", "f.yaml").expect("no reproduces");
+        assert_eq!(s.reproduces, None);
+        let e = load_error("name: a\nclient:\n  flow: client_credentials\n");
+        assert_eq!((e.line(), e.column()), (1, 1), "{e}");
+        assert_eq!(
+            e.message,
+            "missing key `steps`: add `steps:` at the top level"
+        );
+        let e = load_error("reproduces: x\nsteps:\n  - login: {}\nexpect:\n  refreshes: 1\n");
+        assert_eq!((e.line(), e.column()), (1, 1), "{e}");
+        assert!(e.message.contains("`name:`"), "{e}");
+        let e = load_error("name: a\nclient:\n  external:\n    timeout: 5s\nsteps: []\n");
+        assert_eq!((e.line(), e.column()), (4, 5), "{e}");
+        assert!(
+            e.message.contains("add `command:` to `client.external`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_flow_mapping_is_reported_where_it_opens() {
+        let e = load_error(
+            "name: a\nreproduces: b\nsteps:\n  - login: {}\n  - call_api: { expect: { status: 200 }\n  - advance: 5m\n",
+        );
+        assert_eq!((e.line(), e.column()), (5, 15), "{e}");
+        assert!(e.message.contains("never closed: add `}`"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_step_keyword_says_how_to_write_the_step() {
+        let e = load_error("name: a\nsteps:\n  - login\n");
+        assert_eq!((e.line(), e.column()), (3, 5), "{e}");
+        assert!(e.message.contains("write `- login: {}`"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - advance\n");
+        assert!(e.message.contains("write `- advance: 61m`"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - {}\n");
+        assert!(e.message.contains("an empty step"), "{e}");
+    }
+
+    #[test]
+    fn two_keys_in_one_step_ask_for_the_missing_dash() {
+        let e = load_error("name: a\nsteps:\n  - login: {}\n    advance: 5m\n");
+        assert_eq!(e.line(), 3, "{e}");
+        assert!(
+            e.message
+                .contains("`advance` is a second key in the `login` step; a step has one key: did you forget `- ` before `advance`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_numbers_and_durations_name_the_key_and_the_form() {
+        let e = load_error("name: a\nsteps:\n  - call_api: { concurrent: fifty }\n");
+        assert_eq!((e.line(), e.column()), (3, 29), "{e}");
+        assert!(
+            e.message
+                .starts_with("steps[0].call_api.concurrent: expected a whole number"),
+            "{e}"
+        );
+        let e = load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  api_statuses: { ok: 1 }\n");
+        assert_eq!((e.line(), e.column()), (5, 19), "{e}");
+        assert!(
+            e.message.starts_with(
+                "expect.api_statuses: expected a whole number from 0 to 65535, found `ok`"
+            ),
+            "{e}"
+        );
+        let e = load_error("name: a\nsteps:\n  - advance: 300.5\n");
+        assert_eq!((e.line(), e.column()), (3, 14), "{e}");
+        assert!(!e.message.contains("untagged"), "{e}");
+        assert!(
+            e.message
+                .starts_with("steps[0].advance: 300.5: fractions are not supported"),
+            "{e}"
+        );
+        let e = load_error("name: a\nclient: { clock_skew: 1.5m }\nsteps: []\n");
+        assert!(e.message.contains("fractions are not supported"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - advance: -5m\n");
+        assert!(e.message.contains("cannot be negative"), "{e}");
+        let e = load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  refreshes: two\n");
+        assert_eq!((e.line(), e.column()), (5, 14), "{e}");
+        assert!(
+            e.message.starts_with("expect.refreshes: expected a count"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_is_named_without_parser_advice() {
+        let e =
+            load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  refreshes: 1\n  refreshes: 2\n");
+        assert_eq!((e.line(), e.column()), (6, 3), "{e}");
+        assert_eq!(
+            e.message,
+            "expect: the key `refreshes` appears twice in this mapping; keep only one"
+        );
+    }
+
+    #[test]
+    fn mistakes_that_would_only_fail_at_run_time_fail_at_load() {
+        let e = load_error(
+            "name: a\nsteps:\n  - login: {}\n  - call_api: { expect: { replay_error: invalid_grant } }\n",
+        );
+        assert_eq!((e.line(), e.column()), (4, 41), "{e}");
+        assert!(e.message.contains("use `error` here"), "{e}");
+        let e =
+            load_error("name: a\nsteps:\n  - login: { expect: { replay_error: invalid_grant } }\n");
+        assert!(e.message.contains("add `replay_code: true`"), "{e}");
+        load_str(
+            "name: a\nsteps:\n  - login: { replay_code: true, expect: { replay_error: invalid_grant } }\n",
+            "f.yaml",
+        )
+        .expect("replay_error with replay_code");
+
+        let external = "name: a\nclient: { external: { command: ./agent } }\nsteps:\n";
+        let e = load_error(&format!("{external}  - revoke: {{ by: client }}\n"));
+        assert_eq!((e.line(), e.column()), (4, 19), "{e}");
+        assert!(e.message.contains("use `by: admin`"), "{e}");
+        let e = load_error(&format!(
+            "{external}  - revoke: {{ target: access_token }}\n"
+        ));
+        assert!(e.message.contains("use `target: grant`"), "{e}");
+        load_str(
+            &format!("{external}  - revoke: {{ by: admin }}\n"),
+            "f.yaml",
+        )
+        .expect("an admin revoking grants of an external program");
+
+        let e = load_error("name: a\nsteps:\n  - login: {}\nexpect:\n  output_contains: done\n");
+        assert_eq!(e.line(), 5, "{e}");
+        assert!(e.message.contains("external program"), "{e}");
+        let e = load_error(
+            "name: a\nclient: { flow: client_credentials }\nsteps:\n  - login: {}\nexpect:\n  pkce_method: none\n",
+        );
+        assert_eq!(e.line(), 6, "{e}");
+        assert!(e.message.contains("client_credentials makes none"), "{e}");
+        let e =
+            load_error("name: a\nclient: { external: { command: x, time_scale: 0 } }\nsteps: []\n");
+        assert!(e.message.contains("time_scale 0 is out of range"), "{e}");
     }
 
     #[test]

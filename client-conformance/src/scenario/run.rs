@@ -28,8 +28,11 @@ pub struct CallRecord {
     pub status: Option<u16>,
     /// The OAuth or bearer error code, if any.
     pub error: Option<String>,
-    /// The error message, if the call failed.
+    /// The error message, if the call failed; for an API answer, why the API refused.
     pub message: Option<String>,
+    /// Logins: whether the authorization response carried `iss` matching the issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss_checked: Option<bool>,
 }
 
 impl CallRecord {
@@ -39,6 +42,7 @@ impl CallRecord {
             status,
             error: None,
             message: None,
+            iss_checked: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl CallRecord {
             status: e.status(),
             error: e.oauth_error().map(str::to_owned),
             message: Some(e.to_string()),
+            iss_checked: e.iss_checked(),
         }
     }
 
@@ -83,6 +88,13 @@ pub struct StepRecord {
     pub token_after: Option<String>,
     /// Whether a refresh token is held after the step.
     pub refresh_token_after: bool,
+    /// Hash of the refresh token held before the step.
+    pub refresh_before: Option<String>,
+    /// Hash of the refresh token held after the step.
+    pub refresh_after: Option<String>,
+    /// `expires_in` (seconds) of the token response that gave the access token held after
+    /// the step, if the step obtained a new one.
+    pub expires_in_after: Option<u64>,
     /// Renewals (refreshes or client-credentials grants) during the step.
     pub renewals: u64,
     /// The second redemption of the code, with `replay_code`.
@@ -199,7 +211,8 @@ impl RunReport {
 }
 
 /// Run every scenario file under `paths`. A file that cannot be loaded is a failed result
-/// (with `file:line:column`); a path that does not exist is an error.
+/// (with `file:line:column`); a path that does not exist, or nothing to run (no scenario
+/// file, or none the filter matches), is an error.
 pub async fn run_paths(paths: &[PathBuf], options: &RunOptions) -> Result<RunReport, LoadError> {
     run_paths_with(paths, options, |_| {}).await
 }
@@ -212,6 +225,19 @@ pub async fn run_paths_with(
 ) -> Result<RunReport, LoadError> {
     let started = Instant::now();
     let files = load::discover(paths)?;
+    let shown = || {
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if files.is_empty() {
+        return Err(LoadError::NothingToRun {
+            why: format!("{} holds no *.yaml or *.yml file", shown()),
+        });
+    }
+    let mut names = Vec::new();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = Vec::new();
     let mut filtered_out = 0;
@@ -225,6 +251,7 @@ pub async fn run_paths_with(
             Ok(s) => s.name.clone(),
             Err(_) => stem.clone(),
         };
+        names.push(name.clone());
         if let Some(filter) = &options.filter
             && !name.contains(filter.as_str())
             && !stem.contains(filter.as_str())
@@ -243,6 +270,25 @@ pub async fn run_paths_with(
                 }
             }
         }));
+    }
+    if tasks.is_empty() {
+        let filter = options.filter.as_deref().unwrap_or_default();
+        let mut listed = names
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > 10 {
+            listed.push_str(", …");
+        }
+        return Err(LoadError::NothingToRun {
+            why: format!(
+                "--filter {filter:?} matches none of the {} scenario(s) in {} (by name or file name: {listed})",
+                names.len(),
+                shown()
+            ),
+        });
     }
     let mut results = Vec::new();
     for task in tasks {
@@ -299,7 +345,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
     let mut failures = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
         let before = server_glue::last_seq(&server);
-        let mut record = match execute(step, index, &session, &server, scenario).await {
+        let mut record = match execute(step, index, &session, &server).await {
             Ok(r) => r,
             Err(message) => {
                 failures.push(Failure {
@@ -315,18 +361,29 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         let unmet = expect::check_step(step, &record);
         steps.push(record);
         if !unmet.is_empty() {
-            let events: Vec<String> = server_glue::events(&server)
-                .iter()
-                .filter(|e| e.seq > before)
-                .take(12)
-                .map(|e| e.line(start_ms))
-                .collect();
-            failures.extend(unmet.into_iter().map(|(expected, actual)| Failure {
-                step: Some((index, step.kind().to_owned())),
-                expected,
-                actual,
-                events: events.clone(),
-            }));
+            let after = server_glue::last_seq(&server);
+            let mut events = Some(expect::event_lines(
+                &server_glue::events(&server),
+                start_ms,
+                &|e| e.seq > before && e.seq <= after,
+            ));
+            // The step's events once, after the last of its unmet expectations.
+            let last = unmet.len() - 1;
+            failures.extend(
+                unmet
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (expected, actual))| Failure {
+                        step: Some((index, step.kind().to_owned())),
+                        expected,
+                        actual,
+                        events: if i == last {
+                            events.take().unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        },
+                    }),
+            );
             break;
         }
     }
@@ -342,7 +399,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
     ScenarioResult {
         name: scenario.name.clone(),
         file: file_name,
-        reproduces: scenario.reproduces.clone(),
+        reproduces: scenario.reproduces.clone().unwrap_or_default(),
         duration: started.elapsed(),
         failures,
         steps,
@@ -449,13 +506,14 @@ async fn execute(
     index: usize,
     session: &Session,
     server: &ServerHandle,
-    scenario: &Scenario,
 ) -> Result<StepRecord, String> {
     let stats_before = session.stats();
+    let before = session.tokens();
     let mut record = StepRecord {
         index,
         kind: step.kind(),
-        token_before: session.tokens().map(|t| t.access_token),
+        refresh_before: before.as_ref().and_then(|t| t.refresh_token.clone()),
+        token_before: before.map(|t| t.access_token),
         ..StepRecord::default()
     };
     match step {
@@ -465,9 +523,12 @@ async fn execute(
                 replay_code: login.replay_code,
             };
             match session.login_with(options).await {
-                Ok((_, replay)) => {
-                    record.calls.push(CallRecord::ok(Some(200)));
-                    record.replay = replay.map(|r| match r {
+                Ok(login) => {
+                    record.calls.push(CallRecord {
+                        iss_checked: Some(login.iss_checked),
+                        ..CallRecord::ok(Some(200))
+                    });
+                    record.replay = login.replay.map(|r| match r {
                         Ok(_) => CallRecord::ok(Some(200)),
                         Err(e) => CallRecord::from_error(&e),
                     });
@@ -483,7 +544,7 @@ async fn execute(
             Ok(_) => record.calls.push(CallRecord::ok(Some(200))),
             Err(e) => record.calls.push(CallRecord::from_error(&e)),
         },
-        Step::Revoke(revoke) => revoke_step(revoke, session, server, scenario).await?,
+        Step::Revoke(revoke) => revoke_step(revoke, session, server).await?,
         other => server_step(other, server, None).await?,
     }
     let stats = session.stats();
@@ -491,6 +552,8 @@ async fn execute(
         .saturating_sub(stats_before.refreshes + stats_before.renewals);
     let after = session.tokens();
     record.refresh_token_after = after.as_ref().is_some_and(|t| t.refresh_token.is_some());
+    record.refresh_after = after.as_ref().and_then(|t| t.refresh_token.clone());
+    record.expires_in_after = after.as_ref().and_then(|t| t.expires_in);
     record.token_after = after.map(|t| t.access_token);
     Ok(record)
 }
@@ -500,10 +563,15 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
         Ok(answer) => CallRecord {
             outcome: Outcome::Ok,
             status: Some(answer.status),
+            iss_checked: None,
             error: answer.error,
-            message: answer
-                .empty_body
-                .then(|| "the answer had an empty body".to_owned()),
+            // Why the API refused (the challenge's error_description), so that a step can
+            // tell a 401 for expiry from one for revocation or an unknown key.
+            message: answer.error_description.or_else(|| {
+                answer
+                    .empty_body
+                    .then(|| "the answer had an empty body".to_owned())
+            }),
         },
         Err(e) => CallRecord::from_error(&e),
     };
@@ -536,6 +604,7 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
                 status: None,
                 error: None,
                 message: Some(format!("the call task failed: {e}")),
+                iss_checked: None,
             }),
         }
     }
@@ -601,35 +670,92 @@ fn set_clock(clock: &Clock, set: &SetClockStep) -> Result<(), String> {
         .map_err(|e| format!("cannot set the clock: {e}"))
 }
 
+/// `revoke` with the reference client. The administrator revokes through the server's public
+/// API: a grant through the control plane (this session's grant only, not the client's other
+/// grants); one access token through the revocation endpoint (RFC 7009) with the client's
+/// credentials, since the control plane has no operation for a single access token.
 async fn revoke_step(
     revoke: &RevokeStep,
     session: &Session,
     server: &ServerHandle,
-    scenario: &Scenario,
 ) -> Result<(), String> {
-    let client_id = session_config(&scenario.client, &scenario.server).client_id;
     match (revoke.by, revoke.target) {
         (RevokeBy::Admin, RevokeTarget::Grant) => {
-            server_glue::revoke_client(server, &client_id);
-            Ok(())
-        }
-        (RevokeBy::Admin, RevokeTarget::AccessToken) => {
             let token = session
                 .current_access_token()
-                .ok_or("the client holds no access token to revoke")?;
-            server_glue::revoke_access_token(server, &token)
+                .ok_or("the client holds no tokens: log in before revoking its grant")?;
+            server_glue::revoke_grant_of(server, &token)
         }
-        (RevokeBy::Client, RevokeTarget::Grant) => {
-            session.logout().await.map_err(|e| e.to_string())
-        }
-        (RevokeBy::Client, RevokeTarget::AccessToken) => session
+        (_, RevokeTarget::AccessToken) => session
             .revoke_access_token()
             .await
             .map_err(|e| e.to_string()),
+        (RevokeBy::Client, RevokeTarget::Grant) => {
+            session.logout().await.map_err(|e| e.to_string())
+        }
     }
 }
 
 /// Check a `fault` step's rule when the file is loaded.
 pub fn check_fault_rule(rule: &fauxauth_server::FaultRule) -> Result<(), String> {
     rule.validate().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn logged_in(server: &ServerHandle) -> Session {
+        let session = Session::new(
+            server.url(),
+            SessionConfig::builtin_agent(),
+            server.clock().clone(),
+        )
+        .expect("session");
+        session.login().await.expect("login");
+        session
+    }
+
+    #[tokio::test]
+    async fn the_admin_revokes_this_sessions_grant_and_not_the_clients_others() {
+        let server = MockServer::start().await;
+        let mine = logged_in(&server).await;
+        let other = logged_in(&server).await;
+        let admin_grant = RevokeStep {
+            by: RevokeBy::Admin,
+            target: RevokeTarget::Grant,
+        };
+        revoke_step(&admin_grant, &mine, &server)
+            .await
+            .expect("revoked");
+        let answer = mine.call_api().await.expect("an answer");
+        assert_eq!(answer.status, 401);
+        assert!(mine.refresh().await.is_err(), "the refresh token too");
+        assert_eq!(
+            other.call_api().await.expect("an answer").status,
+            200,
+            "another grant of the same client is untouched"
+        );
+        assert!(other.refresh().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_admin_revokes_one_access_token_and_the_grant_lives_on() {
+        let server = MockServer::start().await;
+        let session = logged_in(&server).await;
+        let admin_token = RevokeStep {
+            by: RevokeBy::Admin,
+            target: RevokeTarget::AccessToken,
+        };
+        revoke_step(&admin_token, &session, &server)
+            .await
+            .expect("revoked");
+        let answer = session.call_api().await.expect("an answer");
+        assert_eq!(answer.status, 401);
+        session
+            .refresh()
+            .await
+            .expect("the refresh token still works");
+        assert_eq!(session.call_api().await.expect("an answer").status, 200);
+    }
 }

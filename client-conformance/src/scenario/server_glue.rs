@@ -61,20 +61,29 @@ pub(crate) fn add_fault(server: &ServerHandle, rule: &FaultRule) -> Result<(), S
         .map_err(|e| e.to_string())
 }
 
-/// Revoke every grant of `client_id`, as the administrator.
+/// Revoke every grant of `client_id`, as the administrator (external mode: the program's
+/// grants, whichever they are).
 pub(crate) fn revoke_client(server: &ServerHandle, client_id: &str) {
     server.revoke(RevokeTarget::Client(client_id.to_owned()));
 }
 
-/// Revoke one access token, as the administrator.
-pub(crate) fn revoke_access_token(server: &ServerHandle, token: &str) -> Result<(), String> {
-    let state = server.state();
-    let claims: fauxauth_server::tokens::AccessClaims = {
-        let ring = state.keys.read();
-        fauxauth_server::tokens::decode_verified(&ring, token, state.clock.now(), &state.issuer)
-            .map_err(|e| format!("cannot revoke the access token: {e}"))?
-    };
-    state.store.revoke_jti(&claims.jti, claims.exp);
+/// Revoke the grant that issued `access_token` (its refresh-token family, with every access
+/// token of it), as the administrator: the grant is found in the event log (the token request
+/// that issued the token names its family) and revoked through the control plane.
+pub(crate) fn revoke_grant_of(server: &ServerHandle, access_token: &str) -> Result<(), String> {
+    let hash = fauxauth_server::secret::short_hash(access_token);
+    let family = server
+        .events()
+        .all()
+        .iter()
+        .rev()
+        .find(|e| e.details.issued_access.as_deref() == Some(hash.as_str()))
+        .and_then(|e| e.details.family.clone())
+        .ok_or("the event log does not say which grant issued the client's access token")?;
+    let id = family
+        .parse()
+        .map_err(|()| format!("{family:?} is not a grant id"))?;
+    server.revoke(RevokeTarget::Family(id));
     Ok(())
 }
 

@@ -248,14 +248,15 @@ async fn wrong_verifier_and_downgrade_are_refused() {
 async fn code_replay_is_refused_and_revokes_the_tokens() {
     let server = MockServer::start().await;
     let s = session(&server, SessionConfig::builtin_agent());
-    let (_, replay) = s
+    let login = s
         .login_with(LoginOptions {
             pkce_attack: None,
             replay_code: true,
         })
         .await
         .expect("first exchange");
-    let replay = replay.expect("replayed").expect_err("refused");
+    assert!(login.iss_checked, "fauxauth sends iss and advertises it");
+    let replay = login.replay.expect("replayed").expect_err("refused");
     assert_eq!(replay.oauth_error(), Some("invalid_grant"));
     let answer = s.call_api().await.expect("an answer");
     assert_eq!(
@@ -522,7 +523,10 @@ async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
         "{seen:?}"
     );
     assert_eq!(count(Exchange::Api), 3, "{seen:?}");
-    assert_eq!(seen.len(), 12, "{seen:?}");
+    // The server's metadata (does it promise `iss`?), read once per setup: once for each of
+    // these sessions, and not again for a sibling (below).
+    assert_eq!(count(Exchange::Other), 3, "{seen:?}");
+    assert_eq!(seen.len(), 15, "{seen:?}");
     assert!(
         sessions.iter().all(|s| s.attempts().is_empty()),
         "none kept"
@@ -542,7 +546,7 @@ async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
     assert_eq!(
         seen.len() + 2,
         seen_now(&seen_handle),
-        "its requests are observed too"
+        "its requests are observed too (authorize and token; the metadata is the setup's)"
     );
 }
 
