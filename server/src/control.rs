@@ -138,27 +138,13 @@ impl Control {
     }
 
     /// Make a new signing key active; the old one stays published and verifying for `grace`
-    /// (by the server's clock), then goes. The key is generated on a blocking thread (an RSA
-    /// key takes tens of milliseconds), never on the caller's async worker.
+    /// (by the server's clock), then goes. The key is generated on Tokio's blocking pool (an
+    /// RSA key takes tens of milliseconds), never on the caller's async worker.
     pub async fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
         let alg = self.state.config.signing_alg;
         let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
             .await
             .map_err(|_| KeyError::Generate(alg.as_str()))??;
-        self.install_key(key, grace)
-    }
-
-    /// As [`Control::rotate_keys`] for a caller that cannot `.await`: generates the key on
-    /// this thread, handing the worker's other tasks to other workers first when called on a
-    /// multi-threaded Tokio runtime (`block_in_place`). On a current-thread runtime there is
-    /// no other thread to hand them to, and the key is generated inline.
-    pub fn rotate_keys_blocking(&self, grace: Duration) -> Result<Rotated, ControlError> {
-        let alg = self.state.config.signing_alg;
-        let generate = || SigningKey::generate(alg);
-        let key = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(generate),
-            _ => generate(),
-        }?;
         self.install_key(key, grace)
     }
 

@@ -328,14 +328,11 @@ impl ServerHandle {
         &self.state.events
     }
 
-    /// Rotate the signing key; the old key stays published and verifying for `grace`.
-    ///
-    /// Generating a key (an RSA one takes tens of milliseconds) does not hold up the other
-    /// tasks of a multi-threaded runtime: see [`Control::rotate_keys_blocking`]. From async
-    /// code, `handle.control().rotate_keys(grace).await` generates it on the blocking pool,
-    /// as the HTTP control route does.
-    pub fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
-        self.control().rotate_keys_blocking(grace)
+    /// Rotate the signing key; the old key stays published and verifying for `grace`. The
+    /// new key is generated on Tokio's blocking pool (an RSA key takes tens of milliseconds),
+    /// so the caller's worker keeps running its other tasks meanwhile, on any runtime flavour.
+    pub async fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
+        self.control().rotate_keys(grace).await
     }
 
     /// Revoke grants; returns how many live grants were revoked (0 for a family the server

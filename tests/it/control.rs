@@ -850,7 +850,7 @@ async fn key_rotation_seen_through_the_jwks() {
     );
 
     // The handle rotates too.
-    let again = server.rotate_keys(Duration::ZERO).expect("rotate");
+    let again = server.rotate_keys(Duration::ZERO).await.expect("rotate");
     assert_eq!(again.previous_kid, rotated["kid"].as_str().expect("kid"));
     assert_eq!(
         kids(&get_json(&http, &jwks_url).await),
@@ -884,32 +884,47 @@ async fn control_keys_show_the_active_kid_and_the_published_jwks() {
     server.shutdown().await;
 }
 
-/// On a multi-threaded runtime the handle generates the key with `block_in_place` (the other
-/// tasks move to other workers); the async control call generates it on the blocking pool.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotating_keys_from_the_handle_on_a_multi_threaded_runtime() {
-    let server = MockServer::start().await;
-    let first = server.rotate_keys(Duration::ZERO).expect("rotate");
-    let second = server
-        .control()
-        .rotate_keys(Duration::from_secs(60))
-        .await
-        .expect("rotate");
-    assert_eq!(second.previous_kid, first.kid);
-    let keys = get_json(&client(), &ctl(&server, "/keys")).await;
-    assert_eq!(keys["active_kid"], second.kid.as_str());
-    let published: Vec<&str> = keys["jwks"]["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| k["kid"].as_str().expect("kid"))
-        .collect();
-    assert_eq!(published, [second.kid.as_str(), first.kid.as_str()]);
-    server.shutdown().await;
+/// The handle's rotation is async and generates the key on Tokio's blocking pool, so the
+/// calling worker runs its other tasks meanwhile — even on a current-thread runtime, where a
+/// key generated inline would hold up every other task. Deterministic: the runtime has one
+/// blocking thread, held until another task on the caller's own (only) worker releases it, so
+/// the rotation can only finish if that task runs while the rotation waits.
+#[test]
+fn rotating_keys_from_the_handle_lets_the_callers_worker_run_other_tasks() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let server = MockServer::start().await;
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::task::spawn_blocking(move || held.recv().ok());
+        let releaser = tokio::spawn(async move { release.send(()).ok() });
+        let first = server.rotate_keys(Duration::ZERO).await.expect("rotate");
+        assert!(
+            releaser.is_finished(),
+            "the other task ran during the rotation"
+        );
+        blocker.await.expect("blocker");
+        let second = server
+            .control()
+            .rotate_keys(Duration::from_secs(60))
+            .await
+            .expect("rotate");
+        assert_eq!(second.previous_kid, first.kid);
+        let keys = get_json(&client(), &ctl(&server, "/keys")).await;
+        assert_eq!(keys["active_kid"], second.kid.as_str());
+        let published: Vec<&str> = keys["jwks"]["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid"))
+            .collect();
+        assert_eq!(published, [second.kid.as_str(), first.kid.as_str()]);
+        server.shutdown().await;
+    });
 }
-
-// ---------------------------------------------------------------------------------------------
-// Revocation, counts, reset
 
 #[tokio::test]
 async fn revocation_by_client_subject_family_and_all() {

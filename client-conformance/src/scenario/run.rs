@@ -627,7 +627,7 @@ pub(crate) async fn server_step(
         Step::SetClock(set) => set_clock(server.clock(), set),
         Step::Fault(rule) => server_glue::add_fault(server, rule),
         Step::RotateKeys(rotate) => {
-            server_glue::rotate_keys(server, rotate.grace.map_or(Duration::ZERO, |g| g.0))
+            server_glue::rotate_keys(server, rotate.grace.map_or(Duration::ZERO, |g| g.0)).await
         }
         Step::Wait(d) => {
             tokio::time::sleep(d.0).await;

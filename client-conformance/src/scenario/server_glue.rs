@@ -88,9 +88,10 @@ pub(crate) fn revoke_grant_of(server: &ServerHandle, access_token: &str) -> Resu
 }
 
 /// Rotate the signing key; the old one verifies for `grace`.
-pub(crate) fn rotate_keys(server: &ServerHandle, grace: Duration) -> Result<(), String> {
+pub(crate) async fn rotate_keys(server: &ServerHandle, grace: Duration) -> Result<(), String> {
     server
         .rotate_keys(grace)
+        .await
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
