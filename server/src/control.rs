@@ -15,8 +15,10 @@ use crate::clock::{ClockError, ClockSnapshot, unix_seconds};
 use crate::events::EventLog;
 use crate::faults::{FaultError, FaultSet};
 use crate::keys::{KeyError, SigningKey};
+use crate::secret::short_hash;
 use crate::state::ServerState;
 use crate::store::{FamilyId, StoreCounts};
+use crate::tokens::{self, AccessClaims, TokenError};
 
 /// Why a control operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +38,14 @@ pub enum ControlError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The token given is not one this server issued and can verify (or it is a refresh
+    /// token where an access token is needed). The message never holds the token.
+    #[error("{0}")]
+    InvalidToken(String),
 }
 
-/// Which grants to revoke.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What to revoke: grants, or one access token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum RevokeTarget {
     /// Every grant of this client.
     Client(String),
@@ -49,6 +55,25 @@ pub enum RevokeTarget {
     Family(FamilyId),
     /// Every grant.
     All,
+    /// One access token (the JWT as issued), by its `jti`, until it expires; its grant, its
+    /// refresh token and the grant's other access tokens keep working. `Debug` shows only
+    /// its short hash.
+    AccessToken(String),
+}
+
+impl std::fmt::Debug for RevokeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(id) => f.debug_tuple("Client").field(id).finish(),
+            Self::Subject(sub) => f.debug_tuple("Subject").field(sub).finish(),
+            Self::Family(id) => f.debug_tuple("Family").field(id).finish(),
+            Self::All => f.write_str("All"),
+            Self::AccessToken(token) => f
+                .debug_tuple("AccessToken")
+                .field(&format_args!("sha256:{}", short_hash(token)))
+                .finish(),
+        }
+    }
 }
 
 /// The result of a key rotation.
@@ -168,12 +193,21 @@ impl Control {
         })
     }
 
-    /// Revoke grants (and every access and refresh token they issued). Returns how many
-    /// live grants were revoked; a family the server does not know (never issued, or
-    /// forgotten after its last token expired) is [`ControlError::NotFound`].
+    /// Revoke grants (and every access and refresh token they issued), or one access token.
+    /// Returns how many live grants were revoked — for [`RevokeTarget::AccessToken`], 1 if
+    /// the token was live and is now revoked, 0 if it was already refused (expired, revoked,
+    /// or its grant gone). A family the server does not know (never issued, or forgotten
+    /// after its last token expired) is [`ControlError::NotFound`]; an access token this
+    /// server cannot verify is [`ControlError::InvalidToken`].
     pub fn revoke(&self, target: &RevokeTarget) -> Result<usize, ControlError> {
         let store = &self.state.store;
         Ok(match target {
+            RevokeTarget::AccessToken(token) => {
+                let claims = self.verified_access_claims(token)?;
+                let live = self.state.clock.now_unix() < claims.exp
+                    && !store.is_access_revoked(&claims.sid, &claims.jti);
+                usize::from(live && store.revoke_jti(&claims.jti, claims.exp))
+            }
             RevokeTarget::Client(id) => store.revoke_where(|f| *f.client_id == **id),
             RevokeTarget::Subject(sub) => store.revoke_where(|f| *f.sub == **sub),
             RevokeTarget::Family(id) => {
@@ -185,6 +219,47 @@ impl Control {
                 usize::from(store.revoke_family(*id))
             }
             RevokeTarget::All => store.revoke_where(|_| true),
+        })
+    }
+
+    /// The grant (family) a token belongs to: for an access token, its `sid` claim, read
+    /// only after its signature is verified against the published keys (an expired token
+    /// still names its grant; one signed by a key past its grace period does not verify);
+    /// for a refresh token, the family it names under the server's MAC. Anything else is
+    /// [`ControlError::InvalidToken`]. The grant may since have been revoked or forgotten:
+    /// [`Control::revoke`] with [`RevokeTarget::Family`] tells.
+    pub fn family_of(&self, token: &str) -> Result<FamilyId, ControlError> {
+        let token = token.trim();
+        if let Some((family, _)) = self.state.store.parse_refresh_token(token) {
+            return Ok(family);
+        }
+        let claims = self.verified_access_claims(token)?;
+        claims.sid.parse().map_err(|()| {
+            ControlError::InvalidToken(format!(
+                "the access token's sid claim {:?} is not a grant id",
+                claims.sid
+            ))
+        })
+    }
+
+    /// The claims of an access token this server issued, signature and issuer verified
+    /// (expiry is not judged).
+    fn verified_access_claims(&self, token: &str) -> Result<AccessClaims, ControlError> {
+        let token = token.trim();
+        if self.state.store.parse_refresh_token(token).is_some() {
+            return Err(ControlError::InvalidToken(
+                "that is a refresh token, not an access token: revoke its grant instead".into(),
+            ));
+        }
+        let now = self.state.clock.now();
+        let ring = self.state.keys.read();
+        tokens::decode_verified(&ring, token, now, &self.state.issuer).map_err(|e| {
+            ControlError::InvalidToken(match e {
+                TokenError::Malformed => {
+                    "the token is not an access token issued by this server".to_owned()
+                }
+                other => other.to_string(),
+            })
         })
     }
 

@@ -68,7 +68,7 @@ pub use events::{Event, EventDetails, EventLog, EventQuery};
 pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
 use keys::{KeyError, KeyRing, SigningKey};
 use state::ServerState;
-pub use store::StoreCounts;
+pub use store::{FamilyId, StoreCounts};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -335,10 +335,17 @@ impl ServerHandle {
         self.control().rotate_keys(grace).await
     }
 
-    /// Revoke grants; returns how many live grants were revoked (0 for a family the server
-    /// does not know: [`Control::revoke`] tells that case apart, as the HTTP route does).
+    /// Revoke grants, or one access token; returns how many live grants (or tokens) were
+    /// revoked — 0 also for a family the server does not know or a token it cannot verify:
+    /// [`Control::revoke`] tells those cases apart, as the HTTP route does.
     pub fn revoke(&self, target: RevokeTarget) -> usize {
         self.control().revoke(&target).unwrap_or(0)
+    }
+
+    /// The grant (`fam_…`) an access or refresh token belongs to, from the token itself after
+    /// its signature (or MAC) is verified: see [`Control::family_of`].
+    pub fn family_of(&self, token: &str) -> Result<FamilyId, ControlError> {
+        self.control().family_of(token)
     }
 
     /// Back to the initial state (see [`Control::reset`]).

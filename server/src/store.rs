@@ -512,9 +512,10 @@ impl Store {
         !family_live || self.revoked_jtis.contains_key(jti)
     }
 
-    /// Revoke one access token by `jti` (kept until its `exp`).
-    pub fn revoke_jti(&self, jti: &str, exp: u64) {
-        self.revoked_jtis.insert(jti.to_owned(), exp);
+    /// Revoke one access token by `jti` (kept until its `exp`). Returns whether it was not
+    /// already revoked this way (of concurrent revocations of one token, exactly one is).
+    pub fn revoke_jti(&self, jti: &str, exp: u64) -> bool {
+        self.revoked_jtis.insert(jti.to_owned(), exp).is_none()
     }
 
     /// Revoke a family and every token it issued. Returns whether it was live.

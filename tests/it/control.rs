@@ -1177,6 +1177,181 @@ async fn revoking_an_unknown_family_is_404() {
     server.shutdown().await;
 }
 
+/// `POST $F/tokens/revoke {"access_token": ...}` revokes that one token: it is refused at
+/// once, the grant's refresh token and its next access token still work, and the revocation
+/// is not a request of any client (no event). A second revocation, or one of a token the
+/// server cannot verify, says so.
+#[tokio::test]
+async fn the_admin_revokes_one_access_token_over_http() {
+    let server = MockServer::start().await;
+    let http = client();
+    let url = ctl(&server, "/tokens/revoke");
+    let a = login(&http, &server).await;
+    let other = login(&http, &server).await;
+    let before = server.events().last_seq();
+    let (status, body) = post_json(&http, &url, json!({"access_token": a.access})).await;
+    assert_eq!(
+        (status, body["revoked"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert!(
+        server.events().since(before).is_empty(),
+        "an admin revocation is not a request to the authorization server"
+    );
+    assert_eq!(
+        api_status(&http, &server, &a.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api_status(&http, &server, &other.access).await,
+        StatusCode::OK,
+        "another grant's token is untouched"
+    );
+    let (status, body) = post_json(&http, &url, json!({"access_token": a.access})).await;
+    assert_eq!(
+        (status, body["revoked"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "already revoked"
+    );
+    let renewed = refresh(&http, &server, a.refresh.as_deref().expect("rt")).await;
+    assert_eq!(renewed.status(), StatusCode::OK, "the grant lives on");
+    let renewed = Tokens::from_body(renewed.json().await.expect("json"));
+    assert_eq!(
+        api_status(&http, &server, &renewed.access).await,
+        StatusCode::OK
+    );
+    assert_eq!(server.control().counts().store.revoked_access_tokens, 1);
+
+    // Not a token of this server; a refresh token; two targets at once.
+    let forged = {
+        let mut parts: Vec<&str> = other.access.split('.').collect();
+        parts[2] = "c2lnbmF0dXJl";
+        parts.join(".")
+    };
+    for (what, body) in [
+        ("garbage", json!({"access_token": "not-a-token"})),
+        ("forged signature", json!({"access_token": forged})),
+        ("refresh token", json!({"access_token": a.refresh})),
+        (
+            "two targets",
+            json!({"access_token": other.access, "all": true}),
+        ),
+    ] {
+        let (status, body) = post_json(&http, &url, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(body["error"], "bad_request", "{what}");
+        let message = body["message"].as_str().expect("message");
+        assert!(
+            !message.contains(&other.access) && !message.contains(&forged),
+            "{what}: the message never holds the token: {message}"
+        );
+    }
+    assert_eq!(
+        api_status(&http, &server, &other.access).await,
+        StatusCode::OK,
+        "nothing was revoked by the refused requests"
+    );
+    server.shutdown().await;
+}
+
+/// The grant of a token, from the token itself (signature verified), over HTTP and in Rust;
+/// an expired access token still names its grant, a forged one does not.
+#[tokio::test]
+async fn the_family_of_a_token_comes_from_its_verified_sid() {
+    let server = MockServer::start().await;
+    let http = client();
+    let url = ctl(&server, "/tokens/family");
+    let tokens = login(&http, &server).await;
+    let sid = jwt_claims(&tokens.access)["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    let (status, body) = post_json(&http, &url, json!({"token": tokens.access})).await;
+    assert_eq!(
+        (status, body["family"].as_str()),
+        (StatusCode::OK, Some(sid.as_str()))
+    );
+    let refresh_token = tokens.refresh.as_deref().expect("rt");
+    let (status, body) = post_json(&http, &url, json!({"token": refresh_token})).await;
+    assert_eq!(
+        (status, body["family"].as_str()),
+        (StatusCode::OK, Some(sid.as_str()))
+    );
+
+    server
+        .clock()
+        .advance(Duration::from_secs(2 * 3600))
+        .expect("advance");
+    let family = server
+        .family_of(&tokens.access)
+        .expect("expired, still named");
+    assert_eq!(family.to_string(), sid);
+    assert_eq!(server.revoke(RevokeTarget::Family(family)), 1);
+
+    // A token whose claims say another grant but whose signature is not the server's.
+    let forged = {
+        let mut claims = jwt_claims(&tokens.access);
+        claims["sid"] = json!("fam_ffff");
+        let mut parts: Vec<String> = tokens.access.split('.').map(str::to_owned).collect();
+        parts[1] = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            claims.to_string(),
+        );
+        parts.join(".")
+    };
+    assert!(matches!(
+        server.family_of(&forged),
+        Err(fauxauth_server::ControlError::InvalidToken(_))
+    ));
+    let (status, body) = post_json(&http, &url, json!({"token": forged})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    server.shutdown().await;
+}
+
+/// In Rust: `RevokeTarget::AccessToken` through the handle and `Control`, and its `Debug`
+/// never shows the token.
+#[tokio::test]
+async fn revoking_one_access_token_from_the_rust_handle() {
+    let server = MockServer::start().await;
+    let http = client();
+    let tokens = login(&http, &server).await;
+    let target = RevokeTarget::AccessToken(tokens.access.clone());
+    let shown = format!("{target:?}");
+    assert!(
+        !shown.contains(&tokens.access) && shown.starts_with("AccessToken("),
+        "{shown}"
+    );
+    assert_eq!(server.revoke(target.clone()), 1);
+    assert_eq!(
+        api_status(&http, &server, &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(server.control().revoke(&target).expect("known"), 0);
+    assert!(matches!(
+        server
+            .control()
+            .revoke(&RevokeTarget::AccessToken("eyJ.not.ours".into())),
+        Err(fauxauth_server::ControlError::InvalidToken(_))
+    ));
+    // An expired token is refused already: revoking it changes nothing.
+    let fresh = Tokens::from_body(
+        refresh(&http, &server, tokens.refresh.as_deref().expect("rt"))
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    server
+        .clock()
+        .advance(Duration::from_secs(2 * 3600))
+        .expect("advance");
+    assert_eq!(server.revoke(RevokeTarget::AccessToken(fresh.access)), 0);
+    server.shutdown().await;
+}
+
 /// An injected `invalid_client` answers as the real handler does (RFC 6749 §5.2): 401, and a
 /// `WWW-Authenticate: Basic` challenge when the client tried Basic authentication.
 #[tokio::test]

@@ -670,23 +670,26 @@ fn set_clock(clock: &Clock, set: &SetClockStep) -> Result<(), String> {
         .map_err(|e| format!("cannot set the clock: {e}"))
 }
 
-/// `revoke` with the reference client. The administrator revokes through the server's public
-/// API: a grant through the control plane (this session's grant only, not the client's other
-/// grants); one access token through the revocation endpoint (RFC 7009) with the client's
-/// credentials, since the control plane has no operation for a single access token.
+/// `revoke` with the reference client. The administrator revokes through the server's
+/// control plane, never as a client request: a grant by the family the server reads from the
+/// client's access token (this session's grant only, not the client's other grants), or that
+/// one access token. The client revokes at the revocation endpoint (RFC 7009).
 async fn revoke_step(
     revoke: &RevokeStep,
     session: &Session,
     server: &ServerHandle,
 ) -> Result<(), String> {
+    let held = || {
+        session
+            .current_access_token()
+            .ok_or("the client holds no tokens: log in before an admin revocation")
+    };
     match (revoke.by, revoke.target) {
-        (RevokeBy::Admin, RevokeTarget::Grant) => {
-            let token = session
-                .current_access_token()
-                .ok_or("the client holds no tokens: log in before revoking its grant")?;
-            server_glue::revoke_grant_of(server, &token)
+        (RevokeBy::Admin, RevokeTarget::Grant) => server_glue::revoke_grant_of(server, &held()?),
+        (RevokeBy::Admin, RevokeTarget::AccessToken) => {
+            server_glue::revoke_access_token(server, &held()?)
         }
-        (_, RevokeTarget::AccessToken) => session
+        (RevokeBy::Client, RevokeTarget::AccessToken) => session
             .revoke_access_token()
             .await
             .map_err(|e| e.to_string()),
@@ -704,6 +707,7 @@ pub fn check_fault_rule(rule: &fauxauth_server::FaultRule) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fauxauth_server::EndpointKind;
 
     async fn logged_in(server: &ServerHandle) -> Session {
         let session = Session::new(
@@ -716,6 +720,29 @@ mod tests {
         session
     }
 
+    /// The admin acts through the control plane: the log shows no request to the revocation
+    /// endpoint (nor any other request) for it.
+    fn assert_no_request_between(server: &ServerHandle, before: u64) {
+        let after: Vec<_> = server
+            .events()
+            .since(before)
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
+        assert!(
+            after.is_empty(),
+            "the admin revocation made requests: {after:?}"
+        );
+        assert!(
+            server
+                .events()
+                .all()
+                .iter()
+                .all(|e| e.endpoint != EndpointKind::Revoke),
+            "no event at the revocation endpoint"
+        );
+    }
+
     #[tokio::test]
     async fn the_admin_revokes_this_sessions_grant_and_not_the_clients_others() {
         let server = MockServer::start().await;
@@ -725,9 +752,11 @@ mod tests {
             by: RevokeBy::Admin,
             target: RevokeTarget::Grant,
         };
+        let before = server.events().last_seq();
         revoke_step(&admin_grant, &mine, &server)
             .await
             .expect("revoked");
+        assert_no_request_between(&server, before);
         let answer = mine.call_api().await.expect("an answer");
         assert_eq!(answer.status, 401);
         assert!(mine.refresh().await.is_err(), "the refresh token too");
@@ -740,6 +769,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_admin_finds_the_grant_without_the_event_ring() {
+        // A ring of one event: the token request that issued the session's token is gone
+        // from memory by the time the admin revokes.
+        let server = MockServer::builder()
+            .events_capacity(1)
+            .start()
+            .await
+            .expect("server");
+        let session = logged_in(&server).await;
+        assert_eq!(session.call_api().await.expect("an answer").status, 200);
+        assert!(
+            server
+                .events()
+                .all()
+                .iter()
+                .all(|e| e.details.issued_access.is_none()),
+            "the issuing event has left the ring"
+        );
+        let admin_grant = RevokeStep {
+            by: RevokeBy::Admin,
+            target: RevokeTarget::Grant,
+        };
+        revoke_step(&admin_grant, &session, &server)
+            .await
+            .expect("revoked");
+        assert_eq!(session.call_api().await.expect("an answer").status, 401);
+        assert!(session.refresh().await.is_err(), "the whole grant");
+    }
+
+    #[tokio::test]
     async fn the_admin_revokes_one_access_token_and_the_grant_lives_on() {
         let server = MockServer::start().await;
         let session = logged_in(&server).await;
@@ -747,9 +806,11 @@ mod tests {
             by: RevokeBy::Admin,
             target: RevokeTarget::AccessToken,
         };
+        let before = server.events().last_seq();
         revoke_step(&admin_token, &session, &server)
             .await
             .expect("revoked");
+        assert_no_request_between(&server, before);
         let answer = session.call_api().await.expect("an answer");
         assert_eq!(answer.status, 401);
         session
@@ -757,5 +818,27 @@ mod tests {
             .await
             .expect("the refresh token still works");
         assert_eq!(session.call_api().await.expect("an answer").status, 200);
+    }
+
+    #[tokio::test]
+    async fn the_client_revokes_its_access_token_at_the_revocation_endpoint() {
+        let server = MockServer::start().await;
+        let session = logged_in(&server).await;
+        let by_client = RevokeStep {
+            by: RevokeBy::Client,
+            target: RevokeTarget::AccessToken,
+        };
+        let before = server.events().last_seq();
+        revoke_step(&by_client, &session, &server)
+            .await
+            .expect("revoked");
+        let requests: Vec<_> = server
+            .events()
+            .since(before)
+            .iter()
+            .map(|e| (e.endpoint, e.status))
+            .collect();
+        assert_eq!(requests, [(EndpointKind::Revoke, Some(200))]);
+        assert_eq!(session.call_api().await.expect("an answer").status, 401);
     }
 }

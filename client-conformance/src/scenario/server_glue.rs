@@ -68,23 +68,29 @@ pub(crate) fn revoke_client(server: &ServerHandle, client_id: &str) {
 }
 
 /// Revoke the grant that issued `access_token` (its refresh-token family, with every access
-/// token of it), as the administrator: the grant is found in the event log (the token request
-/// that issued the token names its family) and revoked through the control plane.
+/// token of it), as the administrator: the server names the grant from the token itself
+/// ([`ServerHandle::family_of`], which verifies its signature) and revokes it through the
+/// control plane. No client request is made, and the event log is not consulted.
 pub(crate) fn revoke_grant_of(server: &ServerHandle, access_token: &str) -> Result<(), String> {
-    let hash = fauxauth_server::secret::short_hash(access_token);
     let family = server
-        .events()
-        .all()
-        .iter()
-        .rev()
-        .find(|e| e.details.issued_access.as_deref() == Some(hash.as_str()))
-        .and_then(|e| e.details.family.clone())
-        .ok_or("the event log does not say which grant issued the client's access token")?;
-    let id = family
-        .parse()
-        .map_err(|()| format!("{family:?} is not a grant id"))?;
-    server.revoke(RevokeTarget::Family(id));
-    Ok(())
+        .family_of(access_token)
+        .map_err(|e| format!("cannot tell the grant of the client's access token: {e}"))?;
+    server
+        .control()
+        .revoke(&RevokeTarget::Family(family))
+        .map(|_| ())
+        .map_err(|e| format!("cannot revoke grant {family}: {e}"))
+}
+
+/// Revoke one access token, as the administrator, through the control plane (its grant and
+/// refresh token live on). No client request is made. A token already refused (expired,
+/// revoked) stays refused: not an error.
+pub(crate) fn revoke_access_token(server: &ServerHandle, access_token: &str) -> Result<(), String> {
+    server
+        .control()
+        .revoke(&RevokeTarget::AccessToken(access_token.to_owned()))
+        .map(|_| ())
+        .map_err(|e| format!("cannot revoke the client's access token: {e}"))
 }
 
 /// Rotate the signing key; the old one verifies for `grace`.

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/keys", get(keys))
         .route("/keys/rotate", post(rotate))
         .route("/tokens/revoke", post(revoke))
+        .route("/tokens/family", post(family_of))
         .route("/tokens/counts", get(counts))
         .route("/counts", get(counts))
         .route("/reset", post(reset))
@@ -92,9 +93,10 @@ impl From<ControlError> for ApiError {
         let message = e.to_string();
         let (status, error) = match e {
             ControlError::Clock(ClockError::NotVirtual) => (StatusCode::CONFLICT, "conflict"),
-            ControlError::Clock(_) | ControlError::Fault(_) | ControlError::BadRequest(_) => {
-                (StatusCode::BAD_REQUEST, "bad_request")
-            }
+            ControlError::Clock(_)
+            | ControlError::Fault(_)
+            | ControlError::BadRequest(_)
+            | ControlError::InvalidToken(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ControlError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ControlError::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         };
@@ -302,40 +304,29 @@ struct RevokeBody {
     sub: Option<String>,
     family: Option<String>,
     all: Option<bool>,
+    access_token: Option<String>,
 }
 
 fn revoke_target(body: RevokeBody) -> Result<RevokeTarget, ApiError> {
-    let one_of = "give exactly one of {\"client_id\": ...}, {\"sub\": ...}, {\"family\": \"fam_...\"}, {\"all\": true}";
-    match body {
-        RevokeBody {
-            client_id: Some(c),
-            sub: None,
-            family: None,
-            all: None,
-        } => Ok(RevokeTarget::Client(c)),
-        RevokeBody {
-            client_id: None,
-            sub: Some(s),
-            family: None,
-            all: None,
-        } => Ok(RevokeTarget::Subject(s)),
-        RevokeBody {
-            client_id: None,
-            sub: None,
-            family: Some(f),
-            all: None,
-        } => f
+    let one_of = "give exactly one of {\"client_id\": ...}, {\"sub\": ...}, {\"family\": \"fam_...\"}, {\"access_token\": \"eyJ...\"}, {\"all\": true}";
+    let RevokeBody {
+        client_id,
+        sub,
+        family,
+        all,
+        access_token,
+    } = body;
+    match (client_id, sub, family, all, access_token) {
+        (Some(c), None, None, None, None) => Ok(RevokeTarget::Client(c)),
+        (None, Some(s), None, None, None) => Ok(RevokeTarget::Subject(s)),
+        (None, None, Some(f), None, None) => f
             .parse::<FamilyId>()
             .map(RevokeTarget::Family)
             .map_err(|()| {
                 ApiError::bad_request(format!("family {f:?} is not a family id like \"fam_1a\""))
             }),
-        RevokeBody {
-            client_id: None,
-            sub: None,
-            family: None,
-            all: Some(true),
-        } => Ok(RevokeTarget::All),
+        (None, None, None, Some(true), None) => Ok(RevokeTarget::All),
+        (None, None, None, None, Some(t)) => Ok(RevokeTarget::AccessToken(t)),
         _ => Err(ApiError::bad_request(one_of)),
     }
 }
@@ -343,6 +334,19 @@ fn revoke_target(body: RevokeBody) -> Result<RevokeTarget, ApiError> {
 async fn revoke(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let target = revoke_target(parse_body(&body)?)?;
     ok(json!({"revoked": Control::new(state).revoke(&target)?}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FamilyBody {
+    token: String,
+}
+
+/// `POST` (not `GET`), so that the token never lands in a URL or an access log.
+async fn family_of(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let body: FamilyBody = parse_body(&body)?;
+    let family = Control::new(state).family_of(&body.token)?;
+    ok(json!({"family": family.to_string()}))
 }
 
 async fn counts(State(state): State<AppState>) -> ApiResult {
