@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::duration::DurationError;
 use crate::policy;
 use crate::yaml::{self, FieldPath, PathIssue, YamlError};
 
-/// A duration written as `"90s"`, `"60m"`, `"1h"`, `"30d"` (or a number of seconds).
+/// A duration written as `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"` (or a whole number
+/// of seconds): whole numbers, each with a unit. The grammar, its parser and its JSON Schema
+/// pattern are in [`crate::duration`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct DurationValue(pub Duration);
 
@@ -29,8 +32,8 @@ impl DurationValue {
     }
 }
 
-/// A number of seconds, or text such as `"90s"`, `"60m"`, `"1h30m"` (or `"250ms"` where
-/// fractions make sense, as in a fault's `delay`; lifetimes are whole seconds).
+/// A whole number of seconds, or text in the grammar of [`crate::duration`] — the pattern is
+/// generated from the parser's own unit table, so the schema and the loader agree.
 #[cfg(feature = "schema")]
 impl schemars::JsonSchema for DurationValue {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -39,10 +42,10 @@ impl schemars::JsonSchema for DurationValue {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "A duration: a number of seconds, or a number with a unit (ms, s, m, h, d), e.g. \"90s\", \"60m\", \"1h30m\".",
+            "description": "A duration: whole seconds (300), or whole numbers each with a unit (ns, us, ms, s, m, h, d, w, or a longer name such as minutes), e.g. \"90s\", \"60m\", \"1h30m\", \"30d\". No fractions: write 1h30m for 1.5h.",
             "oneOf": [
                 {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": "^\\s*([0-9]+\\s*([a-zA-Z]+)?\\s*)+$"}
+                {"type": "string", "pattern": crate::duration::pattern()}
             ]
         })
     }
@@ -54,46 +57,63 @@ impl From<Duration> for DurationValue {
     }
 }
 
+/// Written as the grammar writes it (`1h30m`, `30d`, `250ms`), so that it reads back.
 impl fmt::Display for DurationValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        f.write_str(&crate::duration::format(self.0))
     }
 }
 
 impl std::str::FromStr for DurationValue {
-    type Err = String;
+    type Err = DurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_duration(s).map(Self)
     }
 }
 
-/// Parse `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"`, or a bare number of seconds.
-/// Lifetime settings are checked to be whole seconds when the configuration is validated.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(text).map_err(|e| {
-        format!("invalid duration {text:?} ({e}); write a number with a unit, like \"90s\", \"60m\", \"1h\" or \"30d\"")
-    })
+/// Parse `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"`, or a bare number of seconds (see
+/// [`crate::duration`]). Lifetime settings are checked to be whole seconds when the
+/// configuration is validated.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    crate::duration::parse(text)
 }
 
+/// One hand-written visitor: a number (whole seconds) or text in the grammar; anything else
+/// is refused with a message that names the accepted form.
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DurationValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(crate::duration::EXPECTED)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(DurationValue(crate::duration::from_secs(v)))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(|v| DurationValue(crate::duration::from_secs(v)))
+                    .map_err(|_| E::custom(crate::duration::from_negative(v)))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                crate::duration::from_float(v)
+                    .map(DurationValue)
+                    .map_err(E::custom)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_duration(v).map(DurationValue).map_err(E::custom)
+            }
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::Secs(s) => Ok(Self::secs(s)),
-            Raw::Text(t) => parse_duration(&t)
-                .map(Self)
-                .map_err(serde::de::Error::custom),
-        }
+
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -877,6 +897,40 @@ mod tests {
         let e = err("access_token_ttl: soon\n");
         assert!(e.starts_with("cfg.yaml:1:"), "{e}");
         assert!(e.contains("60m"), "{e}");
+    }
+
+    #[test]
+    fn a_fraction_is_refused_with_the_accepted_form_named() {
+        for (text, shown) in [
+            ("access_token_ttl: 300.5\n", "300.5"),
+            ("access_token_ttl: 1.5h\n", "\"1.5h\""),
+            ("device: { interval: 2.5 }\n", "2.5"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(shown), "{e}");
+            assert!(e.contains("fractions are not supported"), "{e}");
+            assert!(e.contains("a duration like 90s, 60m, 1h30m or 30d"), "{e}");
+            assert!(!e.contains("not a valid value here"), "{e}");
+        }
+        let config = ServerConfig::from_yaml("access_token_ttl: 5400.0\ncode_ttl: 1m 30s\n", "c")
+            .expect("whole numbers");
+        assert_eq!(config.access_token_ttl.as_secs(), 5400);
+        assert_eq!(config.code_ttl.as_secs(), 90);
+    }
+
+    #[test]
+    fn durations_serialise_in_the_grammar_they_are_read_in() {
+        for secs in [0, 90, 5400, 30 * 86_400, 31 * 86_400 + 1] {
+            let value = DurationValue::secs(secs);
+            let json = serde_json::to_value(value).expect("json");
+            let back: DurationValue = serde_json::from_value(json.clone()).expect("reads back");
+            assert_eq!(back, value, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_value(DurationValue::secs(31 * 86_400 + 1)).expect("json"),
+            "31d1s",
+            "no months or years, which the grammar does not read"
+        );
     }
 
     #[test]

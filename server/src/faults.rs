@@ -249,7 +249,7 @@ impl FaultRule {
             FaultAction::Delay(d) if d.0 > MAX_DELAY => {
                 return bad(format!(
                     "delay {d} is longer than {}; use hang to never answer",
-                    humantime::format_duration(MAX_DELAY)
+                    crate::duration::format(MAX_DELAY)
                 ));
             }
             _ => {}

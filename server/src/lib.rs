@@ -19,6 +19,7 @@
 //! ## Layout
 //! - [`clock`]: the one source of "now" (system or virtual).
 //! - [`config`]: the configuration file, its defaults and validation.
+//! - [`duration`]: the one grammar of durations (`90s`, `1h30m`), its parser and schema pattern.
 //! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
 //! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
 //! - [`device`]: device logins (RFC 8628 and the Codex CLI's) waiting for a user.
@@ -36,6 +37,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod device;
+pub mod duration;
 pub mod endpoint;
 pub mod events;
 pub mod faults;

@@ -22,6 +22,7 @@ use std::fmt;
 use std::time::Duration;
 
 use fauxauth_server::config::DurationValue;
+use fauxauth_server::duration;
 use fauxauth_server::{FaultRule, ServerConfig};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, MapAccess, Visitor};
@@ -627,32 +628,10 @@ impl fmt::Display for Count {
 }
 
 /// A duration: seconds (`300`) or text (`"90s"`, `"60m"`, `"1h30m"`, `"250ms"`): whole numbers,
-/// each with a unit. The same type and JSON Schema definition as the server configuration's
-/// durations.
+/// each with a unit. The same grammar, parser and JSON Schema definition as the server
+/// configuration's durations ([`fauxauth_server::duration`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Dur(pub Duration);
-
-/// Parse duration text the way the schema describes it: whole numbers, each with a unit (a
-/// bare number is seconds). The server's parser also takes fractions (`1.5h`); the schema does
-/// not, so neither does the scenario loader.
-fn parse_dur_text(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let hint = "write whole numbers with units, like \"90s\", \"61m\" or \"1h30m\"";
-    if t.contains('.') {
-        return Err(format!("{t:?}: fractions are not supported; {hint}"));
-    }
-    if t.starts_with('-') {
-        return Err(format!("{t:?}: a duration cannot be negative; {hint}"));
-    }
-    if !t.starts_with(|c: char| c.is_ascii_digit())
-        || !t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c.is_whitespace())
-    {
-        return Err(format!("{t:?} is not a duration; {hint}"));
-    }
-    fauxauth_server::config::parse_duration(t)
-}
 
 /// Accepts what [`Dur`] and [`SignedDur`] accept, and says what to write otherwise.
 struct DurVisitor {
@@ -664,31 +643,33 @@ impl<'de> Visitor<'de> for DurVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.signed {
-            f.write_str("a duration with an optional sign: \"10m\", \"-10m\", or signed seconds")
-        } else {
-            f.write_str(
-                "a duration: seconds (300) or a number with a unit (\"90s\", \"61m\", \"1h30m\")",
+            write!(
+                f,
+                "{}, with an optional sign (\"-10m\")",
+                duration::EXPECTED
             )
+        } else {
+            f.write_str(duration::EXPECTED)
         }
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok((Duration::from_secs(v), false))
+        Ok((duration::from_secs(v), false))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
         if v < 0 && !self.signed {
-            return Err(E::custom(format!(
-                "{v}: a duration cannot be negative; write e.g. 300 or \"5m\""
-            )));
+            return Err(E::custom(duration::from_negative(v)));
         }
-        Ok((Duration::from_secs(v.unsigned_abs()), v < 0))
+        Ok((duration::from_secs(v.unsigned_abs()), v < 0))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Err(E::custom(format!(
-            "{v}: fractions are not supported; write whole seconds (300) or use a smaller unit (\"1500ms\", \"90s\")"
-        )))
+        let negative = self.signed && v < 0.0;
+        let magnitude = if negative { -v } else { v };
+        duration::from_float(magnitude)
+            .map(|d| (d, negative))
+            .map_err(E::custom)
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
@@ -696,13 +677,18 @@ impl<'de> Visitor<'de> for DurVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        let t = v.trim();
-        let (negative, rest) = match (self.signed, t.strip_prefix('-')) {
-            (true, Some(rest)) => (true, rest),
-            (true, None) => (false, t.strip_prefix('+').unwrap_or(t)),
-            (false, _) => (false, t),
+        // The schema's signed pattern: ` *[-+]? *` before the unsigned grammar.
+        let (negative, rest) = match self.signed {
+            true => {
+                let t = v.trim_start_matches(' ');
+                match t.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, t.strip_prefix('+').unwrap_or(t)),
+                }
+            }
+            false => (false, v),
         };
-        parse_dur_text(rest)
+        duration::parse(rest)
             .map(|d| (d, negative))
             .map_err(E::custom)
     }
@@ -718,13 +704,13 @@ impl<'de> Deserialize<'de> for Dur {
 
 impl Serialize for Dur {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+        serializer.serialize_str(&duration::format(self.0))
     }
 }
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        f.write_str(&duration::format(self.0))
     }
 }
 
@@ -775,7 +761,7 @@ impl<'de> Deserialize<'de> for SignedDur {
 impl fmt::Display for SignedDur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.negative { "-" } else { "" };
-        write!(f, "{sign}{}", humantime::format_duration(self.magnitude))
+        write!(f, "{sign}{}", duration::format(self.magnitude))
     }
 }
 
@@ -786,10 +772,10 @@ impl JsonSchema for SignedDur {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Signed seconds, or a duration with an optional sign: \"10m\", \"-10m\", \"+2h\" (whole numbers, each with a unit).",
+            "description": "Signed seconds, or a duration with an optional sign: \"10m\", \"-10m\", \"+2h\" (whole numbers, each with a unit, as for Duration).",
             "oneOf": [
                 {"type": "integer"},
-                {"type": "string", "pattern": "^\\s*[-+]?\\s*([0-9]+\\s*([a-zA-Z]+)?\\s*)+$"}
+                {"type": "string", "pattern": format!("^ *[-+]? *{} *$", duration::pattern_body())}
             ]
         })
     }
