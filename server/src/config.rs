@@ -175,6 +175,33 @@ pub enum RedirectMatching {
     LoopbackAnyPort,
 }
 
+impl RedirectMatching {
+    /// Every mode, in documentation order.
+    pub const ALL: [Self; 4] = [
+        Self::Exact,
+        Self::IgnoreTrailingSlash,
+        Self::Prefix,
+        Self::LoopbackAnyPort,
+    ];
+
+    /// The configuration name (`exact`, `ignore_trailing_slash`, ...), for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::IgnoreTrailingSlash => "ignore_trailing_slash",
+            Self::Prefix => "prefix",
+            Self::LoopbackAnyPort => "loopback_any_port",
+        }
+    }
+}
+
+/// The configuration name, as written in the file.
+impl fmt::Display for RedirectMatching {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An OAuth grant type a client may use.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -897,6 +924,21 @@ mod tests {
         let e = err("access_token_ttl: soon\n");
         assert!(e.starts_with("cfg.yaml:1:"), "{e}");
         assert!(e.contains("60m"), "{e}");
+    }
+
+    #[test]
+    fn names_in_messages_are_the_configuration_names() {
+        for mode in RedirectMatching::ALL {
+            assert_eq!(
+                serde_json::to_value(mode).expect("json"),
+                mode.as_str(),
+                "{mode:?}"
+            );
+            assert_eq!(mode.to_string(), mode.as_str());
+        }
+        for mode in ExpiredTokenMode::ALL {
+            assert_eq!(serde_json::to_value(mode).expect("json"), mode.as_str());
+        }
     }
 
     #[test]

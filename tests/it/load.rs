@@ -161,6 +161,11 @@ async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session()
     let (report, r) = run_lib(small_run(RefreshMode::SingleFlight, 4.0, 2)).await;
     let c = report.counters;
     assert_eq!(n(&r, "agents"), 50);
+    assert_eq!(
+        report.details.get("flow").map(String::as_str),
+        Some("authorization-code"),
+        "the report names the flow as --flow spells it"
+    );
     // Every agent renewed at least once: the counters below are not vacuous.
     assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");

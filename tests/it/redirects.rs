@@ -95,3 +95,33 @@ async fn loopback_any_port_accepts_other_ports_only() {
     assert!(!accepts(&server, "http://127.0.0.1:50123/cb/").await);
     assert!(!accepts(&server, "http://localhost:50123/cb").await);
 }
+
+/// The refusal page names the matching mode as the configuration file spells it.
+#[tokio::test]
+async fn the_refusal_page_names_the_mode_as_configured() {
+    for mode in [
+        "exact",
+        "ignore_trailing_slash",
+        "prefix",
+        "loopback_any_port",
+    ] {
+        let server = server(mode).await;
+        let p = pkce();
+        let response = server
+            .authorize(&[
+                ("response_type", "code"),
+                ("client_id", "app"),
+                ("redirect_uri", "http://127.0.0.1:8765/elsewhere"),
+                ("scope", "openid"),
+                ("code_challenge", &p.challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{mode}");
+        let page = response.text().await.expect("page");
+        assert!(
+            page.contains(&format!("(matching: {mode})")),
+            "{mode}: {page}"
+        );
+    }
+}

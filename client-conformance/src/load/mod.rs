@@ -132,6 +132,17 @@ pub enum RefreshMode {
     None,
 }
 
+impl Flow {
+    /// The name `--flow` takes (and the JSON report writes): `authorization-code`,
+    /// `client-credentials`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client-credentials",
+            Self::AuthorizationCode => "authorization-code",
+        }
+    }
+}
+
 impl std::str::FromStr for Flow {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -846,7 +857,7 @@ fn assemble(
             .as_ref()
             .map_or("in-process".to_owned(), |u| u.to_string()),
     );
-    details.insert("flow", format!("{:?}", opts.flow));
+    details.insert("flow", opts.flow.as_str().to_owned());
     details.insert("refresh mode", mode.to_owned());
     details.insert(
         "refresh buffer (virtual)",
@@ -957,6 +968,14 @@ mod tests {
 
     fn target(url: &str) -> url::Url {
         url::Url::parse(url).expect("URL")
+    }
+
+    #[test]
+    fn a_flow_is_named_as_the_cli_spells_it() {
+        for flow in [Flow::AuthorizationCode, Flow::ClientCredentials] {
+            assert_eq!(flow.as_str().parse::<Flow>(), Ok(flow));
+            assert_eq!(serde_json::to_value(flow).expect("json"), flow.as_str());
+        }
     }
 
     #[test]

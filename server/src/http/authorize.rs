@@ -150,8 +150,8 @@ fn resolve_redirect(
                 Ok((uri.to_owned(), true))
             } else {
                 Err(format!(
-                    "redirect_uri {uri:?} is not registered for client {:?} (matching: {:?}); registered: {:?}",
-                    client.client_id, mode, client.redirect_uris
+                    "redirect_uri {uri:?} is not registered for client {:?} (matching: {mode}); registered: {:?}",
+                    client.client_id, client.redirect_uris
                 ))
             }
         }
