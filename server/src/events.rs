@@ -86,6 +86,12 @@ pub struct EventDetails {
     /// The grant type at the token endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_type: Option<String>,
+    /// Token, revocation and introspection requests: how the client authenticated, as sent
+    /// (RFC 8414 names): `client_secret_basic` (HTTP Basic), `client_secret_post` (the secret
+    /// in the body) or `none` (`client_id` only). Absent when the request carried no client
+    /// authentication at all. Recorded whether or not the authentication succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<String>,
     /// The subject of the presented or issued token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
@@ -137,6 +143,7 @@ impl EventDetails {
         take!(
             client_id,
             grant_type,
+            client_auth,
             sub,
             family,
             presented_access,

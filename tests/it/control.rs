@@ -1361,6 +1361,125 @@ async fn revoking_one_access_token_from_the_rust_handle() {
     server.shutdown().await;
 }
 
+/// Token, revocation and introspection events say how the client authenticated, as sent —
+/// also when the authentication failed, and when a fault answered instead of the handler.
+#[tokio::test]
+async fn events_record_the_client_authentication_method() {
+    let server = MockServer::start().await;
+    let http = client();
+    let url = |path: &str| format!("{}{path}", server.url());
+    let before = server.events().last_seq();
+    // client_secret_basic (client credentials), client_secret_post, a wrong secret.
+    let basic = client_credentials(&http, &server).await;
+    assert_eq!(basic.status(), StatusCode::OK);
+    let svc = Tokens::from_body(basic.json().await.expect("json"));
+    let post = http
+        .post(url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_SERVICE_CLIENT_ID),
+            ("client_secret", DEFAULT_SERVICE_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), StatusCode::OK);
+    let wrong = http
+        .post(url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_SERVICE_CLIENT_ID),
+            ("client_secret", "wrong"),
+        ])
+        .send()
+        .await
+        .expect("wrong");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // none: the public agent redeems its code and refreshes with client_id only.
+    let agent = login(&http, &server).await;
+    // Introspection with HTTP Basic, revocation with client_id only.
+    let introspected = http
+        .post(url("/oauth/introspect"))
+        .basic_auth(
+            DEFAULT_SERVICE_CLIENT_ID,
+            Some(DEFAULT_SERVICE_CLIENT_SECRET),
+        )
+        .form(&[("token", svc.access.as_str())])
+        .send()
+        .await
+        .expect("introspect");
+    assert_eq!(introspected.status(), StatusCode::OK);
+    let revoked = http
+        .post(url("/oauth/revoke"))
+        .form(&[
+            ("token", agent.refresh.as_deref().expect("rt")),
+            ("client_id", DEFAULT_AGENT_CLIENT_ID),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    // No client authentication at all; and a faulted request (no handler ran).
+    let anonymous = http
+        .post(url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("anonymous");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    add_fault(
+        &http,
+        &server,
+        json!({"match": {"endpoint": "token"}, "times": 1, "action": {"status": {"code": 503}}}),
+    )
+    .await;
+    let faulted = http
+        .post(url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_SERVICE_CLIENT_ID),
+            ("client_secret", DEFAULT_SERVICE_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .expect("faulted");
+    assert_eq!(faulted.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let seen: Vec<(EndpointKind, Option<u16>, Option<String>)> = server
+        .events()
+        .since(before)
+        .into_iter()
+        .filter(|e| e.endpoint != EndpointKind::Authorize)
+        .map(|e| (e.endpoint, e.status, e.details.client_auth))
+        .collect();
+    let m = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        seen,
+        [
+            (EndpointKind::Token, Some(200), m("client_secret_basic")),
+            (EndpointKind::Token, Some(200), m("client_secret_post")),
+            (EndpointKind::Token, Some(401), m("client_secret_post")),
+            (EndpointKind::Token, Some(200), m("none")),
+            (
+                EndpointKind::Introspect,
+                Some(200),
+                m("client_secret_basic")
+            ),
+            (EndpointKind::Revoke, Some(200), m("none")),
+            (EndpointKind::Token, Some(401), None),
+            (EndpointKind::Token, Some(503), m("client_secret_post")),
+        ]
+    );
+    // In the JSON form too, and never the secret.
+    let json = serde_json::to_string(&server.events().since(before)).expect("json");
+    assert!(
+        json.contains(r#""client_auth":"client_secret_basic""#),
+        "{json}"
+    );
+    assert!(!json.contains(DEFAULT_SERVICE_CLIENT_SECRET), "{json}");
+    server.shutdown().await;
+}
+
 /// An injected `invalid_client` answers as the real handler does (RFC 6749 §5.2): 401, and a
 /// `WWW-Authenticate: Basic` challenge when the client tried Basic authentication.
 #[tokio::test]

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::BODY_LIMIT;
+use super::client_auth::AuthMethod;
 use super::error::{BASIC_CHALLENGE, BearerError, ErrorCode, OAuthError, no_store};
 use crate::endpoint::EndpointKind;
 use crate::events::{Event, EventDetails, FaultApplied};
@@ -351,6 +352,9 @@ struct BodyFacts<'a> {
     refresh_token: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     token: Option<Cow<'a, str>>,
+    /// Only whether it is there (the secret is never kept).
+    #[serde(default)]
+    client_secret: Option<serde::de::IgnoredAny>,
     /// The Codex device-login poll names its login, not its client.
     #[serde(borrow, default)]
     device_auth_id: Option<Cow<'a, str>>,
@@ -381,11 +385,23 @@ fn body_facts(
                 "grant_type" => facts.grant_type = Some(v),
                 "refresh_token" => facts.refresh_token = Some(v),
                 "token" => facts.token = Some(v),
+                "client_secret" => facts.client_secret = Some(serde::de::IgnoredAny),
                 _ => {}
             }
         }
         facts
     };
+    if matches!(
+        endpoint,
+        EndpointKind::Token | EndpointKind::Revoke | EndpointKind::Introspect
+    ) {
+        details.client_auth = client_auth_sent(
+            headers,
+            facts.client_secret.is_some(),
+            facts.client_id.is_some(),
+        )
+        .map(|method| method.as_str().to_owned());
+    }
     details.client_id = facts
         .client_id
         .map(Cow::into_owned)
@@ -412,6 +428,27 @@ fn body_facts(
             }
             None => details.presented_access_token(&token, state.clock.now_unix()),
         }
+    }
+}
+
+/// How the client authenticated, as sent — the method [`super::client_auth::authenticate`]
+/// judges: an `Authorization: Basic` header, else a `client_secret` in the body, else a bare
+/// `client_id`. Another `Authorization` scheme, or nothing at all, is no method.
+fn client_auth_sent(
+    headers: &HeaderMap,
+    secret_in_body: bool,
+    client_id_in_body: bool,
+) -> Option<AuthMethod> {
+    match headers.get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .map(|_| AuthMethod::ClientSecretBasic),
+        None if secret_in_body => Some(AuthMethod::ClientSecretPost),
+        None if client_id_in_body => Some(AuthMethod::None),
+        None => None,
     }
 }
 
