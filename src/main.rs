@@ -162,8 +162,30 @@ fn parse_alg(text: &str) -> Result<SigningAlg, String> {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run_cli(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {}", describe(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line, each cause only where the message before it does not
+/// already say it (library errors often end with their cause's text).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<()> {
     // `run` prints a report on stdout and `load` draws a progress bar on stderr: the servers
     // they start log only warnings by default.
     let default_filter = match cli.command {

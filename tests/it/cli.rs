@@ -96,6 +96,35 @@ async fn serve_with_a_bad_config_exits_non_zero_and_prints_the_position() {
     assert!(output.stdout.is_empty(), "no ready line");
 }
 
+/// A failure is one line that says what and why, once: no "Caused by" repeating the cause the
+/// message already names, and no backtrace even where RUST_BACKTRACE is set.
+#[tokio::test]
+async fn a_missing_config_file_is_one_line_naming_the_file_and_the_cause() {
+    let missing =
+        std::env::temp_dir().join(format!("fauxauth-missing-{}.yaml", std::process::id()));
+    let output = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&missing)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run fauxauth");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "Error: {}: cannot read the config file: ",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(lines[0].matches("No such file").count(), 1, "{stderr}");
+}
+
 #[tokio::test]
 async fn serve_refuses_an_event_capacity_of_zero() {
     let output = Command::new(BIN)
