@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use fauxauth_conformance::load::{self, Flow, LoadOptions, LoadReport, RefreshMode};
-use fauxauth_server::MockServer;
 use fauxauth_server::config::{DurationValue, ServerConfig};
+use fauxauth_server::{MockServer, ServerHandle};
 use serde_json::Value;
 
 const CONTRACT_KEYS: [&str; 11] = [
@@ -148,6 +148,19 @@ fn small_run(refresh: RefreshMode, rate: f64, concurrency: usize) -> LoadOptions
         max_in_flight: 256,
         progress: false,
     }
+}
+
+/// A running server (a `--target`) whose access tokens live `secs` seconds.
+async fn target_with_token_ttl(secs: u64) -> ServerHandle {
+    let config = ServerConfig {
+        access_token_ttl: DurationValue::secs(secs),
+        ..ServerConfig::default()
+    };
+    MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .expect("server")
 }
 
 async fn run_lib(opts: LoadOptions) -> (LoadReport, Value) {
@@ -393,15 +406,7 @@ async fn against_a_target_expired_token_calls_are_judged_by_the_client() {
 /// Against a running server (`--target`), the same races are judged from the client side.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
-    let config = ServerConfig {
-        access_token_ttl: DurationValue::secs(2),
-        ..ServerConfig::default()
-    };
-    let server = MockServer::builder()
-        .config(config)
-        .start()
-        .await
-        .expect("server");
+    let server = target_with_token_ttl(2).await;
     let url = server.url().to_owned();
     let (r, summary) = tokio::task::spawn_blocking(move || {
         load_with_summary(
@@ -478,15 +483,7 @@ fn bad_options_are_refused_with_a_clear_error() {
 /// — up to 6 minutes — made most sessions renew at once.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_a_target_renewals_follow_the_servers_expires_in() {
-    let config = ServerConfig {
-        access_token_ttl: DurationValue::secs(60),
-        ..ServerConfig::default()
-    };
-    let server = MockServer::builder()
-        .config(config)
-        .start()
-        .await
-        .expect("server");
+    let server = target_with_token_ttl(60).await;
     let url = server.url().to_owned();
     let r = tokio::task::spawn_blocking(move || {
         load(
@@ -506,15 +503,7 @@ async fn against_a_target_renewals_follow_the_servers_expires_in() {
 /// response shows the lifetime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buffer_longer_than_a_targets_tokens_is_refused() {
-    let config = ServerConfig {
-        access_token_ttl: DurationValue::secs(30),
-        ..ServerConfig::default()
-    };
-    let server = MockServer::builder()
-        .config(config)
-        .start()
-        .await
-        .expect("server");
+    let server = target_with_token_ttl(30).await;
     let url = server.url().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         fauxauth_load(&[
