@@ -1,7 +1,6 @@
 //! The `fauxauth` binary and configuration files: the ready line, graceful shutdown, and
 //! errors that name `file:line:column`.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,46 +8,16 @@ use fauxauth_server::ServerConfig;
 use tokio::io::{AsyncReadExt as _, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{http_client, ready_url};
-
-const BIN: &str = env!("CARGO_BIN_EXE_fauxauth");
-
-/// A file in a fresh temporary directory, removed on drop.
-struct TempFile {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> Self {
-        let mut nonce = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut nonce).expect("random");
-        let dir = std::env::temp_dir().join(format!("fauxauth-it-{}", hex(&nonce)));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        std::fs::write(&path, text).expect("write temp file");
-        Self { dir, path }
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::helpers::{BIN, TempFile, http_client, ready_url};
 
 const BAD_KEY: &str = "access_token_ttl: 60m\nacess_token_ttl: 1h\n";
 
 #[test]
 fn config_file_with_a_bad_key_names_file_line_and_column() {
     let file = TempFile::new("bad.yaml", BAD_KEY);
-    let err = ServerConfig::from_file(&file.path).expect_err("unknown key");
+    let err = ServerConfig::from_file(file.path()).expect_err("unknown key");
     let text = err.to_string();
-    let expected = format!("{}:2:1", file.path.display());
+    let expected = format!("{}:2:1", file.path().display());
     assert!(text.starts_with(&expected), "{text}");
     assert!(text.contains("acess_token_ttl"), "{text}");
     assert!(
@@ -63,11 +32,11 @@ fn config_file_with_a_bad_value_names_its_position() {
         "clients.yaml",
         "clients:\n  - client_id: a\n    grant_types: [client_credentials]\n",
     );
-    let text = ServerConfig::from_file(&file.path)
+    let text = ServerConfig::from_file(file.path())
         .expect_err("public client with client credentials")
         .to_string();
     assert!(
-        text.starts_with(&format!("{}:3:", file.path.display())),
+        text.starts_with(&format!("{}:3:", file.path().display())),
         "{text}"
     );
     assert!(
@@ -81,7 +50,7 @@ async fn serve_with_a_bad_config_exits_non_zero_and_prints_the_position() {
     let file = TempFile::new("bad.yaml", BAD_KEY);
     let output = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
-        .arg(&file.path)
+        .arg(file.path())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -90,7 +59,7 @@ async fn serve_with_a_bad_config_exits_non_zero_and_prints_the_position() {
     assert!(!output.status.success(), "{:?}", output.status);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("{}:2:1", file.path.display())),
+        stderr.contains(&format!("{}:2:1", file.path().display())),
         "{stderr}"
     );
     assert!(output.stdout.is_empty(), "no ready line");
@@ -194,7 +163,7 @@ async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
     let events = TempFile::new("events.jsonl", "");
     let mut child = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0", "--events"])
-        .arg(&events.path)
+        .arg(events.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -225,7 +194,7 @@ async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
         .expect("exits after SIGINT")
         .expect("wait");
     assert!(status.success(), "graceful exit: {status:?}");
-    let text = std::fs::read_to_string(&events.path).expect("event file");
+    let text = std::fs::read_to_string(events.path()).expect("event file");
     let seqs: Vec<u64> = text
         .lines()
         .map(|l| {

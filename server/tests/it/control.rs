@@ -1,35 +1,28 @@
 //! The control plane as a client sees it: every control operation over real HTTP, every
 //! fault action, key rotation through the JWKS, revocation, reset, the event log (also as a
-//! JSONL file after SIGTERM), the admin token, and interactive approval.
+//! JSONL file at shutdown), the admin token, and interactive approval. (The JSONL file after
+//! `fauxauth serve` gets SIGTERM, and `serve`'s admin-token guard, are tested with the binary
+//! in the root tests' `serve.rs`.)
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fauxauth_server::config::{
     ControlConfig, DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID,
     DEFAULT_SERVICE_CLIENT_SECRET,
 };
-use fauxauth_server::policy::s256_challenge;
 use fauxauth_server::{
     ApprovalMode, EndpointKind, EventQuery, FaultRule, MockServer, RevokeTarget, ServerConfig,
     ServerHandle, StartError,
 };
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::helpers::{TempDir, http_client as client, jwt_claims, jwt_header, s256};
+
 const REDIRECT: &str = "http://127.0.0.1:8765/callback";
 const VERIFIER: &str = "fauxauth-test-verifier-0123456789-abcdefghijklmnop";
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
 
 fn ctl(server: &ServerHandle, path: &str) -> String {
     format!("{}/_fauxauth{path}", server.url())
@@ -64,7 +57,7 @@ fn authorize_url(server: &ServerHandle, state: &str) -> String {
         .append_pair("redirect_uri", REDIRECT)
         .append_pair("scope", "openid model.request offline_access")
         .append_pair("state", state)
-        .append_pair("code_challenge", &s256_challenge(VERIFIER))
+        .append_pair("code_challenge", &s256(VERIFIER))
         .append_pair("code_challenge_method", "S256");
     url.to_string()
 }
@@ -167,15 +160,6 @@ async fn post_json(http: &reqwest::Client, url: &str, body: Value) -> (StatusCod
     let response = http.post(url).json(&body).send().await.expect("post");
     let status = response.status();
     (status, response.json().await.expect("json"))
-}
-
-fn jwt_claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("claims")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -886,7 +870,7 @@ async fn control_keys_show_the_active_kid_and_the_published_jwks() {
     assert_eq!(keys["active_kid"], published["keys"][0]["kid"]);
     let token = login(&http, &server).await;
     assert_eq!(
-        crate::helpers::jwt_header(&token.access)["kid"],
+        jwt_header(&token.access)["kid"],
         keys["active_kid"],
         "tokens are signed with the active key"
     );
@@ -1796,84 +1780,6 @@ async fn events_query_filters_over_http() {
     server.shutdown().await;
 }
 
-#[test]
-fn jsonl_file_is_complete_after_sigterm() {
-    let dir = std::env::temp_dir().join(format!(
-        "fauxauth-it-{}",
-        fauxauth_server::secret::random_id("")
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("events.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--events"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn fauxauth");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ready line");
-    let url = line
-        .trim()
-        .strip_prefix("fauxauth listening on ")
-        .expect("ready line")
-        .to_owned();
-    const N: usize = 200;
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let http = reqwest::Client::new();
-        for i in 0..N {
-            let status = if i % 2 == 0 {
-                http.get(format!("{url}/.well-known/jwks.json"))
-                    .send()
-                    .await
-                    .expect("jwks")
-                    .status()
-            } else {
-                http.post(format!("{url}/oauth/token"))
-                    .basic_auth(
-                        DEFAULT_SERVICE_CLIENT_ID,
-                        Some(DEFAULT_SERVICE_CLIENT_SECRET),
-                    )
-                    .form(&[("grant_type", "client_credentials")])
-                    .send()
-                    .await
-                    .expect("token")
-                    .status()
-            };
-            assert_eq!(status, StatusCode::OK);
-        }
-    });
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let exit = child.wait().expect("wait");
-    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
-    let text = std::fs::read_to_string(&file).expect("events file");
-    let events: Vec<fauxauth_server::Event> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
-        .collect();
-    assert_eq!(events.len(), N, "every request is in the file");
-    assert_eq!(
-        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=N as u64).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.endpoint == EndpointKind::Token)
-            .count(),
-        N / 2
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Admin token
 
@@ -2142,11 +2048,7 @@ async fn a_request_abandoned_during_a_delay_is_still_an_event() {
 /// after the file was closed.
 #[tokio::test]
 async fn shutdown_ends_a_pending_delay_and_its_event_is_in_the_file() {
-    let dir = std::env::temp_dir().join(format!(
-        "fauxauth-it-{}",
-        fauxauth_server::secret::random_id("")
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = TempDir::new("it");
     let file = dir.join("events.jsonl");
     let server = MockServer::builder()
         .events_file(&file)
@@ -2174,21 +2076,6 @@ async fn shutdown_ends_a_pending_delay_and_its_event_is_in_the_file() {
     assert!(events[0].get("status").is_none(), "no response was sent");
     let outcome = pending.await.expect("task");
     assert!(outcome.is_err(), "closed without a response: {outcome:?}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn serve_on_a_public_address_without_admin_token_is_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
-        .args(["serve", "--addr", "0.0.0.0:0"])
-        .env_remove("FAUXAUTH_ADMIN_TOKEN")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run fauxauth");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--admin-token"), "{stderr}");
-    assert!(output.stdout.is_empty(), "never ready");
 }
 
 #[tokio::test]
