@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-#[path = "../common/http.rs"]
+#[path = "../../common/http.rs"]
 mod http;
-#[path = "../common/https.rs"]
+#[path = "../../common/https.rs"]
 mod https;
-#[path = "../common/temp.rs"]
+#[path = "../../common/temp.rs"]
 mod temp;
 
 pub(crate) use http::http_client;
