@@ -919,88 +919,181 @@ fn rotating_keys_from_the_handle_lets_the_callers_worker_run_other_tasks() {
     });
 }
 
+/// What a revocation names; tokens are named by their label in the sequence (`"a"`, `"svc"`…).
+#[derive(Debug, Clone, Copy)]
+enum Names {
+    /// The family (`sid`) of the labelled tokens.
+    FamilyOf(&'static str),
+    /// A client id.
+    Client(&'static str),
+    /// The subject (`sub`) of the labelled tokens.
+    SubjectOf(&'static str),
+    /// A subject given literally.
+    Subject(&'static str),
+    /// Everything.
+    All,
+}
+
+/// Which door a revocation goes through.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// `POST /_fauxauth/tokens/revoke` with a JSON body.
+    Http,
+    /// `ServerHandle::revoke`.
+    Handle,
+}
+
+/// One step of a revocation sequence: optionally log a new agent in first (labelled `login`),
+/// revoke `names` through `via`, check how many grants that revoked, then that the model API
+/// refuses every `dead` token and accepts every `alive` one, and that the refresh tokens of
+/// `refresh_dead` are refused too.
+struct Revocation {
+    login: Option<&'static str>,
+    names: Names,
+    via: Via,
+    revoked: usize,
+    dead: &'static [&'static str],
+    alive: &'static [&'static str],
+    refresh_dead: &'static [&'static str],
+    why: &'static str,
+}
+
+/// Log in the agent twice (`"a"`, `"b"`) and the service client once (`"svc"`), then run
+/// `steps` in order against `server`.
+async fn run_revocations(server: &ServerHandle, steps: &[Revocation]) {
+    let http = client();
+    let mut tokens: Vec<(&str, Tokens)> = vec![
+        ("a", login(&http, server).await),
+        ("b", login(&http, server).await),
+    ];
+    let svc = client_credentials(&http, server)
+        .await
+        .json()
+        .await
+        .expect("json");
+    tokens.push(("svc", Tokens::from_body(svc)));
+    for step in steps {
+        if let Some(label) = step.login {
+            tokens.push((label, login(&http, server).await));
+        }
+        let of = |label: &str| {
+            tokens
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_else(|| panic!("no tokens labelled {label}"))
+        };
+        let claim = |label: &str, name: &str| {
+            jwt_claims(&of(label).access)[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} in {label}'s access token"))
+                .to_owned()
+        };
+        let revoked = match (step.via, step.names) {
+            (Via::Http, names) => {
+                let body = match names {
+                    Names::FamilyOf(label) => json!({"family": claim(label, "sid")}),
+                    Names::Client(id) => json!({"client_id": id}),
+                    Names::SubjectOf(label) => json!({"sub": claim(label, "sub")}),
+                    Names::Subject(sub) => json!({"sub": sub}),
+                    Names::All => json!({"all": true}),
+                };
+                let (status, body) = post_json(&http, &ctl(server, "/tokens/revoke"), body).await;
+                assert_eq!(status, StatusCode::OK, "{}: {body}", step.why);
+                usize::try_from(body["revoked"].as_u64().expect("revoked")).expect("usize")
+            }
+            (Via::Handle, names) => server.revoke(match names {
+                Names::FamilyOf(label) => {
+                    RevokeTarget::Family(claim(label, "sid").parse().expect("family id"))
+                }
+                Names::Client(id) => RevokeTarget::Client(id.to_owned()),
+                Names::SubjectOf(label) => RevokeTarget::Subject(claim(label, "sub")),
+                Names::Subject(sub) => RevokeTarget::Subject(sub.to_owned()),
+                Names::All => RevokeTarget::All,
+            }),
+        };
+        assert_eq!(revoked, step.revoked, "{}: grants revoked", step.why);
+        for label in step.dead {
+            assert_eq!(
+                api_status(&http, server, &of(label).access).await,
+                StatusCode::UNAUTHORIZED,
+                "{}: {label} is refused",
+                step.why
+            );
+        }
+        for label in step.alive {
+            assert_eq!(
+                api_status(&http, server, &of(label).access).await,
+                StatusCode::OK,
+                "{}: {label} still works",
+                step.why
+            );
+        }
+        for label in step.refresh_dead {
+            let refused = refresh(&http, server, of(label).refresh.as_deref().expect("rt")).await;
+            assert_eq!(
+                refused.status(),
+                StatusCode::BAD_REQUEST,
+                "{}: the family's refresh token is dead too",
+                step.why
+            );
+        }
+    }
+}
+
+/// Revocation over HTTP by family, client and subject, then all (from the handle): each
+/// revokes exactly what it names.
 #[tokio::test]
 async fn revocation_by_client_subject_family_and_all() {
     let server = MockServer::start().await;
+    run_revocations(
+        &server,
+        &[
+            Revocation {
+                login: None,
+                names: Names::FamilyOf("a"),
+                via: Via::Http,
+                revoked: 1,
+                dead: &["a"],
+                alive: &["b"],
+                refresh_dead: &["a"],
+                why: "by family: only that grant",
+            },
+            Revocation {
+                login: None,
+                names: Names::Client(DEFAULT_AGENT_CLIENT_ID),
+                via: Via::Http,
+                revoked: 1,
+                dead: &["b"],
+                alive: &["svc"],
+                refresh_dead: &[],
+                why: "by client: the agent's grants, not the service's",
+            },
+            Revocation {
+                login: Some("c"),
+                names: Names::SubjectOf("c"),
+                via: Via::Http,
+                revoked: 1,
+                dead: &["c"],
+                alive: &["svc"],
+                refresh_dead: &[],
+                why: "by subject",
+            },
+            Revocation {
+                login: Some("d"),
+                names: Names::All,
+                via: Via::Handle,
+                revoked: 2,
+                dead: &["svc", "d"],
+                alive: &[],
+                refresh_dead: &[],
+                why: "all, from the handle",
+            },
+        ],
+    )
+    .await;
+
     let http = client();
-    let revoke = |body: Value| {
-        let http = http.clone();
-        let url = ctl(&server, "/tokens/revoke");
-        async move { post_json(&http, &url, body).await }
-    };
-
-    // By family: only that grant.
-    let a = login(&http, &server).await;
-    let b = login(&http, &server).await;
-    let family = jwt_claims(&a.access)["sid"]
-        .as_str()
-        .expect("sid")
-        .to_owned();
-    let (status, body) = revoke(json!({"family": family})).await;
-    assert_eq!(
-        (status, body["revoked"].as_u64()),
-        (StatusCode::OK, Some(1))
-    );
-    assert_eq!(
-        api_status(&http, &server, &a.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(api_status(&http, &server, &b.access).await, StatusCode::OK);
-    let refused = refresh(&http, &server, a.refresh.as_deref().expect("rt")).await;
-    assert_eq!(
-        refused.status(),
-        StatusCode::BAD_REQUEST,
-        "the family's refresh token is dead too"
-    );
-
-    // By client: the agent's grants, not the service's.
-    let svc = Tokens::from_body(
-        client_credentials(&http, &server)
-            .await
-            .json()
-            .await
-            .expect("json"),
-    );
-    let (_, body) = revoke(json!({"client_id": DEFAULT_AGENT_CLIENT_ID})).await;
-    assert_eq!(body["revoked"], 1);
-    assert_eq!(
-        api_status(&http, &server, &b.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api_status(&http, &server, &svc.access).await,
-        StatusCode::OK
-    );
-
-    // By subject.
-    let c = login(&http, &server).await;
-    let sub = jwt_claims(&c.access)["sub"]
-        .as_str()
-        .expect("sub")
-        .to_owned();
-    let (_, body) = revoke(json!({"sub": sub})).await;
-    assert_eq!(body["revoked"], 1);
-    assert_eq!(
-        api_status(&http, &server, &c.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api_status(&http, &server, &svc.access).await,
-        StatusCode::OK
-    );
-
-    // All, from the handle.
-    let d = login(&http, &server).await;
-    assert_eq!(server.revoke(RevokeTarget::All), 2);
-    assert_eq!(
-        api_status(&http, &server, &svc.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api_status(&http, &server, &d.access).await,
-        StatusCode::UNAUTHORIZED
-    );
-
     let counts = get_json(&http, &ctl(&server, "/tokens/counts")).await;
     assert_eq!(counts["live_families"], 0);
     assert_eq!(counts["revoked_families"], 5);
@@ -1011,7 +1104,7 @@ async fn revocation_by_client_subject_family_and_all() {
         json!({"family": "nope"}),
         json!({"all": false}),
     ] {
-        let (status, _) = revoke(bad.clone()).await;
+        let (status, _) = post_json(&http, &ctl(&server, "/tokens/revoke"), bad.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
     server.shutdown().await;
@@ -1087,55 +1180,62 @@ async fn counts_are_live_by_the_virtual_clock() {
 #[tokio::test]
 async fn revocation_from_the_rust_handle_by_family_client_and_subject() {
     let server = MockServer::start().await;
-    let http = client();
-    let a = login(&http, &server).await;
-    let b = login(&http, &server).await;
-    let svc = Tokens::from_body(
-        client_credentials(&http, &server)
-            .await
-            .json()
-            .await
-            .expect("json"),
-    );
-    let family = |t: &Tokens| {
-        jwt_claims(&t.access)["sid"]
-            .as_str()
-            .expect("sid")
-            .parse()
-            .expect("family id")
-    };
-    let status = |t: Tokens| {
-        let http = http.clone();
-        let server = &server;
-        async move { api_status(&http, server, &t.access).await }
-    };
-
-    assert_eq!(server.revoke(RevokeTarget::Family(family(&a))), 1);
-    assert_eq!(status(a.clone()).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(status(b.clone()).await, StatusCode::OK, "only that grant");
-    assert_eq!(
-        server.revoke(RevokeTarget::Family(family(&a))),
-        0,
-        "already revoked"
-    );
-
-    assert_eq!(
-        server.revoke(RevokeTarget::Client(DEFAULT_AGENT_CLIENT_ID.to_owned())),
-        1
-    );
-    assert_eq!(status(b.clone()).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(status(svc.clone()).await, StatusCode::OK, "another client");
-
-    // A client-credentials token's subject is its client.
-    assert_eq!(
-        server.revoke(RevokeTarget::Subject("user-nobody".to_owned())),
-        0
-    );
-    assert_eq!(
-        server.revoke(RevokeTarget::Subject(DEFAULT_SERVICE_CLIENT_ID.to_owned())),
-        1
-    );
-    assert_eq!(status(svc).await, StatusCode::UNAUTHORIZED);
+    run_revocations(
+        &server,
+        &[
+            Revocation {
+                login: None,
+                names: Names::FamilyOf("a"),
+                via: Via::Handle,
+                revoked: 1,
+                dead: &["a"],
+                alive: &["b"],
+                refresh_dead: &[],
+                why: "by family: only that grant",
+            },
+            Revocation {
+                login: None,
+                names: Names::FamilyOf("a"),
+                via: Via::Handle,
+                revoked: 0,
+                dead: &["a"],
+                alive: &["b"],
+                refresh_dead: &[],
+                why: "already revoked",
+            },
+            Revocation {
+                login: None,
+                names: Names::Client(DEFAULT_AGENT_CLIENT_ID),
+                via: Via::Handle,
+                revoked: 1,
+                dead: &["b"],
+                alive: &["svc"],
+                refresh_dead: &[],
+                why: "by client: not another client",
+            },
+            Revocation {
+                login: None,
+                names: Names::Subject("user-nobody"),
+                via: Via::Handle,
+                revoked: 0,
+                dead: &[],
+                alive: &["svc"],
+                refresh_dead: &[],
+                why: "an unknown subject",
+            },
+            Revocation {
+                login: None,
+                names: Names::Subject(DEFAULT_SERVICE_CLIENT_ID),
+                via: Via::Handle,
+                revoked: 1,
+                dead: &["svc"],
+                alive: &[],
+                refresh_dead: &[],
+                why: "a client-credentials token's subject is its client",
+            },
+        ],
+    )
+    .await;
     server.shutdown().await;
 }
 

@@ -327,18 +327,29 @@ pub(crate) async fn assert_oauth_error(
     status: StatusCode,
     error: &str,
 ) -> Value {
-    assert_eq!(response.status(), status, "status");
+    assert_oauth_error_in("", response, status, error).await
+}
+
+/// [`assert_oauth_error`], naming `case` (a table row) in every failure message.
+pub(crate) async fn assert_oauth_error_in(
+    case: &str,
+    response: Response,
+    status: StatusCode,
+    error: &str,
+) -> Value {
+    assert_eq!(response.status(), status, "{case}: status");
     assert_eq!(
         header(&response, "cache-control").as_deref(),
-        Some("no-store")
+        Some("no-store"),
+        "{case}"
     );
     let body = json(response).await;
-    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["error"], error, "{case}: {body}");
     assert!(
         body["error_description"]
             .as_str()
             .is_some_and(|d| !d.is_empty()),
-        "{body}"
+        "{case}: {body}"
     );
     body
 }
