@@ -8,7 +8,7 @@ use fauxauth_server::ServerConfig;
 use tokio::io::{AsyncReadExt as _, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{BIN, TempFile, http_client, ready_url};
+use crate::helpers::{BIN, TempFile, http_client, ready_url, serve_command, signal};
 
 const BAD_KEY: &str = "access_token_ttl: 60m\nacess_token_ttl: 1h\n";
 
@@ -114,14 +114,7 @@ async fn serve_refuses_an_event_capacity_of_zero() {
 
 #[tokio::test]
 async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn fauxauth");
+    let mut child = serve_command().spawn().expect("spawn fauxauth");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     let url = ready_url(&mut reader).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
@@ -137,12 +130,7 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
         .expect("JSON");
     assert_eq!(doc["issuer"], url.as_str());
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(killed.success());
+    assert!(signal(child.id().expect("pid"), "TERM"), "kill -TERM");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGTERM")
@@ -161,13 +149,9 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
 #[tokio::test]
 async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
     let events = TempFile::new("events.jsonl", "");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--events"])
+    let mut child = serve_command()
+        .arg("--events")
         .arg(events.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
@@ -183,12 +167,7 @@ async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
             .status();
         assert_eq!(status, 200);
     }
-    let pid = child.id().expect("pid").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill -INT");
-    assert!(signalled.success());
+    assert!(signal(child.id().expect("pid"), "INT"), "kill -INT");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")
@@ -266,14 +245,10 @@ fn every_config_key_is_documented_in_docs_config() {
 /// Run `fauxauth serve` with `RUST_LOG=log_level`, drive a few flows, stop it, and return
 /// (stderr, secrets that must not appear in it).
 async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
+    let mut child = serve_command()
         .env("RUST_LOG", log_level)
         .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
     let mut stderr = child.stderr.take().expect("stderr");
@@ -322,10 +297,7 @@ async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
         .expect("introspect");
     secrets.push("wrong-secret-value".to_owned());
     secrets.push(signature);
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
+    let _ = signal(child.id().expect("pid"), "TERM");
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits");
@@ -362,14 +334,7 @@ async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
     use base64::Engine as _;
     use jsonwebtoken::jwk::JwkSet;
 
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn fauxauth");
+    let mut child = serve_command().spawn().expect("spawn fauxauth");
     let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
     let http = http_client();
     let token: serde_json::Value = http
@@ -408,9 +373,6 @@ async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
     validation.set_audience(&[format!("{url}/v1")]);
     jsonwebtoken::decode::<serde_json::Value>(access, &key, &validation).expect("verifies");
 
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
+    let _ = signal(child.id().expect("pid"), "TERM");
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
 }

@@ -9,7 +9,6 @@
 //! naive run fires 4 concurrent API calls per tick, so at the first tick inside the buffer
 //! 4 callers find the token due at once and race with the same refresh token.
 
-use std::process::Command;
 use std::time::Duration;
 
 use fauxauth_conformance::load::{self, Flow, LoadOptions, LoadReport, RefreshMode};
@@ -17,7 +16,7 @@ use fauxauth_server::config::{DurationValue, ServerConfig};
 use fauxauth_server::{MockServer, ServerHandle};
 use serde_json::Value;
 
-use crate::helpers::{TempDir, TempFile, fauxauth};
+use crate::helpers::{TempDir, TempFile, fauxauth, signal};
 
 const CONTRACT_KEYS: [&str; 11] = [
     "agents",
@@ -608,9 +607,7 @@ fn bounded_load(name: &str, args: &[&str]) -> Value {
         let _ = tx.send(child.wait_with_output());
     });
     let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
+        let _ = signal(pid, "KILL");
         panic!("fauxauth load {args:?} did not end by itself");
     };
     let out = out.expect("wait");

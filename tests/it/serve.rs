@@ -11,7 +11,9 @@ use fauxauth_server::EndpointKind;
 use fauxauth_server::config::{DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET};
 use reqwest::StatusCode;
 
-use crate::helpers::{BIN, TempDir, discovery_and_token, fauxauth, ready_url, trusting};
+use crate::helpers::{
+    BIN, TempDir, discovery_and_token, fauxauth, ready_url, serve_command, signal, trusting,
+};
 
 #[test]
 fn jsonl_file_is_complete_after_sigterm() {
@@ -60,11 +62,7 @@ fn jsonl_file_is_complete_after_sigterm() {
             assert_eq!(status, StatusCode::OK);
         }
     });
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    assert!(signal(child.id(), "TERM"), "kill -TERM");
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
     let text = std::fs::read_to_string(&file).expect("events file");
@@ -104,13 +102,9 @@ fn serve_on_a_public_address_without_admin_token_is_refused() {
 async fn serve_tls_writes_the_ca_and_serves_https() {
     let dir = TempDir::new("tls");
     let ca_file = dir.join("ca.pem");
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--tls", "--tls-ca-out"])
+    let mut child = serve_command()
+        .args(["--tls", "--tls-ca-out"])
         .arg(&ca_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
     let url = ready_url(&mut tokio::io::BufReader::new(
@@ -121,10 +115,7 @@ async fn serve_tls_writes_the_ca_and_serves_https() {
     let ca = std::fs::read_to_string(&ca_file).expect("CA file written before the ready line");
     discovery_and_token(&trusting(&ca), &url).await;
 
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
+    let _ = signal(child.id().expect("pid"), "TERM");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits")

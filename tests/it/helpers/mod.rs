@@ -25,6 +25,28 @@ pub(crate) fn fauxauth() -> std::process::Command {
     std::process::Command::new(BIN)
 }
 
+/// `fauxauth serve --addr 127.0.0.1:0` (add more arguments) as a child to spawn: stdin closed,
+/// stdout piped (for [`ready_url`]), stderr discarded, killed if dropped.
+pub(crate) fn serve_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Send `signal` (`"TERM"`, `"INT"`, `"KILL"`) to process `pid` with `kill(1)`; whether that
+/// succeeded.
+pub(crate) fn signal(pid: u32, signal: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Wait (at most 30 s) for `fauxauth serve`'s ready line on `stdout` and return the URL it
 /// announces. Panics with the line if it is not `fauxauth listening on URL`.
 pub(crate) async fn ready_url<R>(stdout: &mut R) -> String
