@@ -1,7 +1,6 @@
 //! The `fauxauth` binary and configuration files: the ready line, graceful shutdown, and
 //! errors that name `file:line:column`.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,46 +8,16 @@ use fauxauth_server::ServerConfig;
 use tokio::io::{AsyncReadExt as _, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{http_client, ready_url};
-
-const BIN: &str = env!("CARGO_BIN_EXE_fauxauth");
-
-/// A file in a fresh temporary directory, removed on drop.
-struct TempFile {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> Self {
-        let mut nonce = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut nonce).expect("random");
-        let dir = std::env::temp_dir().join(format!("fauxauth-it-{}", hex(&nonce)));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        std::fs::write(&path, text).expect("write temp file");
-        Self { dir, path }
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::helpers::{BIN, TempFile, http_client, ready_url, serve_command, signal};
 
 const BAD_KEY: &str = "access_token_ttl: 60m\nacess_token_ttl: 1h\n";
 
 #[test]
 fn config_file_with_a_bad_key_names_file_line_and_column() {
     let file = TempFile::new("bad.yaml", BAD_KEY);
-    let err = ServerConfig::from_file(&file.path).expect_err("unknown key");
+    let err = ServerConfig::from_file(file.path()).expect_err("unknown key");
     let text = err.to_string();
-    let expected = format!("{}:2:1", file.path.display());
+    let expected = format!("{}:2:1", file.path().display());
     assert!(text.starts_with(&expected), "{text}");
     assert!(text.contains("acess_token_ttl"), "{text}");
     assert!(
@@ -63,11 +32,11 @@ fn config_file_with_a_bad_value_names_its_position() {
         "clients.yaml",
         "clients:\n  - client_id: a\n    grant_types: [client_credentials]\n",
     );
-    let text = ServerConfig::from_file(&file.path)
+    let text = ServerConfig::from_file(file.path())
         .expect_err("public client with client credentials")
         .to_string();
     assert!(
-        text.starts_with(&format!("{}:3:", file.path.display())),
+        text.starts_with(&format!("{}:3:", file.path().display())),
         "{text}"
     );
     assert!(
@@ -81,7 +50,7 @@ async fn serve_with_a_bad_config_exits_non_zero_and_prints_the_position() {
     let file = TempFile::new("bad.yaml", BAD_KEY);
     let output = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
-        .arg(&file.path)
+        .arg(file.path())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -90,7 +59,7 @@ async fn serve_with_a_bad_config_exits_non_zero_and_prints_the_position() {
     assert!(!output.status.success(), "{:?}", output.status);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("{}:2:1", file.path.display())),
+        stderr.contains(&format!("{}:2:1", file.path().display())),
         "{stderr}"
     );
     assert!(output.stdout.is_empty(), "no ready line");
@@ -145,14 +114,7 @@ async fn serve_refuses_an_event_capacity_of_zero() {
 
 #[tokio::test]
 async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn fauxauth");
+    let mut child = serve_command().spawn().expect("spawn fauxauth");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     let url = ready_url(&mut reader).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
@@ -168,12 +130,7 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
         .expect("JSON");
     assert_eq!(doc["issuer"], url.as_str());
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(killed.success());
+    assert!(signal(child.id().expect("pid"), "TERM"), "kill -TERM");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGTERM")
@@ -192,13 +149,9 @@ async fn serve_prints_exactly_one_ready_line_and_stops_on_sigterm() {
 #[tokio::test]
 async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
     let events = TempFile::new("events.jsonl", "");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--events"])
-        .arg(&events.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
+    let mut child = serve_command()
+        .arg("--events")
+        .arg(events.path())
         .spawn()
         .expect("spawn fauxauth");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
@@ -214,18 +167,13 @@ async fn serve_stops_gracefully_on_sigint_with_a_complete_event_file() {
             .status();
         assert_eq!(status, 200);
     }
-    let pid = child.id().expect("pid").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill -INT");
-    assert!(signalled.success());
+    assert!(signal(child.id().expect("pid"), "INT"), "kill -INT");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")
         .expect("wait");
     assert!(status.success(), "graceful exit: {status:?}");
-    let text = std::fs::read_to_string(&events.path).expect("event file");
+    let text = std::fs::read_to_string(events.path()).expect("event file");
     let seqs: Vec<u64> = text
         .lines()
         .map(|l| {
@@ -297,14 +245,10 @@ fn every_config_key_is_documented_in_docs_config() {
 /// Run `fauxauth serve` with `RUST_LOG=log_level`, drive a few flows, stop it, and return
 /// (stderr, secrets that must not appear in it).
 async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
+    let mut child = serve_command()
         .env("RUST_LOG", log_level)
         .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn fauxauth");
     let mut stderr = child.stderr.take().expect("stderr");
@@ -353,10 +297,7 @@ async fn serve_and_collect_logs(log_level: &str) -> (String, Vec<String>) {
         .expect("introspect");
     secrets.push("wrong-secret-value".to_owned());
     secrets.push(signature);
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
+    let _ = signal(child.id().expect("pid"), "TERM");
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits");
@@ -393,14 +334,7 @@ async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
     use base64::Engine as _;
     use jsonwebtoken::jwk::JwkSet;
 
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn fauxauth");
+    let mut child = serve_command().spawn().expect("spawn fauxauth");
     let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
     let http = http_client();
     let token: serde_json::Value = http
@@ -439,9 +373,6 @@ async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
     validation.set_audience(&[format!("{url}/v1")]);
     jsonwebtoken::decode::<serde_json::Value>(access, &key, &validation).expect("verifies");
 
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
+    let _ = signal(child.id().expect("pid"), "TERM");
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
 }

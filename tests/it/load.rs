@@ -9,14 +9,14 @@
 //! naive run fires 4 concurrent API calls per tick, so at the first tick inside the buffer
 //! 4 callers find the token due at once and race with the same refresh token.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use fauxauth_conformance::load::{self, Flow, LoadOptions, LoadReport, RefreshMode};
 use fauxauth_server::config::{DurationValue, ServerConfig};
 use fauxauth_server::{MockServer, ServerHandle};
 use serde_json::Value;
+
+use crate::helpers::{TempDir, TempFile, fauxauth, signal};
 
 const CONTRACT_KEYS: [&str; 11] = [
     "agents",
@@ -40,44 +40,13 @@ const ENDPOINTS: [&str; 5] = [
     "api_responses",
 ];
 
-fn json_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "fauxauth-load-{name}-{}.json",
-        fauxauth_server::secret::random_id("")
-    ))
-}
-
 /// Run `fauxauth load` with exactly `args`.
 fn fauxauth_load(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+    fauxauth()
         .arg("load")
         .args(args)
         .output()
         .expect("run fauxauth load")
-}
-
-/// A file holding `text`, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "fauxauth-load-{name}-{}",
-            fauxauth_server::secret::random_id("")
-        ));
-        std::fs::write(&path, text).expect("write temp file");
-        Self(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("UTF-8 temp path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Run `fauxauth load` with the small-run parameters plus `extra`; returns the JSON report.
@@ -87,10 +56,11 @@ fn load(name: &str, extra: &[&str]) -> Value {
 
 /// [`load`], with the terminal summary.
 fn load_with_summary(name: &str, extra: &[&str]) -> (Value, String) {
-    let json = json_path(name);
+    let dir = TempDir::new("load");
+    let json = dir.join(&format!("{name}.json"));
     let mut args = vec!["load", "--agents", "50", "--duration", "2s", "--quiet"];
     args.extend_from_slice(extra);
-    let out = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+    let out = fauxauth()
         .args(&args)
         .arg("--json")
         .arg(&json)
@@ -103,7 +73,6 @@ fn load_with_summary(name: &str, extra: &[&str]) -> (Value, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(&json).expect("json report written");
-    let _ = std::fs::remove_file(&json);
     (
         serde_json::from_str(&text).expect("valid JSON"),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -318,7 +287,7 @@ fn never_renewing(mode: &str) -> Value {
         mode,
         &[
             "--config",
-            config.path(),
+            config.as_str(),
             "--refresh",
             "none",
             "--scale",
@@ -433,14 +402,14 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
 
 #[test]
 fn bad_options_are_refused_with_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+    let out = fauxauth()
         .args(["load", "--agents", "0", "--duration", "1s", "--quiet"])
         .output()
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--agents must be at least 1"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+    let out = fauxauth()
         .args([
             "load",
             "--target",
@@ -527,7 +496,7 @@ async fn a_buffer_longer_than_a_targets_tokens_is_refused() {
 fn an_in_process_run_reaches_its_own_socket_whatever_the_issuer_says() {
     let config = TempFile::new("issuer.yaml", "issuer: http://127.0.0.2:9\n");
     let mut args = SCALED.to_vec();
-    args.extend(["--config", config.path(), "--rate", "4"]);
+    args.extend(["--config", config.as_str(), "--rate", "4"]);
     let r = load("issuer", &args);
     assert_eq!(
         n(&r["requests"], "authorize"),
@@ -621,8 +590,9 @@ fn silent_server(answer_discovery: bool) -> String {
 /// `fauxauth load` with `args` and `--json`, ended by its own `--duration`; the 30 s bound
 /// only keeps a broken build from hanging the test suite.
 fn bounded_load(name: &str, args: &[&str]) -> Value {
-    let json = json_path(name);
-    let child = Command::new(env!("CARGO_BIN_EXE_fauxauth"))
+    let dir = TempDir::new("load");
+    let json = dir.join(&format!("{name}.json"));
+    let child = fauxauth()
         .arg("load")
         .args(args)
         .arg("--json")
@@ -637,9 +607,7 @@ fn bounded_load(name: &str, args: &[&str]) -> Value {
         let _ = tx.send(child.wait_with_output());
     });
     let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
+        let _ = signal(pid, "KILL");
         panic!("fauxauth load {args:?} did not end by itself");
     };
     let out = out.expect("wait");
@@ -650,7 +618,6 @@ fn bounded_load(name: &str, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(&json).expect("json report written");
-    let _ = std::fs::remove_file(&json);
     serde_json::from_str(&text).expect("valid JSON")
 }
 
@@ -707,16 +674,13 @@ fn logins_a_target_never_answers_are_cut_off_and_reported() {
 /// link — with the three plots drawn as inline SVG.
 #[test]
 fn the_html_report_is_self_contained_with_three_svg_plots() {
-    let html = std::env::temp_dir().join(format!(
-        "fauxauth-load-report-{}.html",
-        fauxauth_server::secret::random_id("")
-    ));
+    let dir = TempDir::new("load-report");
+    let html = dir.join("report.html");
     let html_arg = html.to_str().expect("UTF-8 path").to_owned();
     let mut args = SCALED.to_vec();
     args.extend(["--rate", "4", "--report", &html_arg]);
     let r = load("report", &args);
     let page = std::fs::read_to_string(&html).expect("HTML report written");
-    let _ = std::fs::remove_file(&html);
     assert!(
         page.starts_with("<!doctype html>"),
         "{}",

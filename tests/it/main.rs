@@ -1,21 +1,10 @@
-//! The integration tests of fauxauth: one binary, one module per area. Every test starts its
-//! own server on `127.0.0.1:0` and talks to it over real HTTP.
+//! The integration tests of the `fauxauth` binary and the harness as a user runs them: one
+//! binary, one module per area — the CLI, `fauxauth serve`, `run`, `load`, and the end-to-end
+//! tests with the real Codex CLI. The server's HTTP behaviour is tested in `server/tests/it`.
 
-mod api;
-mod authorize;
 mod cli;
 mod codex_cli;
-mod control;
-mod device;
-mod discovery;
 mod helpers;
 mod load;
-mod openai;
-mod readme;
-mod redirects;
-mod refresh;
-mod robustness;
 mod run;
-mod signing;
-mod tls;
-mod token;
+mod serve;

@@ -1,21 +1,8 @@
 //! `fauxauth run` as a user runs it: the binary, its exit status, its output and reports.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn fauxauth() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fauxauth"))
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "fauxauth-cli-{tag}-{}-{}",
-        std::process::id(),
-        fauxauth_server::secret::random_id("")
-    ));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
+use crate::helpers::{TempDir, fauxauth};
 
 fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
@@ -23,7 +10,7 @@ fn scenarios() -> PathBuf {
 
 #[test]
 fn run_passes_selected_library_scenarios_and_writes_reports() {
-    let dir = temp_dir("reports");
+    let dir = TempDir::new("cli-reports");
     let junit = dir.join("junit.xml");
     let json = dir.join("report.json");
     let output = fauxauth()
@@ -53,12 +40,11 @@ fn run_passes_selected_library_scenarios_and_writes_reports() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("JSON");
     assert_eq!(report["results"].as_array().map(Vec::len), Some(lines));
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn a_failing_scenario_makes_run_exit_non_zero_and_explains_why() {
-    let dir = temp_dir("failing");
+    let dir = TempDir::new("cli-failing");
     std::fs::write(
         dir.join("wrong.yaml"),
         "name: expects-the-impossible\nreproduces: nothing\nclient: { flow: client_credentials }\nsteps:\n  - login: { expect: { refresh_token: true } }\n",
@@ -66,7 +52,7 @@ fn a_failing_scenario_makes_run_exit_non_zero_and_explains_why() {
     .expect("write");
     let output = fauxauth()
         .arg("run")
-        .arg(&dir)
+        .arg(dir.path())
         .output()
         .expect("run fauxauth");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -88,7 +74,6 @@ fn a_failing_scenario_makes_run_exit_non_zero_and_explains_why() {
         stdout.contains("grant=client_credentials"),
         "the relevant events: {stdout}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -104,10 +89,10 @@ fn a_missing_path_is_a_clear_error() {
 
 #[test]
 fn nothing_to_run_exits_non_zero_and_says_so() {
-    let dir = temp_dir("empty");
+    let dir = TempDir::new("cli-empty");
     let output = fauxauth()
         .arg("run")
-        .arg(&dir)
+        .arg(dir.path())
         .output()
         .expect("run fauxauth");
     assert!(!output.status.success(), "an empty directory must not pass");
@@ -128,5 +113,4 @@ fn nothing_to_run_exits_non_zero_and_says_so() {
         stderr.contains("no scenarios to run: --filter \"no-such-scenario\""),
         "{stderr}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }

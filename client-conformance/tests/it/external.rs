@@ -1,20 +1,12 @@
 //! External mode: the program runs in its own process group, and nothing it starts outlives
 //! the run — not at the timeout, and not when the program exits and leaves children behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use fauxauth_conformance::scenario::{ScenarioResult, load_str, run_scenario};
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "fauxauth-external-{tag}-{}-{}",
-        std::process::id(),
-        fauxauth_server::secret::random_id("")
-    ));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
+use crate::helpers::TempDir;
 
 async fn run_in(dir: &Path, command: &str, timeout: &str) -> ScenarioResult {
     let text = format!(
@@ -63,7 +55,8 @@ fn kill(pid: u32) {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_timed_out_program_is_killed_with_the_processes_it_started() {
-    let dir = temp_dir("timeout");
+    let tmp = TempDir::new("external-timeout");
+    let dir = tmp.path().to_path_buf();
     let result = run_in(&dir, "sleep 300 & echo $! > grandchild.pid; wait", "300ms").await;
     assert!(!result.passed());
     assert!(
@@ -78,13 +71,13 @@ async fn a_timed_out_program_is_killed_with_the_processes_it_started() {
         kill(pid);
     }
     assert!(gone, "the grandchild {pid} outlived the timeout");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn children_a_finished_program_left_running_are_killed() {
-    let dir = temp_dir("leftover");
+    let tmp = TempDir::new("external-leftover");
+    let dir = tmp.path().to_path_buf();
     // The grandchild inherits the output pipe: unless it is killed, the output never ends.
     let result = run_in(
         &dir,
@@ -106,5 +99,4 @@ async fn children_a_finished_program_left_running_are_killed() {
         "{:?}",
         result.output
     );
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -3,6 +3,7 @@
 mod authcode;
 mod external;
 mod fake;
+mod helpers;
 mod revocation;
 mod runner;
 mod session;

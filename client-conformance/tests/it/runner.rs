@@ -6,16 +6,7 @@ use std::path::{Path, PathBuf};
 use fauxauth_conformance::report;
 use fauxauth_conformance::scenario::{self, RunOptions, load_str, run_paths, run_scenario};
 
-/// A fresh directory under the system temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "fauxauth-runner-{tag}-{}-{}",
-        std::process::id(),
-        fauxauth_server::secret::random_id("")
-    ));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
+use crate::helpers::TempDir;
 
 fn library() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
@@ -182,7 +173,8 @@ async fn an_authorization_page_is_reported_as_plain_text() {
 
 #[tokio::test]
 async fn a_malformed_file_is_reported_with_line_and_column() {
-    let dir = temp_dir("malformed");
+    let tmp = TempDir::new("runner-malformed");
+    let dir = tmp.path().to_path_buf();
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,
@@ -199,7 +191,6 @@ async fn a_malformed_file_is_reported_with_line_and_column() {
     let prefix = format!("{}:6:", file.display());
     assert!(actual.starts_with(&prefix), "{actual}");
     assert!(actual.contains("stauts"), "{actual}");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
@@ -215,7 +206,8 @@ async fn an_unknown_step_is_an_error_with_position() {
 
 #[tokio::test]
 async fn junit_has_one_test_case_per_scenario_and_parses_back() {
-    let dir = temp_dir("junit");
+    let tmp = TempDir::new("runner-junit");
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("a-wrong.yaml"), WRONG).expect("write");
     std::fs::write(
         dir.join("b-ok.yaml"),
@@ -253,7 +245,6 @@ async fn junit_has_one_test_case_per_scenario_and_parses_back() {
     let json = report::json::render(&report).expect("json");
     let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert_eq!(value["results"].as_array().map(Vec::len), Some(3));
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
@@ -281,7 +272,8 @@ async fn a_missing_path_is_an_error() {
 
 #[tokio::test]
 async fn nothing_to_run_is_an_error_not_a_pass() {
-    let dir = temp_dir("empty");
+    let tmp = TempDir::new("runner-empty");
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("notes.txt"), "not a scenario").expect("write");
     let err = run_paths(std::slice::from_ref(&dir), &RunOptions::default())
         .await
@@ -305,7 +297,6 @@ async fn nothing_to_run_is_an_error_not_a_pass() {
         text.contains("cc-happy-path"),
         "names what there is: {text}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use fauxauth_server::config::{ClientConfig, GrantType};
 use fauxauth_server::{MockServer, ServerConfig, ServerHandle};
 use serde_json::Value;
 
-use super::openai::{assert_golden, normalise};
+use crate::helpers::{assert_golden, normalise};
 
 const CLIENT: &str = "tv-app";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

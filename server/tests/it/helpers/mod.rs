@@ -1,5 +1,7 @@
-//! Shared helpers: start a server on port 0, drive the authorization-code flow headlessly,
-//! and small request shortcuts. Every test gets its own server.
+//! The server tests' one helpers module: start a server on port 0, drive the
+//! authorization-code flow headlessly, small request shortcuts, decode a JWT (`jwt`), golden
+//! files (`golden`), temporary directories and the HTTP client (files shared with the root
+//! test binary, in `tests/common/`). Every test gets its own server.
 
 #![allow(dead_code)] // not every test module uses every helper
 
@@ -16,6 +18,21 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+mod golden;
+#[path = "../../../../tests/common/http.rs"]
+mod http;
+#[path = "../../../../tests/common/https.rs"]
+mod https;
+mod jwt;
+#[path = "../../../../tests/common/temp.rs"]
+mod temp;
+
+pub(crate) use golden::{assert_golden, normalise};
+pub(crate) use http::{http_client, json};
+pub(crate) use https::{discovery_and_token, trusting};
+pub(crate) use jwt::{jwt_claims, jwt_header};
+pub(crate) use temp::TempDir;
+
 /// The built-in public agent client's first registered redirect URI.
 pub(crate) const AGENT_REDIRECT: &str = "http://127.0.0.1:8765/callback";
 /// The seed's scopes.
@@ -29,15 +46,6 @@ pub(crate) struct TestServer {
     pub(crate) handle: ServerHandle,
     /// An HTTP client with redirects disabled.
     pub(crate) http: reqwest::Client,
-}
-
-/// A client that never follows redirects and never waits forever.
-pub(crate) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("build reqwest client")
 }
 
 /// A server with the built-in configuration and a virtual clock.
@@ -132,26 +140,6 @@ pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
         .headers()
         .get(name)
         .map(|v| v.to_str().expect("ASCII header").to_owned())
-}
-
-/// The JSON body (panics on anything else).
-pub(crate) async fn json(response: Response) -> Value {
-    let text = response.text().await.expect("read body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Decode a JWT's payload without verifying it.
-pub(crate) fn jwt_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWT has three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload"))
-        .expect("JSON payload")
-}
-
-/// Decode a JWT's header without verifying it.
-pub(crate) fn jwt_header(token: &str) -> Value {
-    let header = token.split('.').next().expect("a JWT has three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url header"))
-        .expect("JSON header")
 }
 
 impl TestServer {
@@ -339,18 +327,29 @@ pub(crate) async fn assert_oauth_error(
     status: StatusCode,
     error: &str,
 ) -> Value {
-    assert_eq!(response.status(), status, "status");
+    assert_oauth_error_in("", response, status, error).await
+}
+
+/// [`assert_oauth_error`], naming `case` (a table row) in every failure message.
+pub(crate) async fn assert_oauth_error_in(
+    case: &str,
+    response: Response,
+    status: StatusCode,
+    error: &str,
+) -> Value {
+    assert_eq!(response.status(), status, "{case}: status");
     assert_eq!(
         header(&response, "cache-control").as_deref(),
-        Some("no-store")
+        Some("no-store"),
+        "{case}"
     );
     let body = json(response).await;
-    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["error"], error, "{case}: {body}");
     assert!(
         body["error_description"]
             .as_str()
             .is_some_and(|d| !d.is_empty()),
-        "{body}"
+        "{case}: {body}"
     );
     body
 }
@@ -362,22 +361,4 @@ pub(crate) async fn assert_invalid_token(response: Response) {
     assert!(challenge.starts_with("Bearer "), "{challenge}");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     assert!(challenge.contains("error_description=\""), "{challenge}");
-}
-
-/// Wait (at most 30 s) for `fauxauth serve`'s ready line on `stdout` and return the URL it
-/// announces. Panics with the line if it is not `fauxauth listening on URL`.
-pub(crate) async fn ready_url<R>(stdout: &mut R) -> String
-where
-    R: tokio::io::AsyncBufRead + Unpin,
-{
-    use tokio::io::AsyncBufReadExt as _;
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
-        .await
-        .expect("a ready line in time")
-        .expect("read stdout");
-    line.strip_suffix('\n')
-        .and_then(|l| l.strip_prefix("fauxauth listening on "))
-        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-        .to_owned()
 }

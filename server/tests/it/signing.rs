@@ -6,7 +6,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::helpers::{SEED_SCOPE, json, jwt_header, spawn_yaml};
+use crate::helpers::{SEED_SCOPE, TempDir, json, jwt_header, spawn_yaml};
 
 async fn verify_with_jwks(alg: &str, expected: Algorithm, kty: &str) {
     let server = spawn_yaml(&format!("signing_alg: {alg}\n")).await;
@@ -61,11 +61,7 @@ async fn a_key_loaded_from_a_pem_file_signs_and_keeps_its_kid_across_servers() {
     .expect("key");
     let der = pair.to_pkcs8v1().expect("pkcs8");
     let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
-    let dir = std::env::temp_dir().join(format!(
-        "fauxauth-key-{}",
-        crate::helpers::pkce().verifier.get(..12).expect("12 chars")
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = TempDir::new("key");
     let path = dir.join("es256.pem");
     std::fs::write(&path, pem).expect("write key");
     let yaml = format!("signing_alg: ES256\nsigning_key_file: {}\n", path.display());
@@ -96,5 +92,4 @@ async fn a_key_loaded_from_a_pem_file_signs_and_keeps_its_kid_across_servers() {
             .expect("access"),
     );
     assert_ne!(other["kid"], kids[0].as_str());
-    let _ = std::fs::remove_dir_all(&dir);
 }

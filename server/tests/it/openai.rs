@@ -1,19 +1,19 @@
 //! The `openai` profile over real HTTP: JSON refresh, OpenAI error bodies, claims, the
 //! model API's silent-expiry modes, server-sent events — with golden files of the wire shapes
-//! in `tests/golden/openai/` (volatile values normalised; `FAUXAUTH_BLESS=1` rewrites them).
+//! in `server/tests/golden/openai/` (volatile values normalised; `FAUXAUTH_BLESS=1` rewrites them).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fauxauth_server::config::{CODEX_CLIENT_ID, ExpiredTokenMode, Profile};
-use fauxauth_server::policy::s256_challenge;
 use fauxauth_server::store::FamilyId;
 use fauxauth_server::{
     EndpointKind, EventQuery, MockServer, RevokeTarget, ServerConfig, ServerHandle,
 };
 use serde_json::{Value, json};
+
+use crate::helpers::{assert_golden, http_client as http, jwt_claims, normalise, s256};
 
 /// The redirect URI the Codex CLI's browser login uses.
 pub(crate) const CODEX_REDIRECT: &str = "http://localhost:1455/auth/callback";
@@ -30,14 +30,6 @@ pub(crate) async fn openai_server(mut config: ServerConfig) -> ServerHandle {
         .expect("server starts")
 }
 
-/// A client that does not follow redirects.
-pub(crate) fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 /// Log in as the Codex client with auth code + PKCE; returns the token response.
 pub(crate) async fn login(server: &ServerHandle) -> Value {
     let http = http();
@@ -48,7 +40,7 @@ pub(crate) async fn login(server: &ServerHandle) -> Value {
         .append_pair("client_id", CODEX_CLIENT_ID)
         .append_pair("redirect_uri", CODEX_REDIRECT)
         .append_pair("scope", SCOPE)
-        .append_pair("code_challenge", &s256_challenge(&verifier))
+        .append_pair("code_challenge", &s256(&verifier))
         .append_pair("code_challenge_method", "S256")
         .append_pair("state", "st");
     let response = http.get(url).send().await.expect("authorize");
@@ -91,102 +83,13 @@ pub(crate) async fn json_refresh(server: &ServerHandle, refresh_token: &str) -> 
         .expect("refresh")
 }
 
-/// The decoded payload of a JWT, checking that every segment is base64url without padding.
-pub(crate) fn jwt_payload(jwt: &str) -> Value {
-    let parts: Vec<&str> = jwt.split('.').collect();
-    assert_eq!(parts.len(), 3, "three segments: {jwt}");
-    for part in &parts {
-        assert!(
-            part.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
-            "segment is base64url without padding: {part}"
-        );
-    }
-    // The strict no-padding decoder refuses padded input.
-    let bytes = URL_SAFE_NO_PAD
-        .decode(parts[1])
-        .expect("base64url, no padding");
-    URL_SAFE_NO_PAD.decode(parts[0]).expect("header decodes");
-    URL_SAFE_NO_PAD.decode(parts[2]).expect("signature decodes");
-    serde_json::from_slice(&bytes).expect("json payload")
-}
-
-/// Replace volatile values so a body can be compared with a golden file: the issuer becomes
-/// `{issuer}`, and values under keys that hold tokens, ids and times become `<key>`.
-pub(crate) fn normalise(value: &Value, issuer: &str) -> Value {
-    const VOLATILE: &[&str] = &[
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "authorization_code",
-        "code_challenge",
-        "code_verifier",
-        "device_auth_id",
-        "device_code",
-        "user_code",
-        "verification_uri_complete",
-        "id",
-        "created_at",
-        "iat",
-        "exp",
-        "auth_time",
-        "jti",
-        "sid",
-        "nbf",
-        "expires_at",
-    ];
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if VOLATILE.contains(&k.as_str()) && !v.is_null() {
-                        json!(format!("<{k}>"))
-                    } else {
-                        normalise(v, issuer)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(|v| normalise(v, issuer)).collect()),
-        Value::String(s) => json!(s.replace(issuer, "{issuer}")),
-        other => other.clone(),
-    }
-}
-
-/// Compare `actual` (already normalised) with `tests/golden/openai/<name>.json`;
-/// with `FAUXAUTH_BLESS=1`, write it instead.
-pub(crate) fn assert_golden(name: &str, actual: &Value) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/openai")
-        .join(format!("{name}.json"));
-    let pretty = serde_json::to_string_pretty(actual).expect("json") + "\n";
-    if std::env::var_os("FAUXAUTH_BLESS").is_some() {
-        std::fs::write(&path, &pretty).expect("write golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with FAUXAUTH_BLESS=1 to create it",
-            path.display()
-        )
-    });
-    let expected: Value = serde_json::from_str(&expected).expect("golden file is JSON");
-    assert_eq!(
-        &expected,
-        actual,
-        "{} differs; actual:\n{pretty}",
-        path.display()
-    );
-}
-
 #[tokio::test]
 async fn token_response_and_claims_match_golden() {
     let server = openai_server(ServerConfig::default()).await;
     let tokens = login(&server).await;
     assert_golden("token_response", &normalise(&tokens, server.url()));
-    let access = jwt_payload(tokens["access_token"].as_str().expect("access"));
-    let id = jwt_payload(tokens["id_token"].as_str().expect("id"));
+    let access = jwt_claims(tokens["access_token"].as_str().expect("access"));
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id"));
     assert_eq!(access["aud"], "https://api.openai.com/v1");
     assert_eq!(id["aud"], CODEX_CLIENT_ID);
     for claims in [&access, &id] {
@@ -216,7 +119,7 @@ async fn account_claims_are_stable_and_configurable() {
     let first = openai_server(ServerConfig::default()).await;
     let second = openai_server(ServerConfig::default()).await;
     let claim = |t: &Value| {
-        jwt_payload(t["id_token"].as_str().expect("id"))["https://api.openai.com/auth"].clone()
+        jwt_claims(t["id_token"].as_str().expect("id"))["https://api.openai.com/auth"].clone()
     };
     let a = claim(&login(&first).await);
     let b = claim(&login(&second).await);
@@ -248,7 +151,7 @@ async fn json_refresh_rotates_and_reuse_answers_openai_error() {
     assert_golden("refresh_response", &normalise(&refreshed, server.url()));
     let rt1 = refreshed["refresh_token"].as_str().expect("rotated");
     assert_ne!(rt1, rt0);
-    let access = jwt_payload(refreshed["access_token"].as_str().expect("access"));
+    let access = jwt_claims(refreshed["access_token"].as_str().expect("access"));
     assert!(
         access["scope"]
             .as_str()
@@ -504,7 +407,7 @@ async fn expired_token_hang_is_recorded_at_once_and_closed_at_shutdown() {
     // A request with no client timeout: its event exists while it is still pending.
     let url = format!("{}/backend-api/codex/responses", server.url());
     let pending = tokio::spawn(async move {
-        http()
+        reqwest::Client::new()
             .post(url)
             .bearer_auth(token)
             .json(&json!({"input": "hi"}))
@@ -599,7 +502,7 @@ async fn stream_endpoint_requires_model_scope() {
         .append_pair("client_id", CODEX_CLIENT_ID)
         .append_pair("redirect_uri", CODEX_REDIRECT)
         .append_pair("scope", "openid profile email offline_access")
-        .append_pair("code_challenge", &s256_challenge(&verifier))
+        .append_pair("code_challenge", &s256(&verifier))
         .append_pair("code_challenge_method", "S256");
     let response = http.get(url).send().await.expect("authorize");
     let location =
@@ -736,7 +639,7 @@ async fn codex_device_login_wire_shapes() {
     assert_golden("device_token_approved", &normalise(&grant, server.url()));
     assert_eq!(
         grant["code_challenge"].as_str().expect("challenge"),
-        s256_challenge(grant["code_verifier"].as_str().expect("verifier"))
+        s256(grant["code_verifier"].as_str().expect("verifier"))
     );
 
     // The code is bound to {issuer}/deviceauth/callback.
@@ -747,9 +650,9 @@ async fn codex_device_login_wire_shapes() {
     assert_eq!(tokens.status(), 200);
     let tokens: Value = tokens.json().await.expect("json");
     assert!(tokens["refresh_token"].is_string());
-    let id = jwt_payload(tokens["id_token"].as_str().expect("id token"));
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id token"));
     assert!(id["https://api.openai.com/auth"]["chatgpt_account_id"].is_string());
-    let access = jwt_payload(tokens["access_token"].as_str().expect("access"));
+    let access = jwt_claims(tokens["access_token"].as_str().expect("access"));
     assert!(
         access["scope"]
             .as_str()
@@ -885,7 +788,7 @@ async fn token_exchange_turns_an_id_token_into_an_api_key() {
 
     // A forged ID token (payload changed, signature kept) is refused.
     let mut parts: Vec<String> = id_token.split('.').map(str::to_owned).collect();
-    let mut claims = jwt_payload(id_token);
+    let mut claims = jwt_claims(id_token);
     claims["email"] = json!("mallory@example.com");
     parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
     let forged = token_exchange(&server, &parts.join(".")).await;
@@ -1094,7 +997,7 @@ async fn refresh_failure_events_say_expired_reused_or_revoked() {
     assert_eq!(json_refresh(&server, &reused).await.status(), 401);
 
     let revoked = login(&server).await;
-    let family: FamilyId = jwt_payload(revoked["access_token"].as_str().expect("at"))["sid"]
+    let family: FamilyId = jwt_claims(revoked["access_token"].as_str().expect("at"))["sid"]
         .as_str()
         .expect("sid")
         .parse()
@@ -1180,7 +1083,7 @@ async fn json_refresh_with_scope_keeps_the_granted_scope() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["scope"], tokens["scope"]);
-    let access = jwt_payload(body["access_token"].as_str().expect("access"));
+    let access = jwt_claims(body["access_token"].as_str().expect("access"));
     assert!(
         access["scope"]
             .as_str()
@@ -1246,7 +1149,7 @@ async fn seed_defaults_hold_under_the_openai_profile() {
                 .append_pair("scope", scope)
                 .append_pair("state", "st");
             if pkce {
-                q.append_pair("code_challenge", &s256_challenge(&verifier))
+                q.append_pair("code_challenge", &s256(&verifier))
                     .append_pair("code_challenge_method", "S256");
             }
         }

@@ -12,8 +12,9 @@ use fauxauth_server::config::{
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AGENT_REDIRECT, Pkce, SEED_SCOPE, assert_invalid_token, assert_oauth_error, header, json,
-    jwt_claims, location_params, pkce, s256, spawn, spawn_yaml,
+    AGENT_REDIRECT, Pkce, SEED_SCOPE, assert_invalid_token, assert_oauth_error,
+    assert_oauth_error_in, header, json, jwt_claims, location_params, pkce, s256, spawn,
+    spawn_yaml,
 };
 
 const WEB_REDIRECT: &str = "https://app.fauxauth.test/openclaw/oauth/callback/codex";
@@ -157,46 +158,115 @@ async fn client_secret_post_is_accepted() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn wrong_secret_with_basic_is_401_with_a_basic_challenge() {
-    let server = spawn().await;
-    let response = server
-        .token_basic(
-            DEFAULT_SERVICE_CLIENT_ID,
-            "wrong",
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    let challenge = header(&response, "www-authenticate").expect("WWW-Authenticate");
-    assert!(challenge.starts_with("Basic"), "{challenge}");
-    assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
-
-    let unknown = server
-        .token_basic("nobody", "x", &[("grant_type", "client_credentials")])
-        .await;
-    assert!(header(&unknown, "www-authenticate").is_some_and(|c| c.starts_with("Basic")));
-    assert_oauth_error(unknown, StatusCode::UNAUTHORIZED, "invalid_client").await;
+/// A token request the built-in configuration refuses, and the RFC 6749 §5.2 answer it gets.
+struct Refused {
+    /// The test this row was before the table, and which of its requests.
+    case: &'static str,
+    /// HTTP Basic credentials, if any (otherwise the form carries the client).
+    basic: Option<(&'static str, &'static str)>,
+    form: &'static [(&'static str, &'static str)],
+    status: StatusCode,
+    error: &'static str,
+    /// A 401 to Basic credentials must carry a `WWW-Authenticate: Basic` challenge.
+    basic_challenge: bool,
 }
 
-#[tokio::test]
-async fn wrong_secret_in_body_is_401_invalid_client() {
-    let server = spawn().await;
-    let response = server
-        .token(&[
+const REFUSED: &[Refused] = &[
+    Refused {
+        case: "wrong_secret_with_basic_is_401_with_a_basic_challenge: wrong secret",
+        basic: Some((DEFAULT_SERVICE_CLIENT_ID, "wrong")),
+        form: &[("grant_type", "client_credentials")],
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        basic_challenge: true,
+    },
+    Refused {
+        case: "wrong_secret_with_basic_is_401_with_a_basic_challenge: unknown client",
+        basic: Some(("nobody", "x")),
+        form: &[("grant_type", "client_credentials")],
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        basic_challenge: true,
+    },
+    Refused {
+        case: "wrong_secret_in_body_is_401_invalid_client: wrong secret",
+        basic: None,
+        form: &[
             ("grant_type", "client_credentials"),
             ("client_id", DEFAULT_SERVICE_CLIENT_ID),
             ("client_secret", "wrong"),
-        ])
-        .await;
-    assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    // A confidential client may not pretend to be public.
-    let response = server
-        .token(&[
+        ],
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        basic_challenge: false,
+    },
+    Refused {
+        case: "wrong_secret_in_body_is_401_invalid_client: a confidential client may not pretend to be public",
+        basic: None,
+        form: &[
             ("grant_type", "client_credentials"),
             ("client_id", DEFAULT_SERVICE_CLIENT_ID),
-        ])
-        .await;
-    assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+        ],
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        basic_challenge: false,
+    },
+    Refused {
+        case: "client_credentials_is_for_confidential_clients_only",
+        basic: None,
+        form: &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_AGENT_CLIENT_ID),
+        ],
+        status: StatusCode::BAD_REQUEST,
+        error: "unauthorized_client",
+        basic_challenge: false,
+    },
+    Refused {
+        case: "client_credentials_scope_must_be_registered",
+        basic: Some((DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET)),
+        form: &[
+            ("grant_type", "client_credentials"),
+            ("scope", "model.request admin"),
+        ],
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_scope",
+        basic_challenge: false,
+    },
+    Refused {
+        case: "unknown_and_unregistered_grant_types_are_refused: unknown",
+        basic: Some((DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET)),
+        form: &[("grant_type", "password")],
+        status: StatusCode::BAD_REQUEST,
+        error: "unsupported_grant_type",
+        basic_challenge: false,
+    },
+    Refused {
+        case: "unknown_and_unregistered_grant_types_are_refused: not registered for the client",
+        basic: Some((DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET)),
+        form: &[("grant_type", "authorization_code"), ("code", "x")],
+        status: StatusCode::BAD_REQUEST,
+        error: "unauthorized_client",
+        basic_challenge: false,
+    },
+];
+
+/// Every row of [`REFUSED`] against one server with the built-in configuration.
+#[tokio::test]
+async fn refused_token_requests_get_rfc6749_errors() {
+    let server = spawn().await;
+    for row in REFUSED {
+        let response = match row.basic {
+            Some((id, secret)) => server.token_basic(id, secret, row.form).await,
+            None => server.token(row.form).await,
+        };
+        if row.basic_challenge {
+            let challenge = header(&response, "www-authenticate")
+                .unwrap_or_else(|| panic!("{}: a WWW-Authenticate header", row.case));
+            assert!(challenge.starts_with("Basic"), "{}: {challenge}", row.case);
+        }
+        assert_oauth_error_in(row.case, response, row.status, row.error).await;
+    }
 }
 
 #[tokio::test]
@@ -461,55 +531,6 @@ async fn client_credentials_never_issues_a_refresh_token_even_with_offline_acces
     let body = json(response).await;
     assert!(body.get("refresh_token").is_none(), "{body}");
     assert!(body.get("id_token").is_none(), "{body}");
-}
-
-#[tokio::test]
-async fn client_credentials_is_for_confidential_clients_only() {
-    let server = spawn().await;
-    let response = server
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_AGENT_CLIENT_ID),
-        ])
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "unauthorized_client").await;
-}
-
-#[tokio::test]
-async fn client_credentials_scope_must_be_registered() {
-    let server = spawn().await;
-    let response = server
-        .token_basic(
-            DEFAULT_SERVICE_CLIENT_ID,
-            DEFAULT_SERVICE_CLIENT_SECRET,
-            &[
-                ("grant_type", "client_credentials"),
-                ("scope", "model.request admin"),
-            ],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_scope").await;
-}
-
-#[tokio::test]
-async fn unknown_and_unregistered_grant_types_are_refused() {
-    let server = spawn().await;
-    let response = server
-        .token_basic(
-            DEFAULT_SERVICE_CLIENT_ID,
-            DEFAULT_SERVICE_CLIENT_SECRET,
-            &[("grant_type", "password")],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
-    let response = server
-        .token_basic(
-            DEFAULT_SERVICE_CLIENT_ID,
-            DEFAULT_SERVICE_CLIENT_SECRET,
-            &[("grant_type", "authorization_code"), ("code", "x")],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "unauthorized_client").await;
 }
 
 /// A configuration built in code is held to the same rules as a file: a lifetime that would

@@ -1,0 +1,137 @@
+//! `fauxauth serve` as a user runs it, for the server behaviour that only the binary has: the
+//! JSONL event file complete after SIGTERM, the refusal of a public address without an admin
+//! token, and `--tls` with `--tls-ca-out`. (Moved here from the server's HTTP tests, which use
+//! the library only: `control.rs` and `tls.rs`.)
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fauxauth_server::EndpointKind;
+use fauxauth_server::config::{DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET};
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    BIN, TempDir, discovery_and_token, fauxauth, ready_url, serve_command, signal, trusting,
+};
+
+#[test]
+fn jsonl_file_is_complete_after_sigterm() {
+    let dir = TempDir::new("it");
+    let file = dir.join("events.jsonl");
+    let mut child = fauxauth()
+        .args(["serve", "--addr", "127.0.0.1:0", "--events"])
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready line");
+    let url = line
+        .trim()
+        .strip_prefix("fauxauth listening on ")
+        .expect("ready line")
+        .to_owned();
+    const N: usize = 200;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        for i in 0..N {
+            let status = if i % 2 == 0 {
+                http.get(format!("{url}/.well-known/jwks.json"))
+                    .send()
+                    .await
+                    .expect("jwks")
+                    .status()
+            } else {
+                http.post(format!("{url}/oauth/token"))
+                    .basic_auth(
+                        DEFAULT_SERVICE_CLIENT_ID,
+                        Some(DEFAULT_SERVICE_CLIENT_SECRET),
+                    )
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .expect("token")
+                    .status()
+            };
+            assert_eq!(status, StatusCode::OK);
+        }
+    });
+    assert!(signal(child.id(), "TERM"), "kill -TERM");
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+    let text = std::fs::read_to_string(&file).expect("events file");
+    let events: Vec<fauxauth_server::Event> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect();
+    assert_eq!(events.len(), N, "every request is in the file");
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=N as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.endpoint == EndpointKind::Token)
+            .count(),
+        N / 2
+    );
+}
+
+#[test]
+fn serve_on_a_public_address_without_admin_token_is_refused() {
+    let output = fauxauth()
+        .args(["serve", "--addr", "0.0.0.0:0"])
+        .env_remove("FAUXAUTH_ADMIN_TOKEN")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run fauxauth");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    assert!(output.stdout.is_empty(), "never ready");
+}
+
+#[tokio::test]
+async fn serve_tls_writes_the_ca_and_serves_https() {
+    let dir = TempDir::new("tls");
+    let ca_file = dir.join("ca.pem");
+    let mut child = serve_command()
+        .args(["--tls", "--tls-ca-out"])
+        .arg(&ca_file)
+        .spawn()
+        .expect("spawn fauxauth");
+    let url = ready_url(&mut tokio::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ))
+    .await;
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let ca = std::fs::read_to_string(&ca_file).expect("CA file written before the ready line");
+    discovery_and_token(&trusting(&ca), &url).await;
+
+    let _ = signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn tls_ca_out_without_tls_is_a_usage_error() {
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--tls-ca-out", "x.pem"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--tls"));
+}
