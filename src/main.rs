@@ -259,19 +259,16 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
     // The commands that only print something about the CLI need no logs and no runtime.
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "fauxauth",
-                &mut std::io::stdout(),
-            );
-            return Ok(());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "fauxauth", &mut script);
+            return print_bytes(&script).context("cannot write the completion script");
         }
         Command::Man => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .context("cannot write the man page")?;
-            return Ok(());
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            return print_bytes(&page).context("cannot write the man page");
         }
         _ => {}
     }
@@ -332,6 +329,16 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         // Handled above, before the runtime.
         Command::Completions { .. } | Command::Man => Ok(()),
+    }
+}
+
+/// Write to stdout; a reader that stops early (`fauxauth man | head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

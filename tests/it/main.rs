@@ -11,6 +11,7 @@ mod discovery;
 mod helpers;
 mod load;
 mod openai;
+mod packages;
 mod readme;
 mod redirects;
 mod refresh;
