@@ -1,10 +1,12 @@
 //! The `fauxauth` command: thin glue between the command line and the library crates.
 
+mod listen;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use fauxauth_conformance::load;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::tls::TlsConfig;
@@ -25,9 +27,15 @@ enum Command {
         /// YAML configuration file (see docs/CONFIG.md).
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        /// Address to listen on: IP:PORT or localhost:PORT (= 127.0.0.1); port 0 picks a
+        /// free port. A non-loopback address needs --admin-token (and, for remote clients,
+        /// --issuer).
+        #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen::parse_addr)]
         addr: SocketAddr,
+        /// The issuer URL clients are told (`iss`, discovery), e.g. http://auth.test:8080;
+        /// overrides the config file's `issuer`. Default: http(s):// + the bound address.
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
         /// Also write every request's event as a JSON line to this file (see
         /// docs/CONTROL.md); complete after SIGINT/SIGTERM.
         #[arg(long, value_name = "FILE")]
@@ -64,6 +72,80 @@ enum Command {
     Run(RunArgs),
     /// Print the JSON Schema of scenario files (the source of scenarios/scenario.schema.json).
     ScenarioSchema,
+    /// Print a shell completion script, e.g. `fauxauth completions bash > ~/.local/share/bash-completion/completions/fauxauth`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `fauxauth man > fauxauth.1 && man ./fauxauth.1`.
+    Man,
+}
+
+/// `--flow`: spelled as grant types are in the files (`authorization_code`); the kebab-case
+/// spelling is accepted too.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FlowArg {
+    /// Authorization code + PKCE with refresh tokens.
+    #[value(name = "authorization_code", alias = "authorization-code")]
+    AuthorizationCode,
+    /// Client credentials (no refresh token: renewal is a new grant).
+    #[value(name = "client_credentials", alias = "client-credentials")]
+    ClientCredentials,
+}
+
+impl From<FlowArg> for load::Flow {
+    fn from(flow: FlowArg) -> Self {
+        match flow {
+            FlowArg::AuthorizationCode => Self::AuthorizationCode,
+            FlowArg::ClientCredentials => Self::ClientCredentials,
+        }
+    }
+}
+
+/// `--refresh`: spelled as in the files (`single_flight`); `single-flight` is accepted too.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RefreshArg {
+    /// One refresh per session at a time; concurrent callers wait for it.
+    #[value(name = "single_flight", alias = "single-flight")]
+    SingleFlight,
+    /// Every caller that finds the token due refreshes with the refresh token it saw.
+    Naive,
+    /// Never renew: calls go on with the expired token.
+    None,
+}
+
+impl From<RefreshArg> for load::RefreshMode {
+    fn from(mode: RefreshArg) -> Self {
+        match mode {
+            RefreshArg::SingleFlight => Self::SingleFlight,
+            RefreshArg::Naive => Self::Naive,
+            RefreshArg::None => Self::None,
+        }
+    }
+}
+
+/// `--alg`: the JOSE names, as `signing_alg` takes them in the config file.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlgArg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA-2048).
+    #[value(name = "RS256")]
+    Rs256,
+    /// ECDSA P-256 with SHA-256.
+    #[value(name = "ES256")]
+    Es256,
+    /// Ed25519.
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl From<AlgArg> for SigningAlg {
+    fn from(alg: AlgArg) -> Self {
+        match alg {
+            AlgArg::Rs256 => Self::RS256,
+            AlgArg::Es256 => Self::ES256,
+            AlgArg::EdDsa => Self::EdDSA,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,12 +181,11 @@ struct LoadArgs {
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
     /// Grant the agents use.
-    #[arg(long, default_value = "authorization-code")]
-    flow: load::Flow,
-    /// single-flight: one refresh per session at a time; naive: every caller refreshes;
-    /// none: never renew (calls go on with the expired token).
-    #[arg(long, default_value = "single-flight")]
-    refresh: load::RefreshMode,
+    #[arg(long, value_enum, default_value_t = FlowArg::AuthorizationCode)]
+    flow: FlowArg,
+    /// How sessions renew their access tokens.
+    #[arg(long, value_enum, default_value_t = RefreshArg::SingleFlight)]
+    refresh: RefreshArg,
     /// Renew this long (virtual time) before expiry; 0s renews only once expired. Must be
     /// shorter than the access-token lifetime.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
@@ -120,8 +201,8 @@ struct LoadArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     access_ttl: Option<std::time::Duration>,
     /// Signing algorithm of the in-process server (default ES256).
-    #[arg(long, value_parser = parse_alg)]
-    alg: Option<SigningAlg>,
+    #[arg(long, value_enum)]
+    alg: Option<AlgArg>,
     /// Configuration file of the in-process server.
     #[arg(long, short)]
     config: Option<PathBuf>,
@@ -151,17 +232,6 @@ struct LoadArgs {
     quiet: bool,
 }
 
-fn parse_alg(text: &str) -> Result<SigningAlg, String> {
-    match text {
-        "RS256" => Ok(SigningAlg::RS256),
-        "ES256" => Ok(SigningAlg::ES256),
-        "EdDSA" => Ok(SigningAlg::EdDSA),
-        other => Err(format!(
-            "unknown algorithm {other:?}: use RS256, ES256 or EdDSA"
-        )),
-    }
-}
-
 fn main() -> std::process::ExitCode {
     match run_cli(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -186,6 +256,22 @@ fn describe(error: &anyhow::Error) -> String {
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {
+    // The commands that only print something about the CLI need no logs and no runtime.
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "fauxauth", &mut script);
+            return print_bytes(&script).context("cannot write the completion script");
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            return print_bytes(&page).context("cannot write the man page");
+        }
+        _ => {}
+    }
     // `run` prints a report on stdout and `load` draws a progress bar on stderr: the servers
     // they start log only warnings by default.
     let default_filter = match cli.command {
@@ -213,18 +299,21 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             config,
             addr,
+            issuer,
             events,
             event_capacity,
             tls,
             tls_ca_out,
             admin_token,
-        } => runtime.block_on(serve(
+        } => runtime.block_on(serve(ServeArgs {
             config,
             addr,
-            (events, event_capacity),
-            tls.then_some(tls_ca_out),
+            issuer,
+            events,
+            event_capacity,
+            tls: tls.then_some(tls_ca_out),
             admin_token,
-        )),
+        })),
         Command::Run(args) => {
             let passed = runtime.block_on(run(args))?;
             // Scenarios may leave hung connections behind (the `hang` fault): do not wait.
@@ -238,6 +327,18 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             print!("{}", fauxauth_conformance::scenario::schema_json());
             Ok(())
         }
+        // Handled above, before the runtime.
+        Command::Completions { .. } | Command::Man => Ok(()),
+    }
+}
+
+/// Write to stdout; a reader that stops early (`fauxauth man | head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -247,13 +348,13 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         duration: args.duration,
         rate: args.rate,
         concurrency: args.concurrency,
-        flow: args.flow,
-        refresh: args.refresh,
+        flow: args.flow.into(),
+        refresh: args.refresh.into(),
         buffer: args.buffer,
         jitter: !args.no_jitter,
         scale: args.scale,
         access_ttl: args.access_ttl,
-        alg: args.alg,
+        alg: args.alg.map(Into::into),
         config: args.config,
         target: args.target,
         server_pid: args.server_pid,
@@ -318,20 +419,38 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// `tls`: `None` for plain HTTP, `Some(file)` for HTTPS with the CA written to `file` (or a
-/// default file).
-async fn serve(
+/// What `fauxauth serve` was asked for.
+struct ServeArgs {
     config: Option<PathBuf>,
     addr: SocketAddr,
-    (events, event_capacity): (Option<PathBuf>, usize),
+    issuer: Option<String>,
+    events: Option<PathBuf>,
+    event_capacity: usize,
+    /// `None` for plain HTTP, `Some(file)` for HTTPS with the CA written to `file` (or a
+    /// default file).
     tls: Option<Option<PathBuf>>,
     admin_token: Option<String>,
-) -> anyhow::Result<()> {
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        config,
+        addr,
+        issuer,
+        events,
+        event_capacity,
+        tls,
+        admin_token,
+    } = args;
     anyhow::ensure!(event_capacity > 0, "--event-capacity must be at least 1");
     let mut config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
     };
+    if issuer.is_some() {
+        // Checked with the rest of the configuration when the server starts.
+        config.issuer = issuer;
+    }
     if let Some(token) = admin_token {
         anyhow::ensure!(!token.trim().is_empty(), "--admin-token is empty");
         config.control.admin_token = Some(token);
@@ -361,6 +480,9 @@ async fn serve(
         }
         _ => "http",
     };
+    if let Some(warning) = listen::issuer_warning(server.addr(), server.url()) {
+        eprintln!("{warning}");
+    }
     // Listen for signals before announcing readiness, then print exactly one line on stdout.
     let stop = shutdown_signal();
     println!("fauxauth listening on {scheme}://{}", server.addr());

@@ -376,3 +376,233 @@ async fn serve_signs_with_its_rs256_key_as_soon_as_it_is_ready() {
     let _ = signal(child.id().expect("pid"), "TERM");
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
 }
+
+/// Run `fauxauth serve` with `args` until its ready line, stop it with SIGTERM, and return the
+/// URL it announced and everything it wrote to stderr.
+async fn serve_once(args: &[&str]) -> (String, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let collect = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
+    let pid = child.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "graceful exit: {status:?}");
+    (url, collect.await.expect("stderr task"))
+}
+
+/// Run the binary to completion with `args`.
+async fn fauxauth(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run fauxauth")
+}
+
+#[tokio::test]
+async fn serve_issuer_names_the_issuer_in_discovery_and_tokens() {
+    let issuer = "http://auth.fauxauth.test:8443";
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--issuer", issuer])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth");
+    // The ready line names where to connect; the issuer is what clients are told.
+    let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let doc: serde_json::Value = http_client()
+        .get(format!("{url}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(doc["issuer"], issuer);
+    assert_eq!(doc["token_endpoint"], format!("{issuer}/oauth/token"));
+    let _ = child.start_kill();
+}
+
+#[tokio::test]
+async fn serve_refuses_an_issuer_that_is_not_an_origin() {
+    for bad in ["auth.example", "http://auth.example/", "ftp://auth.example"] {
+        let output = fauxauth(&["serve", "--addr", "127.0.0.1:0", "--issuer", bad]).await;
+        assert_eq!(output.status.code(), Some(1), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("issuer"), "{bad}: {stderr}");
+        assert!(stderr.contains(&format!("{bad:?}")), "{bad}: {stderr}");
+        assert!(output.stdout.is_empty(), "{bad}: no ready line");
+    }
+}
+
+#[tokio::test]
+async fn serve_accepts_localhost_as_the_loopback_address() {
+    let (url, stderr) = serve_once(&["--addr", "localhost:0"]).await;
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(!url.ends_with(":0"), "{url}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_refuses_addresses_it_cannot_listen_on_with_what_to_write() {
+    for (bad, says) in [
+        ("localhost", "no port"),
+        ("localhost:http", "not a number"),
+        ("auth.example:8080", "not an IP address or localhost"),
+        ("127.0.0.1", "no port"),
+    ] {
+        let output = fauxauth(&["serve", "--addr", bad]).await;
+        assert_eq!(output.status.code(), Some(2), "{bad}: a usage error");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{bad}: {stderr}");
+        assert!(stderr.contains("localhost:PORT"), "{bad}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn serve_warns_when_remote_clients_would_be_sent_to_a_loopback_issuer() {
+    for (args, warns) in [
+        (&["--addr", "0.0.0.0:0", "--admin-token", "t0ken"][..], true),
+        (
+            &[
+                "--addr",
+                "0.0.0.0:0",
+                "--admin-token",
+                "t0ken",
+                "--issuer",
+                "http://localhost:8080",
+            ][..],
+            true,
+        ),
+        (
+            &[
+                "--addr",
+                "0.0.0.0:0",
+                "--admin-token",
+                "t0ken",
+                "--issuer",
+                "http://auth.fauxauth.test:8080",
+            ][..],
+            false,
+        ),
+        (&["--addr", "127.0.0.1:0"][..], false),
+    ] {
+        let (_, stderr) = serve_once(args).await;
+        let warned = stderr.contains("warning: listening on 0.0.0.0:");
+        assert_eq!(warned, warns, "{args:?}: {stderr}");
+        if warns {
+            assert!(stderr.contains("--issuer http://HOST:"), "{stderr}");
+        }
+        assert!(!stderr.contains("t0ken"), "the admin token is never shown");
+    }
+}
+
+#[tokio::test]
+async fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef fauxauth"),
+        ("fish", "complete -c fauxauth"),
+    ] {
+        let output = fauxauth(&["completions", shell]).await;
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["serve", "completions", "--issuer", "authorization_code"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    let output = fauxauth(&["completions", "tcsh"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("possible values"));
+}
+
+#[tokio::test]
+async fn man_prints_a_man_page() {
+    let output = fauxauth(&["man"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(page.contains(".TH fauxauth 1"), "{page}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    assert!(page.contains("serve"), "{page}");
+}
+
+/// Flag values are spelled as in the files (`authorization_code`, `single_flight`); the
+/// kebab-case spelling is accepted too, and the help shows the file spelling.
+#[tokio::test]
+async fn load_flag_values_are_spelled_as_in_the_files() {
+    let help = fauxauth(&["load", "--help"]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    for shown in [
+        "[default: authorization_code]",
+        "client_credentials",
+        "[default: single_flight]",
+        "RS256",
+        "EdDSA",
+    ] {
+        assert!(help.contains(shown), "{shown}: {help}");
+    }
+    for (flow, refresh, reported) in [
+        ("client_credentials", "single_flight", "client-credentials"),
+        ("client-credentials", "single-flight", "client-credentials"),
+        ("authorization_code", "naive", "authorization-code"),
+        ("authorization-code", "none", "authorization-code"),
+    ] {
+        let output = fauxauth(&[
+            "load",
+            "--agents",
+            "1",
+            "--duration",
+            "200ms",
+            "--quiet",
+            "--alg",
+            "ES256",
+            "--flow",
+            flow,
+            "--refresh",
+            refresh,
+        ])
+        .await;
+        assert!(output.status.success(), "{flow} {refresh}: {output:?}");
+        // The summary names the flow the agents used.
+        let summary = String::from_utf8_lossy(&output.stdout);
+        let line = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with("flow "))
+            .unwrap_or_else(|| panic!("no flow line: {summary}"));
+        assert_eq!(line.split_whitespace().last(), Some(reported), "{flow}");
+    }
+    let output = fauxauth(&["load", "--flow", "password"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[possible values: authorization_code, client_credentials]"),
+        "{stderr}"
+    );
+}

@@ -6,5 +6,6 @@ mod cli;
 mod codex_cli;
 mod helpers;
 mod load;
+mod packages;
 mod run;
 mod serve;

@@ -1,0 +1,2 @@
+# pytester runs small pytest sessions in a temporary directory (test_plugin.py uses it).
+pytest_plugins = ["pytester"]
