@@ -6,6 +6,7 @@ mod authorize;
 mod cli;
 mod codex_cli;
 mod control;
+mod dashboard;
 mod device;
 mod discovery;
 mod helpers;
