@@ -148,6 +148,7 @@
         );
       }),
     );
+    $("faults-empty").hidden = model.faults.length > 0;
   }
   $("fault-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -220,6 +221,8 @@
         group(e).marks.push({ t, kind: "api", outcome, text: outcomeText[outcome] || outcome, e });
       } else if (e.endpoint === "revoke" && e.status === 200) {
         group(e).marks.push({ t, kind: "revoke", text: "revoked", e });
+      } else if (e.endpoint === "device" && e.status === 200 && (e.path === "/oauth/device/code" || e.path.endsWith("/deviceauth/usercode"))) {
+        group({ ...e, family: "(device login)" }).marks.push({ t, kind: "device", text: "device login started", e });
       }
     }
     return [...groups.values()].filter((g) => g.tokens.length || g.marks.length);
@@ -242,6 +245,7 @@
     }
     const container = $("families");
     $("timeline-empty").hidden = groups.length > 0;
+    $("axis").hidden = groups.length === 0;
     if (!groups.length) {
       container.replaceChildren();
       $("axis").replaceChildren();
@@ -256,7 +260,7 @@
     const ticks = [];
     for (let i = 0; i <= 5; i++) {
       const t = t0 + ((t1 - t0) * i) / 5;
-      ticks.push(el("span", { class: "tick", style: `left:${x(t)}` }, hms(t)));
+      ticks.push(el("span", { class: i === 5 ? "tick last" : "tick", style: `left:${x(t)}` }, hms(t)));
     }
     ticks.push(el("span", { class: "tick now-tick", style: `left:${x(now)}` }, "now"));
     $("axis").replaceChildren(...ticks);

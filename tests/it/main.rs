@@ -3,6 +3,7 @@
 
 mod api;
 mod authorize;
+mod browser;
 mod cli;
 mod codex_cli;
 mod control;
