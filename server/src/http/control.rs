@@ -136,20 +136,20 @@ fn ok<T: serde::Serialize>(value: T) -> ApiResult {
 }
 
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.config.control.admin_token {
-        if !super::admin::presents_token(request.headers(), expected) {
-            let mut response = ApiError {
-                status: StatusCode::UNAUTHORIZED,
-                error: "unauthorized",
-                message: "the control API needs Authorization: Bearer <admin_token>".into(),
-            }
-            .into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"fauxauth-control\""),
-            );
-            return response;
+    if let Some(expected) = &state.config.control.admin_token
+        && !super::admin::presents_token(request.headers(), expected)
+    {
+        let mut response = ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "unauthorized",
+            message: "the control API needs Authorization: Bearer <admin_token>".into(),
         }
+        .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"fauxauth-control\""),
+        );
+        return response;
     }
     next.run(request).await
 }
