@@ -315,6 +315,7 @@
           if (m.outcome) attrs["data-outcome"] = m.outcome;
           marks.append(el("span", attrs, el("span", { class: "dot", "aria-hidden": "true" }), el("span", { class: "label" }, m.text)));
         }
+        marks.style.height = `${(rowEnds.filter((end) => end > -Infinity).length || 1) * 22}px`;
         marks.append(el("div", { class: "now-line", style: `left:${x(now)}`, "aria-hidden": "true" }));
         article.append(lane, marks);
         return article;
