@@ -172,7 +172,7 @@
     if (e.status === undefined || e.status === null) return "no-answer";
     if (e.token_expired) return e.status === 200 ? "200-expired" : "401-expired";
     if (e.status >= 200 && e.status < 300) return "200";
-    if (e.status === 401) return "401-invalid";
+    if (e.status === 401) return e.error_detail === "access_token_revoked" ? "401-revoked" : "401-invalid";
     if (e.status === 403) return "403-scope";
     return String(e.status);
   }
@@ -180,7 +180,8 @@
     "200": "200",
     "200-expired": "200 (expired, empty)",
     "401-expired": "401 expired",
-    "401-invalid": "401 revoked/invalid",
+    "401-revoked": "401 revoked",
+    "401-invalid": "401 invalid token",
     "403-scope": "403 scope",
     "no-answer": "no answer",
   };
@@ -298,11 +299,12 @@
         lane.append(el("div", { class: "now-line", style: `left:${x(now)}`, "aria-hidden": "true" }));
 
         const marks = el("div", { class: "lane marks" });
-        const rowEnds = [-Infinity, -Infinity, -Infinity];
+        // Marks close in time go on separate rows, so that no label hides another.
+        const rowEnds = [];
         for (const m of g.marks.slice(-200)) {
           const pos = ((m.t - t0) / (t1 - t0)) * 100;
           let row = rowEnds.findIndex((end) => pos - end > 9);
-          if (row < 0) row = rowEnds.indexOf(Math.min(...rowEnds));
+          if (row < 0) row = rowEnds.length < 12 ? rowEnds.length : rowEnds.indexOf(Math.min(...rowEnds));
           rowEnds[row] = pos;
           const attrs = {
             class: "mark",
@@ -315,7 +317,7 @@
           if (m.outcome) attrs["data-outcome"] = m.outcome;
           marks.append(el("span", attrs, el("span", { class: "dot", "aria-hidden": "true" }), el("span", { class: "label" }, m.text)));
         }
-        marks.style.height = `${(rowEnds.filter((end) => end > -Infinity).length || 1) * 22}px`;
+        marks.style.height = `${(rowEnds.length || 1) * 22}px`;
         marks.append(el("div", { class: "now-line", style: `left:${x(now)}`, "aria-hidden": "true" }));
         article.append(lane, marks);
         return article;

@@ -331,6 +331,25 @@ async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
     browser
         .element("#events-table tr[data-endpoint='token']")
         .await;
+    // The operator revokes the new token: the next call is marked revoked.
+    let revoked = server
+        .http
+        .post(server.url("/_fauxauth/tokens/revoke"))
+        .json(&json!({"access_token": new_access}))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        api_call(&server, new_access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let revoked = browser
+        .text(&format!(
+            "{family} .mark[data-kind='api'][data-outcome='401-revoked']"
+        ))
+        .await;
+    assert_eq!(revoked, "401 revoked");
     let path = browser.screenshot("dashboard-timeline").await;
     eprintln!("screenshot: {}", path.display());
     browser.close().await;

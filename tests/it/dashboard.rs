@@ -469,3 +469,64 @@ async fn dashboard_off_loopback_needs_the_admin_token_for_the_page_the_stream_an
     drop(stream);
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_call_with_a_revoked_token_is_recorded_as_revoked_not_just_invalid() {
+    let server = spawn().await;
+    let token: Value = server
+        .token_basic(
+            DEFAULT_SERVICE_CLIENT_ID,
+            DEFAULT_SERVICE_CLIENT_SECRET,
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let access = token["access_token"].as_str().expect("access");
+    let call = || {
+        server
+            .http
+            .get(server.url("/v1/models"))
+            .bearer_auth(access)
+            .send()
+    };
+    assert_eq!(call().await.expect("call").status(), StatusCode::OK);
+    let forged = server
+        .http
+        .get(server.url("/v1/models"))
+        .bearer_auth(format!("{access}x"))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let revoked = server
+        .http
+        .post(server.url("/_fauxauth/tokens/revoke"))
+        .json(&serde_json::json!({"access_token": access}))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        call().await.expect("call").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let api: Vec<Value> = server
+        .handle
+        .events()
+        .all()
+        .into_iter()
+        .filter(|e| e.endpoint == fauxauth_server::EndpointKind::Api)
+        .map(|e| serde_json::to_value(e).expect("json"))
+        .collect();
+    assert_eq!(api.len(), 3);
+    assert!(api[0].get("error_detail").is_none(), "{}", api[0]);
+    assert!(
+        api[1].get("error_detail").is_none(),
+        "a bad signature is not a revocation: {}",
+        api[1]
+    );
+    assert_eq!(api[2]["error_detail"], "access_token_revoked", "{}", api[2]);
+    assert_eq!(api[2]["token_expired"], false);
+}
