@@ -447,6 +447,32 @@ async fn approve_button_completes_a_pending_device_login() {
         .element("article.family[data-client='tv-app'] .bar[data-kind='access']")
         .await;
     browser.screenshot("dashboard-device-approved").await;
+
+    // Faults: the form adds the rule shown in it; the row's button removes it.
+    browser.click("#fault-add").await;
+    browser.element("#faults-table tr[data-fault='1']").await;
+    assert_eq!(server.handle.faults().list().len(), 1);
+    browser.screenshot("dashboard-fault").await;
+    browser
+        .click("#faults-table button[data-action='remove-fault'][data-fault='1']")
+        .await;
+    let mut removed = false;
+    for _ in 0..200 {
+        if server.handle.faults().list().is_empty() {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(removed, "the remove button did not remove the fault");
+
+    // The clock: freeze and unfreeze from the page.
+    browser.click("#freeze").await;
+    browser.element("#clock-frozen[data-frozen='true']").await;
+    assert!(server.handle.clock().snapshot().frozen);
+    browser.click("#unfreeze").await;
+    browser.element("#clock-frozen[data-frozen='false']").await;
+    assert!(!server.handle.clock().snapshot().frozen);
     browser.close().await;
     server.handle.shutdown().await;
 }
