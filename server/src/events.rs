@@ -31,6 +31,10 @@ use crate::secret::short_hash;
 /// server (`--event-capacity` raises it; the `--events` file keeps everything).
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
+/// How far a live subscriber ([`EventLog::subscribe`]) may fall behind before it misses events
+/// (and must catch up from the ring).
+pub const LIVE_CAPACITY: usize = 1024;
+
 /// One request, as the server saw it.
 ///
 /// Absent fields are omitted from JSON. Token fields are 12-hex-digit short hashes
@@ -251,6 +255,9 @@ pub struct EventLog {
     capacity: usize,
     ring: Mutex<Ring>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Every recorded event, to live subscribers (the SSE stream); sent under the ring's lock,
+    /// so that subscribers see events in `seq` order.
+    live: tokio::sync::broadcast::Sender<Arc<Event>>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -279,7 +286,15 @@ impl EventLog {
                 writer: None,
             }),
             thread: Mutex::new(None),
+            live: tokio::sync::broadcast::Sender::new(LIVE_CAPACITY),
         }
+    }
+
+    /// Subscribe to every event recorded from now on, in `seq` order. A subscriber that falls
+    /// more than [`LIVE_CAPACITY`] events behind gets `Lagged` and should re-read the ring with
+    /// [`EventLog::since`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
     }
 
     /// A log that also appends every event as one JSON line to `path` (created or truncated).
@@ -317,6 +332,8 @@ impl EventLog {
         {
             ring.writer = None;
         }
+        // No subscriber is not an error.
+        let _ = self.live.send(event.clone());
         ring.events.push_back(event);
         seq
     }

@@ -2,6 +2,7 @@
 //! binary, one module per area — the CLI, `fauxauth serve`, `run`, `load`, and the end-to-end
 //! tests with the real Codex CLI. The server's HTTP behaviour is tested in `server/tests/it`.
 
+mod browser;
 mod cli;
 mod codex_cli;
 mod helpers;

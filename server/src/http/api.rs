@@ -64,7 +64,14 @@ pub fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
         Err(refusal) => refusal,
     };
     if !expired {
-        return Gate::Answer(error.into_response());
+        let mut response = error.into_response();
+        if revoked(state, headers) {
+            response.extensions_mut().insert(EventDetails {
+                error_detail: Some("access_token_revoked".into()),
+                ..EventDetails::default()
+            });
+        }
+        return Gate::Answer(response);
     }
     let mode = *state.expired_token_mode.read();
     let mut response = match mode {
@@ -79,6 +86,17 @@ pub fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
     };
     response.extensions_mut().insert(expired_verdict());
     Gate::Answer(response)
+}
+
+/// Whether a refused bearer token was refused because it is revoked (for the event log; only
+/// on the refusal path, so the second verification costs nothing on a good call).
+fn revoked(state: &ServerState, headers: &HeaderMap) -> bool {
+    bearer::bearer_token(headers).is_ok_and(|token| {
+        matches!(
+            bearer::check_token(state, token),
+            Err(crate::tokens::TokenError::Revoked)
+        )
+    })
 }
 
 /// The model API's own verdict for the event log: the token had expired when it was checked.

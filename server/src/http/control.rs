@@ -22,7 +22,6 @@ use crate::config::DurationValue;
 use crate::control::{Control, ControlError, RevokeTarget};
 use crate::events::EventQuery;
 use crate::faults::FaultRule;
-use crate::secret::constant_time_eq;
 use crate::state::AppState;
 use crate::store::FamilyId;
 
@@ -48,6 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/counts", get(counts))
         .route("/reset", post(reset))
         .route("/events", get(events))
+        .route("/events/stream", get(super::stream::stream))
         .route("/approval", get(approval).put(set_approval))
         .merge(extensions())
         .fallback(unknown)
@@ -136,29 +136,20 @@ fn ok<T: serde::Serialize>(value: T) -> ApiResult {
 }
 
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.config.control.admin_token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let allowed =
-            presented.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()));
-        if !allowed {
-            let mut response = ApiError {
-                status: StatusCode::UNAUTHORIZED,
-                error: "unauthorized",
-                message: "the control API needs Authorization: Bearer <admin_token>".into(),
-            }
-            .into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"fauxauth-control\""),
-            );
-            return response;
+    if let Some(expected) = &state.config.control.admin_token
+        && !super::admin::presents_token(request.headers(), expected)
+    {
+        let mut response = ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "unauthorized",
+            message: "the control API needs Authorization: Bearer <admin_token>".into(),
         }
+        .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"fauxauth-control\""),
+        );
+        return response;
     }
     next.run(request).await
 }

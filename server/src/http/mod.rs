@@ -1,6 +1,7 @@
 //! The HTTP layer: one file per endpoint family, errors in `error`, strict parameters in
 //! `params`. Handlers are thin: parse, call `policy`/`store`/`tokens`, answer.
 
+pub mod admin;
 pub mod api;
 pub mod authorize;
 pub mod backend;
@@ -8,14 +9,18 @@ pub mod bearer;
 pub mod client_auth;
 pub mod consent;
 pub mod control;
+pub mod dashboard;
 pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod issue;
+pub mod landing;
 pub mod observe;
+pub mod page;
 pub mod params;
 pub mod revoke;
+pub mod stream;
 pub mod token;
 pub mod token_exchange;
 pub mod userinfo;
@@ -63,6 +68,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// fault/event layer in front of everything.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
+        .route("/", get(landing::landing))
         .route(paths::OPENID_CONFIGURATION, get(discovery::metadata))
         .route(paths::OAUTH_METADATA, get(discovery::metadata))
         .route(paths::JWKS, get(discovery::jwks))
@@ -91,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(state.profile().routes());
     if let Some(prefix) = state.control_prefix() {
         app = app.nest(prefix, control::router(state.clone()));
+        app = app.merge(dashboard::routes(prefix));
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -5,6 +5,7 @@
 mod api;
 mod authorize;
 mod control;
+mod dashboard;
 mod device;
 mod discovery;
 mod helpers;

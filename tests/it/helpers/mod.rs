@@ -12,10 +12,13 @@ mod http;
 mod https;
 #[path = "../../common/temp.rs"]
 mod temp;
+#[path = "../../common/test_server.rs"]
+mod test_server;
 
 pub(crate) use http::http_client;
 pub(crate) use https::{discovery_and_token, trusting};
 pub(crate) use temp::{TempDir, TempFile};
+pub(crate) use test_server::{SEED_SCOPE, TestServer, pkce};
 
 /// The `fauxauth` binary Cargo built for these tests.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_fauxauth");

@@ -1,0 +1,451 @@
+// fauxauth dashboard: plain modern JavaScript, no dependencies, nothing from the network but
+// this server's control API ({prefix}/clock, /faults, /devices, /events/stream).
+// Everything drawn is DOM with text labels and stable ids / data attributes.
+"use strict";
+
+(() => {
+  const app = document.getElementById("app");
+  const prefix = app.dataset.prefix;
+  const $ = (id) => document.getElementById(id);
+
+  const model = {
+    events: [], // oldest first, unique by seq
+    lastSeq: 0,
+    clock: null, // {now_unix, scale, frozen, kind}, with fetchedAt (performance.now())
+    faults: [],
+    devices: [],
+  };
+
+  // ---------- control API ----------
+  async function api(method, path, body) {
+    const init = { method, headers: {}, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["content-type"] = "application/json";
+      init.body = typeof body === "string" ? body : JSON.stringify(body);
+    }
+    const response = await fetch(prefix + path, init);
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = (data && (data.message || data.error)) || response.statusText;
+      throw new Error(`${response.status}: ${message}`);
+    }
+    return data;
+  }
+
+  function showError(id, error) {
+    const el = $(id);
+    if (!error) {
+      el.hidden = true;
+      el.textContent = "";
+      return;
+    }
+    el.hidden = false;
+    el.textContent = String(error.message || error);
+  }
+
+  async function act(errorId, fn) {
+    try {
+      await fn();
+      showError(errorId, null);
+    } catch (e) {
+      showError(errorId, e);
+    }
+    await refreshSide();
+  }
+
+  // ---------- clock ----------
+  function nowMs() {
+    const c = model.clock;
+    if (!c) return Date.now();
+    const base = c.now_unix * 1000;
+    if (c.frozen) return base;
+    return base + (performance.now() - c.fetchedAt) * c.scale;
+  }
+
+  function setClock(c) {
+    if (c && typeof c.now_unix === "number") {
+      model.clock = { ...c, fetchedAt: performance.now() };
+    }
+  }
+
+  const iso = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19) + "Z";
+  const hms = (ms) => new Date(ms).toISOString().slice(11, 19);
+
+  function renderClock() {
+    const c = model.clock;
+    if (!c) return;
+    const now = nowMs();
+    $("clock-now").textContent = iso(now);
+    $("clock-now").dataset.nowMs = String(Math.floor(now));
+    $("clock-scale").textContent = `${c.scale}×`;
+    const frozen = $("clock-frozen");
+    frozen.dataset.frozen = String(!!c.frozen);
+    frozen.textContent = c.kind === "virtual" ? (c.frozen ? "frozen" : "running") : "system clock";
+  }
+
+  document.querySelectorAll("[data-advance]").forEach((button) => {
+    button.addEventListener("click", () =>
+      act("clock-error", async () => setClock(await api("POST", "/clock/advance", { by: button.dataset.advance }))),
+    );
+  });
+  $("advance-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const by = $("advance-by").value.trim();
+    act("clock-error", async () => setClock(await api("POST", "/clock/advance", { by: /^\d+$/.test(by) ? Number(by) : by })));
+  });
+  $("scale-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    act("clock-error", async () => setClock(await api("POST", "/clock/scale", { scale: Number($("scale-input").value) })));
+  });
+  $("freeze").addEventListener("click", () => act("clock-error", async () => setClock(await api("POST", "/clock/freeze"))));
+  $("unfreeze").addEventListener("click", () => act("clock-error", async () => setClock(await api("POST", "/clock/unfreeze"))));
+
+  // ---------- devices ----------
+  function renderDevices() {
+    const body = $("devices-table").querySelector("tbody");
+    const pending = model.devices.filter((d) => d.status === "pending");
+    body.replaceChildren(
+      ...pending.map((d) => {
+        const tr = el("tr", { "data-user-code": d.user_code, "data-client": d.client_id });
+        tr.append(
+          el("td", {}, el("code", {}, d.user_code)),
+          el("td", {}, d.client_id),
+          el("td", {}, d.scope || ""),
+          el("td", {}, d.kind),
+          el("td", {}, iso(d.expires_at * 1000)),
+        );
+        const approve = el("button", { type: "button", "data-action": "approve", "data-user-code": d.user_code, "aria-label": `approve ${d.user_code}` }, "approve");
+        const deny = el("button", { type: "button", "data-action": "deny", "data-user-code": d.user_code, "aria-label": `deny ${d.user_code}` }, "deny");
+        approve.addEventListener("click", () => act("clock-error", () => api("POST", "/devices/approve", { user_code: d.user_code })));
+        deny.addEventListener("click", () => act("clock-error", () => api("POST", "/devices/deny", { user_code: d.user_code })));
+        tr.append(el("td", {}, approve, " ", deny));
+        return tr;
+      }),
+    );
+    $("devices-empty").hidden = pending.length > 0;
+  }
+
+  // ---------- faults ----------
+  function renderFaults() {
+    const body = $("faults-table").querySelector("tbody");
+    body.replaceChildren(
+      ...model.faults.map((f) => {
+        const remove = el("button", { type: "button", "data-action": "remove-fault", "data-fault": f.id, "aria-label": `remove fault ${f.id}` }, "remove");
+        remove.addEventListener("click", () => act("fault-error", () => api("DELETE", `/faults/${f.id}`)));
+        return el(
+          "tr",
+          { "data-fault": f.id },
+          el("td", {}, String(f.id)),
+          el("td", {}, el("code", {}, JSON.stringify(f.rule))),
+          el("td", {}, String(f.matched)),
+          el("td", {}, String(f.fired)),
+          el("td", {}, remove),
+        );
+      }),
+    );
+    $("faults-empty").hidden = model.faults.length > 0;
+  }
+  $("fault-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    act("fault-error", () => api("POST", "/faults", $("fault-rule").value));
+  });
+
+  // ---------- side data (clock, devices, faults) ----------
+  async function refreshSide() {
+    const [clock, devices, faults] = await Promise.allSettled([api("GET", "/clock"), api("GET", "/devices"), api("GET", "/faults")]);
+    if (clock.status === "fulfilled") setClock(clock.value);
+    if (devices.status === "fulfilled") model.devices = devices.value.devices || [];
+    if (faults.status === "fulfilled") model.faults = faults.value.faults || [];
+    const refused = [clock, devices, faults].find((r) => r.status === "rejected");
+    showError("clock-error", refused ? refused.reason : null);
+    render();
+  }
+
+  // ---------- timeline ----------
+  // What an API call's answer means for the client.
+  function apiOutcome(e) {
+    if (e.status === undefined || e.status === null) return "no-answer";
+    if (e.token_expired) return e.status === 200 ? "200-expired" : "401-expired";
+    if (e.status >= 200 && e.status < 300) return "200";
+    if (e.status === 401) return e.error_detail === "access_token_revoked" ? "401-revoked" : "401-invalid";
+    if (e.status === 403) return "403-scope";
+    return String(e.status);
+  }
+  const outcomeText = {
+    "200": "200",
+    "200-expired": "200 (expired, empty)",
+    "401-expired": "401 expired",
+    "401-revoked": "401 revoked",
+    "401-invalid": "401 invalid token",
+    "403-scope": "403 scope",
+    "no-answer": "no answer",
+  };
+
+  function families() {
+    const groups = new Map();
+    const group = (e) => {
+      const client = e.client_id || "(unknown client)";
+      const family = e.family || "(no grant)";
+      const key = `${client}\u0000${family}`;
+      if (!groups.has(key)) groups.set(key, { client, family, tokens: [], marks: [], chain: [] });
+      return groups.get(key);
+    };
+    for (const e of model.events) {
+      const t = e.virtual_time_ms;
+      if (e.endpoint === "token") {
+        const g = group(e);
+        if (e.status === 200 && e.issued_access) {
+          g.tokens.push({
+            start: t,
+            end: e.access_exp ? e.access_exp * 1000 : t,
+            hash: e.issued_access,
+            grant: e.grant_type || "",
+            seq: e.seq,
+          });
+          if (e.issued_refresh) g.chain.push({ hash: e.issued_refresh, reused: false });
+        }
+        if (e.refresh_reuse) {
+          g.marks.push({ t, kind: "reuse", text: "reuse detected", e });
+          const link = g.chain.find((r) => r.hash === e.presented_refresh);
+          if (link) link.reused = true;
+        } else if (e.grant_type === "refresh_token") {
+          const ok = e.status === 200;
+          g.marks.push({ t, kind: ok ? "refresh" : "refresh-refused", text: ok ? "refresh" : `refresh refused${e.error_detail ? ` (${e.error_detail})` : ""}`, e });
+        }
+      } else if (e.endpoint === "api") {
+        const outcome = apiOutcome(e);
+        group(e).marks.push({ t, kind: "api", outcome, text: outcomeText[outcome] || outcome, e });
+      } else if (e.endpoint === "revoke" && e.status === 200) {
+        group(e).marks.push({ t, kind: "revoke", text: "revoked", e });
+      } else if (e.endpoint === "device" && e.status === 200 && (e.path === "/oauth/device/code" || e.path.endsWith("/deviceauth/usercode"))) {
+        group({ ...e, family: "(device login)" }).marks.push({ t, kind: "device", text: "device login started", e });
+      }
+    }
+    return [...groups.values()].filter((g) => g.tokens.length || g.marks.length);
+  }
+
+  function renderTimeline() {
+    const groups = families();
+    const now = nowMs();
+    let t0 = Infinity;
+    let t1 = now;
+    for (const g of groups) {
+      for (const tok of g.tokens) {
+        t0 = Math.min(t0, tok.start);
+        t1 = Math.max(t1, tok.end);
+      }
+      for (const m of g.marks) {
+        t0 = Math.min(t0, m.t);
+        t1 = Math.max(t1, m.t);
+      }
+    }
+    const container = $("families");
+    $("timeline-empty").hidden = groups.length > 0;
+    $("axis").hidden = groups.length === 0;
+    if (!groups.length) {
+      container.replaceChildren();
+      $("axis").replaceChildren();
+      return;
+    }
+    const span = Math.max(t1 - t0, 60_000);
+    t0 -= span * 0.02;
+    t1 = t0 + span * 1.06;
+    const x = (t) => (((t - t0) / (t1 - t0)) * 100).toFixed(3) + "%";
+
+    // The axis: five ticks of virtual time.
+    const ticks = [];
+    for (let i = 0; i <= 5; i++) {
+      const t = t0 + ((t1 - t0) * i) / 5;
+      ticks.push(el("span", { class: i === 5 ? "tick last" : "tick", style: `left:${x(t)}` }, hms(t)));
+    }
+    ticks.push(el("span", { class: "tick now-tick", style: `left:${x(now)}` }, "now"));
+    $("axis").replaceChildren(...ticks);
+
+    container.replaceChildren(
+      ...groups.map((g) => {
+        const article = el("article", { class: "family", "data-client": g.client, "data-family": g.family, "aria-label": `client ${g.client}, grant ${g.family}` });
+        const chain = g.chain.length
+          ? el("p", { class: "chain", "data-chain": g.chain.map((r) => r.hash).join(" ") }, "refresh chain: ", ...g.chain.flatMap((r, i) => [i ? " → " : "", el("code", { class: r.reused ? "reused" : "" }, r.reused ? `${r.hash} (reused)` : r.hash)]))
+          : el("p", { class: "chain muted" }, "no refresh token");
+        article.append(el("h3", {}, g.client, " ", el("span", { class: "fam" }, g.family)), chain);
+
+        const tokens = g.tokens.slice(-12);
+        const lane = el("div", { class: "lane tokens", style: `height:${tokens.length * 20 + 4}px` });
+        tokens.forEach((tok, i) => {
+          const expired = tok.end <= now;
+          const minutes = Math.round((tok.end - tok.start) / 60000);
+          lane.append(
+            el(
+              "div",
+              {
+                class: "bar" + (expired ? " expired" : ""),
+                "data-kind": "access",
+                "data-token": tok.hash,
+                "data-grant": tok.grant,
+                "data-expired": String(expired),
+                style: `left:${x(tok.start)};width:calc(${x(tok.end)} - ${x(tok.start)});top:${i * 20 + 2}px`,
+                title: `access token ${tok.hash} (${tok.grant}) issued ${iso(tok.start)}, expires ${iso(tok.end)}`,
+                "aria-label": `access token ${tok.hash}, ${tok.grant}, issued ${iso(tok.start)}, expires ${iso(tok.end)}${expired ? ", expired" : ""}`,
+              },
+              `${tok.hash} · ${tok.grant.replace(/^urn:.*:/, "")} · ${minutes}m${expired ? " · expired" : ""}`,
+            ),
+          );
+        });
+        lane.append(el("div", { class: "now-line", style: `left:${x(now)}`, "aria-hidden": "true" }));
+
+        const marks = el("div", { class: "lane marks" });
+        // Marks close in time go on separate rows, so that no label hides another.
+        const rowEnds = [];
+        for (const m of g.marks.slice(-200)) {
+          const pos = ((m.t - t0) / (t1 - t0)) * 100;
+          let row = rowEnds.findIndex((end) => pos - end > 9);
+          if (row < 0) row = rowEnds.length < 12 ? rowEnds.length : rowEnds.indexOf(Math.min(...rowEnds));
+          rowEnds[row] = pos;
+          const attrs = {
+            class: "mark",
+            "data-kind": m.kind,
+            "data-seq": String(m.e.seq),
+            style: `left:${x(m.t)};top:${row * 22}px`,
+            title: `#${m.e.seq} ${iso(m.t)} ${m.e.method} ${m.e.path} → ${m.e.status ?? "no answer"}`,
+            "aria-label": `${m.text} at ${iso(m.t)}`,
+          };
+          if (m.outcome) attrs["data-outcome"] = m.outcome;
+          marks.append(el("span", attrs, el("span", { class: "dot", "aria-hidden": "true" }), el("span", { class: "label" }, m.text)));
+        }
+        marks.style.height = `${(rowEnds.length || 1) * 22}px`;
+        marks.append(el("div", { class: "now-line", style: `left:${x(now)}`, "aria-hidden": "true" }));
+        article.append(lane, marks);
+        return article;
+      }),
+    );
+  }
+
+  // ---------- event log ----------
+  function fillSelect(id, values) {
+    const select = $(id);
+    const have = new Set([...select.options].map((o) => o.value));
+    for (const v of values) if (!have.has(v)) select.append(el("option", { value: v }, v));
+  }
+
+  function details(e) {
+    const parts = [];
+    const add = (k, v) => v !== undefined && v !== null && parts.push(`${k}=${v}`);
+    add("family", e.family);
+    add("sub", e.sub);
+    add("issued", e.issued_access);
+    add("refresh", e.issued_refresh);
+    add("presented", e.presented_access || e.presented_refresh);
+    if (e.access_exp) add("exp", iso(e.access_exp * 1000));
+    add("expired", e.token_expired);
+    add("reuse", e.refresh_reuse);
+    add("why", e.error_detail);
+    add("scope", e.scope);
+    if (e.fault) add("fault", `#${e.fault.rule} ${e.fault.action}`);
+    return parts.join(" ");
+  }
+
+  function renderEvents() {
+    fillSelect("filter-client", [...new Set(model.events.map((e) => e.client_id).filter(Boolean))].sort());
+    fillSelect("filter-endpoint", [...new Set(model.events.map((e) => e.endpoint))].sort());
+    const client = $("filter-client").value;
+    const endpoint = $("filter-endpoint").value;
+    const status = $("filter-status").value;
+    const text = $("filter-text").value.trim().toLowerCase();
+    const shown = model.events.filter((e) => {
+      if (client && e.client_id !== client) return false;
+      if (endpoint && e.endpoint !== endpoint) return false;
+      const failed = e.status === undefined || e.status >= 400;
+      if (status === "ok" && failed) return false;
+      if (status === "err" && !failed) return false;
+      if (text && !JSON.stringify(e).toLowerCase().includes(text)) return false;
+      return true;
+    });
+    const rows = shown.slice(-500).reverse();
+    $("events-count").textContent = `${shown.length} of ${model.events.length} events${shown.length > rows.length ? ` (newest ${rows.length} shown)` : ""}`;
+    $("events-table").querySelector("tbody").replaceChildren(
+      ...rows.map((e) =>
+        el(
+          "tr",
+          { "data-seq": String(e.seq), "data-endpoint": e.endpoint, "data-status": String(e.status ?? ""), class: e.status === undefined || e.status >= 400 ? "failed" : "" },
+          el("td", {}, String(e.seq)),
+          el("td", {}, iso(e.virtual_time_ms)),
+          el("td", {}, e.endpoint),
+          el("td", {}, `${e.method} ${e.path}`),
+          el("td", {}, `${e.status ?? "—"}${e.error ? ` ${e.error}` : ""}`),
+          el("td", {}, e.client_id || ""),
+          el("td", {}, e.grant_type || ""),
+          el("td", { class: "details" }, details(e)),
+        ),
+      ),
+    );
+  }
+  for (const id of ["filter-client", "filter-endpoint", "filter-status", "filter-text"]) {
+    $(id).addEventListener("input", () => render());
+  }
+
+  // ---------- rendering ----------
+  let pending = false;
+  function render() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      renderClock();
+      renderDevices();
+      renderFaults();
+      renderTimeline();
+      renderEvents();
+    });
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null && v !== "") node.setAttribute(k, String(v));
+    }
+    node.append(...children.filter((c) => c !== undefined && c !== null));
+    return node;
+  }
+
+  // ---------- live ----------
+  function setLive(state, text) {
+    const live = $("live");
+    live.dataset.state = state;
+    live.textContent = text;
+  }
+
+  function connect() {
+    const source = new EventSource(`${prefix}/events/stream?since=${model.lastSeq}`);
+    source.onopen = () => setLive("live", "live");
+    source.onerror = () => setLive("reconnecting", "reconnecting…");
+    let sideSoon = null;
+    source.onmessage = (message) => {
+      let e;
+      try {
+        e = JSON.parse(message.data);
+      } catch (_) {
+        return;
+      }
+      if (typeof e.seq !== "number" || e.seq <= model.lastSeq) return;
+      model.lastSeq = e.seq;
+      model.events.push(e);
+      if (model.events.length > 10000) model.events.splice(0, model.events.length - 10000);
+      if (e.endpoint === "device" || e.endpoint === "token" || e.fault) {
+        clearTimeout(sideSoon);
+        sideSoon = setTimeout(refreshSide, 100);
+      }
+      render();
+    };
+  }
+
+  refreshSide().then(connect);
+  setInterval(refreshSide, 2000);
+  setInterval(() => {
+    renderClock();
+  }, 500);
+})();

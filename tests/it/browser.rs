@@ -1,0 +1,498 @@
+//! The dashboard in a real browser: Debian's `chromium`, headless, driven through
+//! `chromedriver` (WebDriver) with `fantoccini`. Opt-in: set `FAUXAUTH_E2E_BROWSER=1`
+//! (`.ci/run` does, after installing `chromium` and `chromium-driver`). Screenshots are saved
+//! to `target/screenshots/`.
+//!
+//! The client's side happens over plain HTTP from the test; the browser only watches and
+//! clicks, as a person at the dashboard would. Time moves only by the dashboard's own
+//! "advance 61m" button (the virtual clock), never by sleeping.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use fauxauth_server::config::{ClientConfig, GrantType, builtin_clients};
+use fauxauth_server::{Clock, MockServer, ServerConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{SEED_SCOPE, TestServer, http_client, pkce};
+
+/// How long a browser-side condition may take to show (the page updates within a second;
+/// this only bounds a failure).
+const UI_WAIT: Duration = Duration::from_secs(20);
+
+fn enabled() -> bool {
+    if std::env::var("FAUXAUTH_E2E_BROWSER").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!(
+        "skipped: set FAUXAUTH_E2E_BROWSER=1 to run the browser tests (needs chromium and chromium-driver)"
+    );
+    false
+}
+
+/// A running `chromedriver`, killed on drop, and the browser profile directory it used.
+struct Driver {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A headless Chromium session, as the test body sees it (a cheap handle).
+#[derive(Clone)]
+struct Browser {
+    client: Client,
+}
+
+/// Run `body` with a fresh headless Chromium; the WebDriver session is closed (and with it
+/// the browser) whether the body passes or panics, so that a failing test leaves no browser
+/// behind.
+async fn with_browser<F, Fut>(body: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (driver, client) = start_chromium().await;
+    let outcome = tokio::spawn(body(Browser {
+        client: client.clone(),
+    }))
+    .await;
+    let closed = client.close().await;
+    drop(driver);
+    if let Err(failure) = outcome {
+        match failure.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(failure) => panic!("the browser test did not finish: {failure}"),
+        }
+    }
+    closed.expect("close the WebDriver session");
+}
+
+/// Start chromedriver on a free loopback port and open a session with headless Chromium.
+async fn start_chromium() -> (Driver, Client) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let child = Command::new(&driver_bin)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {driver_bin} (apt-get install chromium-driver): {e}")
+        });
+    let profile =
+        std::env::temp_dir().join(format!("fauxauth-chromium-{}-{port}", std::process::id()));
+    let driver = Driver { child, profile };
+    // Wait until chromedriver listens (start-up, not a timing assumption about the test).
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut ready = false;
+    for _ in 0..200 {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "chromedriver did not listen on {addr}");
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": binary,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1500",
+                format!("--user-data-dir={}", driver.profile.display()),
+            ],
+        },
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!("an object literal");
+    };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://{addr}"))
+        .await
+        .expect("a WebDriver session with chromium");
+    (driver, client)
+}
+
+impl Browser {
+    /// Wait until `css` matches an element, and return it.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(UI_WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css} on the dashboard: {e}"))
+    }
+
+    /// Click the element `css` matches. The page redraws live, so an element found a moment
+    /// ago may have been replaced: find it again then.
+    async fn click(&self, css: &str) {
+        let mut last = None;
+        for _ in 0..10 {
+            match self.element(css).await.click().await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("cannot click {css}: {last:?}");
+    }
+
+    /// The text of the element `css` matches (found again if it was redrawn meanwhile).
+    async fn text(&self, css: &str) -> String {
+        let mut last = None;
+        for _ in 0..10 {
+            match self.element(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("cannot read {css}: {last:?}");
+    }
+
+    /// Save a screenshot as `target/screenshots/NAME.png`.
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("create target/screenshots");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write the screenshot");
+        path
+    }
+}
+
+async fn server(config: ServerConfig) -> TestServer {
+    let handle = MockServer::builder()
+        .config(config)
+        .clock(Clock::virtual_now())
+        .start()
+        .await
+        .expect("start the mock server");
+    TestServer {
+        handle,
+        http: http_client(),
+    }
+}
+
+async fn poll(server: &TestServer, device_code: &str) -> reqwest::Response {
+    server
+        .token(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", "tv-app"),
+            ("device_code", device_code),
+        ])
+        .await
+}
+
+async fn api_call(server: &TestServer, access: &str) -> StatusCode {
+    server
+        .http
+        .get(server.url("/v1/models"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("model API call")
+        .status()
+}
+
+#[tokio::test]
+async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
+    if !enabled() {
+        return;
+    }
+    with_browser(|browser| async move {
+        let server = server(ServerConfig::default()).await;
+        browser
+            .client
+            .goto(&server.url("/_fauxauth/ui"))
+            .await
+            .expect("open the dashboard");
+        browser.element("#live[data-state='live']").await;
+
+        // The agent logs in (authorization code + PKCE) and calls the model API.
+        let pair = pkce();
+        let code = server.agent_code(SEED_SCOPE, &pair).await;
+        let tokens: Value = server
+            .agent_exchange(&code, &pair.verifier)
+            .await
+            .json()
+            .await
+            .expect("tokens");
+        let access = tokens["access_token"].as_str().expect("access").to_owned();
+        let refresh = tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        assert_eq!(api_call(&server, &access).await, StatusCode::OK);
+        let family = "article.family[data-client='fauxauth-agent']";
+        browser
+            .element(&format!(
+                "{family} .bar[data-kind='access'][data-expired='false']"
+            ))
+            .await;
+        browser
+            .element(&format!(
+                "{family} .mark[data-kind='api'][data-outcome='200']"
+            ))
+            .await;
+
+        // A person clicks "advance 61m": the token has expired for the server and the page.
+        let before = server.handle.clock().now();
+        browser.click("button[aria-label='advance 61m']").await;
+        let mut advanced = false;
+        for _ in 0..200 {
+            if server.handle.clock().now() >= before + Duration::from_secs(61 * 60) {
+                advanced = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(advanced, "the button did not advance the server's clock");
+        assert_eq!(api_call(&server, &access).await, StatusCode::UNAUTHORIZED);
+        let expired = browser
+            .text(&format!(
+                "{family} .mark[data-kind='api'][data-outcome='401-expired']"
+            ))
+            .await;
+        assert_eq!(expired, "401 expired");
+        browser
+            .element(&format!(
+                "{family} .bar[data-kind='access'][data-expired='true']"
+            ))
+            .await;
+        browser.screenshot("dashboard-expired").await;
+
+        // The client refreshes: a refresh mark, a second bar, and the rotation chain.
+        let refreshed = server
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "fauxauth-agent"),
+                ("refresh_token", &refresh),
+            ])
+            .await;
+        assert_eq!(refreshed.status(), StatusCode::OK);
+        let refreshed: Value = refreshed.json().await.expect("json");
+        let new_access = refreshed["access_token"].as_str().expect("access");
+        assert_eq!(api_call(&server, new_access).await, StatusCode::OK);
+        let mark = browser
+            .text(&format!("{family} .mark[data-kind='refresh']"))
+            .await;
+        assert_eq!(mark, "refresh");
+        browser
+            .element(&format!(
+                "{family} .bar[data-kind='access'][data-expired='false'][data-grant='refresh_token']"
+            ))
+            .await;
+        let chain = browser.text(&format!("{family} .chain")).await;
+        assert!(chain.contains(" → "), "a rotation chain of two: {chain}");
+        // The event log lists the calls; its filter narrows it to the model API's.
+        browser
+            .element("#events-table tr[data-endpoint='api'][data-status='401']")
+            .await;
+        browser
+            .element("#events-table tr[data-endpoint='token']")
+            .await;
+        browser
+            .element("#filter-endpoint")
+            .await
+            .select_by_value("api")
+            .await
+            .expect("choose the api endpoint");
+        let mut narrowed = false;
+        for _ in 0..200 {
+            let rows = browser
+                .client
+                .find_all(Locator::Css("#events-table tbody tr"))
+                .await
+                .expect("rows");
+            let token_rows = browser
+                .client
+                .find_all(Locator::Css("#events-table tr[data-endpoint='token']"))
+                .await
+                .expect("rows");
+            if rows.len() == 3 && token_rows.is_empty() {
+                narrowed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            narrowed,
+            "the endpoint filter shows the three API calls only"
+        );
+        browser
+            .element("#filter-endpoint")
+            .await
+            .select_by_value("")
+            .await
+            .expect("all endpoints again");
+        browser
+            .element("#events-table tr[data-endpoint='token']")
+            .await;
+        // The operator revokes the new token: the next call is marked revoked.
+        let revoked = server
+            .http
+            .post(server.url("/_fauxauth/tokens/revoke"))
+            .json(&json!({"access_token": new_access}))
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(revoked.status(), StatusCode::OK);
+        assert_eq!(
+            api_call(&server, new_access).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let revoked = browser
+            .text(&format!(
+                "{family} .mark[data-kind='api'][data-outcome='401-revoked']"
+            ))
+            .await;
+        assert_eq!(revoked, "401 revoked");
+        let path = browser.screenshot("dashboard-timeline").await;
+        eprintln!("screenshot: {}", path.display());
+        server.handle.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn approve_button_completes_a_pending_device_login() {
+    if !enabled() {
+        return;
+    }
+    with_browser(|browser| async move {
+        let mut config = ServerConfig::default();
+        config.device.auto_approve_after_polls = None;
+        let mut clients = builtin_clients();
+        clients.push(ClientConfig {
+            client_id: "tv-app".into(),
+            client_secret: None,
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+            scopes: vec![
+                "openid".into(),
+                "offline_access".into(),
+                "model.request".into(),
+            ],
+            require_pkce: true,
+            allow_plain_pkce: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+        });
+        config.clients = Some(clients);
+        let server = server(config).await;
+        browser
+            .client
+            .goto(&server.url("/_fauxauth/ui"))
+            .await
+            .expect("open the dashboard");
+        browser.element("#live[data-state='live']").await;
+
+        let start: Value = server
+            .http
+            .post(server.url("/oauth/device/code"))
+            .form(&[
+                ("client_id", "tv-app"),
+                ("scope", "openid offline_access model.request"),
+            ])
+            .send()
+            .await
+            .expect("device code")
+            .json()
+            .await
+            .expect("json");
+        let user_code = start["user_code"].as_str().expect("user_code").to_owned();
+        let device_code = start["device_code"]
+            .as_str()
+            .expect("device_code")
+            .to_owned();
+        let pending: Value = poll(&server, &device_code)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(pending["error"], "authorization_pending");
+
+        let row = format!("#devices-table tr[data-user-code='{user_code}']");
+        browser.element(&row).await;
+        browser
+            .element("article.family[data-client='tv-app'] .mark[data-kind='device']")
+            .await;
+        browser.screenshot("dashboard-device-pending").await;
+        browser
+            .click(&format!("{row} button[data-action='approve']"))
+            .await;
+        // The row leaves the pending list once the server has the approval.
+        let mut gone = false;
+        for _ in 0..200 {
+            if browser.client.find(Locator::Css(&row)).await.is_err() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "the approved login is still listed as pending");
+        // The next poll, after the interval on the virtual clock, gets the tokens.
+        server
+            .handle
+            .clock()
+            .advance(Duration::from_secs(6))
+            .expect("virtual");
+        let done = poll(&server, &device_code).await;
+        assert_eq!(done.status(), StatusCode::OK);
+        let tokens: Value = done.json().await.expect("json");
+        assert!(tokens["access_token"].is_string(), "{tokens}");
+        browser
+            .element("article.family[data-client='tv-app'] .bar[data-kind='access']")
+            .await;
+        browser.screenshot("dashboard-device-approved").await;
+
+        // Faults: the form adds the rule shown in it; the row's button removes it.
+        browser.click("#fault-add").await;
+        browser.element("#faults-table tr[data-fault='1']").await;
+        assert_eq!(server.handle.faults().list().len(), 1);
+        browser.screenshot("dashboard-fault").await;
+        browser
+            .click("#faults-table button[data-action='remove-fault'][data-fault='1']")
+            .await;
+        let mut removed = false;
+        for _ in 0..200 {
+            if server.handle.faults().list().is_empty() {
+                removed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(removed, "the remove button did not remove the fault");
+
+        // The clock: freeze and unfreeze from the page.
+        browser.click("#freeze").await;
+        browser.element("#clock-frozen[data-frozen='true']").await;
+        assert!(server.handle.clock().snapshot().frozen);
+        browser.click("#unfreeze").await;
+        browser.element("#clock-frozen[data-frozen='false']").await;
+        assert!(!server.handle.clock().snapshot().frozen);
+        server.handle.shutdown().await;
+    })
+    .await;
+}
