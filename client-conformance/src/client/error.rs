@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::transport::TransportError;
+use super::types::secs;
 
 /// The outcome of a client operation, as scenario files name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -232,7 +233,7 @@ fn ago_text(ago: Duration) -> String {
     if ago < Duration::from_secs(1) {
         "just now".to_owned()
     } else {
-        format!("{} ago", super::oauth::secs(ago))
+        format!("{} ago", secs(ago))
     }
 }
 

@@ -11,10 +11,11 @@ use oauth2::{
     AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,
     RefreshToken, RequestTokenError, TokenResponse as _, TokenUrl,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::{ClientError, parse_error_body};
 use super::transport::{Attempt, Exchange, Transport, TransportError};
+use super::types::{ClientAuthMethod, GrantKind};
 
 /// The `oauth2` client type the reference clients use: authorization and token URLs set.
 pub type OAuthClient =
@@ -47,21 +48,6 @@ impl Endpoints {
             issuer,
         }
     }
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuthMethod {
-    /// `client_secret_basic`: HTTP Basic.
-    #[default]
-    Basic,
-    /// `client_secret_post`: the secret in the form body.
-    Post,
-    /// `none`: a public client sends only `client_id`.
-    None,
 }
 
 /// Build the `oauth2` client.
@@ -161,17 +147,6 @@ pub struct TokenSummary {
     pub scope: Option<String>,
 }
 
-/// Which grant a token request was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantKind {
-    /// `authorization_code`.
-    AuthorizationCode,
-    /// `client_credentials`.
-    ClientCredentials,
-    /// `refresh_token`.
-    RefreshToken,
-}
-
 /// Turn an `oauth2` token result into tokens or a typed error. `sent_at` is when the request
 /// was sent and `now` when the answer came, both by the client's clock.
 pub fn token_result(
@@ -269,9 +244,4 @@ pub fn snippet(body: &[u8]) -> String {
         out.push('…');
     }
     out
-}
-
-/// A duration in whole seconds for messages.
-pub fn secs(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }

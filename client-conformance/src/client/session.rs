@@ -50,23 +50,12 @@ use oauth2::{AccessToken, RefreshToken, RequestTokenError, StandardRevocableToke
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::authcode::{AuthCodeClient, LoginOptions, PkceMethod};
+use super::authcode::{AuthCodeClient, LoginOptions};
 use super::credentials::CredentialsClient;
 use super::error::ClientError;
-use super::oauth::{
-    ClientAuthMethod, Endpoints, OAuthClient, TokenSet, TokenSummary, oauth_client, refresh, secs,
-};
+use super::oauth::{Endpoints, OAuthClient, TokenSet, TokenSummary, oauth_client, refresh};
 use super::transport::{Attempt, Exchange, RetryPolicy, Transport};
-
-/// Which grant the session logs in with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    /// Client credentials: server-to-server, no user, no refresh token.
-    ClientCredentials,
-    /// Authorization code (+ PKCE), approved headlessly by the server's configured user.
-    AuthorizationCode,
-}
+use super::types::{ClientAuthMethod, Flow, PkceMethod, is_loopback, random_fraction, secs};
 
 /// The session's knobs; the names follow the seed's agent configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -947,25 +936,6 @@ impl Session {
             secs(ago)
         ))
     }
-}
-
-/// Whether `url`'s host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
-pub(crate) fn is_loopback(url: &str) -> bool {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-    {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
-}
-
-/// A uniform random number in [0, 1), from the one source of randomness.
-pub(crate) fn random_fraction() -> f64 {
-    let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
-    bits as f64 / (1u64 << 53) as f64
 }
 
 /// The `exp` claim of a JWT, read without verifying it (the client is not its audience).

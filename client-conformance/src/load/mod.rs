@@ -450,7 +450,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         .iter()
         .map(|agent| {
             let delay = if opts.jitter {
-                ramp.mul_f64(client::session::random_fraction())
+                ramp.mul_f64(client::types::random_fraction())
             } else {
                 Duration::ZERO
             };
