@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use fauxauth_conformance::load;
+use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
@@ -100,11 +100,11 @@ struct LoadArgs {
     concurrency: usize,
     /// Grant the agents use.
     #[arg(long, default_value = "authorization-code")]
-    flow: load::Flow,
+    flow: loadtest::LoadFlow,
     /// single-flight: one refresh per session at a time; naive: every caller refreshes;
     /// none: never renew (calls go on with the expired token).
     #[arg(long, default_value = "single-flight")]
-    refresh: load::RefreshMode,
+    refresh: loadtest::RefreshMode,
     /// Renew this long (virtual time) before expiry; 0s renews only once expired. Must be
     /// shorter than the access-token lifetime.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
@@ -242,7 +242,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
-    let options = load::LoadOptions {
+    let options = loadtest::LoadOptions {
         agents: args.agents,
         duration: args.duration,
         rate: args.rate,
@@ -261,14 +261,14 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         progress: !args.quiet,
     };
-    let report = load::run(options).await?;
+    let report = loadtest::run(options).await?;
     print!("{}", report.summary());
     if let Some(path) = &args.json {
-        load::write_json(&report, path)
+        loadtest::write_json(&report, path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.report {
-        load::write_html(&report, path)
+        loadtest::write_html(&report, path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

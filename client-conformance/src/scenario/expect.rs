@@ -6,14 +6,14 @@
 
 use super::model::{Count, RunExpect, Step, StepExpect};
 use super::observed::ObservedEvent;
-use super::run::{CallRecord, Failure, StepRecord};
+use super::records::{CallRecord, Failure, StepRecord};
 use crate::client::Outcome;
 
 /// An unmet expectation: (what was expected, what happened instead).
-pub type Unmet = (String, String);
+pub(crate) type Unmet = (String, String);
 
 /// Check a step's record.
-pub fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
+pub(crate) fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
     let (expect, client_step) = match step {
         Step::Login(s) => (s.expect.clone(), true),
         Step::CallApi(s) => (s.expect.clone(), true),
@@ -206,7 +206,7 @@ fn summarize(calls: &[CallRecord]) -> String {
 
 /// What the whole-run expectations are judged on.
 #[derive(Debug)]
-pub struct RunContext<'a> {
+pub(crate) struct RunContext<'a> {
     /// The server's event log.
     pub events: &'a [ObservedEvent],
     /// Virtual start of the run, Unix milliseconds.
@@ -217,10 +217,10 @@ pub struct RunContext<'a> {
 
 /// The least real time between a 503 and the client's next token request that counts as
 /// backing off.
-pub const MIN_BACKOFF_MS: u64 = 50;
+pub(crate) const MIN_BACKOFF_MS: u64 = 50;
 
 /// Check the whole-run expectations.
-pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
+pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
     let mut failures = Vec::new();
     let events = ctx.events;
     let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| event_lines(events, ctx.start_ms, filter);
@@ -330,11 +330,11 @@ pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
 }
 
 /// Events shown under a whole-run failure: at most this many (the first and the last half).
-pub const MAX_EVENT_LINES: usize = 16;
+pub(crate) const MAX_EVENT_LINES: usize = 16;
 
 /// The report lines of the events `pick` selects: all of them, or the first and last
 /// [`MAX_EVENT_LINES`]` / 2` with a count of those left out between.
-pub fn event_lines(
+pub(crate) fn event_lines(
     events: &[ObservedEvent],
     start_ms: u64,
     pick: &dyn Fn(&ObservedEvent) -> bool,
@@ -357,7 +357,7 @@ pub fn event_lines(
 /// The verdict of a whole-run rule over the event log: whether it held, why, and the events
 /// the explanation names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Whether the rule held.
     pub ok: bool,
     /// Why, in a sentence naming event numbers.
@@ -372,7 +372,7 @@ impl Verdict {
     }
 
     /// The report lines: the events the verdict is about, or else those `otherwise` picks.
-    pub fn lines(
+    pub(crate) fn lines(
         &self,
         events: &[ObservedEvent],
         start_ms: u64,
@@ -394,7 +394,7 @@ impl Verdict {
 ///    expiry — so a client that renews on demand, whose calls are sparser than its refresh
 ///    buffer, passes as long as it never uses an expired token; and
 /// 3. at least one renewal happened (otherwise there is nothing to judge).
-pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
+pub(crate) fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
     if let Some(call) = events
         .iter()
         .find(|e| e.endpoint == "api" && e.token_expired == Some(true))
@@ -477,7 +477,7 @@ pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
 
 /// After every 503 from the token endpoint, the same client's next token request came at
 /// least [`MIN_BACKOFF_MS`] later (real time) — and there was at least one 503 and a retry.
-pub fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
+pub(crate) fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
     let token: Vec<&ObservedEvent> = events.iter().filter(|e| e.endpoint == "token").collect();
     let mut seen = 0;
     for (i, e) in token.iter().enumerate() {

@@ -354,7 +354,7 @@ pub struct SetClockStep {
 /// What `revoke` revokes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum RevokeTarget {
+pub enum RevokeStepTarget {
     /// The client's grant: its refresh token and every access token of it (default).
     #[default]
     Grant,
@@ -379,7 +379,7 @@ pub enum RevokeBy {
 pub struct RevokeStep {
     /// What to revoke.
     #[serde(default)]
-    pub target: RevokeTarget,
+    pub target: RevokeStepTarget,
     /// Who revokes.
     #[serde(default)]
     pub by: RevokeBy,

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use fauxauth_server::yaml::{self, FieldPath, PathIssue, YamlError};
 
-use super::model::{ClientSpec, RevokeBy, RevokeTarget, Scenario, Step};
+use super::control_plane::check_fault_rule;
+use super::model::{ClientSpec, RevokeBy, RevokeStepTarget, Scenario, Step};
 use crate::client::Flow;
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub enum ScenarioFileError {
     /// The file could not be read.
     #[error("{path}: cannot read: {source}")]
     Read {
@@ -32,8 +33,8 @@ pub enum LoadError {
 }
 
 /// Read and check one scenario file.
-pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioFileError::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -68,11 +69,11 @@ fn tidy(mut error: YamlError) -> YamlError {
 
 /// The scenario files under `paths`: files as given, directories searched (not recursively)
 /// for `*.yaml` / `*.yml`, sorted by name.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+pub(crate) fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioFileError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| LoadError::Read {
+            let entries = std::fs::read_dir(path).map_err(|source| ScenarioFileError::Read {
                 path: path.clone(),
                 source,
             })?;
@@ -86,7 +87,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(LoadError::Read {
+            return Err(ScenarioFileError::Read {
                 path: path.clone(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -99,7 +100,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// The rules serde cannot express.
-pub fn validate(scenario: &Scenario) -> Vec<PathIssue> {
+pub(crate) fn validate(scenario: &Scenario) -> Vec<PathIssue> {
     let root = FieldPath::root();
     let mut issues = Vec::new();
     if scenario.name.trim().is_empty() {
@@ -185,7 +186,7 @@ pub fn validate(scenario: &Scenario) -> Vec<PathIssue> {
                     "revoking as the client needs the reference client's tokens; with an external program use `by: admin` (it revokes the program's grants)",
                 ));
             }
-            Step::Revoke(revoke) if external && revoke.target == RevokeTarget::AccessToken => {
+            Step::Revoke(revoke) if external && revoke.target == RevokeStepTarget::AccessToken => {
                 issues.push(PathIssue::new(
                     at.key("target"),
                     "revoking one access token needs the reference client's token; with an external program use `target: grant` (every grant of its client)",
@@ -240,7 +241,7 @@ pub fn validate(scenario: &Scenario) -> Vec<PathIssue> {
                 }
             }
             Step::Fault(rule) => {
-                if let Err(message) = super::run::check_fault_rule(rule) {
+                if let Err(message) = check_fault_rule(rule) {
                     issues.push(PathIssue::new(at, message));
                 }
             }

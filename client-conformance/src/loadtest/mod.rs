@@ -88,7 +88,7 @@
 //! no such request.
 
 mod agent;
-mod report;
+mod output;
 mod rss;
 pub mod stats;
 mod tap;
@@ -105,14 +105,14 @@ use serde::Serialize;
 
 use crate::client::{self, Endpoints, Session, SessionConfig, Transport, TransportError};
 use agent::Agent;
-pub use report::{write_html, write_json};
+pub use output::{write_html, write_json};
 use stats::{Endpoint, Stats};
 pub use stats::{Quantiles, Second};
 
 /// Which grant the agents use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Flow {
+pub enum LoadFlow {
     /// Client credentials (no refresh token: renewal is a new grant).
     ClientCredentials,
     /// Authorization code + PKCE with refresh tokens.
@@ -132,7 +132,7 @@ pub enum RefreshMode {
     None,
 }
 
-impl Flow {
+impl LoadFlow {
     /// The name `--flow` takes (and the JSON report writes): `authorization-code`,
     /// `client-credentials`.
     pub fn as_str(self) -> &'static str {
@@ -143,7 +143,7 @@ impl Flow {
     }
 }
 
-impl std::str::FromStr for Flow {
+impl std::str::FromStr for LoadFlow {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
@@ -182,7 +182,7 @@ pub struct LoadOptions {
     /// Concurrent API calls per tick per agent.
     pub concurrency: usize,
     /// Grant.
-    pub flow: Flow,
+    pub flow: LoadFlow,
     /// Refresh behaviour.
     pub refresh: RefreshMode,
     /// Renew this long (virtual time) before expiry; zero renews only once expired.
@@ -645,8 +645,8 @@ fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
 /// The session every agent runs: the built-in client of the flow, with the run's refresh mode.
 fn session_config(opts: &LoadOptions, access_ttl: Option<Duration>) -> SessionConfig {
     let base = match opts.flow {
-        Flow::ClientCredentials => SessionConfig::builtin_service(),
-        Flow::AuthorizationCode => SessionConfig::builtin_agent(),
+        LoadFlow::ClientCredentials => SessionConfig::builtin_service(),
+        LoadFlow::AuthorizationCode => SessionConfig::builtin_agent(),
     };
     SessionConfig {
         single_flight: opts.refresh == RefreshMode::SingleFlight,
@@ -958,7 +958,7 @@ fn assemble(
 impl LoadReport {
     /// The terminal summary.
     pub fn summary(&self) -> String {
-        report::summary(self)
+        output::summary(self)
     }
 }
 
@@ -972,8 +972,8 @@ mod tests {
 
     #[test]
     fn a_flow_is_named_as_the_cli_spells_it() {
-        for flow in [Flow::AuthorizationCode, Flow::ClientCredentials] {
-            assert_eq!(flow.as_str().parse::<Flow>(), Ok(flow));
+        for flow in [LoadFlow::AuthorizationCode, LoadFlow::ClientCredentials] {
+            assert_eq!(flow.as_str().parse::<LoadFlow>(), Ok(flow));
             assert_eq!(serde_json::to_value(flow).expect("json"), flow.as_str());
         }
     }
