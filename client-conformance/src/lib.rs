@@ -14,8 +14,8 @@
 //! - [`scenario`]: the scenario file format ([`scenario::model`]), reading a file with
 //!   positions (`scenario::file`), what a run leaves behind ([`scenario::records`]), judging
 //!   (`scenario::expect`), the scenario's control-plane adapter (`scenario::control_plane`)
-//!   and the runner (`scenario::run`), which hands external programs to [`external`].
-//! - [`external`]: running your own client program and judging it by the event log: its
+//!   and the runner (`scenario::run`), which hands external programs to `external`.
+//! - `external`: running your own client program and judging it by the event log: its
 //!   environment, spawning it in a process group, judging its exit and the log.
 //! - [`report`]: terminal, JSON and JUnit XML reports of [`scenario::records`].
 //! - [`loadtest`]: `fauxauth load`, many simulated agents refreshing tokens under concurrency.
@@ -23,7 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
-pub mod external;
+pub(crate) mod external;
 pub mod loadtest;
 pub mod report;
 pub mod scenario;

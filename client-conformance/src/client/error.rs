@@ -240,7 +240,7 @@ fn ago_text(ago: Duration) -> String {
 /// The `error` and description of an OAuth-ish JSON error body: RFC 6749 §5.2
 /// (`{"error": "...", "error_description": "..."}`) or the OpenAI API shape
 /// (`{"error": {"code": "...", "message": "..."}}`).
-pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
+pub(super) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let error = &value["error"];
     if let Some(code) = error.as_str() {

@@ -2,13 +2,13 @@
 //! [`CredentialsClient`], [`AuthCodeClient`] (headless, PKCE S256), and the token manager
 //! [`Session`] with the seed's agent knobs.
 
-pub mod authcode;
-pub mod credentials;
-pub mod error;
-pub mod oauth;
-pub mod session;
-pub mod transport;
-pub mod types;
+mod authcode;
+mod credentials;
+mod error;
+mod oauth;
+mod session;
+mod transport;
+pub(crate) mod types;
 
 pub use authcode::{AuthCodeClient, LoginOptions, PkceAttack};
 pub use credentials::CredentialsClient;

@@ -18,7 +18,7 @@ use super::transport::{Attempt, Exchange, Transport, TransportError};
 use super::types::{ClientAuthMethod, GrantKind};
 
 /// The `oauth2` client type the reference clients use: authorization and token URLs set.
-pub type OAuthClient =
+pub(super) type OAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// Where the server's endpoints are.
@@ -51,7 +51,7 @@ impl Endpoints {
 }
 
 /// Build the `oauth2` client.
-pub fn oauth_client(
+pub(super) fn oauth_client(
     endpoints: &Endpoints,
     client_id: &str,
     client_secret: Option<&str>,
@@ -149,7 +149,7 @@ pub struct TokenSummary {
 
 /// Turn an `oauth2` token result into tokens or a typed error. `sent_at` is when the request
 /// was sent and `now` when the answer came, both by the client's clock.
-pub fn token_result(
+pub(super) fn token_result(
     grant: GrantKind,
     result: Result<BasicTokenResponse, RequestTokenError<TransportError, BasicErrorResponse>>,
     transport: &Transport,
@@ -208,7 +208,7 @@ pub fn token_result(
 }
 
 /// Use a refresh token (RFC 6749 §6). A response without a new refresh token keeps the old one.
-pub async fn refresh(
+pub(super) async fn refresh(
     client: &OAuthClient,
     transport: &Transport,
     refresh_token: &str,
@@ -233,7 +233,7 @@ fn last_status(attempts: &[Attempt]) -> Option<u16> {
 }
 
 /// The first 200 characters of a body, for error messages.
-pub fn snippet(body: &[u8]) -> String {
+pub(super) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {

@@ -36,7 +36,7 @@ pub enum Flow {
 }
 
 /// A duration in whole seconds for messages.
-pub fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 

@@ -14,7 +14,7 @@ pub(super) fn clock_scale(spec: &ExternalSpec) -> f64 {
 
 /// The environment the program gets. Settings the scenario leaves out are those of the
 /// profile's built-in client for the flow (as for the reference client).
-pub fn environment(
+pub(crate) fn environment(
     spec: &ExternalSpec,
     endpoints: &Endpoints,
     scale: f64,

@@ -35,16 +35,16 @@ use crate::scenario::model::{ExternalSpec, Scenario, Step};
 use crate::scenario::observed::unix_ms;
 use crate::scenario::records::{Failure, ScenarioResult};
 use environment::clock_scale;
-pub use environment::environment;
+pub(crate) use environment::environment;
 use spawn::Program;
 
 /// The default time an external program may run.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Output kept per program (the tail).
-pub const OUTPUT_LIMIT: usize = 16 * 1024;
+pub(crate) const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Run `scenario` with the external program `spec`.
-pub async fn run(
+pub(crate) async fn run(
     scenario: &Scenario,
     spec: &ExternalSpec,
     file: &Path,

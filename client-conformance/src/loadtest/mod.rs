@@ -14,7 +14,7 @@
 //!
 //! The sessions share `pools` [`Transport::shared`] transports (connection pools with a cap on
 //! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
-//! — to [`Stats`], and keeps none.
+//! — to `Stats`, and keeps none.
 //!
 //! Bounded by `duration`: the measured window starts once the in-process server is up (with
 //! `--target`, at once: the discovery request is inside it, and waits at most 5 s and never
@@ -94,7 +94,7 @@ mod output;
 mod progress;
 mod results;
 mod rss;
-pub mod stats;
+mod stats;
 mod tap;
 mod target;
 

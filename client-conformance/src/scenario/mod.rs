@@ -1,10 +1,11 @@
-//! Scenario files: the [`model`], reading a file with positions ([`file`]), running
-//! ([`run`]), judging ([`expect`]), and what a run leaves behind ([`records`]).
+//! Scenario files: the [`model`], reading a file with positions (`file`: [`load_file`],
+//! [`load_str`]), running (`run`: [`run_paths`], [`run_scenario`]), judging (`expect`), and
+//! what a run leaves behind ([`records`]).
 //!
-//! Imports point down only: `run` drives the client and the server through
-//! [`control_plane`] (the scenario's control-plane adapter) and hands external programs to
-//! [`crate::external`]; `expect` judges [`records`] and [`observed`] events; `file` and
-//! `client_config` read the [`model`].
+//! Imports point down only: `run` drives the client and the server through `control_plane`
+//! (the scenario's control-plane adapter) and hands external programs to `crate::external`;
+//! `expect` judges [`records`] and [`observed`] events; `file` and `client_config` read the
+//! [`model`].
 
 pub(crate) mod client_config;
 pub(crate) mod control_plane;

@@ -148,14 +148,9 @@ impl Session {
     }
 }
 
-/// The `error="..."` of a `WWW-Authenticate: Bearer` challenge.
-pub fn challenge_error(challenge: &str) -> Option<String> {
-    challenge_param(challenge, "error")
-}
-
 /// The auth-param `name` of a `WWW-Authenticate` challenge (RFC 9110 §11.2): a token or a
 /// quoted string, with `\"` escapes undone. `error` is not found inside `error_description`.
-pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
+pub(super) fn challenge_param(challenge: &str, name: &str) -> Option<String> {
     // Skip the scheme ("Bearer"), then read `key=value` pairs separated by commas.
     let mut rest = challenge.trim_start();
     if let Some((scheme, after)) = rest.split_once(char::is_whitespace)
@@ -201,6 +196,11 @@ pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `error="..."` of a `WWW-Authenticate: Bearer` challenge.
+    fn challenge_error(challenge: &str) -> Option<String> {
+        challenge_param(challenge, "error")
+    }
 
     #[test]
     fn challenge_params_are_read_as_auth_params() {

@@ -16,7 +16,7 @@
 //!
 //! [`Session::new`] gives each session its own connection pool and a log of every HTTP
 //! attempt (what the scenario harness reads back). [`Session::with_transport`] lets many
-//! sessions share one [`Transport`] — one pool, and an [`AttemptObserver`](super::transport::AttemptObserver)
+//! sessions share one [`Transport`] — one pool, and an [`AttemptObserver`](super::AttemptObserver)
 //! that sees every attempt without keeping any: what `fauxauth load` runs 10 000 of.
 //!
 //! ```no_run
@@ -56,7 +56,7 @@ mod config;
 mod renewal;
 mod revoke;
 
-pub use api::{ApiResponse, challenge_error, challenge_param};
+pub use api::ApiResponse;
 pub use config::{ExpirySource, SessionConfig, SessionStats};
 
 /// How this session used one refresh token.
