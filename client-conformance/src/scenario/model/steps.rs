@@ -202,6 +202,9 @@ pub struct SetClockStep {
 /// What `revoke` revokes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+// The schema keeps the name it had before the rename (`revoke.target`), so that
+// scenarios/scenario.schema.json does not change.
+#[schemars(rename = "RevokeTarget")]
 pub enum RevokeStepTarget {
     /// The client's grant: its refresh token and every access token of it (default).
     #[default]
