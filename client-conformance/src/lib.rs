@@ -5,20 +5,28 @@
 //! expiry, refresh and failure, and reports like a test runner's.
 //!
 //! ## Layout
-//! Each module imports only from the ones listed before it (no import cycles):
+//! Each module imports only from the ones listed before it, and no two files import each
+//! other (no import cycles):
 //! - [`client`]: the reference clients and the [`client::Session`] token manager.
-//!   `client/types.rs` holds the leaf types every client file shares (grant kind, client-auth
-//!   and PKCE methods, the login flow); `transport`, `error` and `oauth` sit on it; the
-//!   credentials and authorization-code clients on those; `session/` (the token manager:
-//!   configuration, renewal with single-flight, API calls, revocation) on top.
-//! - [`scenario`]: the scenario file format ([`scenario::model`]), reading a file with
-//!   positions (`scenario::file`), what a run leaves behind ([`scenario::records`]), judging
-//!   (`scenario::expect`), the scenario's control-plane adapter (`scenario::control_plane`)
-//!   and the runner (`scenario::run`), which hands external programs to `external`.
-//! - `external`: running your own client program and judging it by the event log: its
-//!   environment, spawning it in a process group, judging its exit and the log.
+//!   `types.rs` holds the leaf types every client file shares (grant kind, client-auth and
+//!   PKCE methods, the login flow); `transport.rs`, `error.rs` and `oauth.rs` sit on it; the
+//!   clients `credentials.rs` and `authcode.rs` on those; `session/` on top: `config.rs`
+//!   (knobs, counters), `renewal.rs` (plan, single-flight renewal, expiry sources), `api.rs`
+//!   (model API calls, challenges), `revoke.rs` (client revocation).
+//! - [`scenario`]: `model/` (the file format: steps, expectations, counts, durations),
+//!   `file.rs` (file → [`scenario::Scenario`] with `file:line:col` errors),
+//!   [`scenario::records`] (what a run leaves behind), `expect.rs` (judging records and
+//!   events), `control_plane.rs` (the scenario's control-plane adapter: the only contact with
+//!   the server's control plane), `client_config.rs`, and `run.rs` (the runner), which hands
+//!   external programs to `external`.
+//! - `external/`: running your own client program and judging it by the event log:
+//!   `environment.rs` (its `FAUXAUTH_*` variables), `spawn.rs` (`sh -c`, its process group),
+//!   `judge.rs` (its exit, output and the run's `expect`).
 //! - [`report`]: terminal, JSON and JUnit XML reports of [`scenario::records`].
-//! - [`loadtest`]: `fauxauth load`, many simulated agents refreshing tokens under concurrency.
+//! - [`loadtest`]: `fauxauth load`, many simulated agents refreshing tokens under
+//!   concurrency: `options.rs`, `target.rs` (in-process server or `--target`), `agent.rs`,
+//!   `stats.rs`, `tap.rs`, `rss.rs`, `results.rs` (the JSON contract), `output.rs` (terminal,
+//!   JSON and HTML), `progress.rs`, and the run itself in `mod.rs`.
 
 #![warn(missing_docs)]
 

@@ -9,30 +9,6 @@ use serde::Serialize;
 use super::observed::ObservedEvent;
 use crate::client::{ClientError, Outcome};
 
-/// The results of a run, in file order.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    /// One result per scenario.
-    pub results: Vec<ScenarioResult>,
-    /// Scenarios left out by the filter.
-    pub filtered_out: usize,
-    /// Real time of the whole run.
-    #[serde(serialize_with = "ser_secs")]
-    pub duration: Duration,
-}
-
-impl RunReport {
-    /// Whether every scenario passed.
-    pub fn passed(&self) -> bool {
-        self.results.iter().all(ScenarioResult::passed)
-    }
-
-    /// How many failed.
-    pub fn failed(&self) -> usize {
-        self.results.iter().filter(|r| !r.passed()).count()
-    }
-}
-
 /// What one client call of a step came to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
@@ -179,5 +155,29 @@ impl ScenarioResult {
             events: Vec::new(),
             output: None,
         }
+    }
+}
+
+/// The results of a run, in file order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// One result per scenario.
+    pub results: Vec<ScenarioResult>,
+    /// Scenarios left out by the filter.
+    pub filtered_out: usize,
+    /// Real time of the whole run.
+    #[serde(serialize_with = "ser_secs")]
+    pub duration: Duration,
+}
+
+impl RunReport {
+    /// Whether every scenario passed.
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(ScenarioResult::passed)
+    }
+
+    /// How many failed.
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| !r.passed()).count()
     }
 }
