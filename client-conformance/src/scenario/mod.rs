@@ -3,7 +3,7 @@
 //! what a run leaves behind ([`records`]).
 //!
 //! Imports point down only: `run` drives the client and the server through `control_plane`
-//! (the scenario's control-plane adapter) and hands external programs to `crate::external`;
+//! (the scenario's control-plane adapter) and hands external programs to the `external` module;
 //! `expect` judges [`records`] and [`observed`] events; `file` and `client_config` read the
 //! [`model`].
 

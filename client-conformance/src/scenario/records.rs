@@ -1,6 +1,6 @@
 //! What a run leaves behind: per-call, per-step and per-scenario records, unmet expectations,
 //! and the run's report. The judges (`scenario::expect`) read them and the reports
-//! ([`crate::report`]) print them; neither needs the runner.
+//! (the `report` module) print them; neither needs the runner.
 
 use std::time::{Duration, Instant};
 
