@@ -34,14 +34,13 @@ use crate::scenario::control_plane::{self, server_step, start_server, stop};
 use crate::scenario::model::{ExternalSpec, Scenario, Step};
 use crate::scenario::observed::unix_ms;
 use crate::scenario::records::{Failure, ScenarioResult};
-use environment::clock_scale;
-pub(crate) use environment::environment;
+use environment::{clock_scale, environment};
 use spawn::Program;
 
 /// The default time an external program may run.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Output kept per program (the tail).
-pub(crate) const OUTPUT_LIMIT: usize = 16 * 1024;
+const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Run `scenario` with the external program `spec`.
 pub(crate) async fn run(
@@ -158,7 +157,7 @@ pub(crate) async fn run(
     result
 }
 
-pub(super) fn setup_failure(message: String) -> Failure {
+fn setup_failure(message: String) -> Failure {
     Failure {
         step: None,
         expected: "the external run to start".to_owned(),
