@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
-use fauxauth_conformance::load;
+use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::tls::TlsConfig;
 use fauxauth_server::{Clock, MockServer, ServerConfig};
@@ -93,7 +93,7 @@ enum FlowArg {
     ClientCredentials,
 }
 
-impl From<FlowArg> for load::Flow {
+impl From<FlowArg> for loadtest::LoadFlow {
     fn from(flow: FlowArg) -> Self {
         match flow {
             FlowArg::AuthorizationCode => Self::AuthorizationCode,
@@ -114,7 +114,7 @@ enum RefreshArg {
     None,
 }
 
-impl From<RefreshArg> for load::RefreshMode {
+impl From<RefreshArg> for loadtest::RefreshMode {
     fn from(mode: RefreshArg) -> Self {
         match mode {
             RefreshArg::SingleFlight => Self::SingleFlight,
@@ -343,7 +343,7 @@ fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
 }
 
 async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
-    let options = load::LoadOptions {
+    let options = loadtest::LoadOptions {
         agents: args.agents,
         duration: args.duration,
         rate: args.rate,
@@ -362,14 +362,14 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         progress: !args.quiet,
     };
-    let report = load::run(options).await?;
+    let report = loadtest::run(options).await?;
     print!("{}", report.summary());
     if let Some(path) = &args.json {
-        load::write_json(&report, path)
+        loadtest::write_json(&report, path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.report {
-        load::write_html(&report, path)
+        loadtest::write_html(&report, path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

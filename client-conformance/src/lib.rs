@@ -5,16 +5,33 @@
 //! expiry, refresh and failure, and reports like a test runner's.
 //!
 //! ## Layout
+//! Each module imports only from the ones listed before it, and no two files import each
+//! other (no import cycles):
 //! - [`client`]: the reference clients and the [`client::Session`] token manager.
-//! - [`scenario`]: the scenario file format, loading with positions, running, judging.
-//! - [`external`]: running your own client program and judging it by the event log.
-//! - [`report`]: terminal, JSON and JUnit XML reports.
-//! - [`load`]: `fauxauth load`, many simulated agents refreshing tokens under concurrency.
+//!   `types.rs` holds the leaf types every client file shares (grant kind, client-auth and
+//!   PKCE methods, the login flow); `transport.rs`, `error.rs` and `oauth.rs` sit on it; the
+//!   clients `credentials.rs` and `authcode.rs` on those; `session/` on top: `config.rs`
+//!   (knobs, counters), `renewal.rs` (plan, single-flight renewal, expiry sources), `api.rs`
+//!   (model API calls, challenges), `revoke.rs` (client revocation).
+//! - [`scenario`]: `model/` (the file format: steps, expectations, counts, durations),
+//!   `file.rs` (file → [`scenario::Scenario`] with `file:line:col` errors),
+//!   [`scenario::records`] (what a run leaves behind), `expect.rs` (judging records and
+//!   events), `control_plane.rs` (the scenario's control-plane adapter: the only contact with
+//!   the server's control plane), `client_config.rs`, and `run.rs` (the runner), which hands
+//!   external programs to `external`.
+//! - `external/`: running your own client program and judging it by the event log:
+//!   `environment.rs` (its `FAUXAUTH_*` variables), `spawn.rs` (`sh -c`, its process group),
+//!   `judge.rs` (its exit, output and the run's `expect`).
+//! - [`report`]: terminal, JSON and JUnit XML reports of [`scenario::records`].
+//! - [`loadtest`]: `fauxauth load`, many simulated agents refreshing tokens under
+//!   concurrency: `options.rs`, `target.rs` (in-process server or `--target`), `agent.rs`,
+//!   `stats.rs`, `tap.rs`, `rss.rs`, `results.rs` (the JSON contract), `output.rs` (terminal,
+//!   JSON and HTML), `progress.rs`, and the run itself in `mod.rs`.
 
 #![warn(missing_docs)]
 
 pub mod client;
-pub mod external;
-pub mod load;
+pub(crate) mod external;
+pub mod loadtest;
 pub mod report;
 pub mod scenario;

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use fauxauth_conformance::load::{self, Flow, LoadOptions, LoadReport, RefreshMode};
+use fauxauth_conformance::loadtest::{
+    self as load, LoadFlow as Flow, LoadOptions, LoadReport, RefreshMode,
+};
 use fauxauth_server::config::{DurationValue, ServerConfig};
 use fauxauth_server::{MockServer, ServerHandle};
 use serde_json::Value;

@@ -11,21 +11,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::error::ClientError;
-use super::oauth::{Endpoints, GrantKind, OAuthClient, TokenSet, snippet, token_result};
+use super::oauth::{Endpoints, OAuthClient, TokenSet, snippet, token_result};
 use super::transport::{Exchange, Transport};
-
-/// The PKCE method the client uses.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub enum PkceMethod {
-    /// `S256` (RFC 7636 §4.2; what RFC 9700 requires).
-    #[default]
-    S256,
-    /// `plain` (allowed by RFC 7636, advised against).
-    #[serde(rename = "plain")]
-    Plain,
-}
+use super::types::{GrantKind, PkceMethod};
 
 /// Deliberate PKCE mistakes, to show the server refuses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use oauth2::Scope;
 
 use super::error::ClientError;
-use super::oauth::{GrantKind, OAuthClient, TokenSet, token_result};
+use super::oauth::{OAuthClient, TokenSet, token_result};
 use super::transport::{Exchange, Transport};
+use super::types::GrantKind;
 
 /// A client-credentials client on the `oauth2` crate.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::transport::TransportError;
+use super::types::secs;
 
 /// The outcome of a client operation, as scenario files name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -232,14 +233,14 @@ fn ago_text(ago: Duration) -> String {
     if ago < Duration::from_secs(1) {
         "just now".to_owned()
     } else {
-        format!("{} ago", super::oauth::secs(ago))
+        format!("{} ago", secs(ago))
     }
 }
 
 /// The `error` and description of an OAuth-ish JSON error body: RFC 6749 §5.2
 /// (`{"error": "...", "error_description": "..."}`) or the OpenAI API shape
 /// (`{"error": {"code": "...", "message": "..."}}`).
-pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
+pub(super) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let error = &value["error"];
     if let Some(code) = error.as_str() {

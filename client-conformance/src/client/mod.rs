@@ -2,18 +2,18 @@
 //! [`CredentialsClient`], [`AuthCodeClient`] (headless, PKCE S256), and the token manager
 //! [`Session`] with the seed's agent knobs.
 
-pub mod authcode;
-pub mod credentials;
-pub mod error;
-pub mod oauth;
-pub mod session;
-pub mod transport;
+mod authcode;
+mod credentials;
+mod error;
+mod oauth;
+mod session;
+mod transport;
+pub(crate) mod types;
 
-pub use authcode::{AuthCodeClient, LoginOptions, PkceAttack, PkceMethod};
+pub use authcode::{AuthCodeClient, LoginOptions, PkceAttack};
 pub use credentials::CredentialsClient;
 pub use error::{ClientError, Outcome};
-pub use oauth::{ClientAuthMethod, Endpoints, GrantKind, TokenSet, TokenSummary};
-pub use session::{
-    ApiResponse, ExpirySource, Flow, LoginReport, Session, SessionConfig, SessionStats,
-};
+pub use oauth::{Endpoints, TokenSet, TokenSummary};
+pub use session::{ApiResponse, ExpirySource, LoginReport, Session, SessionConfig, SessionStats};
 pub use transport::{Attempt, AttemptObserver, Exchange, RetryPolicy, Transport, TransportError};
+pub use types::{ClientAuthMethod, Flow, GrantKind, PkceMethod};

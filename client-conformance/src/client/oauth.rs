@@ -11,13 +11,14 @@ use oauth2::{
     AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,
     RefreshToken, RequestTokenError, TokenResponse as _, TokenUrl,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::{ClientError, parse_error_body};
 use super::transport::{Attempt, Exchange, Transport, TransportError};
+use super::types::{ClientAuthMethod, GrantKind};
 
 /// The `oauth2` client type the reference clients use: authorization and token URLs set.
-pub type OAuthClient =
+pub(super) type OAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// Where the server's endpoints are.
@@ -49,23 +50,8 @@ impl Endpoints {
     }
 }
 
-/// How the client authenticates at the token endpoint.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuthMethod {
-    /// `client_secret_basic`: HTTP Basic.
-    #[default]
-    Basic,
-    /// `client_secret_post`: the secret in the form body.
-    Post,
-    /// `none`: a public client sends only `client_id`.
-    None,
-}
-
 /// Build the `oauth2` client.
-pub fn oauth_client(
+pub(super) fn oauth_client(
     endpoints: &Endpoints,
     client_id: &str,
     client_secret: Option<&str>,
@@ -161,20 +147,9 @@ pub struct TokenSummary {
     pub scope: Option<String>,
 }
 
-/// Which grant a token request was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantKind {
-    /// `authorization_code`.
-    AuthorizationCode,
-    /// `client_credentials`.
-    ClientCredentials,
-    /// `refresh_token`.
-    RefreshToken,
-}
-
 /// Turn an `oauth2` token result into tokens or a typed error. `sent_at` is when the request
 /// was sent and `now` when the answer came, both by the client's clock.
-pub fn token_result(
+pub(super) fn token_result(
     grant: GrantKind,
     result: Result<BasicTokenResponse, RequestTokenError<TransportError, BasicErrorResponse>>,
     transport: &Transport,
@@ -233,7 +208,7 @@ pub fn token_result(
 }
 
 /// Use a refresh token (RFC 6749 §6). A response without a new refresh token keeps the old one.
-pub async fn refresh(
+pub(super) async fn refresh(
     client: &OAuthClient,
     transport: &Transport,
     refresh_token: &str,
@@ -258,7 +233,7 @@ fn last_status(attempts: &[Attempt]) -> Option<u16> {
 }
 
 /// The first 200 characters of a body, for error messages.
-pub fn snippet(body: &[u8]) -> String {
+pub(super) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
@@ -269,9 +244,4 @@ pub fn snippet(body: &[u8]) -> String {
         out.push('…');
     }
     out
-}
-
-/// A duration in whole seconds for messages.
-pub fn secs(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }

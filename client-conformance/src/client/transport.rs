@@ -19,7 +19,7 @@ use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
-use super::oauth::GrantKind;
+use super::types::{GrantKind, is_loopback};
 
 /// Retries on 5xx answers and timeouts. Off (`retries: 0`) by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +287,7 @@ impl Transport {
         let mut url = request.uri().to_string();
         if self.plain_loopback
             && let Some(rest) = url.strip_prefix("https://")
-            && super::session::is_loopback(&url)
+            && is_loopback(&url)
         {
             url = format!("http://{rest}");
         }

@@ -1,6 +1,6 @@
 //! The JSON report: every scenario with its failures, step records and event log.
 
-use crate::scenario::run::RunReport;
+use crate::scenario::records::RunReport;
 
 /// The report as pretty JSON.
 pub fn render(report: &RunReport) -> Result<String, serde_json::Error> {

@@ -2,7 +2,7 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::scenario::run::{RunReport, ScenarioResult};
+use crate::scenario::records::{RunReport, ScenarioResult};
 
 /// The report as JUnit XML.
 pub fn render(report: &RunReport) -> Result<String, quick_junit::SerializeError> {

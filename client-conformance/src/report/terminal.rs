@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::scenario::run::{RunReport, ScenarioResult};
+use crate::scenario::records::{RunReport, ScenarioResult};
 
 /// The line printed when a scenario finishes: `scenario NAME ... ok (0.12s)`.
 pub fn result_line(result: &ScenarioResult) -> String {

@@ -6,14 +6,14 @@
 
 use super::model::{Count, RunExpect, Step, StepExpect};
 use super::observed::ObservedEvent;
-use super::run::{CallRecord, Failure, StepRecord};
+use super::records::{CallRecord, Failure, StepRecord};
 use crate::client::Outcome;
 
 /// An unmet expectation: (what was expected, what happened instead).
-pub type Unmet = (String, String);
+pub(crate) type Unmet = (String, String);
 
 /// Check a step's record.
-pub fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
+pub(crate) fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
     let (expect, client_step) = match step {
         Step::Login(s) => (s.expect.clone(), true),
         Step::CallApi(s) => (s.expect.clone(), true),
@@ -206,7 +206,7 @@ fn summarize(calls: &[CallRecord]) -> String {
 
 /// What the whole-run expectations are judged on.
 #[derive(Debug)]
-pub struct RunContext<'a> {
+pub(crate) struct RunContext<'a> {
     /// The server's event log.
     pub events: &'a [ObservedEvent],
     /// Virtual start of the run, Unix milliseconds.
@@ -217,10 +217,10 @@ pub struct RunContext<'a> {
 
 /// The least real time between a 503 and the client's next token request that counts as
 /// backing off.
-pub const MIN_BACKOFF_MS: u64 = 50;
+pub(crate) const MIN_BACKOFF_MS: u64 = 50;
 
 /// Check the whole-run expectations.
-pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
+pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
     let mut failures = Vec::new();
     let events = ctx.events;
     let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| event_lines(events, ctx.start_ms, filter);
@@ -330,11 +330,11 @@ pub fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
 }
 
 /// Events shown under a whole-run failure: at most this many (the first and the last half).
-pub const MAX_EVENT_LINES: usize = 16;
+pub(crate) const MAX_EVENT_LINES: usize = 16;
 
 /// The report lines of the events `pick` selects: all of them, or the first and last
 /// [`MAX_EVENT_LINES`]` / 2` with a count of those left out between.
-pub fn event_lines(
+pub(crate) fn event_lines(
     events: &[ObservedEvent],
     start_ms: u64,
     pick: &dyn Fn(&ObservedEvent) -> bool,
@@ -357,7 +357,7 @@ pub fn event_lines(
 /// The verdict of a whole-run rule over the event log: whether it held, why, and the events
 /// the explanation names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Whether the rule held.
     pub ok: bool,
     /// Why, in a sentence naming event numbers.
@@ -372,7 +372,7 @@ impl Verdict {
     }
 
     /// The report lines: the events the verdict is about, or else those `otherwise` picks.
-    pub fn lines(
+    pub(crate) fn lines(
         &self,
         events: &[ObservedEvent],
         start_ms: u64,
@@ -394,7 +394,7 @@ impl Verdict {
 ///    expiry — so a client that renews on demand, whose calls are sparser than its refresh
 ///    buffer, passes as long as it never uses an expired token; and
 /// 3. at least one renewal happened (otherwise there is nothing to judge).
-pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
+pub(crate) fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
     if let Some(call) = events
         .iter()
         .find(|e| e.endpoint == "api" && e.token_expired == Some(true))
@@ -477,7 +477,7 @@ pub fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
 
 /// After every 503 from the token endpoint, the same client's next token request came at
 /// least [`MIN_BACKOFF_MS`] later (real time) — and there was at least one 503 and a retry.
-pub fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
+pub(crate) fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
     let token: Vec<&ObservedEvent> = events.iter().filter(|e| e.endpoint == "token").collect();
     let mut seen = 0;
     for (i, e) in token.iter().enumerate() {
@@ -531,122 +531,4 @@ fn tail(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(seq: u64, minute: u64, endpoint: &str) -> ObservedEvent {
-        ObservedEvent {
-            seq,
-            virtual_time_ms: minute * 60_000,
-            endpoint: endpoint.to_owned(),
-            method: "POST".to_owned(),
-            path: format!("/{endpoint}"),
-            status: Some(200),
-            client_id: Some("c".to_owned()),
-            ..ObservedEvent::default()
-        }
-    }
-
-    fn grant(seq: u64, minute: u64, grant: &str, exp_minute: u64) -> ObservedEvent {
-        ObservedEvent {
-            grant_type: Some(grant.to_owned()),
-            access_exp: Some(exp_minute * 60),
-            ..event(seq, minute, "token")
-        }
-    }
-
-    #[test]
-    fn a_whole_run_failure_shows_the_events_it_names_not_the_last_ones() {
-        // A late renewal early on (#1 issues a token to minute 60, #3 renews at minute 61,
-        // after a call at minute 60), then thirty more API calls.
-        let mut events = vec![
-            grant(1, 0, "client_credentials", 60),
-            event(2, 60, "api"),
-            grant(3, 61, "client_credentials", 121),
-        ];
-        events.extend((4..34).map(|seq| event(seq, 70, "api")));
-        let verdict = refreshed_before_expiry(&events);
-        assert!(!verdict.ok);
-        assert!(verdict.why.contains("event #3"), "{}", verdict.why);
-        assert!(verdict.why.contains("event #1"), "{}", verdict.why);
-        let lines = verdict.lines(&events, 0, &|_| true);
-        assert!(lines.iter().any(|l| l.starts_with("#1 ")), "{lines:?}");
-        assert!(lines.iter().any(|l| l.starts_with("#3 ")), "{lines:?}");
-        assert!(!lines.iter().any(|l| l.starts_with("#33 ")), "{lines:?}");
-    }
-
-    fn api(seq: u64, minute: u64, exp_minute: u64) -> ObservedEvent {
-        ObservedEvent {
-            access_exp: Some(exp_minute * 60),
-            token_expired: Some(minute >= exp_minute),
-            ..event(seq, minute, "api")
-        }
-    }
-
-    #[test]
-    fn an_on_demand_client_with_sparse_calls_refreshed_before_expiry() {
-        // 60-minute tokens, a call every 90 minutes: each renewal comes after the old token
-        // expired, but before the next call, which carries the new token.
-        let events = vec![
-            grant(1, 0, "client_credentials", 60),
-            api(2, 0, 60),
-            grant(3, 90, "client_credentials", 150),
-            api(4, 90, 150),
-            grant(5, 180, "client_credentials", 240),
-            api(6, 180, 240),
-        ];
-        let verdict = refreshed_before_expiry(&events);
-        assert!(verdict.ok, "{}", verdict.why);
-        assert!(
-            verdict
-                .why
-                .contains("after it but before the next API call"),
-            "{}",
-            verdict.why
-        );
-    }
-
-    #[test]
-    fn a_call_with_an_expired_token_fails_refreshed_before_expiry() {
-        let events = vec![
-            grant(1, 0, "client_credentials", 60),
-            api(2, 61, 60),
-            grant(3, 62, "client_credentials", 122),
-        ];
-        let verdict = refreshed_before_expiry(&events);
-        assert!(!verdict.ok);
-        assert!(
-            verdict.why.starts_with(
-                "event #2: an API call with an access token that had expired 60s earlier"
-            ),
-            "{}",
-            verdict.why
-        );
-        assert_eq!(verdict.about, vec![2]);
-    }
-
-    #[test]
-    fn a_late_renewal_after_a_call_in_between_fails_refreshed_before_expiry() {
-        // The call at minute 61 carried no expired token (say, another token), yet the
-        // renewal of the expired one came only after it.
-        let events = vec![
-            grant(1, 0, "client_credentials", 60),
-            event(2, 61, "api"),
-            grant(3, 62, "client_credentials", 122),
-        ];
-        let verdict = refreshed_before_expiry(&events);
-        assert!(!verdict.ok);
-        assert!(verdict.why.contains("after API call #2"), "{}", verdict.why);
-        assert_eq!(verdict.about, vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn long_event_lists_keep_the_first_and_last_and_say_how_many_are_left_out() {
-        let events: Vec<ObservedEvent> = (1..=40).map(|seq| event(seq, 1, "api")).collect();
-        let lines = event_lines(&events, 0, &|_| true);
-        assert_eq!(lines.len(), MAX_EVENT_LINES + 1);
-        assert!(lines[0].starts_with("#1 "), "{lines:?}");
-        assert_eq!(lines[MAX_EVENT_LINES / 2], "… 24 more …");
-        assert!(lines[MAX_EVENT_LINES].starts_with("#40 "), "{lines:?}");
-    }
-}
+mod tests;

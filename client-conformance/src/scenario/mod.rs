@@ -1,13 +1,22 @@
-//! Scenario files: the [`model`], [`load`]ing with positions, [`run`]ning, and judging
-//! ([`expect`]).
+//! Scenario files: the [`model`], reading a file with positions (`file`: [`load_file`],
+//! [`load_str`]), running (`run`: [`run_paths`], [`run_scenario`]), judging (`expect`), and
+//! what a run leaves behind ([`records`]).
+//!
+//! Imports point down only: `run` drives the client and the server through `control_plane`
+//! (the scenario's control-plane adapter) and hands external programs to the `external` module;
+//! `expect` judges [`records`] and [`observed`] events; `file` and `client_config` read the
+//! [`model`].
 
-pub mod expect;
-pub mod load;
+pub(crate) mod client_config;
+pub(crate) mod control_plane;
+pub(crate) mod expect;
+pub(crate) mod file;
 pub mod model;
 pub mod observed;
-pub mod run;
-pub(crate) mod server_glue;
+pub mod records;
+pub(crate) mod run;
 
-pub use load::{LoadError, load_file, load_str};
+pub use file::{ScenarioFileError, load_file, load_str};
 pub use model::{Scenario, schema_json};
-pub use run::{RunOptions, RunReport, ScenarioResult, run_paths, run_paths_with, run_scenario};
+pub use records::{CallRecord, Failure, RunReport, ScenarioResult, StepRecord};
+pub use run::{RunOptions, run_paths, run_paths_with, run_scenario};

@@ -1,5 +1,7 @@
 //! The server's events as the harness judges and reports them.
 
+use std::time::SystemTime;
+
 use serde::Serialize;
 
 /// One request as the server recorded it (tokens as short hashes only).
@@ -121,4 +123,11 @@ fn format_offset(ms: u64) -> String {
     } else {
         format!("{}.{:03}s", s, ms % 1000)
     }
+}
+
+/// Unix milliseconds of `t`.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }

@@ -4,169 +4,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use fauxauth_server::config::{CODEX_CLIENT_ID, Profile};
-use fauxauth_server::{Clock, MockServer, ServerConfig, ServerHandle};
-use serde::Serialize;
+use fauxauth_server::{Clock, ServerHandle};
 
+use super::client_config::session_config;
+use super::control_plane::{self, server_step, start_server};
 use super::expect;
-use super::load::{self, LoadError};
-use super::model::{ClientSpec, RevokeBy, RevokeStep, RevokeTarget, Scenario, SetClockStep, Step};
-use super::observed::ObservedEvent;
-use super::server_glue;
-use crate::client::{
-    ClientAuthMethod, Flow, LoginOptions, Outcome, PkceMethod, RetryPolicy, Session, SessionConfig,
-};
-
-/// What one client call of a step came to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallRecord {
-    /// The outcome.
-    pub outcome: Outcome,
-    /// The HTTP status, if an answer came.
-    pub status: Option<u16>,
-    /// The OAuth or bearer error code, if any.
-    pub error: Option<String>,
-    /// The error message, if the call failed; for an API answer, why the API refused.
-    pub message: Option<String>,
-    /// Logins: whether the authorization response carried `iss` matching the issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss_checked: Option<bool>,
-}
-
-impl CallRecord {
-    fn ok(status: Option<u16>) -> Self {
-        Self {
-            outcome: Outcome::Ok,
-            status,
-            error: None,
-            message: None,
-            iss_checked: None,
-        }
-    }
-
-    fn from_error(e: &crate::client::ClientError) -> Self {
-        Self {
-            outcome: e.outcome(),
-            status: e.status(),
-            error: e.oauth_error().map(str::to_owned),
-            message: Some(e.to_string()),
-            iss_checked: e.iss_checked(),
-        }
-    }
-
-    /// A short description for reports.
-    pub fn describe(&self) -> String {
-        let mut out = match (self.outcome, self.status) {
-            (Outcome::Ok, Some(s)) => format!("answered HTTP {s}"),
-            (outcome, Some(s)) => format!("{outcome} (HTTP {s})"),
-            (outcome, None) => outcome.to_string(),
-        };
-        if let Some(e) = &self.error {
-            out.push_str(&format!(" {e}"));
-        }
-        if let Some(m) = &self.message {
-            out.push_str(&format!(": {m}"));
-        }
-        out
-    }
-}
-
-/// What a step did, as the expectations see it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StepRecord {
-    /// Position in the file (0-based).
-    pub index: usize,
-    /// The step keyword.
-    pub kind: &'static str,
-    /// The client calls (one, or `concurrent` many).
-    pub calls: Vec<CallRecord>,
-    /// Hash of the access token held before the step.
-    pub token_before: Option<String>,
-    /// Hash of the access token held after the step.
-    pub token_after: Option<String>,
-    /// Whether a refresh token is held after the step.
-    pub refresh_token_after: bool,
-    /// Hash of the refresh token held before the step.
-    pub refresh_before: Option<String>,
-    /// Hash of the refresh token held after the step.
-    pub refresh_after: Option<String>,
-    /// `expires_in` (seconds) of the token response that gave the access token held after
-    /// the step, if the step obtained a new one.
-    pub expires_in_after: Option<u64>,
-    /// Renewals (refreshes or client-credentials grants) during the step.
-    pub renewals: u64,
-    /// The second redemption of the code, with `replay_code`.
-    pub replay: Option<CallRecord>,
-    /// The server's last event sequence number before and after the step.
-    pub seq_range: (u64, u64),
-}
-
-/// One unmet expectation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Failure {
-    /// The step (0-based index and keyword), or none for a whole-run expectation.
-    pub step: Option<(usize, String)>,
-    /// What was expected.
-    pub expected: String,
-    /// What happened instead.
-    pub actual: String,
-    /// The events that bear on it, one line each.
-    pub events: Vec<String>,
-}
-
-/// The result of one scenario.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioResult {
-    /// The scenario's name (the file stem if it could not be loaded).
-    pub name: String,
-    /// The file.
-    pub file: String,
-    /// What it reproduces.
-    pub reproduces: String,
-    /// Real time it took.
-    #[serde(serialize_with = "ser_secs")]
-    pub duration: Duration,
-    /// Unmet expectations (empty: passed).
-    pub failures: Vec<Failure>,
-    /// Steps run.
-    pub steps: Vec<StepRecord>,
-    /// The server's event log.
-    pub events: Vec<ObservedEvent>,
-    /// Output of the external program, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-}
-
-fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-impl ScenarioResult {
-    /// Whether every expectation held.
-    pub fn passed(&self) -> bool {
-        self.failures.is_empty()
-    }
-
-    fn broken(name: String, file: String, message: String, started: Instant) -> Self {
-        Self {
-            name,
-            file,
-            reproduces: String::new(),
-            duration: started.elapsed(),
-            failures: vec![Failure {
-                step: None,
-                expected: "a valid scenario that runs".to_owned(),
-                actual: message,
-                events: Vec::new(),
-            }],
-            steps: Vec::new(),
-            events: Vec::new(),
-            output: None,
-        }
-    }
-}
+use super::file::{self, ScenarioFileError};
+use super::model::{RevokeBy, RevokeStep, RevokeStepTarget, Scenario, Step};
+use super::observed::unix_ms;
+use super::records::{CallRecord, Failure, RunReport, ScenarioResult, StepRecord};
+use crate::client::{LoginOptions, Outcome, Session};
 
 /// Options of a run.
 #[derive(Debug, Clone)]
@@ -186,34 +35,13 @@ impl Default for RunOptions {
     }
 }
 
-/// The results of a run, in file order.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    /// One result per scenario.
-    pub results: Vec<ScenarioResult>,
-    /// Scenarios left out by the filter.
-    pub filtered_out: usize,
-    /// Real time of the whole run.
-    #[serde(serialize_with = "ser_secs")]
-    pub duration: Duration,
-}
-
-impl RunReport {
-    /// Whether every scenario passed.
-    pub fn passed(&self) -> bool {
-        self.results.iter().all(ScenarioResult::passed)
-    }
-
-    /// How many failed.
-    pub fn failed(&self) -> usize {
-        self.results.iter().filter(|r| !r.passed()).count()
-    }
-}
-
 /// Run every scenario file under `paths`. A file that cannot be loaded is a failed result
 /// (with `file:line:column`); a path that does not exist, or nothing to run (no scenario
 /// file, or none the filter matches), is an error.
-pub async fn run_paths(paths: &[PathBuf], options: &RunOptions) -> Result<RunReport, LoadError> {
+pub async fn run_paths(
+    paths: &[PathBuf],
+    options: &RunOptions,
+) -> Result<RunReport, ScenarioFileError> {
     run_paths_with(paths, options, |_| {}).await
 }
 
@@ -222,9 +50,9 @@ pub async fn run_paths_with(
     paths: &[PathBuf],
     options: &RunOptions,
     on_result: impl Fn(&ScenarioResult),
-) -> Result<RunReport, LoadError> {
+) -> Result<RunReport, ScenarioFileError> {
     let started = Instant::now();
-    let files = load::discover(paths)?;
+    let files = file::discover(paths)?;
     let shown = || {
         paths
             .iter()
@@ -233,7 +61,7 @@ pub async fn run_paths_with(
             .join(", ")
     };
     if files.is_empty() {
-        return Err(LoadError::NothingToRun {
+        return Err(ScenarioFileError::NothingToRun {
             why: format!("{} holds no *.yaml or *.yml file", shown()),
         });
     }
@@ -246,7 +74,7 @@ pub async fn run_paths_with(
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let loaded = load::load_file(&file);
+        let loaded = file::load_file(&file);
         let name = match &loaded {
             Ok(s) => s.name.clone(),
             Err(_) => stem.clone(),
@@ -282,7 +110,7 @@ pub async fn run_paths_with(
         if names.len() > 10 {
             listed.push_str(", …");
         }
-        return Err(LoadError::NothingToRun {
+        return Err(ScenarioFileError::NothingToRun {
             why: format!(
                 "--filter {filter:?} matches none of the {} scenario(s) in {} (by name or file name: {listed})",
                 names.len(),
@@ -344,7 +172,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
     let mut steps = Vec::new();
     let mut failures = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        let before = server_glue::last_seq(&server);
+        let before = control_plane::last_seq(&server);
         let mut record = match execute(step, index, &session, &server).await {
             Ok(r) => r,
             Err(message) => {
@@ -357,13 +185,13 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
                 break;
             }
         };
-        record.seq_range = (before, server_glue::last_seq(&server));
+        record.seq_range = (before, control_plane::last_seq(&server));
         let unmet = expect::check_step(step, &record);
         steps.push(record);
         if !unmet.is_empty() {
-            let after = server_glue::last_seq(&server);
+            let after = control_plane::last_seq(&server);
             let mut events = Some(expect::event_lines(
-                &server_glue::events(&server),
+                &control_plane::events(&server),
                 start_ms,
                 &|e| e.seq > before && e.seq <= after,
             ));
@@ -387,7 +215,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             break;
         }
     }
-    let events = server_glue::stop_and_collect(server).await;
+    let events = control_plane::stop_and_collect(server).await;
     if failures.is_empty() {
         let context = expect::RunContext {
             events: &events,
@@ -406,99 +234,6 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         events,
         output: None,
     }
-}
-
-/// Start the scenario's server on `127.0.0.1:0`.
-pub async fn start_server(config: &ServerConfig, clock: Clock) -> Result<ServerHandle, String> {
-    MockServer::builder()
-        .config(config.clone())
-        .clock(clock)
-        .start()
-        .await
-        .map_err(|e| format!("the server did not start: {e}"))
-}
-
-/// Stop a server without waiting on connections a `hang` fault holds open.
-pub async fn stop(server: ServerHandle) {
-    let _ = tokio::time::timeout(Duration::from_millis(500), server.shutdown()).await;
-}
-
-/// Unix milliseconds of `t`.
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// The client a scenario uses for `flow` when it names none: the profile's built-in client
-/// (for `openai`, the Codex CLI's client id and callback).
-pub fn builtin_client(flow: Flow, profile: Profile) -> SessionConfig {
-    match (flow, profile) {
-        (Flow::ClientCredentials, _) => SessionConfig::builtin_service(),
-        (Flow::AuthorizationCode, Profile::Openai) => SessionConfig::authorization_code(
-            CODEX_CLIENT_ID,
-            "http://localhost:1455/auth/callback",
-        ),
-        (Flow::AuthorizationCode, _) => SessionConfig::builtin_agent(),
-    }
-}
-
-/// The reference client's configuration: the profile's built-in client for the flow,
-/// overridden by the scenario's knobs.
-pub fn session_config(spec: &ClientSpec, server: &ServerConfig) -> SessionConfig {
-    let flow = spec.flow.unwrap_or(Flow::AuthorizationCode);
-    let mut c = builtin_client(flow, server.profile);
-    if let Some(id) = &spec.client_id {
-        c.client_id = id.clone();
-        c.client_secret = spec.client_secret.clone();
-    } else if spec.client_secret.is_some() {
-        c.client_secret = spec.client_secret.clone();
-    }
-    c.auth_method = spec.auth_method.unwrap_or(if c.client_secret.is_some() {
-        ClientAuthMethod::Basic
-    } else {
-        ClientAuthMethod::None
-    });
-    if let Some(scopes) = &spec.scopes {
-        c.scopes = scopes.clone();
-    }
-    if let Some(uri) = &spec.redirect_uri {
-        c.redirect_uri = Some(uri.clone());
-    }
-    if flow == Flow::AuthorizationCode {
-        c.pkce = match spec.pkce {
-            Some(false) => None,
-            _ => Some(spec.pkce_method.unwrap_or(PkceMethod::S256)),
-        };
-    }
-    let set = |target: &mut bool, value: Option<bool>| {
-        if let Some(v) = value {
-            *target = v;
-        }
-    };
-    set(&mut c.token_auto_refresh, spec.token_auto_refresh);
-    set(&mut c.reactive_refresh, spec.reactive_refresh);
-    set(&mut c.single_flight, spec.single_flight);
-    set(&mut c.local_expiry_check, spec.local_expiry_check);
-    if let Some(b) = spec.token_refresh_buffer {
-        c.token_refresh_buffer = b.0;
-    }
-    if let Some(t) = spec.request_timeout {
-        c.request_timeout = t.0;
-    }
-    c.retry = RetryPolicy {
-        retries: spec.retries.unwrap_or(0),
-        backoff: spec
-            .retry_backoff
-            .map_or(RetryPolicy::default().backoff, |d| d.0),
-    };
-    if let Some(skew) = spec.clock_skew {
-        c.clock_skew_secs = skew.as_secs();
-    }
-    if let Some(source) = spec.expiry_source {
-        c.expiry_source = source;
-    }
-    c
 }
 
 async fn execute(
@@ -611,65 +346,6 @@ async fn call_api(session: &Session, n: u32, probe: bool) -> Vec<CallRecord> {
     out
 }
 
-/// Run a step that acts on the server only (not the client). `admin_client` is the client
-/// whose grants an admin `revoke` revokes.
-pub(crate) async fn server_step(
-    step: &Step,
-    server: &ServerHandle,
-    admin_client: Option<&str>,
-) -> Result<(), String> {
-    match step {
-        Step::Advance(by) => server
-            .clock()
-            .advance(by.0)
-            .map(|_| ())
-            .map_err(|e| format!("cannot advance the clock: {e}")),
-        Step::SetClock(set) => set_clock(server.clock(), set),
-        Step::Fault(rule) => server_glue::add_fault(server, rule),
-        Step::RotateKeys(rotate) => {
-            server_glue::rotate_keys(server, rotate.grace.map_or(Duration::ZERO, |g| g.0)).await
-        }
-        Step::Wait(d) => {
-            tokio::time::sleep(d.0).await;
-            Ok(())
-        }
-        Step::Revoke(RevokeStep {
-            by: RevokeBy::Admin,
-            target: RevokeTarget::Grant,
-        }) => match admin_client {
-            Some(client) => {
-                server_glue::revoke_client(server, client);
-                Ok(())
-            }
-            None => Err("no client to revoke".to_owned()),
-        },
-        other => Err(format!(
-            "{} needs the reference client; it cannot act on an external program",
-            other.kind()
-        )),
-    }
-}
-
-fn set_clock(clock: &Clock, set: &SetClockStep) -> Result<(), String> {
-    let target = if let Some(to) = &set.to {
-        humantime::parse_rfc3339_weak(to).map_err(|e| format!("set_clock.to {to:?}: {e}"))?
-    } else if let Some(offset) = set.offset {
-        let now = clock.now();
-        if offset.negative {
-            now.checked_sub(offset.magnitude)
-                .ok_or("set_clock.offset goes before the epoch")?
-        } else {
-            now + offset.magnitude
-        }
-    } else {
-        return Err("set_clock needs `to` or `offset`".to_owned());
-    };
-    clock
-        .set(target)
-        .map(|_| ())
-        .map_err(|e| format!("cannot set the clock: {e}"))
-}
-
 /// `revoke` with the reference client. The administrator revokes through the server's
 /// control plane, never as a client request: a grant by the family the server reads from the
 /// client's access token (this session's grant only, not the client's other grants), or that
@@ -685,160 +361,21 @@ async fn revoke_step(
             .ok_or("the client holds no tokens: log in before an admin revocation")
     };
     match (revoke.by, revoke.target) {
-        (RevokeBy::Admin, RevokeTarget::Grant) => server_glue::revoke_grant_of(server, &held()?),
-        (RevokeBy::Admin, RevokeTarget::AccessToken) => {
-            server_glue::revoke_access_token(server, &held()?)
+        (RevokeBy::Admin, RevokeStepTarget::Grant) => {
+            control_plane::revoke_grant_of(server, &held()?)
         }
-        (RevokeBy::Client, RevokeTarget::AccessToken) => session
+        (RevokeBy::Admin, RevokeStepTarget::AccessToken) => {
+            control_plane::revoke_access_token(server, &held()?)
+        }
+        (RevokeBy::Client, RevokeStepTarget::AccessToken) => session
             .revoke_access_token()
             .await
             .map_err(|e| e.to_string()),
-        (RevokeBy::Client, RevokeTarget::Grant) => {
+        (RevokeBy::Client, RevokeStepTarget::Grant) => {
             session.logout().await.map_err(|e| e.to_string())
         }
     }
 }
 
-/// Check a `fault` step's rule when the file is loaded.
-pub fn check_fault_rule(rule: &fauxauth_server::FaultRule) -> Result<(), String> {
-    rule.validate().map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use fauxauth_server::EndpointKind;
-
-    async fn logged_in(server: &ServerHandle) -> Session {
-        let session = Session::new(
-            server.url(),
-            SessionConfig::builtin_agent(),
-            server.clock().clone(),
-        )
-        .expect("session");
-        session.login().await.expect("login");
-        session
-    }
-
-    /// The admin acts through the control plane: the log shows no request to the revocation
-    /// endpoint (nor any other request) for it.
-    fn assert_no_request_between(server: &ServerHandle, before: u64) {
-        let after: Vec<_> = server
-            .events()
-            .since(before)
-            .iter()
-            .map(|e| e.path.clone())
-            .collect();
-        assert!(
-            after.is_empty(),
-            "the admin revocation made requests: {after:?}"
-        );
-        assert!(
-            server
-                .events()
-                .all()
-                .iter()
-                .all(|e| e.endpoint != EndpointKind::Revoke),
-            "no event at the revocation endpoint"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_admin_revokes_this_sessions_grant_and_not_the_clients_others() {
-        let server = MockServer::start().await;
-        let mine = logged_in(&server).await;
-        let other = logged_in(&server).await;
-        let admin_grant = RevokeStep {
-            by: RevokeBy::Admin,
-            target: RevokeTarget::Grant,
-        };
-        let before = server.events().last_seq();
-        revoke_step(&admin_grant, &mine, &server)
-            .await
-            .expect("revoked");
-        assert_no_request_between(&server, before);
-        let answer = mine.call_api().await.expect("an answer");
-        assert_eq!(answer.status, 401);
-        assert!(mine.refresh().await.is_err(), "the refresh token too");
-        assert_eq!(
-            other.call_api().await.expect("an answer").status,
-            200,
-            "another grant of the same client is untouched"
-        );
-        assert!(other.refresh().await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn the_admin_finds_the_grant_without_the_event_ring() {
-        // A ring of one event: the token request that issued the session's token is gone
-        // from memory by the time the admin revokes.
-        let server = MockServer::builder()
-            .events_capacity(1)
-            .start()
-            .await
-            .expect("server");
-        let session = logged_in(&server).await;
-        assert_eq!(session.call_api().await.expect("an answer").status, 200);
-        assert!(
-            server
-                .events()
-                .all()
-                .iter()
-                .all(|e| e.details.issued_access.is_none()),
-            "the issuing event has left the ring"
-        );
-        let admin_grant = RevokeStep {
-            by: RevokeBy::Admin,
-            target: RevokeTarget::Grant,
-        };
-        revoke_step(&admin_grant, &session, &server)
-            .await
-            .expect("revoked");
-        assert_eq!(session.call_api().await.expect("an answer").status, 401);
-        assert!(session.refresh().await.is_err(), "the whole grant");
-    }
-
-    #[tokio::test]
-    async fn the_admin_revokes_one_access_token_and_the_grant_lives_on() {
-        let server = MockServer::start().await;
-        let session = logged_in(&server).await;
-        let admin_token = RevokeStep {
-            by: RevokeBy::Admin,
-            target: RevokeTarget::AccessToken,
-        };
-        let before = server.events().last_seq();
-        revoke_step(&admin_token, &session, &server)
-            .await
-            .expect("revoked");
-        assert_no_request_between(&server, before);
-        let answer = session.call_api().await.expect("an answer");
-        assert_eq!(answer.status, 401);
-        session
-            .refresh()
-            .await
-            .expect("the refresh token still works");
-        assert_eq!(session.call_api().await.expect("an answer").status, 200);
-    }
-
-    #[tokio::test]
-    async fn the_client_revokes_its_access_token_at_the_revocation_endpoint() {
-        let server = MockServer::start().await;
-        let session = logged_in(&server).await;
-        let by_client = RevokeStep {
-            by: RevokeBy::Client,
-            target: RevokeTarget::AccessToken,
-        };
-        let before = server.events().last_seq();
-        revoke_step(&by_client, &session, &server)
-            .await
-            .expect("revoked");
-        let requests: Vec<_> = server
-            .events()
-            .since(before)
-            .iter()
-            .map(|e| (e.endpoint, e.status))
-            .collect();
-        assert_eq!(requests, [(EndpointKind::Revoke, Some(200))]);
-        assert_eq!(session.call_api().await.expect("an answer").status, 401);
-    }
-}
+mod tests;

@@ -1,10 +1,14 @@
-//! The harness's only contact with the server's control plane: events, faults, revocation
-//! and key rotation, through the server's public API.
+//! The scenario's control-plane adapter: the harness's only contact with the server's control
+//! plane — starting and stopping it, events, faults, revocation, key rotation and the clock,
+//! through the server's public API — and the steps that act on the server alone.
 
 use std::time::Duration;
 
-use fauxauth_server::{Event, FaultRule, RevokeTarget, ServerHandle};
+use fauxauth_server::{
+    Clock, Event, FaultRule, MockServer, RevokeTarget, ServerConfig, ServerHandle,
+};
 
+use super::model::{RevokeBy, RevokeStep, RevokeStepTarget, SetClockStep, Step};
 use super::observed::ObservedEvent;
 
 /// The sequence number of the server's latest event.
@@ -21,7 +25,7 @@ pub(crate) fn events(server: &ServerHandle) -> Vec<ObservedEvent> {
 /// the API's silent-expiry mode) are answered, and recorded, only at shutdown.
 pub(crate) async fn stop_and_collect(server: ServerHandle) -> Vec<ObservedEvent> {
     let control = server.control();
-    super::run::stop(server).await;
+    stop(server).await;
     control.events().all().iter().map(observe).collect()
 }
 
@@ -100,4 +104,86 @@ pub(crate) async fn rotate_keys(server: &ServerHandle, grace: Duration) -> Resul
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Check a `fault` step's rule when the file is loaded.
+pub(crate) fn check_fault_rule(rule: &FaultRule) -> Result<(), String> {
+    rule.validate().map_err(|e| e.to_string())
+}
+
+/// Run a step that acts on the server only (not the client). `admin_client` is the client
+/// whose grants an admin `revoke` revokes.
+pub(crate) async fn server_step(
+    step: &Step,
+    server: &ServerHandle,
+    admin_client: Option<&str>,
+) -> Result<(), String> {
+    match step {
+        Step::Advance(by) => server
+            .clock()
+            .advance(by.0)
+            .map(|_| ())
+            .map_err(|e| format!("cannot advance the clock: {e}")),
+        Step::SetClock(set) => set_clock(server.clock(), set),
+        Step::Fault(rule) => add_fault(server, rule),
+        Step::RotateKeys(rotate) => {
+            rotate_keys(server, rotate.grace.map_or(Duration::ZERO, |g| g.0)).await
+        }
+        Step::Wait(d) => {
+            tokio::time::sleep(d.0).await;
+            Ok(())
+        }
+        Step::Revoke(RevokeStep {
+            by: RevokeBy::Admin,
+            target: RevokeStepTarget::Grant,
+        }) => match admin_client {
+            Some(client) => {
+                revoke_client(server, client);
+                Ok(())
+            }
+            None => Err("no client to revoke".to_owned()),
+        },
+        other => Err(format!(
+            "{} needs the reference client; it cannot act on an external program",
+            other.kind()
+        )),
+    }
+}
+
+fn set_clock(clock: &Clock, set: &SetClockStep) -> Result<(), String> {
+    let target = if let Some(to) = &set.to {
+        humantime::parse_rfc3339_weak(to).map_err(|e| format!("set_clock.to {to:?}: {e}"))?
+    } else if let Some(offset) = set.offset {
+        let now = clock.now();
+        if offset.negative {
+            now.checked_sub(offset.magnitude)
+                .ok_or("set_clock.offset goes before the epoch")?
+        } else {
+            now + offset.magnitude
+        }
+    } else {
+        return Err("set_clock needs `to` or `offset`".to_owned());
+    };
+    clock
+        .set(target)
+        .map(|_| ())
+        .map_err(|e| format!("cannot set the clock: {e}"))
+}
+
+/// Start the scenario's server on `127.0.0.1:0`.
+pub(crate) async fn start_server(
+    config: &ServerConfig,
+    clock: Clock,
+) -> Result<ServerHandle, String> {
+    MockServer::builder()
+        .config(config.clone())
+        .clock(clock)
+        .start()
+        .await
+        .map_err(|e| format!("the server did not start: {e}"))
+}
+
+/// Stop a server without waiting on connections a `hang` fault holds open.
+pub(crate) async fn stop(server: ServerHandle) {
+    let _ = tokio::time::timeout(Duration::from_millis(500), server.shutdown()).await;
 }

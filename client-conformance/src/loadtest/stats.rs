@@ -20,7 +20,7 @@ use crate::client::{Attempt, AttemptObserver, Exchange, GrantKind, SessionStats,
 
 /// The endpoints a run measures, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Endpoint {
+pub(super) enum Endpoint {
     /// `GET /oauth/authorize` (headless approval, answers 302).
     Authorize,
     /// Token endpoint, `authorization_code` grant.
@@ -35,7 +35,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 5] = [
+    pub(super) const ALL: [Endpoint; 5] = [
         Endpoint::Authorize,
         Endpoint::TokenAuthorizationCode,
         Endpoint::TokenRefresh,
@@ -44,7 +44,7 @@ impl Endpoint {
     ];
 
     /// The name used in reports and JSON.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Endpoint::Authorize => "authorize",
             Endpoint::TokenAuthorizationCode => "token_authorization_code",
@@ -55,7 +55,7 @@ impl Endpoint {
     }
 
     /// The endpoint a request was for, if a load run measures it.
-    pub fn of(exchange: Exchange) -> Option<Self> {
+    pub(super) fn of(exchange: Exchange) -> Option<Self> {
         Some(match exchange {
             Exchange::Authorize => Endpoint::Authorize,
             Exchange::Token(GrantKind::AuthorizationCode) => Endpoint::TokenAuthorizationCode,
@@ -71,7 +71,7 @@ impl Endpoint {
     }
 
     /// Whether this is a token-endpoint request.
-    pub fn is_token(self) -> bool {
+    pub(super) fn is_token(self) -> bool {
         matches!(
             self,
             Endpoint::TokenAuthorizationCode
@@ -153,7 +153,7 @@ impl Timeline {
 
 /// Correctness counters (see the module docs of `load` for their exact meaning).
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(super) struct Counters {
     /// API calls made with an expired token, by the in-process server's event log.
     pub expired_token_calls: AtomicU64,
     /// API calls made with an expired token, by the client's judgment: the token's `exp`
@@ -190,7 +190,7 @@ pub struct Counters {
 
 /// Everything measured, shared by every agent.
 #[derive(Debug)]
-pub struct Stats {
+pub(super) struct Stats {
     started: Instant,
     window: Duration,
     latency: Vec<Mutex<Histogram<u64>>>,
@@ -204,7 +204,7 @@ pub struct Stats {
 
 impl Stats {
     /// Empty statistics for a run whose measured window is `window` from `started`.
-    pub fn new(started: Instant, window: Duration) -> Self {
+    pub(super) fn new(started: Instant, window: Duration) -> Self {
         let seconds = window.as_secs() as usize + usize::from(window.subsec_nanos() > 0);
         Self {
             started,
@@ -234,7 +234,7 @@ impl Stats {
 
     /// Record one completed request of `endpoint` that took `took` (after the window: only
     /// counted as late).
-    pub fn record(&self, endpoint: Endpoint, took: Duration) {
+    pub(super) fn record(&self, endpoint: Endpoint, took: Duration) {
         let Some(second) = self.second() else {
             self.counters.late.fetch_add(1, Ordering::Relaxed);
             return;
@@ -257,7 +257,7 @@ impl Stats {
     }
 
     /// Add what one session counted (at the end of the run).
-    pub fn add_session(&self, s: &SessionStats) {
+    pub(super) fn add_session(&self, s: &SessionStats) {
         let c = &self.counters;
         let add = |counter: &AtomicU64, n: u64| {
             counter.fetch_add(n, Ordering::Relaxed);
@@ -274,7 +274,7 @@ impl Stats {
 
     /// Record a successful renewal seen by an API call (for the refreshes-per-second plot);
     /// inside the window only.
-    pub fn refreshed(&self) {
+    pub(super) fn refreshed(&self) {
         let Some(second) = self.second() else { return };
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
         if let Some(s) = self.timeline.lock().at(second) {
@@ -284,7 +284,7 @@ impl Stats {
 
     /// Count an error of `kind` that an answer showed; inside the window only (the answer
     /// itself is counted late after it).
-    pub fn error(&self, kind: &str) {
+    pub(super) fn error(&self, kind: &str) {
         if let Some(second) = self.second() {
             self.count_error(kind, 1, Some(second));
         }
@@ -292,7 +292,7 @@ impl Stats {
 
     /// Count `n` errors of `kind` that concern the run as a whole — its discovery, or work
     /// cut off at the end — whenever they are found.
-    pub fn run_error(&self, kind: &str, n: u64) {
+    pub(super) fn run_error(&self, kind: &str, n: u64) {
         if n > 0 {
             let last = self.timeline.lock().seconds.len().checked_sub(1);
             self.count_error(kind, n, self.second().or(last));
@@ -310,39 +310,39 @@ impl Stats {
     }
 
     /// Requests completed so far (all endpoints).
-    pub fn total_requests(&self) -> u64 {
+    pub(super) fn total_requests(&self) -> u64 {
         self.count.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     /// Errors so far.
-    pub fn total_errors(&self) -> u64 {
+    pub(super) fn total_errors(&self) -> u64 {
         self.error_total.load(Ordering::Relaxed)
     }
 
     /// Requests of one endpoint.
-    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+    pub(super) fn requests(&self, endpoint: Endpoint) -> u64 {
         self.count[endpoint.index()].load(Ordering::Relaxed)
     }
 
     /// A copy of the latency histogram of one endpoint.
-    pub fn latency(&self, endpoint: Endpoint) -> Histogram<u64> {
+    pub(super) fn latency(&self, endpoint: Endpoint) -> Histogram<u64> {
         self.latency[endpoint.index()].lock().clone()
     }
 
     /// Errors by kind.
-    pub fn errors(&self) -> BTreeMap<String, u64> {
+    pub(super) fn errors(&self) -> BTreeMap<String, u64> {
         self.errors.lock().clone()
     }
 
     /// The timeline, one entry per second of the window.
-    pub fn timeline(&self) -> Vec<Second> {
+    pub(super) fn timeline(&self) -> Vec<Second> {
         let mut timeline = self.timeline.lock();
         timeline.close();
         timeline.seconds.clone()
     }
 
     /// Read a counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
+    pub(super) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::LoadReport;
+use super::results::{LoadJson, LoadReport, Percentiles};
+use super::stats::Second;
 
 /// The terminal summary: settings, per-endpoint rate and latency, counters, errors.
 pub(super) fn summary(r: &LoadReport) -> String {
@@ -78,7 +79,7 @@ pub(super) fn summary(r: &LoadReport) -> String {
 }
 
 /// The endpoints that had requests, with their percentiles (the JSON lists them all).
-fn used(j: &super::LoadJson) -> impl Iterator<Item = (&String, &super::Percentiles)> {
+fn used(j: &LoadJson) -> impl Iterator<Item = (&String, &Percentiles)> {
     j.latency_us
         .iter()
         .filter(|(name, _)| j.requests.get(*name).is_some_and(|n| *n > 0))
@@ -357,7 +358,7 @@ fn refreshes_per_second(r: &LoadReport, svg: &mut String) -> Result<(), String> 
         .y_desc("per second")
         .draw()
         .map_err(err)?;
-    let bars = |pick: fn(&super::Second) -> u64, color: RGBColor, offset: f64| {
+    let bars = |pick: fn(&Second) -> u64, color: RGBColor, offset: f64| {
         r.timeline
             .iter()
             .enumerate()

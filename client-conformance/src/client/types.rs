@@ -1,0 +1,80 @@
+//! Leaf types and helpers shared by the reference clients (and the scenario model): grant
+//! kinds, client-auth and PKCE methods, the login flow, and small formatting helpers. This
+//! module imports nothing else of the crate, so any file of `client/` may use it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether `url`'s host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub(crate) fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// A uniform random number in [0, 1), from the one source of randomness.
+pub(crate) fn random_fraction() -> f64 {
+    let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
+    bits as f64 / (1u64 << 53) as f64
+}
+
+/// Which grant the session logs in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Client credentials: server-to-server, no user, no refresh token.
+    ClientCredentials,
+    /// Authorization code (+ PKCE), approved headlessly by the server's configured user.
+    AuthorizationCode,
+}
+
+/// A duration in whole seconds for messages.
+pub(crate) fn secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// Which grant a token request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    /// `authorization_code`.
+    AuthorizationCode,
+    /// `client_credentials`.
+    ClientCredentials,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// `client_secret_basic`: HTTP Basic.
+    #[default]
+    Basic,
+    /// `client_secret_post`: the secret in the form body.
+    Post,
+    /// `none`: a public client sends only `client_id`.
+    None,
+}
+
+/// The PKCE method the client uses.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum PkceMethod {
+    /// `S256` (RFC 7636 §4.2; what RFC 9700 requires).
+    #[default]
+    S256,
+    /// `plain` (allowed by RFC 7636, advised against).
+    #[serde(rename = "plain")]
+    Plain,
+}

@@ -1,0 +1,119 @@
+//! The program's environment: the server's endpoints and the client's settings as
+//! `FAUXAUTH_*` variables, defaults from the profile's built-in client.
+
+use fauxauth_server::config::Profile;
+
+use crate::client::{Endpoints, Flow};
+use crate::scenario::client_config::builtin_client;
+use crate::scenario::model::ExternalSpec;
+
+/// Virtual seconds per real second the program's run gets.
+pub(super) fn clock_scale(spec: &ExternalSpec) -> f64 {
+    spec.time_scale.unwrap_or(1.0)
+}
+
+/// The environment the program gets. Settings the scenario leaves out are those of the
+/// profile's built-in client for the flow (as for the reference client).
+pub(crate) fn environment(
+    spec: &ExternalSpec,
+    endpoints: &Endpoints,
+    scale: f64,
+    profile: Profile,
+) -> Vec<(String, String)> {
+    let flow = spec.flow.unwrap_or(Flow::AuthorizationCode);
+    let builtin = builtin_client(flow, profile);
+    let (id, secret, scopes, redirect) = (
+        builtin.client_id.as_str(),
+        builtin.client_secret.as_deref().unwrap_or_default(),
+        builtin.scopes.join(" "),
+        builtin.redirect_uri.as_deref().unwrap_or_default(),
+    );
+    let pairs = [
+        ("FAUXAUTH_ISSUER", endpoints.issuer.clone()),
+        ("FAUXAUTH_TOKEN_URL", endpoints.token.clone()),
+        ("FAUXAUTH_AUTHORIZE_URL", endpoints.authorize.clone()),
+        ("FAUXAUTH_API_BASE", endpoints.api_base.clone()),
+        (
+            "FAUXAUTH_CLIENT_ID",
+            spec.client_id.clone().unwrap_or_else(|| id.to_owned()),
+        ),
+        (
+            "FAUXAUTH_CLIENT_SECRET",
+            spec.client_secret
+                .clone()
+                .unwrap_or_else(|| secret.to_owned()),
+        ),
+        (
+            "FAUXAUTH_REDIRECT_URI",
+            spec.redirect_uri
+                .clone()
+                .unwrap_or_else(|| redirect.to_owned()),
+        ),
+        (
+            "FAUXAUTH_SCOPES",
+            spec.scopes.as_ref().map_or(scopes, |s| s.join(" ")),
+        ),
+        (
+            "FAUXAUTH_FLOW",
+            match flow {
+                Flow::ClientCredentials => "client_credentials".to_owned(),
+                Flow::AuthorizationCode => "authorization_code".to_owned(),
+            },
+        ),
+        ("FAUXAUTH_TIME_SCALE", scale.to_string()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ExternalSpec {
+        serde_saphyr::from_str(yaml).expect("external spec")
+    }
+
+    fn var(env: &[(String, String)], key: &str) -> String {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{key} not set"))
+    }
+
+    #[test]
+    fn defaults_follow_the_profile_like_the_reference_client() {
+        let endpoints = Endpoints::for_issuer("http://127.0.0.1:1");
+        let plain = spec("command: ./agent");
+        let generic = environment(&plain, &endpoints, 1.0, Profile::Generic);
+        assert_eq!(var(&generic, "FAUXAUTH_CLIENT_ID"), "fauxauth-agent");
+        let openai = environment(&plain, &endpoints, 1.0, Profile::Openai);
+        assert_eq!(
+            var(&openai, "FAUXAUTH_CLIENT_ID"),
+            fauxauth_server::config::CODEX_CLIENT_ID
+        );
+        assert_eq!(
+            var(&openai, "FAUXAUTH_REDIRECT_URI"),
+            "http://localhost:1455/auth/callback"
+        );
+        assert!(var(&openai, "FAUXAUTH_SCOPES").contains("offline_access"));
+
+        let service = environment(
+            &spec("command: ./agent\nflow: client_credentials"),
+            &endpoints,
+            1.0,
+            Profile::Generic,
+        );
+        assert_eq!(
+            var(&service, "FAUXAUTH_CLIENT_SECRET"),
+            "fauxauth-service-secret"
+        );
+        let overridden = environment(
+            &spec("command: ./agent\nclient_id: mine\nscopes: [openid]"),
+            &endpoints,
+            1.0,
+            Profile::Openai,
+        );
+        assert_eq!(var(&overridden, "FAUXAUTH_CLIENT_ID"), "mine");
+        assert_eq!(var(&overridden, "FAUXAUTH_SCOPES"), "openid");
+    }
+}

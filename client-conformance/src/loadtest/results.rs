@@ -1,0 +1,258 @@
+//! What a run came to: the JSON contract ([`LoadJson`], [`Percentiles`]), the counters beyond it
+//! ([`RunCounters`]), and assembling them from the run's statistics.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::options::{LoadOptions, RefreshMode};
+use super::stats::{Endpoint, Second, Stats};
+use super::target::Lifetime;
+
+/// Latency percentiles of one endpoint, in microseconds: exactly the keys `p50`, `p90`,
+/// `p99`, `p99.9` and `max` (all 0 for an endpoint without requests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    #[serde(rename = "p99.9")]
+    pub p99_9: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+/// The JSON contract of `--json` (exactly these top-level keys).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadJson {
+    /// Simulated agents.
+    pub agents: usize,
+    /// The measured window (real seconds): `--duration`.
+    pub duration_s: f64,
+    /// Requests answered in the window, per endpoint (every endpoint, 0 when unused) and
+    /// `total`. Request counts only.
+    pub requests: BTreeMap<String, u64>,
+    /// Requests per second over the window, per endpoint (every endpoint) and `total`.
+    pub rps: BTreeMap<String, f64>,
+    /// Latency percentiles per endpoint (every endpoint; zeros when unused).
+    pub latency_us: BTreeMap<String, Percentiles>,
+    /// Errors by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// API calls made with an expired access token (in-process: the server's event log;
+    /// with `--target`: the client's judgment).
+    pub expired_token_calls: u64,
+    /// Refreshes refused after the same refresh token had already been sent.
+    pub refresh_reuse_detected: u64,
+    /// Grants revoked (server count in-process; client estimate with `--target`).
+    pub families_revoked: u64,
+    /// Sessions whose refresh token was refused.
+    pub sessions_lost: u64,
+    /// Resident memory, bytes. In-process: the whole `fauxauth load` process, since the
+    /// server shares it with the agents. With `--target`: the target process's, when it is a
+    /// local process the run can identify (`--server-pid`, or the process listening on a
+    /// loopback target's port); otherwise `null`.
+    pub server_rss_bytes: Option<u64>,
+}
+
+/// Counters of a run beyond the JSON contract (terminal and HTML reports). Token counters
+/// are the sessions' own, so they include what happened during the drain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounters {
+    /// Successful logins (including the `--target` lifetime probe's).
+    pub logins: u64,
+    /// Successful refreshes and client-credentials renewals.
+    pub renewals: u64,
+    /// Renewals made when the token held had already expired by the client's clock (to the
+    /// second): what renewing without a buffer (`--buffer 0s`) does.
+    pub renewals_at_expiry: u64,
+    /// Refresh-token grants sent.
+    pub refresh_requests: u64,
+    /// Refresh grants that sent an already-sent refresh token (naive concurrent refresh).
+    pub duplicate_refreshes: u64,
+    /// Distinct refresh tokens sent: one per expiry handled.
+    pub expiries: u64,
+    /// API calls made with an expired token by the client's judgment (the JSON's
+    /// `expired_token_calls` with `--target`; shown beside the server's figure in-process).
+    pub expired_token_calls_client: u64,
+    /// Requests answered or failed after the deadline (in no figure).
+    pub late: u64,
+    /// In-process: server events that left the event ring before they were read (normally
+    /// 0; otherwise `expired_token_calls` is a lower bound).
+    pub server_events_missed: u64,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The JSON contract.
+    pub json: LoadJson,
+    /// Counters beyond the contract.
+    pub counters: RunCounters,
+    /// Settings and extra counters, for the terminal and HTML reports.
+    pub details: BTreeMap<&'static str, String>,
+    /// Per-second timeline.
+    pub timeline: Vec<Second>,
+    /// Latency histograms per endpoint (non-empty only).
+    pub histograms: Vec<(&'static str, hdrhistogram::Histogram<u64>)>,
+}
+
+/// `server_view`: in-process, the server's count of revoked families and the number of
+/// events the tap missed.
+pub(super) fn assemble(
+    opts: &LoadOptions,
+    stats: &Stats,
+    server_view: Option<(u64, u64)>,
+    rss: Option<u64>,
+    scale: f64,
+    lifetime: &Lifetime,
+) -> LoadReport {
+    let secs = opts.duration.as_secs_f64();
+    let c = &stats.counters;
+    let expired_client = Stats::get(&c.expired_token_calls_client);
+    let (families_revoked, expired_token_calls) = match server_view {
+        Some((families, _)) => (families, Stats::get(&c.expired_token_calls)),
+        None => (Stats::get(&c.families_revoked_client), expired_client),
+    };
+    let mut requests = BTreeMap::new();
+    let mut rps = BTreeMap::new();
+    let mut latency_us = BTreeMap::new();
+    let mut histograms = Vec::new();
+    for e in Endpoint::ALL {
+        let n = stats.requests(e);
+        requests.insert(e.name().to_owned(), n);
+        rps.insert(e.name().to_owned(), n as f64 / secs);
+        let h = stats.latency(e);
+        let p = if h.is_empty() {
+            Percentiles::default()
+        } else {
+            Percentiles {
+                p50: h.value_at_quantile(0.50),
+                p90: h.value_at_quantile(0.90),
+                p99: h.value_at_quantile(0.99),
+                p99_9: h.value_at_quantile(0.999),
+                max: h.max(),
+            }
+        };
+        latency_us.insert(e.name().to_owned(), p);
+        if !h.is_empty() {
+            histograms.push((e.name(), h));
+        }
+    }
+    let total = stats.total_requests();
+    requests.insert("total".to_owned(), total);
+    rps.insert("total".to_owned(), total as f64 / secs);
+    let expiries = Stats::get(&c.expiries);
+    let duplicates = Stats::get(&c.duplicate_refreshes);
+    let mut details = BTreeMap::new();
+    let mode = match opts.refresh {
+        RefreshMode::SingleFlight => "single-flight",
+        RefreshMode::Naive => "naive",
+        RefreshMode::None => "none (never renews)",
+    };
+    details.insert(
+        "target",
+        opts.target
+            .as_ref()
+            .map_or("in-process".to_owned(), |u| u.to_string()),
+    );
+    details.insert("flow", opts.flow.as_str().to_owned());
+    details.insert("refresh mode", mode.to_owned());
+    details.insert(
+        "refresh buffer (virtual)",
+        humantime::format_duration(opts.buffer).to_string(),
+    );
+    details.insert("jitter", opts.jitter.to_string());
+    details.insert("clock scale", format!("{scale}×"));
+    details.insert(
+        "access-token lifetime (virtual)",
+        match lifetime.duration() {
+            Some(d) => format!("{} ({})", humantime::format_duration(d), lifetime.source()),
+            None => lifetime.source().to_owned(),
+        },
+    );
+    details.insert(
+        "rate per agent",
+        format!("{}/s × {} concurrent", opts.rate, opts.concurrency),
+    );
+    details.insert("logins", Stats::get(&c.logins).to_string());
+    details.insert(
+        "renewals (refresh or new grant)",
+        Stats::get(&c.renewals).to_string(),
+    );
+    details.insert(
+        "refresh requests",
+        Stats::get(&c.refresh_requests).to_string(),
+    );
+    details.insert(
+        "answered after the deadline (in no figure)",
+        Stats::get(&c.late).to_string(),
+    );
+    details.insert(
+        "renewals at or after expiry (client clock)",
+        Stats::get(&c.renewals_at_expiry).to_string(),
+    );
+    match server_view {
+        Some((_, missed)) => {
+            details.insert(
+                "expired-token calls, judged by",
+                format!("the server's event log (client-side judgment: {expired_client})"),
+            );
+            if missed > 0 {
+                details.insert(
+                    "server events missed",
+                    format!("{missed} (expired-token calls is a lower bound)"),
+                );
+            }
+        }
+        None => {
+            details.insert(
+                "expired-token calls, judged by",
+                "the client (token exp vs the time the call was sent)".to_owned(),
+            );
+        }
+    }
+    details.insert(
+        "duplicate refreshes per expiry",
+        format!(
+            "{:.3} ({duplicates} duplicates / {expiries} expiries)",
+            if expiries == 0 {
+                0.0
+            } else {
+                duplicates as f64 / expiries as f64
+            }
+        ),
+    );
+    LoadReport {
+        counters: RunCounters {
+            logins: Stats::get(&c.logins),
+            renewals: Stats::get(&c.renewals),
+            renewals_at_expiry: Stats::get(&c.renewals_at_expiry),
+            refresh_requests: Stats::get(&c.refresh_requests),
+            duplicate_refreshes: duplicates,
+            expiries,
+            expired_token_calls_client: expired_client,
+            late: Stats::get(&c.late),
+            server_events_missed: server_view.map_or(0, |(_, missed)| missed),
+        },
+        json: LoadJson {
+            agents: opts.agents,
+            duration_s: secs,
+            requests,
+            rps,
+            latency_us,
+            errors: stats.errors(),
+            expired_token_calls,
+            refresh_reuse_detected: Stats::get(&c.refresh_reuse_detected),
+            families_revoked,
+            sessions_lost: Stats::get(&c.sessions_lost),
+            server_rss_bytes: rss,
+        },
+        details,
+        timeline: stats.timeline(),
+        histograms,
+    }
+}

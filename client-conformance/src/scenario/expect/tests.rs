@@ -1,0 +1,119 @@
+//! Unit tests of `scenario::expect`.
+
+use super::*;
+
+fn event(seq: u64, minute: u64, endpoint: &str) -> ObservedEvent {
+    ObservedEvent {
+        seq,
+        virtual_time_ms: minute * 60_000,
+        endpoint: endpoint.to_owned(),
+        method: "POST".to_owned(),
+        path: format!("/{endpoint}"),
+        status: Some(200),
+        client_id: Some("c".to_owned()),
+        ..ObservedEvent::default()
+    }
+}
+
+fn grant(seq: u64, minute: u64, grant: &str, exp_minute: u64) -> ObservedEvent {
+    ObservedEvent {
+        grant_type: Some(grant.to_owned()),
+        access_exp: Some(exp_minute * 60),
+        ..event(seq, minute, "token")
+    }
+}
+
+#[test]
+fn a_whole_run_failure_shows_the_events_it_names_not_the_last_ones() {
+    // A late renewal early on (#1 issues a token to minute 60, #3 renews at minute 61,
+    // after a call at minute 60), then thirty more API calls.
+    let mut events = vec![
+        grant(1, 0, "client_credentials", 60),
+        event(2, 60, "api"),
+        grant(3, 61, "client_credentials", 121),
+    ];
+    events.extend((4..34).map(|seq| event(seq, 70, "api")));
+    let verdict = refreshed_before_expiry(&events);
+    assert!(!verdict.ok);
+    assert!(verdict.why.contains("event #3"), "{}", verdict.why);
+    assert!(verdict.why.contains("event #1"), "{}", verdict.why);
+    let lines = verdict.lines(&events, 0, &|_| true);
+    assert!(lines.iter().any(|l| l.starts_with("#1 ")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("#3 ")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("#33 ")), "{lines:?}");
+}
+
+fn api(seq: u64, minute: u64, exp_minute: u64) -> ObservedEvent {
+    ObservedEvent {
+        access_exp: Some(exp_minute * 60),
+        token_expired: Some(minute >= exp_minute),
+        ..event(seq, minute, "api")
+    }
+}
+
+#[test]
+fn an_on_demand_client_with_sparse_calls_refreshed_before_expiry() {
+    // 60-minute tokens, a call every 90 minutes: each renewal comes after the old token
+    // expired, but before the next call, which carries the new token.
+    let events = vec![
+        grant(1, 0, "client_credentials", 60),
+        api(2, 0, 60),
+        grant(3, 90, "client_credentials", 150),
+        api(4, 90, 150),
+        grant(5, 180, "client_credentials", 240),
+        api(6, 180, 240),
+    ];
+    let verdict = refreshed_before_expiry(&events);
+    assert!(verdict.ok, "{}", verdict.why);
+    assert!(
+        verdict
+            .why
+            .contains("after it but before the next API call"),
+        "{}",
+        verdict.why
+    );
+}
+
+#[test]
+fn a_call_with_an_expired_token_fails_refreshed_before_expiry() {
+    let events = vec![
+        grant(1, 0, "client_credentials", 60),
+        api(2, 61, 60),
+        grant(3, 62, "client_credentials", 122),
+    ];
+    let verdict = refreshed_before_expiry(&events);
+    assert!(!verdict.ok);
+    assert!(
+        verdict
+            .why
+            .starts_with("event #2: an API call with an access token that had expired 60s earlier"),
+        "{}",
+        verdict.why
+    );
+    assert_eq!(verdict.about, vec![2]);
+}
+
+#[test]
+fn a_late_renewal_after_a_call_in_between_fails_refreshed_before_expiry() {
+    // The call at minute 61 carried no expired token (say, another token), yet the
+    // renewal of the expired one came only after it.
+    let events = vec![
+        grant(1, 0, "client_credentials", 60),
+        event(2, 61, "api"),
+        grant(3, 62, "client_credentials", 122),
+    ];
+    let verdict = refreshed_before_expiry(&events);
+    assert!(!verdict.ok);
+    assert!(verdict.why.contains("after API call #2"), "{}", verdict.why);
+    assert_eq!(verdict.about, vec![1, 2, 3]);
+}
+
+#[test]
+fn long_event_lists_keep_the_first_and_last_and_say_how_many_are_left_out() {
+    let events: Vec<ObservedEvent> = (1..=40).map(|seq| event(seq, 1, "api")).collect();
+    let lines = event_lines(&events, 0, &|_| true);
+    assert_eq!(lines.len(), MAX_EVENT_LINES + 1);
+    assert!(lines[0].starts_with("#1 "), "{lines:?}");
+    assert_eq!(lines[MAX_EVENT_LINES / 2], "… 24 more …");
+    assert!(lines[MAX_EVENT_LINES].starts_with("#40 "), "{lines:?}");
+}
