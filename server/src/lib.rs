@@ -32,26 +32,17 @@
 //!   injection, the event log, the control plane (HTTP and [`ServerHandle`]), consent modes.
 //! - [`serve`]: the accept loop (per-connection tasks, so a fault can drop a connection).
 
-pub mod approval;
-pub mod clock;
-pub mod config;
-pub mod control;
-pub mod device;
-pub mod duration;
-pub mod endpoint;
-pub mod events;
-pub mod faults;
+pub mod base;
+pub mod domain;
 pub mod http;
-pub mod keys;
-pub mod policy;
+pub mod instrument;
 pub mod profile;
-pub mod secret;
 pub mod serve;
-pub mod state;
-pub mod store;
 pub mod tls;
-pub mod tokens;
-pub mod yaml;
+
+pub use base::{clock, config, duration, policy, random as secret, yaml};
+pub use domain::{device, endpoint, keys, store, tokens};
+pub use instrument::{approval, control, events, faults, state};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::state::AppState;
+use crate::instrument::state::AppState;
 
 /// The longest graceful shutdown waits for in-flight requests.
 pub const GRACE: Duration = Duration::from_secs(5);

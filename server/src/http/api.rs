@@ -19,11 +19,11 @@ use super::bearer;
 use super::error::BearerError;
 use super::observe::NoAnswer;
 use super::token_exchange::API_KEY_PREFIX;
-use crate::config::ExpiredTokenMode;
-use crate::events::EventDetails;
-use crate::secret;
-use crate::state::{AppState, ServerState};
-use crate::tokens::AccessClaims;
+use crate::base::config::ExpiredTokenMode;
+use crate::base::random;
+use crate::domain::tokens::AccessClaims;
+use crate::instrument::events::EventDetails;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The scope the model API requires.
 pub const MODEL_SCOPE: &str = "model.request";
@@ -163,8 +163,8 @@ impl Reply {
         let input = input_text(&request["input"]);
         let text = format!("fauxauth echo: {input}");
         Self {
-            id: secret::random_id("resp_"),
-            message_id: secret::random_id("msg_"),
+            id: random::random_id("resp_"),
+            message_id: random::random_id("msg_"),
             created_at: state.clock.now_unix(),
             model: request["model"].as_str().unwrap_or(MODEL).to_owned(),
             user: claims.map(|c| c.sub.clone()),

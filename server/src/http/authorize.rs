@@ -12,11 +12,11 @@ use url::Url;
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use crate::approval::ApprovalMode;
-use crate::config::{ClientConfig, GrantType};
-use crate::policy::{self, PkceMethod, ScopeSet};
-use crate::state::{AppState, ServerState};
-use crate::store::CodeRecord;
+use crate::base::config::{ClientConfig, GrantType};
+use crate::base::policy::{self, PkceMethod, ScopeSet};
+use crate::domain::store::CodeRecord;
+use crate::instrument::approval::ApprovalMode;
+use crate::instrument::state::{AppState, ServerState};
 
 /// A validated authorization request, ready for approval.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::api::{self, Gate, Reply};
-use crate::state::AppState;
+use crate::instrument::state::AppState;
 
 /// The path, relative to the issuer.
 pub const CODEX_RESPONSES: &str = "/backend-api/codex/responses";

@@ -4,8 +4,8 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::BearerError;
-use crate::state::ServerState;
-use crate::tokens::{self, AccessClaims, TokenError};
+use crate::domain::tokens::{self, AccessClaims, TokenError};
+use crate::instrument::state::ServerState;
 
 /// The bearer token of a request, if any (RFC 6750 §2.1).
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {

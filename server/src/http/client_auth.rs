@@ -7,9 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::config::ClientConfig;
-use crate::secret::constant_time_eq;
-use crate::state::ServerState;
+use crate::base::config::ClientConfig;
+use crate::base::random::constant_time_eq;
+use crate::instrument::state::ServerState;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use super::authorize::{AuthorizationRequest, approve_as, error_page, error_redir
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::paths;
-use crate::events::EventDetails;
-use crate::state::{AppState, ServerState};
+use crate::instrument::events::EventDetails;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The longest user name accepted on the form.
 pub const MAX_USERNAME: usize = 128;

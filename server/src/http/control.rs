@@ -16,15 +16,15 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::approval::ApprovalMode;
-use crate::clock::ClockError;
-use crate::config::DurationValue;
-use crate::control::{Control, ControlError, RevokeTarget};
-use crate::events::EventQuery;
-use crate::faults::FaultRule;
-use crate::secret::constant_time_eq;
-use crate::state::AppState;
-use crate::store::FamilyId;
+use crate::base::clock::ClockError;
+use crate::base::config::DurationValue;
+use crate::base::random::constant_time_eq;
+use crate::domain::store::FamilyId;
+use crate::instrument::approval::ApprovalMode;
+use crate::instrument::control::{Control, ControlError, RevokeTarget};
+use crate::instrument::events::EventQuery;
+use crate::instrument::faults::FaultRule;
+use crate::instrument::state::AppState;
 
 /// The control routes, relative to the prefix, with the admin-token check when configured.
 pub fn router(state: AppState) -> Router<AppState> {

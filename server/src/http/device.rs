@@ -16,11 +16,11 @@ use super::error::{ErrorCode, OAuthError, no_store};
 use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
 use super::token::refresh_allowed;
-use crate::config::{ClientConfig, GrantType};
-use crate::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
-use crate::policy::ScopeSet;
-use crate::state::{AppState, ServerState};
-use crate::store::new_family;
+use crate::base::config::{ClientConfig, GrantType};
+use crate::base::policy::ScopeSet;
+use crate::domain::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
+use crate::domain::store::new_family;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The verification page, relative to the issuer.
 pub const VERIFICATION_PATH: &str = "/device";

@@ -5,8 +5,8 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::paths;
-use crate::config::GrantType;
-use crate::state::AppState;
+use crate::base::config::GrantType;
+use crate::instrument::state::AppState;
 
 /// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
@@ -14,7 +14,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// The metadata document.
-pub fn metadata_document(state: &crate::state::ServerState) -> Value {
+pub fn metadata_document(state: &crate::instrument::state::ServerState) -> Value {
     let mut grants: Vec<&str> = Vec::new();
     let mut scopes: Vec<&str> = vec!["openid"];
     let mut plain = false;

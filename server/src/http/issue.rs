@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{OAuthError, no_store};
-use crate::config::ClientConfig;
-use crate::policy::ScopeSet;
-use crate::secret;
-use crate::state::ServerState;
-use crate::store::FamilyId;
-use crate::tokens::{self, AccessClaims, IdClaims};
+use crate::base::config::ClientConfig;
+use crate::base::policy::ScopeSet;
+use crate::base::random;
+use crate::domain::store::FamilyId;
+use crate::domain::tokens::{self, AccessClaims, IdClaims};
+use crate::instrument::state::ServerState;
 
 /// The RFC 6749 §5.1 success body.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +42,7 @@ impl IntoResponse for TokenResponse {
 ///
 /// A handler decides it *before* it touches the store, so that the grant record is created
 /// (or extended) with the token's real lifetime in the same step: see
-/// [`new_family`](crate::store::new_family).
+/// [`new_family`](crate::domain::store::new_family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetime {
     /// `iat`.
@@ -109,7 +109,7 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
         scope: grant.scope.to_string(),
         iat: now,
         exp,
-        jti: secret::random_id("at_"),
+        jti: random::random_id("at_"),
         sid: grant.family.to_string(),
         extra: profile_claims,
     };

@@ -28,7 +28,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::instrument::state::AppState;
 
 /// Endpoint paths, relative to the issuer.
 pub mod paths {

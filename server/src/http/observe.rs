@@ -19,12 +19,12 @@ use serde_json::{Value, json};
 use super::BODY_LIMIT;
 use super::client_auth::AuthMethod;
 use super::error::{BASIC_CHALLENGE, BearerError, ErrorCode, OAuthError, no_store};
-use crate::endpoint::EndpointKind;
-use crate::events::{Event, EventDetails, FaultApplied};
-use crate::faults::{FaultAction, Fired, OAuthErrorAction, RequestFacts};
-use crate::secret::short_hash;
+use crate::base::random::short_hash;
+use crate::domain::endpoint::EndpointKind;
+use crate::instrument::events::{Event, EventDetails, FaultApplied};
+use crate::instrument::faults::{FaultAction, Fired, OAuthErrorAction, RequestFacts};
+use crate::instrument::state::{AppState, ServerState};
 use crate::serve::ConnectionControl;
-use crate::state::{AppState, ServerState};
 
 /// The middleware function (see the module docs).
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
 use super::params::Params;
-use crate::state::{AppState, ServerState};
-use crate::tokens::{self, AccessClaims};
+use crate::domain::tokens::{self, AccessClaims};
+use crate::instrument::state::{AppState, ServerState};
 
 /// The handler.
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -10,11 +10,11 @@ use super::client_auth::{self, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
-use crate::config::{ClientConfig, GrantType};
-use crate::events::EventDetails;
-use crate::policy::{self, ScopeSet};
-use crate::state::{AppState, ServerState};
-use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
+use crate::base::config::{ClientConfig, GrantType};
+use crate::base::policy::{self, ScopeSet};
+use crate::domain::store::{CodeRecord, RedeemError, RefreshError, new_family};
+use crate::instrument::events::EventDetails;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The handler. It tells the event log (through an [`EventDetails`] in the response's
 /// extensions) whether a refresh token was reused; the event layer reads the issued tokens

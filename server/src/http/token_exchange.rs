@@ -24,11 +24,11 @@ use serde::Serialize;
 
 use super::error::{OAuthError, no_store};
 use super::params::Params;
-use crate::config::ClientConfig;
-use crate::secret;
-use crate::state::ServerState;
-use crate::store::FamilyId;
-use crate::tokens::{self, AccessClaims, IdClaims};
+use crate::base::config::ClientConfig;
+use crate::base::random;
+use crate::domain::store::FamilyId;
+use crate::domain::tokens::{self, AccessClaims, IdClaims};
+use crate::instrument::state::ServerState;
 
 /// The only `requested_token` supported.
 pub const REQUESTED_API_KEY: &str = "openai-api-key";
@@ -118,7 +118,7 @@ impl ApiKeys {
             scope: crate::http::api::MODEL_SCOPE.to_owned(),
             iat: record.issued_at,
             exp: u64::MAX,
-            jti: secret::short_hash(key),
+            jti: random::short_hash(key),
             sid: record.family.to_string(),
             extra: serde_json::Map::new(),
         })
@@ -129,7 +129,7 @@ impl ApiKeys {
 pub fn new_api_key() -> String {
     format!(
         "{API_KEY_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(secret::random_bytes::<96>())
+        URL_SAFE_NO_PAD.encode(random::random_bytes::<96>())
     )
 }
 

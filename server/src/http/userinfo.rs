@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::bearer;
 use super::issue::user_claims;
-use crate::policy::ScopeSet;
-use crate::state::AppState;
+use crate::base::policy::ScopeSet;
+use crate::instrument::state::AppState;
 
 /// The handler.
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -19,14 +19,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::config::GrantType;
-use crate::device::{DeviceKind, PollError, PollRules, normalise_user_code};
+use crate::base::config::GrantType;
+use crate::base::policy::{self, PkceMethod, ScopeSet};
+use crate::base::random;
+use crate::domain::device::{DeviceKind, PollError, PollRules, normalise_user_code};
+use crate::domain::store::CodeRecord;
 use crate::http::error::{ErrorCode, OAuthError, no_store};
 use crate::http::params::Params;
-use crate::policy::{self, PkceMethod, ScopeSet};
-use crate::secret;
-use crate::state::{AppState, ServerState};
-use crate::store::CodeRecord;
+use crate::instrument::state::{AppState, ServerState};
 
 /// Where the CLI asks for a user code.
 pub const USERCODE_PATH: &str = "/api/accounts/deviceauth/usercode";
@@ -129,7 +129,7 @@ pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
     let Some(client) = state.client(&entry.client_id) else {
         return bad_request(OAuthError::invalid_client("the client is gone", false));
     };
-    let verifier = secret::random_token();
+    let verifier = random::random_token();
     let challenge = policy::s256_challenge(&verifier);
     let record = CodeRecord::new(
         client.client_id.clone(),

@@ -19,10 +19,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::ExpiredTokenMode;
-use crate::device::{DecisionError, DeviceEntry, DeviceSummary};
+use crate::base::config::ExpiredTokenMode;
+use crate::domain::device::{DecisionError, DeviceEntry, DeviceSummary};
 use crate::http::control::parse_body;
-use crate::state::{AppState, ServerState};
+use crate::instrument::state::{AppState, ServerState};
 
 impl ServerState {
     /// How the model API answers an expired access token now.

@@ -3,9 +3,9 @@
 use axum::response::{IntoResponse, Response};
 
 use super::ProfileBehaviour;
+use crate::domain::store::RefreshError;
 use crate::http::error::OAuthError;
 use crate::http::token::refresh_error_text;
-use crate::store::RefreshError;
 
 /// Standard OAuth 2.0 / OpenID Connect.
 #[derive(Debug, Clone, Copy, Default)]

@@ -3,8 +3,8 @@
 //! [`super::control`]).
 
 use crate::ServerHandle;
-use crate::config::ExpiredTokenMode;
-use crate::device::{DecisionError, DeviceEntry, DeviceSummary};
+use crate::base::config::ExpiredTokenMode;
+use crate::domain::device::{DecisionError, DeviceEntry, DeviceSummary};
 
 impl ServerHandle {
     /// How the model API currently answers an expired access token.

@@ -15,9 +15,9 @@ use axum::Router;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use crate::config::Profile;
-use crate::state::{AppState, ServerState};
-use crate::store::RefreshError;
+use crate::base::config::Profile;
+use crate::domain::store::RefreshError;
+use crate::instrument::state::{AppState, ServerState};
 
 /// What a profile decides. Every method has the standard (generic) behaviour as default.
 pub trait ProfileBehaviour: Send + Sync {

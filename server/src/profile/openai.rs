@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 
 use super::ProfileBehaviour;
 use super::codex_device;
+use crate::domain::store::RefreshError;
 use crate::http::error::{OAuthError, no_store};
 use crate::http::token::refresh_error_text;
 use crate::http::{backend, device};
-use crate::state::{AppState, ServerState};
-use crate::store::RefreshError;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The audience of access tokens in this profile.
 pub const API_AUDIENCE: &str = "https://api.openai.com/v1";
@@ -170,7 +170,7 @@ pub fn user_token_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FamilyId;
+    use crate::domain::store::FamilyId;
 
     #[test]
     fn every_refresh_error_has_an_openai_code() {

@@ -3,7 +3,7 @@
 //!
 //! The harness judges clients by this log ("refreshed before expiry", "never called the API
 //! with an expired token", "reused a refresh token"), so an event carries the virtual time,
-//! the outcome, and *which* tokens were involved — as [`short_hash`](crate::secret::short_hash)es,
+//! the outcome, and *which* tokens were involved — as [`short_hash`](crate::base::random::short_hash)es,
 //! never the tokens themselves.
 //!
 //! Recording is cheap: one short lock to append to the ring (no lock is held across an
@@ -23,8 +23,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::EndpointKind;
-use crate::secret::short_hash;
+use crate::base::random::short_hash;
+use crate::domain::endpoint::EndpointKind;
 
 /// The default number of events kept in memory: plenty for a test's questions (a scenario makes
 /// tens to hundreds of requests), and about 10 MiB at most, so a long load run does not grow the
@@ -480,7 +480,7 @@ mod tests {
     fn file_is_complete_after_close() {
         let path = std::env::temp_dir().join(format!(
             "fauxauth-events-{}.jsonl",
-            crate::secret::random_id("")
+            crate::base::random::random_id("")
         ));
         let log = EventLog::with_file(2, &path).expect("open");
         for _ in 0..1000 {
@@ -501,7 +501,7 @@ mod tests {
         let path = std::env::temp_dir()
             .join(format!(
                 "fauxauth-no-such-dir-{}",
-                crate::secret::random_id("")
+                crate::base::random::random_id("")
             ))
             .join("events.jsonl");
         let err = EventLog::with_file(10, &path).expect_err("no directory");

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::base::random;
 use crate::http::authorize::AuthorizationRequest;
-use crate::secret;
 
 /// The approval mode of the authorization endpoint.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -84,7 +84,7 @@ impl Approval {
         if self.pending.len() > PRUNE_ABOVE {
             self.pending.retain(|_, p| now < p.expires_at);
         }
-        let id = secret::random_token();
+        let id = random::random_token();
         self.pending.insert(
             id.clone(),
             PendingConsent {

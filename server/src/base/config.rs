@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::duration::DurationError;
-use crate::policy;
-use crate::yaml::{self, FieldPath, PathIssue, YamlError};
+use crate::base::duration::DurationError;
+use crate::base::policy;
+pub use crate::base::policy::{PkceMethod, RedirectMatching};
+use crate::base::yaml::{self, FieldPath, PathIssue, YamlError};
 
 /// A duration written as `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"` (or a whole number
 /// of seconds): whole numbers, each with a unit. The grammar, its parser and its JSON Schema
-/// pattern are in [`crate::duration`].
+/// pattern are in [`crate::base::duration`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct DurationValue(pub Duration);
 
@@ -32,7 +33,7 @@ impl DurationValue {
     }
 }
 
-/// A whole number of seconds, or text in the grammar of [`crate::duration`] — the pattern is
+/// A whole number of seconds, or text in the grammar of [`crate::base::duration`] — the pattern is
 /// generated from the parser's own unit table, so the schema and the loader agree.
 #[cfg(feature = "schema")]
 impl schemars::JsonSchema for DurationValue {
@@ -45,7 +46,7 @@ impl schemars::JsonSchema for DurationValue {
             "description": "A duration: whole seconds (300), or whole numbers each with a unit (ns, us, ms, s, m, h, d, w, or a longer name such as minutes), e.g. \"90s\", \"60m\", \"1h30m\", \"30d\". No fractions: write 1h30m for 1.5h.",
             "oneOf": [
                 {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": crate::duration::pattern()}
+                {"type": "string", "pattern": crate::base::duration::pattern()}
             ]
         })
     }
@@ -60,7 +61,7 @@ impl From<Duration> for DurationValue {
 /// Written as the grammar writes it (`1h30m`, `30d`, `250ms`), so that it reads back.
 impl fmt::Display for DurationValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::duration::format(self.0))
+        f.write_str(&crate::base::duration::format(self.0))
     }
 }
 
@@ -73,10 +74,10 @@ impl std::str::FromStr for DurationValue {
 }
 
 /// Parse `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"`, or a bare number of seconds (see
-/// [`crate::duration`]). Lifetime settings are checked to be whole seconds when the
+/// [`crate::base::duration`]). Lifetime settings are checked to be whole seconds when the
 /// configuration is validated.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    crate::duration::parse(text)
+    crate::base::duration::parse(text)
 }
 
 /// One hand-written visitor: a number (whole seconds) or text in the grammar; anything else
@@ -89,21 +90,21 @@ impl<'de> Deserialize<'de> for DurationValue {
             type Value = DurationValue;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(crate::duration::EXPECTED)
+                f.write_str(crate::base::duration::EXPECTED)
             }
 
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(DurationValue(crate::duration::from_secs(v)))
+                Ok(DurationValue(crate::base::duration::from_secs(v)))
             }
 
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 u64::try_from(v)
-                    .map(|v| DurationValue(crate::duration::from_secs(v)))
-                    .map_err(|_| E::custom(crate::duration::from_negative(v)))
+                    .map(|v| DurationValue(crate::base::duration::from_secs(v)))
+                    .map_err(|_| E::custom(crate::base::duration::from_negative(v)))
             }
 
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                crate::duration::from_float(v)
+                crate::base::duration::from_float(v)
                     .map(DurationValue)
                     .map_err(E::custom)
             }
@@ -156,49 +157,6 @@ impl SigningAlg {
             Self::ES256 => "ES256",
             Self::EdDSA => "EdDSA",
         }
-    }
-}
-
-/// How a presented `redirect_uri` is compared with the registered ones.
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RedirectMatching {
-    /// Character for character (RFC 9700); a trailing slash matters.
-    #[default]
-    Exact,
-    /// Exact, except that one trailing slash on the path is ignored.
-    IgnoreTrailingSlash,
-    /// The presented URI starts with a registered one (lax; reproduces open-redirect bugs).
-    Prefix,
-    /// Exact, but any port is accepted for loopback hosts (RFC 8252 §7.3).
-    LoopbackAnyPort,
-}
-
-impl RedirectMatching {
-    /// Every mode, in documentation order.
-    pub const ALL: [Self; 4] = [
-        Self::Exact,
-        Self::IgnoreTrailingSlash,
-        Self::Prefix,
-        Self::LoopbackAnyPort,
-    ];
-
-    /// The configuration name (`exact`, `ignore_trailing_slash`, ...), for messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Exact => "exact",
-            Self::IgnoreTrailingSlash => "ignore_trailing_slash",
-            Self::Prefix => "prefix",
-            Self::LoopbackAnyPort => "loopback_any_port",
-        }
-    }
-}
-
-/// The configuration name, as written in the file.
-impl fmt::Display for RedirectMatching {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -379,7 +337,7 @@ pub struct ServerConfig {
     /// The control API (clock, faults, keys, tokens, events, approval).
     pub control: ControlConfig,
     /// How `/oauth/authorize` approves: `auto` (headless) or `interactive` (a form).
-    pub approval: crate::approval::ApprovalMode,
+    pub approval: crate::instrument::approval::ApprovalMode,
 }
 
 /// How the model API (`/v1/responses`, `/v1/models`, `/backend-api/codex/responses`) answers
@@ -510,7 +468,7 @@ impl Default for ServerConfig {
             api_expired_token: ExpiredTokenMode::WwwAuthenticate,
             device: DeviceConfig::default(),
             control: ControlConfig::default(),
-            approval: crate::approval::ApprovalMode::Auto,
+            approval: crate::instrument::approval::ApprovalMode::Auto,
         }
     }
 }
@@ -885,7 +843,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(config.control.prefix, "/_ctl");
-        assert_eq!(config.approval, crate::approval::ApprovalMode::Interactive);
+        assert_eq!(
+            config.approval,
+            crate::instrument::approval::ApprovalMode::Interactive
+        );
         for bad in [
             "control: {prefix: _ctl}\n",
             "control: {prefix: /ctl/}\n",

@@ -8,14 +8,14 @@ use std::time::SystemTime;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use crate::approval::Approval;
-use crate::clock::Clock;
-use crate::config::{ClientConfig, ExpiredTokenMode, ServerConfig};
-use crate::device::DeviceStore;
-use crate::events::EventLog;
-use crate::faults::FaultSet;
-use crate::keys::KeyRing;
-use crate::store::{RefreshRules, Store};
+use crate::base::clock::Clock;
+use crate::base::config::{ClientConfig, ExpiredTokenMode, ServerConfig};
+use crate::domain::device::DeviceStore;
+use crate::domain::keys::KeyRing;
+use crate::domain::store::{RefreshRules, Store};
+use crate::instrument::approval::Approval;
+use crate::instrument::events::EventLog;
+use crate::instrument::faults::FaultSet;
 
 /// Shared server state. Handlers read the time only from `clock`.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! Minting and verifying JWTs: access tokens and OpenID Connect ID tokens.
 //!
-//! Expiry is judged by the server's [`Clock`](crate::clock::Clock), never by the system time:
+//! Expiry is judged by the server's [`Clock`](crate::base::clock::Clock), never by the system time:
 //! the JWT library's own `exp` check is off, and [`verify_access_token`] compares `exp` with
 //! the `now` it is given.
 
@@ -12,9 +12,9 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock::unix_seconds;
-use crate::config::SigningAlg;
-use crate::keys::{KeyRing, SigningKey};
+use crate::base::clock::unix_seconds;
+use crate::base::config::SigningAlg;
+use crate::domain::keys::{KeyRing, SigningKey};
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

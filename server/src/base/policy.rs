@@ -7,9 +7,8 @@ use std::fmt;
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use url::{Host, Url};
-
-use crate::config::RedirectMatching;
 
 /// A set of scopes, kept sorted so that its text form is canonical.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -156,6 +155,49 @@ pub fn validate_registered_redirect(uri: &str, require_https: bool) -> Result<()
     }
 }
 
+/// How a presented `redirect_uri` is compared with the registered ones.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectMatching {
+    /// Character for character (RFC 9700); a trailing slash matters.
+    #[default]
+    Exact,
+    /// Exact, except that one trailing slash on the path is ignored.
+    IgnoreTrailingSlash,
+    /// The presented URI starts with a registered one (lax; reproduces open-redirect bugs).
+    Prefix,
+    /// Exact, but any port is accepted for loopback hosts (RFC 8252 §7.3).
+    LoopbackAnyPort,
+}
+
+impl RedirectMatching {
+    /// Every mode, in documentation order.
+    pub const ALL: [Self; 4] = [
+        Self::Exact,
+        Self::IgnoreTrailingSlash,
+        Self::Prefix,
+        Self::LoopbackAnyPort,
+    ];
+
+    /// The configuration name (`exact`, `ignore_trailing_slash`, ...), for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::IgnoreTrailingSlash => "ignore_trailing_slash",
+            Self::Prefix => "prefix",
+            Self::LoopbackAnyPort => "loopback_any_port",
+        }
+    }
+}
+
+/// The configuration name, as written in the file.
+impl fmt::Display for RedirectMatching {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether a presented redirect URI matches a registered one under `mode`.
 pub fn redirect_matches(registered: &str, presented: &str, mode: RedirectMatching) -> bool {
     match mode {
@@ -243,7 +285,7 @@ pub fn verify_pkce(method: PkceMethod, challenge: &str, verifier: &str) -> bool 
         PkceMethod::Plain => verifier.to_owned(),
         PkceMethod::S256 => s256_challenge(verifier),
     };
-    crate::secret::constant_time_eq(expected.as_bytes(), challenge.as_bytes())
+    crate::base::random::constant_time_eq(expected.as_bytes(), challenge.as_bytes())
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::fmt;
 use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::policy::ScopeSet;
-use crate::secret;
+use crate::base::policy::ScopeSet;
+use crate::base::random;
 
 /// Which protocol a device login follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,7 +147,7 @@ pub fn normalise_user_code(code: &str) -> String {
 }
 
 fn new_user_code() -> String {
-    let bytes = secret::random_bytes::<8>();
+    let bytes = random::random_bytes::<8>();
     let chars: String = bytes
         .iter()
         .map(|b| USER_CODE_ALPHABET[usize::from(*b) % USER_CODE_ALPHABET.len()] as char)
@@ -182,8 +182,8 @@ impl DeviceStore {
             self.prune(now);
         }
         let device = match kind {
-            DeviceKind::Rfc8628 => secret::random_token(),
-            DeviceKind::Codex => secret::random_id("deviceauth_"),
+            DeviceKind::Rfc8628 => random::random_token(),
+            DeviceKind::Codex => random::random_id("deviceauth_"),
         };
         let mut user_code = new_user_code();
         while self
@@ -307,7 +307,7 @@ impl DeviceStore {
             .entries
             .iter()
             .map(|e| DeviceSummary {
-                device: secret::short_hash(e.key()),
+                device: random::short_hash(e.key()),
                 entry: e.value().clone(),
             })
             .collect();

@@ -17,8 +17,8 @@ use jsonwebtoken::DecodingKey;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::config::SigningAlg;
-use crate::secret;
+use crate::base::config::SigningAlg;
+use crate::base::random;
 
 /// Why a key could not be made or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub struct SigningKey {
 /// every signature (`RsaKeyPair::from_der`, `EcdsaKeyPair::from_pkcs8`), which for RSA-2048
 /// costs more than the signature itself (criterion `rsa2048/parse_der_then_sign` vs
 /// `rsa2048/cached_sign`, docs/BENCHMARKS.md): RS256 token minting ran at about a third of
-/// `openssl speed rsa2048`. So the key is parsed once here, and [`crate::tokens::sign`] signs
+/// `openssl speed rsa2048`. So the key is parsed once here, and [`crate::domain::tokens::sign`] signs
 /// the JWS signing input with it; jsonwebtoken still supplies the header type and does all
 /// verification.
 enum KeyPair_ {
@@ -189,7 +189,7 @@ impl SigningKey {
                 )
             }
         };
-        let kid = secret::short_hash(&jwk_fields.to_string());
+        let kid = random::short_hash(&jwk_fields.to_string());
         let mut jwk = jwk_fields;
         if let Value::Object(map) = &mut jwk {
             map.insert("kid".into(), json!(kid));
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn pem_file_round_trip_and_clear_error() {
-        let dir = std::env::temp_dir().join(format!("fauxauth-key-{}", secret::random_id("")));
+        let dir = std::env::temp_dir().join(format!("fauxauth-key-{}", random::random_id("")));
         std::fs::create_dir_all(&dir).expect("dir");
         let bad = dir.join("bad.pem");
         std::fs::write(&bad, "not a pem").expect("write");

@@ -36,8 +36,8 @@ use axum::http::{HeaderValue, StatusCode};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::config::DurationValue;
-use crate::endpoint::EndpointKind;
+use crate::base::config::DurationValue;
+use crate::domain::endpoint::EndpointKind;
 
 /// One fault rule: which requests, how often, and what happens.
 ///
@@ -249,7 +249,7 @@ impl FaultRule {
             FaultAction::Delay(d) if d.0 > MAX_DELAY => {
                 return bad(format!(
                     "delay {d} is longer than {}; use hang to never answer",
-                    crate::duration::format(MAX_DELAY)
+                    crate::base::duration::format(MAX_DELAY)
                 ));
             }
             _ => {}
@@ -408,7 +408,7 @@ mod tests {
     use super::*;
 
     fn rule(yaml: &str) -> FaultRule {
-        crate::yaml::parse(yaml, "rule.yaml").expect("valid rule")
+        crate::base::yaml::parse(yaml, "rule.yaml").expect("valid rule")
     }
 
     fn token(grant: &'static str, client: &'static str) -> RequestFacts<'static> {
@@ -461,14 +461,14 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_values_are_refused() {
         assert!(
-            crate::yaml::parse::<FaultRule>("action: hang\nwhen: now\n", "r").is_err(),
+            crate::base::yaml::parse::<FaultRule>("action: hang\nwhen: now\n", "r").is_err(),
             "unknown top-level key"
         );
         assert!(
-            crate::yaml::parse::<FaultRule>("match: {endpiont: token}\naction: hang\n", "r")
+            crate::base::yaml::parse::<FaultRule>("match: {endpiont: token}\naction: hang\n", "r")
                 .is_err()
         );
-        assert!(crate::yaml::parse::<FaultRule>("action: explode\n", "r").is_err());
+        assert!(crate::base::yaml::parse::<FaultRule>("action: explode\n", "r").is_err());
         for bad in [
             "match: {nth: 0}\naction: hang\n",
             "times: 0\naction: hang\n",

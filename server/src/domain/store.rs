@@ -19,8 +19,8 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use serde::Serialize;
 
-use crate::policy::{PkceMethod, ScopeSet};
-use crate::secret;
+use crate::base::policy::{PkceMethod, ScopeSet};
+use crate::base::random;
 
 /// Identifies a grant: every access and refresh token descended from one authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -279,7 +279,7 @@ impl Store {
             inserts: AtomicU64::new(0),
             next_prune: AtomicU64::new(PRUNE_EVERY),
             interned: Interner::default(),
-            mac_key: hmac::Key::new(hmac::HMAC_SHA256, &secret::random_bytes::<32>()),
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, &random::random_bytes::<32>()),
         }
     }
 
@@ -293,7 +293,7 @@ impl Store {
 
     /// Remember a new code; returns the code string.
     pub fn insert_code(&self, record: CodeRecord, now: u64) -> String {
-        let code = secret::random_token();
+        let code = random::random_token();
         self.codes.insert(code.clone(), record);
         self.count_insert(now);
         code

@@ -10,15 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::approval::ApprovalMode;
-use crate::clock::{ClockError, ClockSnapshot, unix_seconds};
-use crate::events::EventLog;
-use crate::faults::{FaultError, FaultSet};
-use crate::keys::{KeyError, SigningKey};
-use crate::secret::short_hash;
-use crate::state::ServerState;
-use crate::store::{FamilyId, StoreCounts};
-use crate::tokens::{self, AccessClaims, TokenError};
+use crate::base::clock::{ClockError, ClockSnapshot, unix_seconds};
+use crate::base::random::short_hash;
+use crate::domain::keys::{KeyError, SigningKey};
+use crate::domain::store::{FamilyId, StoreCounts};
+use crate::domain::tokens::{self, AccessClaims, TokenError};
+use crate::instrument::approval::ApprovalMode;
+use crate::instrument::events::EventLog;
+use crate::instrument::faults::{FaultError, FaultSet};
+use crate::instrument::state::ServerState;
 
 /// Why a control operation was refused.
 #[derive(Debug, thiserror::Error)]
