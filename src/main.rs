@@ -7,8 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fauxauth_conformance::load;
 use fauxauth_server::config::SigningAlg;
-use fauxauth_server::tls::TlsConfig;
-use fauxauth_server::{Clock, MockServer, ServerConfig};
+use fauxauth_server::{Clock, MockServer, ServerConfig, TlsConfig};
 
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]

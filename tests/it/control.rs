@@ -11,7 +11,7 @@ use fauxauth_server::config::{
     ControlConfig, DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID,
     DEFAULT_SERVICE_CLIENT_SECRET,
 };
-use fauxauth_server::policy::s256_challenge;
+use fauxauth_server::s256_challenge;
 use fauxauth_server::{
     ApprovalMode, EndpointKind, EventQuery, FaultRule, MockServer, RevokeTarget, ServerConfig,
     ServerHandle, StartError,
@@ -304,7 +304,7 @@ async fn an_api_event_carries_the_model_apis_expiry_verdict() {
         json!({"match": {"endpoint": "api"}, "times": 1, "action": {"delay": "2s"}}),
     )
     .expect("rule");
-    let id = server.faults().add(rule).expect("valid");
+    let id = server.control().faults().add(rule).expect("valid");
     let call = tokio::spawn({
         let (http, url, access) = (http.clone(), server.url().to_owned(), tokens.access.clone());
         async move {
@@ -318,7 +318,7 @@ async fn an_api_event_carries_the_model_apis_expiry_verdict() {
         }
     });
     // The delay holds the request once the rule has fired: move the clock past expiry then.
-    while server.faults().get(id).map(|i| i.fired) != Some(1) {
+    while server.control().faults().get(id).map(|i| i.fired) != Some(1) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server
@@ -565,7 +565,7 @@ async fn omit_refresh_token_and_wrong_expires_in() {
         "the client never saw one"
     );
     assert_eq!(
-        server.counts().refresh_families,
+        server.control().counts().refresh_families,
         1,
         "the grant itself has one"
     );
@@ -711,7 +711,7 @@ async fn faults_from_the_rust_handle() {
     let server = MockServer::start().await;
     let http = client();
     let rule: FaultRule = serde_json::from_value(json!({"match": {"endpoint": "api"}, "times": 1, "action": {"status": {"code": 429, "body": "slow down"}}})).expect("rule");
-    let id = server.faults().add(rule).expect("valid");
+    let id = server.control().faults().add(rule).expect("valid");
     let tokens = login(&http, &server).await;
     assert_eq!(
         api_status(&http, &server, &tokens.access).await,
@@ -721,7 +721,7 @@ async fn faults_from_the_rust_handle() {
         api_status(&http, &server, &tokens.access).await,
         StatusCode::OK
     );
-    assert_eq!(server.faults().get(id).map(|i| i.fired), Some(1));
+    assert_eq!(server.control().faults().get(id).map(|i| i.fired), Some(1));
     server.shutdown().await;
 }
 
@@ -791,7 +791,7 @@ async fn fault_rules_match_each_endpoint_kind() {
                 "rule for {rule_kind}, request to {kind}"
             );
         }
-        server.faults().clear();
+        server.control().faults().clear();
     }
     server.shutdown().await;
 }
@@ -859,7 +859,11 @@ async fn key_rotation_seen_through_the_jwks() {
     );
 
     // The handle rotates too.
-    let again = server.rotate_keys(Duration::ZERO).await.expect("rotate");
+    let again = server
+        .control()
+        .rotate_keys(Duration::ZERO)
+        .await
+        .expect("rotate");
     assert_eq!(again.previous_kid, rotated["kid"].as_str().expect("kid"));
     assert_eq!(
         kids(&get_json(&http, &jwks_url).await),
@@ -910,7 +914,11 @@ fn rotating_keys_from_the_handle_lets_the_callers_worker_run_other_tasks() {
         let (release, held) = std::sync::mpsc::channel::<()>();
         let blocker = tokio::task::spawn_blocking(move || held.recv().ok());
         let releaser = tokio::spawn(async move { release.send(()).ok() });
-        let first = server.rotate_keys(Duration::ZERO).await.expect("rotate");
+        let first = server
+            .control()
+            .rotate_keys(Duration::ZERO)
+            .await
+            .expect("rotate");
         assert!(
             releaser.is_finished(),
             "the other task ran during the rotation"
@@ -1007,7 +1015,7 @@ async fn revocation_by_client_subject_family_and_all() {
 
     // All, from the handle.
     let d = login(&http, &server).await;
-    assert_eq!(server.revoke(RevokeTarget::All), 2);
+    assert_eq!(server.control().revoke(&RevokeTarget::All).unwrap_or(0), 2);
     assert_eq!(
         api_status(&http, &server, &svc.access).await,
         StatusCode::UNAUTHORIZED
@@ -1042,7 +1050,7 @@ async fn counts_are_live_by_the_virtual_clock() {
     server.clock().freeze().expect("virtual clock");
     let http = client();
     let counts = |server: &ServerHandle| {
-        let c = server.counts();
+        let c = server.control().counts();
         (
             c.codes,
             c.live_families,
@@ -1126,17 +1134,29 @@ async fn revocation_from_the_rust_handle_by_family_client_and_subject() {
         async move { api_status(&http, server, &t.access).await }
     };
 
-    assert_eq!(server.revoke(RevokeTarget::Family(family(&a))), 1);
+    assert_eq!(
+        server
+            .control()
+            .revoke(&RevokeTarget::Family(family(&a)))
+            .unwrap_or(0),
+        1
+    );
     assert_eq!(status(a.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status(b.clone()).await, StatusCode::OK, "only that grant");
     assert_eq!(
-        server.revoke(RevokeTarget::Family(family(&a))),
+        server
+            .control()
+            .revoke(&RevokeTarget::Family(family(&a)))
+            .unwrap_or(0),
         0,
         "already revoked"
     );
 
     assert_eq!(
-        server.revoke(RevokeTarget::Client(DEFAULT_AGENT_CLIENT_ID.to_owned())),
+        server
+            .control()
+            .revoke(&RevokeTarget::Client(DEFAULT_AGENT_CLIENT_ID.to_owned()))
+            .unwrap_or(0),
         1
     );
     assert_eq!(status(b.clone()).await, StatusCode::UNAUTHORIZED);
@@ -1144,11 +1164,17 @@ async fn revocation_from_the_rust_handle_by_family_client_and_subject() {
 
     // A client-credentials token's subject is its client.
     assert_eq!(
-        server.revoke(RevokeTarget::Subject("user-nobody".to_owned())),
+        server
+            .control()
+            .revoke(&RevokeTarget::Subject("user-nobody".to_owned()))
+            .unwrap_or(0),
         0
     );
     assert_eq!(
-        server.revoke(RevokeTarget::Subject(DEFAULT_SERVICE_CLIENT_ID.to_owned())),
+        server
+            .control()
+            .revoke(&RevokeTarget::Subject(DEFAULT_SERVICE_CLIENT_ID.to_owned()))
+            .unwrap_or(0),
         1
     );
     assert_eq!(status(svc).await, StatusCode::UNAUTHORIZED);
@@ -1229,7 +1255,7 @@ async fn the_admin_revokes_one_access_token_over_http() {
         api_status(&http, &server, &renewed.access).await,
         StatusCode::OK
     );
-    assert_eq!(server.control().counts().store.revoked_access_tokens, 1);
+    assert_eq!(server.control().counts().revoked_access_tokens, 1);
 
     // Not a token of this server; a refresh token; two targets at once.
     let forged = {
@@ -1292,10 +1318,17 @@ async fn the_family_of_a_token_comes_from_its_verified_sid() {
         .advance(Duration::from_secs(2 * 3600))
         .expect("advance");
     let family = server
+        .control()
         .family_of(&tokens.access)
         .expect("expired, still named");
     assert_eq!(family.to_string(), sid);
-    assert_eq!(server.revoke(RevokeTarget::Family(family)), 1);
+    assert_eq!(
+        server
+            .control()
+            .revoke(&RevokeTarget::Family(family))
+            .unwrap_or(0),
+        1
+    );
 
     // A token whose claims say another grant but whose signature is not the server's.
     let forged = {
@@ -1309,7 +1342,7 @@ async fn the_family_of_a_token_comes_from_its_verified_sid() {
         parts.join(".")
     };
     assert!(matches!(
-        server.family_of(&forged),
+        server.control().family_of(&forged),
         Err(fauxauth_server::ControlError::InvalidToken(_))
     ));
     let (status, body) = post_json(&http, &url, json!({"token": forged})).await;
@@ -1333,7 +1366,7 @@ async fn revoking_one_access_token_from_the_rust_handle() {
         !shown.contains(&tokens.access) && shown.starts_with("AccessToken("),
         "{shown}"
     );
-    assert_eq!(server.revoke(target.clone()), 1);
+    assert_eq!(server.control().revoke(&target.clone()).unwrap_or(0), 1);
     assert_eq!(
         api_status(&http, &server, &tokens.access).await,
         StatusCode::UNAUTHORIZED
@@ -1357,7 +1390,13 @@ async fn revoking_one_access_token_from_the_rust_handle() {
         .clock()
         .advance(Duration::from_secs(2 * 3600))
         .expect("advance");
-    assert_eq!(server.revoke(RevokeTarget::AccessToken(fresh.access)), 0);
+    assert_eq!(
+        server
+            .control()
+            .revoke(&RevokeTarget::AccessToken(fresh.access))
+            .unwrap_or(0),
+        0
+    );
     server.shutdown().await;
 }
 
@@ -1582,7 +1621,7 @@ async fn reset_returns_to_the_initial_state() {
     assert_eq!(get_json(&http, &jwks_url).await, original_jwks, "keys back");
     let now = server.clock().now_unix();
     assert!(now >= start && now < start + 60, "clock back at its start");
-    assert_eq!(server.approval(), ApprovalMode::Auto);
+    assert_eq!(server.control().approval(), ApprovalMode::Auto);
     assert_eq!(
         api_status(&http, &server, &tokens.access).await,
         StatusCode::UNAUTHORIZED,
@@ -1597,8 +1636,8 @@ async fn reset_returns_to_the_initial_state() {
         server.events().all().iter().all(|e| e.seq > 3),
         "sequence numbers keep counting"
     );
-    server.reset().expect("reset from the handle");
-    assert_eq!(server.counts().live_families, 0);
+    server.control().reset().expect("reset from the handle");
+    assert_eq!(server.control().counts().live_families, 0);
     server.shutdown().await;
 }
 
@@ -1693,7 +1732,7 @@ async fn events_describe_flows_and_never_hold_a_raw_token() {
         assert!(!over_http.contains(secret));
     }
 
-    let hash = fauxauth_server::secret::short_hash;
+    let hash = fauxauth_server::short_hash;
     let by_endpoint = |k: EndpointKind| {
         events
             .iter()
@@ -1800,7 +1839,7 @@ async fn events_query_filters_over_http() {
 fn jsonl_file_is_complete_after_sigterm() {
     let dir = std::env::temp_dir().join(format!(
         "fauxauth-it-{}",
-        fauxauth_server::secret::random_id("")
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
     ));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("events.jsonl");
@@ -1980,7 +2019,7 @@ async fn interactive_approval_page_approve_and_deny() {
         .await
         .expect("put");
     assert_eq!(put.status(), StatusCode::OK);
-    assert_eq!(server.approval(), ApprovalMode::Interactive);
+    assert_eq!(server.control().approval(), ApprovalMode::Interactive);
     let bad = http
         .put(ctl(&server, "/approval"))
         .json(&json!({"mode": "maybe"}))
@@ -2087,7 +2126,7 @@ async fn interactive_approval_page_approve_and_deny() {
     assert_eq!(query_param(&location, "code"), None);
 
     // Back to auto from the handle: headless works again.
-    server.set_approval(ApprovalMode::Auto);
+    server.control().set_approval(ApprovalMode::Auto);
     authorize_code(&http, &server).await;
     let denied_event = server
         .events()
@@ -2144,7 +2183,7 @@ async fn a_request_abandoned_during_a_delay_is_still_an_event() {
 async fn shutdown_ends_a_pending_delay_and_its_event_is_in_the_file() {
     let dir = std::env::temp_dir().join(format!(
         "fauxauth-it-{}",
-        fauxauth_server::secret::random_id("")
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
     ));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("events.jsonl");
@@ -2156,10 +2195,10 @@ async fn shutdown_ends_a_pending_delay_and_its_event_is_in_the_file() {
     let rule: FaultRule =
         serde_json::from_value(json!({"match": {"endpoint": "jwks"}, "action": {"delay": "10m"}}))
             .expect("rule");
-    let id = server.faults().add(rule).expect("valid rule");
+    let id = server.control().faults().add(rule).expect("valid rule");
     let url = format!("{}/.well-known/jwks.json", server.url());
     let pending = tokio::spawn(async move { reqwest::Client::new().get(url).send().await });
-    while server.faults().get(id).map(|i| i.fired) != Some(1) {
+    while server.control().faults().get(id).map(|i| i.fired) != Some(1) {
         tokio::task::yield_now().await;
     }
     server.shutdown().await;

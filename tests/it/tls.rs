@@ -5,8 +5,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fauxauth_server::MockServer;
+use fauxauth_server::TlsConfig;
 use fauxauth_server::config::{DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET};
-use fauxauth_server::tls::TlsConfig;
 use reqwest::StatusCode;
 use tokio::io::BufReader;
 use tokio::process::Command;

@@ -44,8 +44,8 @@ use fauxauth_server::Clock;
 use fauxauth_server::config::{
     DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
 };
-use fauxauth_server::http::paths;
-use fauxauth_server::secret::short_hash;
+use fauxauth_server::paths;
+use fauxauth_server::short_hash;
 use oauth2::{AccessToken, RefreshToken, RequestTokenError, StandardRevocableToken};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -964,7 +964,11 @@ pub(crate) fn is_loopback(url: &str) -> bool {
 
 /// A uniform random number in [0, 1), from the one source of randomness.
 pub(crate) fn random_fraction() -> f64 {
-    let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
+    // std's randomly keyed SipHash: the server's randomness is private to it, and jitter
+    // needs no cryptographic strength.
+    let bits =
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
+            >> 11;
     bits as f64 / (1u64 << 53) as f64
 }
 

@@ -383,7 +383,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let progress = progress_bar(&opts, stats.clone(), started);
     let tap = match &place {
         Place::InProcess(server) => Some(tap::ExpiryTap::start(
-            server.state().clone(),
+            server.events().clone(),
             stats.clone(),
         )?),
         Place::Target(_) => None,
@@ -476,7 +476,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     drop((agents, probe, prototypes, transports));
     let server_view = match place {
         Place::InProcess(server) => {
-            let families_revoked = server.counts().revoked_families as u64;
+            let families_revoked = server.control().counts().revoked_families as u64;
             // Shutting down ends requests that still hang, so their events are in the log.
             let _ = tokio::time::timeout(SHUTDOWN, server.shutdown()).await;
             let missed = tap.map_or(0, tap::ExpiryTap::finish);
@@ -521,12 +521,18 @@ impl Lifetime {
 
 /// The in-process server's access-token lifetime for the client the flow uses.
 fn server_lifetime(server: &fauxauth_server::ServerHandle, opts: &LoadOptions) -> Duration {
-    let state = server.state();
+    let config = server.config();
     let client_id = session_config(opts, None).client_id;
-    state
-        .client(&client_id)
-        .map_or(state.config.access_token_ttl.0, |c| {
-            Duration::from_secs(state.access_ttl(c))
+    config
+        .effective_clients()
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+        .map_or(config.access_token_ttl.0, |c| {
+            Duration::from_secs(
+                c.access_token_ttl
+                    .unwrap_or(config.access_token_ttl)
+                    .as_secs(),
+            )
         })
 }
 

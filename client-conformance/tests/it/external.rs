@@ -10,7 +10,7 @@ fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "fauxauth-external-{tag}-{}-{}",
         std::process::id(),
-        fauxauth_server::secret::random_id("")
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
     ));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir

@@ -17,6 +17,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// How a duration is written, for messages: "a duration like 90s, 60m, 1h30m or 30d".
 pub const EXPECTED: &str = "a duration like 90s, 60m, 1h30m or 30d (whole numbers, each with a unit: ms, s, m, h, d, w; a bare number is seconds)";
 
@@ -240,6 +242,113 @@ pub fn format(duration: Duration) -> String {
         }
     }
     out
+}
+
+/// A duration written as `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"` (or a whole number
+/// of seconds): whole numbers, each with a unit. The grammar, its parser and its JSON Schema
+/// pattern are in [`crate::base::duration`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct DurationValue(pub Duration);
+
+impl DurationValue {
+    /// A duration of `secs` seconds.
+    pub const fn secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
+    /// Whole seconds.
+    pub fn as_secs(&self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+/// A whole number of seconds, or text in the grammar of [`crate::base::duration`] — the pattern is
+/// generated from the parser's own unit table, so the schema and the loader agree.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for DurationValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: whole seconds (300), or whole numbers each with a unit (ns, us, ms, s, m, h, d, w, or a longer name such as minutes), e.g. \"90s\", \"60m\", \"1h30m\", \"30d\". No fractions: write 1h30m for 1.5h.",
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": pattern()}
+            ]
+        })
+    }
+}
+
+impl From<Duration> for DurationValue {
+    fn from(d: Duration) -> Self {
+        Self(d)
+    }
+}
+
+/// Written as the grammar writes it (`1h30m`, `30d`, `250ms`), so that it reads back.
+impl fmt::Display for DurationValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format(self.0))
+    }
+}
+
+impl std::str::FromStr for DurationValue {
+    type Err = DurationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_duration(s).map(Self)
+    }
+}
+
+/// Parse `"90s"`, `"60m"`, `"1h30m"`, `"30d"`, `"250ms"`, or a bare number of seconds (see
+/// [`crate::base::duration`]). Lifetime settings are checked to be whole seconds when the
+/// configuration is validated.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    parse(text)
+}
+
+/// One hand-written visitor: a number (whole seconds) or text in the grammar; anything else
+/// is refused with a message that names the accepted form.
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DurationValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(DurationValue(from_secs(v)))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(|v| DurationValue(from_secs(v)))
+                    .map_err(|_| E::custom(from_negative(v)))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                from_float(v).map(DurationValue).map_err(E::custom)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_duration(v).map(DurationValue).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl Serialize for DurationValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
 }
 
 #[cfg(test)]

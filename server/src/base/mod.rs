@@ -5,6 +5,6 @@
 pub mod clock;
 pub mod config;
 pub mod duration;
-pub mod policy;
-pub mod random;
+pub(crate) mod policy;
+pub(crate) mod random;
 pub mod yaml;

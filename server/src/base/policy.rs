@@ -85,7 +85,7 @@ impl fmt::Display for ScopeSet {
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn is_valid_scope_token(token: &str) -> bool {
+pub(crate) fn is_valid_scope_token(token: &str) -> bool {
     !token.is_empty()
         && token
             .bytes()
@@ -93,7 +93,7 @@ pub fn is_valid_scope_token(token: &str) -> bool {
 }
 
 /// Whether `host` is a loopback name or address (`localhost`, `127.0.0.0/8`, `::1`).
-pub fn is_loopback_host(host: &Host<&str>) -> bool {
+pub(crate) fn is_loopback_host(host: &Host<&str>) -> bool {
     match host {
         Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
         Host::Ipv4(ip) => ip.is_loopback(),
@@ -102,7 +102,7 @@ pub fn is_loopback_host(host: &Host<&str>) -> bool {
 }
 
 /// Check an issuer URL: absolute `http(s)`, no query, no fragment, no path.
-pub fn validate_issuer(issuer: &str) -> Result<(), String> {
+pub(crate) fn validate_issuer(issuer: &str) -> Result<(), String> {
     let url = Url::parse(issuer).map_err(|e| {
         format!(
             "issuer {issuer:?} is not an absolute URL ({e}); write e.g. \"http://127.0.0.1:8080\""
@@ -127,7 +127,7 @@ pub fn validate_issuer(issuer: &str) -> Result<(), String> {
 /// Check a redirect URI at registration: absolute, no fragment, and (when `require_https`)
 /// `https` unless the host is loopback. Private-use schemes of native apps (`com.example.app:`)
 /// are allowed (RFC 8252 §7.1).
-pub fn validate_registered_redirect(uri: &str, require_https: bool) -> Result<(), String> {
+pub(crate) fn validate_registered_redirect(uri: &str, require_https: bool) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|_| {
         format!("redirect URI {uri:?} must be absolute, like \"https://app.example/callback\"")
     })?;
@@ -199,7 +199,7 @@ impl fmt::Display for RedirectMatching {
 }
 
 /// Whether a presented redirect URI matches a registered one under `mode`.
-pub fn redirect_matches(registered: &str, presented: &str, mode: RedirectMatching) -> bool {
+pub(crate) fn redirect_matches(registered: &str, presented: &str, mode: RedirectMatching) -> bool {
     match mode {
         RedirectMatching::Exact => registered == presented,
         RedirectMatching::IgnoreTrailingSlash => {
@@ -265,7 +265,7 @@ impl PkceMethod {
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
 /// A challenge has the same syntax (§4.2).
-pub fn is_valid_pkce_string(s: &str) -> bool {
+pub(crate) fn is_valid_pkce_string(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
@@ -277,7 +277,7 @@ pub fn s256_challenge(verifier: &str) -> String {
 }
 
 /// Whether `verifier` answers `challenge` under `method`, comparing in constant time.
-pub fn verify_pkce(method: PkceMethod, challenge: &str, verifier: &str) -> bool {
+pub(crate) fn verify_pkce(method: PkceMethod, challenge: &str, verifier: &str) -> bool {
     if !is_valid_pkce_string(verifier) {
         return false;
     }

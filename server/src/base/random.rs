@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
 /// `n` random bytes from the system CSPRNG.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // The system RNG does not fail on supported platforms; if it ever did, a zeroed buffer
     // would be caught by uniqueness checks in the store rather than panic a request.
@@ -19,18 +19,18 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// A random URL-safe token of 32 bytes (43 characters).
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
 /// A random URL-safe identifier with a prefix, e.g. `resp_…`.
-pub fn random_id(prefix: &str) -> String {
+pub(crate) fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<12>()))
 }
 
 /// Compare two secrets without revealing, through timing, where they differ or how long the
 /// expected one is: both sides are hashed (SHA-256) and the digests compared in constant time.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let a = digest::digest(&digest::SHA256, a);
     let b = digest::digest(&digest::SHA256, b);
     bool::from(a.as_ref().ct_eq(b.as_ref()))

@@ -80,7 +80,7 @@ pub struct DeviceSummary {
 
 /// The rules a poll is judged by.
 #[derive(Debug, Clone, Copy)]
-pub struct PollRules {
+pub(crate) struct PollRules {
     /// Approve automatically when the poll count exceeds this (`None`: never).
     pub auto_approve_after_polls: Option<u32>,
     /// Answer `slow_down` to polls that come sooner than the interval (RFC 8628 §3.5).
@@ -89,7 +89,7 @@ pub struct PollRules {
 
 /// Why a poll did not complete the login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollError {
+pub(crate) enum PollError {
     /// No such device code (or it belongs to another client, or the user code differs).
     Unknown,
     /// Still waiting for the user.
@@ -120,7 +120,7 @@ pub enum DecisionError {
 
 /// The device logins of one server.
 #[derive(Default)]
-pub struct DeviceStore {
+pub(crate) struct DeviceStore {
     entries: DashMap<String, DeviceEntry>,
     by_user_code: DashMap<String, String>,
 }
@@ -139,7 +139,7 @@ const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const PRUNE_ABOVE: usize = 1024;
 
 /// Normalise a typed user code: upper case, without dashes and spaces.
-pub fn normalise_user_code(code: &str) -> String {
+pub(crate) fn normalise_user_code(code: &str) -> String {
     code.chars()
         .filter(|c| !matches!(c, '-' | ' '))
         .map(|c| c.to_ascii_uppercase())
@@ -157,19 +157,19 @@ fn new_user_code() -> String {
 
 impl DeviceStore {
     /// An empty store.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Forget every device login (control API "reset").
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.entries.clear();
         self.by_user_code.clear();
     }
 
     /// Start a device login; returns `(device code, entry)`. Codex logins get a
     /// `deviceauth_…` id, RFC 8628 logins a 43-character random device code.
-    pub fn start(
+    pub(crate) fn start(
         &self,
         kind: DeviceKind,
         client_id: &str,
@@ -212,13 +212,13 @@ impl DeviceStore {
 
     /// The client that started the device login `device` (for the event log and fault
     /// matching, which see only the poll's body).
-    pub fn client_id(&self, device: &str) -> Option<String> {
+    pub(crate) fn client_id(&self, device: &str) -> Option<String> {
         self.entries.get(device).map(|e| e.client_id.clone())
     }
 
     /// Poll a device login. `matches` checks the entry belongs to the caller (client id, user
     /// code). When the login is (or now becomes) approved, it is completed and a copy returned.
-    pub fn poll(
+    pub(crate) fn poll(
         &self,
         device: &str,
         now: u64,
@@ -264,12 +264,12 @@ impl DeviceStore {
     }
 
     /// Approve the pending login with `user_code` (as typed: case and dashes do not matter).
-    pub fn approve(&self, user_code: &str, now: u64) -> Result<DeviceEntry, DecisionError> {
+    pub(crate) fn approve(&self, user_code: &str, now: u64) -> Result<DeviceEntry, DecisionError> {
         self.decide(user_code, now, DeviceStatus::Approved)
     }
 
     /// Deny the pending login with `user_code`.
-    pub fn deny(&self, user_code: &str, now: u64) -> Result<DeviceEntry, DecisionError> {
+    pub(crate) fn deny(&self, user_code: &str, now: u64) -> Result<DeviceEntry, DecisionError> {
         self.decide(user_code, now, DeviceStatus::Denied)
     }
 
@@ -302,7 +302,7 @@ impl DeviceStore {
     }
 
     /// Every device login, device codes shown as short hashes.
-    pub fn list(&self) -> Vec<DeviceSummary> {
+    pub(crate) fn list(&self) -> Vec<DeviceSummary> {
         let mut all: Vec<DeviceSummary> = self
             .entries
             .iter()
@@ -316,7 +316,7 @@ impl DeviceStore {
     }
 
     /// Drop logins that expired.
-    pub fn prune(&self, now: u64) {
+    pub(crate) fn prune(&self, now: u64) {
         self.entries.retain(|_, e| now < e.expires_at);
         self.by_user_code
             .retain(|_, device| self.entries.contains_key(device));

@@ -1,8 +1,33 @@
-//! Which kind of endpoint a request path is: the vocabulary shared by fault rules and events.
+//! The endpoints: their paths, and which kind of endpoint a request path is (the vocabulary
+//! shared by fault rules and events).
 
 use serde::{Deserialize, Serialize};
 
-use crate::http::paths;
+/// Endpoint paths, relative to the issuer.
+pub mod paths {
+    /// Authorization endpoint.
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    /// Token endpoint.
+    pub const TOKEN: &str = "/oauth/token";
+    /// Revocation endpoint (RFC 7009).
+    pub const REVOKE: &str = "/oauth/revoke";
+    /// Introspection endpoint (RFC 7662).
+    pub const INTROSPECT: &str = "/oauth/introspect";
+    /// UserInfo endpoint.
+    pub const USERINFO: &str = "/userinfo";
+    /// JWKS.
+    pub const JWKS: &str = "/.well-known/jwks.json";
+    /// OpenID Connect discovery.
+    pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+    /// RFC 8414 metadata.
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+    /// RFC 8628 device authorization endpoint.
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device/code";
+    /// Model API: responses.
+    pub const RESPONSES: &str = "/v1/responses";
+    /// Model API: models.
+    pub const MODELS: &str = "/v1/models";
+}
 
 /// A family of endpoints. Fault rules match on it and every event names it.
 ///

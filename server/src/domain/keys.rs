@@ -70,7 +70,7 @@ pub struct SigningKey {
 /// every signature (`RsaKeyPair::from_der`, `EcdsaKeyPair::from_pkcs8`), which for RSA-2048
 /// costs more than the signature itself (criterion `rsa2048/parse_der_then_sign` vs
 /// `rsa2048/cached_sign`, docs/BENCHMARKS.md): RS256 token minting ran at about a third of
-/// `openssl speed rsa2048`. So the key is parsed once here, and [`crate::domain::tokens::sign`] signs
+/// `openssl speed rsa2048`. So the key is parsed once here, and `tokens::sign` signs
 /// the JWS signing input with it; jsonwebtoken still supplies the header type and does all
 /// verification.
 enum KeyPair_ {

@@ -13,7 +13,7 @@ use crate::instrument::state::ServerState;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
+pub(crate) enum AuthMethod {
     /// HTTP Basic.
     ClientSecretBasic,
     /// `client_secret` in the body.
@@ -24,7 +24,7 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// The RFC 8414 name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
@@ -34,7 +34,7 @@ impl AuthMethod {
 }
 
 /// Identify and authenticate the client of a request.
-pub fn authenticate<'s>(
+pub(crate) fn authenticate<'s>(
     state: &'s ServerState,
     headers: &HeaderMap,
     params: &Params,
@@ -102,7 +102,9 @@ pub fn authenticate<'s>(
 /// The `Authorization: Basic` credentials of a request, `(client_id, secret)`, decoded as
 /// RFC 6749 §2.3.1 says: base64, split at the first `':'`, then each part
 /// `application/x-www-form-urlencoded`-decoded. `None` without an `Authorization` header.
-pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -14,7 +14,7 @@ use super::params::Params;
 use crate::instrument::state::{AppState, ServerState};
 
 /// The handler.
-pub async fn introspect(
+pub(crate) async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

@@ -12,7 +12,11 @@ use crate::domain::tokens::{self, AccessClaims};
 use crate::instrument::state::{AppState, ServerState};
 
 /// The handler.
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match handle(&state, &headers, &body) {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(e) => e.into_response(),

@@ -1,5 +1,5 @@
 //! The control plane: one service behind both the HTTP control API (`http::control`) and
-//! the Rust [`ServerHandle`](crate::ServerHandle). Time, faults, keys, revocations, reset,
+//! the Rust `ServerHandle`. Time, faults, keys, revocations, reset,
 //! events and the approval mode — all under the test's control.
 //!
 //! Other areas add their own operations in their own `impl Control` blocks (Rust allows
@@ -11,11 +11,13 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::base::clock::{ClockError, ClockSnapshot, unix_seconds};
+use crate::base::config::ApprovalMode;
+use crate::base::config::ExpiredTokenMode;
 use crate::base::random::short_hash;
+use crate::domain::device::{DecisionError, DeviceEntry, DeviceSummary};
 use crate::domain::keys::{KeyError, SigningKey};
-use crate::domain::store::{FamilyId, StoreCounts};
+use crate::domain::store::FamilyId;
 use crate::domain::tokens::{self, AccessClaims, TokenError};
-use crate::instrument::approval::ApprovalMode;
 use crate::instrument::events::EventLog;
 use crate::instrument::faults::{FaultError, FaultSet};
 use crate::instrument::state::ServerState;
@@ -87,13 +89,26 @@ pub struct Rotated {
     pub grace_until: u64,
 }
 
-/// Live counts: the store's, plus pending consent forms and events in memory. Serialised
-/// flat: `{"codes", "live_families", ..., "pending_consents", "events"}`.
+/// Live counts at an instant, by the server's clock: codes, grants (refresh-token families),
+/// revocations, pending consent forms, events in memory. Serialised flat: `{"codes",
+/// "live_families", ..., "pending_consents", "events"}`.
+///
+/// There is no count of live access tokens: they are self-contained JWTs that the store never
+/// holds (it keeps one record per grant, however many tokens the grant issued), so counting
+/// them would cost memory per token. A live grant has at least one unexpired token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {
-    /// Codes, grants (token families), revocations.
-    #[serde(flatten)]
-    pub store: StoreCounts,
+    /// Codes neither redeemed nor expired.
+    pub codes: usize,
+    /// Grants neither revoked nor expired (some access or refresh token of theirs is still
+    /// unexpired).
+    pub live_families: usize,
+    /// Grants revoked before all their tokens expired, and not yet expired.
+    pub revoked_families: usize,
+    /// Live grants whose refresh token is unexpired.
+    pub refresh_families: usize,
+    /// Individually revoked access tokens that have not yet expired.
+    pub revoked_access_tokens: usize,
     /// Consent forms shown and not yet submitted.
     pub pending_consents: usize,
     /// Events in memory.
@@ -108,13 +123,8 @@ pub struct Control {
 
 impl Control {
     /// Control the server with `state`.
-    pub fn new(state: Arc<ServerState>) -> Self {
+    pub(crate) fn new(state: Arc<ServerState>) -> Self {
         Self { state }
-    }
-
-    /// The state controlled.
-    pub fn state(&self) -> &Arc<ServerState> {
-        &self.state
     }
 
     /// The clock, described.
@@ -265,8 +275,13 @@ impl Control {
 
     /// Live counts.
     pub fn counts(&self) -> Counts {
+        let store = self.state.store.counts(self.state.clock.now_unix());
         Counts {
-            store: self.state.store.counts(self.state.clock.now_unix()),
+            codes: store.codes,
+            live_families: store.live_families,
+            revoked_families: store.revoked_families,
+            refresh_families: store.refresh_families,
+            revoked_access_tokens: store.revoked_access_tokens,
             pending_consents: self.state.approval.pending(),
             events: self.state.events.len(),
         }
@@ -279,7 +294,9 @@ impl Control {
         let state = &self.state;
         state.faults.clear();
         state.store.clear();
-        state.reset_profile_state();
+        state.devices.clear();
+        state.api_keys.clear();
+        self.set_api_expired_token_mode(state.config.api_expired_token);
         state.approval.clear();
         state.approval.set_mode(state.config.approval);
         *state.keys.write() = state.baseline.keys.clone();
@@ -303,5 +320,37 @@ impl Control {
     /// Change the approval mode.
     pub fn set_approval(&self, mode: ApprovalMode) {
         self.state.approval.set_mode(mode);
+    }
+
+    /// How the model API answers an expired access token now.
+    pub fn api_expired_token_mode(&self) -> ExpiredTokenMode {
+        *self.state.expired_token_mode.read()
+    }
+
+    /// Change how the model API answers an expired access token, effective for the next
+    /// request. Returns the previous mode.
+    pub fn set_api_expired_token_mode(&self, mode: ExpiredTokenMode) -> ExpiredTokenMode {
+        std::mem::replace(&mut *self.state.expired_token_mode.write(), mode)
+    }
+
+    /// Approve the pending device login showing `user_code` (as typed: case, spaces and
+    /// dashes do not matter), as the configured user, now by the server clock. The device's
+    /// next poll completes it.
+    pub fn approve_device(&self, user_code: &str) -> Result<DeviceEntry, DecisionError> {
+        self.state
+            .devices
+            .approve(user_code, self.state.clock.now_unix())
+    }
+
+    /// Deny the pending device login showing `user_code`: its next poll gets `access_denied`.
+    pub fn deny_device(&self, user_code: &str) -> Result<DeviceEntry, DecisionError> {
+        self.state
+            .devices
+            .deny(user_code, self.state.clock.now_unix())
+    }
+
+    /// Every device login the server knows (device codes as short hashes).
+    pub fn devices(&self) -> Vec<DeviceSummary> {
+        self.state.devices.list()
     }
 }

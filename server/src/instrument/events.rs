@@ -136,7 +136,7 @@ pub struct EventDetails {
 
 impl EventDetails {
     /// Overwrite every field that `other` sets.
-    pub fn merge(&mut self, other: EventDetails) {
+    pub(crate) fn merge(&mut self, other: EventDetails) {
         macro_rules! take {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
@@ -161,7 +161,7 @@ impl EventDetails {
 
     /// Note a token response: hashes of the issued tokens, and who/which grant/when from the
     /// access token's claims.
-    pub fn issued(&mut self, access_token: &str, refresh_token: Option<&str>) {
+    pub(crate) fn issued(&mut self, access_token: &str, refresh_token: Option<&str>) {
         self.issued_access = Some(short_hash(access_token));
         self.issued_refresh = refresh_token.map(short_hash);
         if let Some(peek) = PeekedClaims::from_jwt(access_token) {
@@ -171,7 +171,7 @@ impl EventDetails {
 
     /// Note a presented access token: its hash, and (unverified) claims; `now` decides
     /// `token_expired`.
-    pub fn presented_access_token(&mut self, token: &str, now_unix: u64) {
+    pub(crate) fn presented_access_token(&mut self, token: &str, now_unix: u64) {
         self.presented_access = Some(short_hash(token));
         if let Some(peek) = PeekedClaims::from_jwt(token) {
             self.token_expired = peek.exp.map(|exp| now_unix >= exp);
@@ -246,8 +246,14 @@ pub struct EventFileError {
     pub source: std::io::Error,
 }
 
-/// The event log: a bounded ring of recent events, plus an optional JSONL file.
+/// The event log: a bounded ring of recent events, plus an optional JSONL file. Cloning it
+/// is cheap and gives another handle on the same log (e.g. for a thread that reads it).
+#[derive(Clone)]
 pub struct EventLog {
+    inner: Arc<LogInner>,
+}
+
+struct LogInner {
     capacity: usize,
     ring: Mutex<Ring>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -256,7 +262,7 @@ pub struct EventLog {
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLog")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.inner.capacity)
             .field("len", &self.len())
             .finish_non_exhaustive()
     }
@@ -272,13 +278,15 @@ impl EventLog {
     /// An in-memory log keeping the last `capacity` events (at least 1).
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
-            ring: Mutex::new(Ring {
-                events: VecDeque::new(),
-                next_seq: 1,
-                writer: None,
+            inner: Arc::new(LogInner {
+                capacity: capacity.max(1),
+                ring: Mutex::new(Ring {
+                    events: VecDeque::new(),
+                    next_seq: 1,
+                    writer: None,
+                }),
+                thread: Mutex::new(None),
             }),
-            thread: Mutex::new(None),
         }
     }
 
@@ -297,19 +305,19 @@ impl EventLog {
                 path: path.to_owned(),
                 source,
             })?;
-        log.ring.lock().writer = Some(tx);
-        *log.thread.lock() = Some(thread);
+        log.inner.ring.lock().writer = Some(tx);
+        *log.inner.thread.lock() = Some(thread);
         Ok(log)
     }
 
     /// Append an event; its `seq` is assigned here. Returns the sequence number.
-    pub fn record(&self, mut event: Event) -> u64 {
-        let mut ring = self.ring.lock();
+    pub(crate) fn record(&self, mut event: Event) -> u64 {
+        let mut ring = self.inner.ring.lock();
         let seq = ring.next_seq;
         ring.next_seq += 1;
         event.seq = seq;
         let event = Arc::new(event);
-        if ring.events.len() == self.capacity {
+        if ring.events.len() == self.inner.capacity {
             ring.events.pop_front();
         }
         if let Some(tx) = &ring.writer
@@ -323,7 +331,7 @@ impl EventLog {
 
     /// The events matching `query`, oldest first.
     pub fn query(&self, query: &EventQuery) -> Vec<Event> {
-        let ring = self.ring.lock();
+        let ring = self.inner.ring.lock();
         let first = ring.events.front().map_or(ring.next_seq, |e| e.seq);
         let skip = query.since.saturating_add(1).saturating_sub(first);
         let skip = usize::try_from(skip)
@@ -358,12 +366,12 @@ impl EventLog {
 
     /// The sequence number of the latest event (0 if none yet).
     pub fn last_seq(&self) -> u64 {
-        self.ring.lock().next_seq - 1
+        self.inner.ring.lock().next_seq - 1
     }
 
     /// How many events are in memory.
     pub fn len(&self) -> usize {
-        self.ring.lock().events.len()
+        self.inner.ring.lock().events.len()
     }
 
     /// Whether no event is in memory.
@@ -372,15 +380,15 @@ impl EventLog {
     }
 
     /// Forget the in-memory events (sequence numbers keep counting; the file keeps its lines).
-    pub fn clear(&self) {
-        self.ring.lock().events.clear();
+    pub(crate) fn clear(&self) {
+        self.inner.ring.lock().events.clear();
     }
 
     /// Stop writing the file: every event recorded so far is written and flushed when this
     /// returns. Later events stay in memory only.
-    pub fn close(&self) {
-        drop(self.ring.lock().writer.take());
-        if let Some(thread) = self.thread.lock().take()
+    pub(crate) fn close(&self) {
+        drop(self.inner.ring.lock().writer.take());
+        if let Some(thread) = self.inner.thread.lock().take()
             && thread.join().is_err()
         {
             tracing::error!("the event writer thread panicked");

@@ -1,8 +1,9 @@
 //! The test instrument: fault injection, the event log, the approval mode, the shared server
 //! state and the one control plane. It builds on the domain and base layers and on profiles.
 
-pub mod approval;
-pub mod control;
+pub(crate) mod approval;
+pub(crate) mod connection;
+pub(crate) mod control;
 pub mod events;
 pub mod faults;
-pub mod state;
+pub(crate) mod state;

@@ -9,17 +9,20 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::base::clock::Clock;
-use crate::base::config::{ClientConfig, ExpiredTokenMode, ServerConfig};
+use crate::base::config::{ClientConfig, ExpiredTokenMode, GrantType, ServerConfig};
+use crate::base::policy::ScopeSet;
 use crate::domain::device::DeviceStore;
 use crate::domain::keys::KeyRing;
+use crate::domain::store::api_keys::ApiKeys;
 use crate::domain::store::{RefreshRules, Store};
 use crate::instrument::approval::Approval;
 use crate::instrument::events::EventLog;
 use crate::instrument::faults::FaultSet;
+use crate::profile::{self, ProfileBehaviour};
 
 /// Shared server state. Handlers read the time only from `clock`.
 #[derive(Debug)]
-pub struct ServerState {
+pub(crate) struct ServerState {
     /// The configuration the server started with.
     pub config: ServerConfig,
     /// Registered clients by id.
@@ -35,7 +38,7 @@ pub struct ServerState {
     /// Device logins waiting for a user.
     pub devices: DeviceStore,
     /// API keys issued by token exchange.
-    pub api_keys: crate::http::token_exchange::ApiKeys,
+    pub api_keys: ApiKeys,
     /// How the model API answers expired tokens now (starts as configured).
     pub expired_token_mode: RwLock<ExpiredTokenMode>,
     /// Fault rules in force.
@@ -52,7 +55,7 @@ pub struct ServerState {
 
 /// A one-way signal that the server is shutting down.
 #[derive(Debug)]
-pub struct ShutdownSignal(watch::Sender<bool>);
+pub(crate) struct ShutdownSignal(watch::Sender<bool>);
 
 impl Default for ShutdownSignal {
     fn default() -> Self {
@@ -62,12 +65,12 @@ impl Default for ShutdownSignal {
 
 impl ShutdownSignal {
     /// Signal shutdown to every waiter, present and future.
-    pub fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.0.send_replace(true);
     }
 
     /// Wait until shutdown is signalled (at once if it already was).
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let mut rx = self.0.subscribe();
         // An error means the sender is gone, which also means shutdown.
         let _ = rx.wait_for(|down| *down).await;
@@ -76,7 +79,7 @@ impl ShutdownSignal {
 
 /// The initial state that a control-API `reset` restores.
 #[derive(Debug, Clone)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// The key ring the server started with.
     pub keys: KeyRing,
     /// The clock at start: instant, scale, frozen (`None` for a system clock).
@@ -85,7 +88,7 @@ pub struct Baseline {
 
 impl ServerState {
     /// Assemble the state of a server that starts now.
-    pub fn new(
+    pub(crate) fn new(
         config: ServerConfig,
         issuer: String,
         clock: Clock,
@@ -119,13 +122,13 @@ impl ServerState {
             baseline,
             shutdown: ShutdownSignal::default(),
             devices: DeviceStore::new(),
-            api_keys: crate::http::token_exchange::ApiKeys::default(),
+            api_keys: ApiKeys::default(),
             expired_token_mode: RwLock::new(config_expired_mode),
         }
     }
 
     /// The control API's prefix, when it is enabled.
-    pub fn control_prefix(&self) -> Option<&str> {
+    pub(crate) fn control_prefix(&self) -> Option<&str> {
         self.config
             .control
             .enabled
@@ -134,16 +137,16 @@ impl ServerState {
 }
 
 /// The handle handlers receive.
-pub type AppState = Arc<ServerState>;
+pub(crate) type AppState = Arc<ServerState>;
 
 impl ServerState {
     /// A registered client.
-    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+    pub(crate) fn client(&self, client_id: &str) -> Option<&ClientConfig> {
         self.clients.get(client_id)
     }
 
     /// Access-token lifetime for `client` in seconds.
-    pub fn access_ttl(&self, client: &ClientConfig) -> u64 {
+    pub(crate) fn access_ttl(&self, client: &ClientConfig) -> u64 {
         client
             .access_token_ttl
             .unwrap_or(self.config.access_token_ttl)
@@ -151,7 +154,7 @@ impl ServerState {
     }
 
     /// Refresh rules for `client`.
-    pub fn refresh_rules(&self, client: &ClientConfig) -> RefreshRules {
+    pub(crate) fn refresh_rules(&self, client: &ClientConfig) -> RefreshRules {
         RefreshRules {
             rotation: self.config.refresh_rotation,
             reuse_grace: self.config.refresh_reuse_grace.as_secs(),
@@ -163,12 +166,25 @@ impl ServerState {
     }
 
     /// The audience of access tokens: the model API (as the profile names it).
-    pub fn api_audience(&self) -> String {
-        self.profile().access_audience(self)
+    pub(crate) fn api_audience(&self) -> String {
+        self.profile().access_audience(&self.issuer)
     }
 
     /// An absolute URL on this server.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+}
+
+impl ServerState {
+    /// The behaviour of the configured profile.
+    pub(crate) fn profile(&self) -> &'static dyn ProfileBehaviour {
+        profile::of(self.config.profile)
+    }
+
+    /// Whether a grant of `scope` to `client` gets a refresh token.
+    pub(crate) fn refresh_allowed(&self, client: &ClientConfig, scope: &ScopeSet) -> bool {
+        client.allows_grant(GrantType::RefreshToken)
+            && (!self.config.refresh_requires_offline_access || scope.contains("offline_access"))
     }
 }

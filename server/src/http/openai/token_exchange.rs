@@ -13,35 +13,27 @@
 //! The key is accepted by the model API as a bearer token ([`ApiKeys::check`]): it does not
 //! expire, carries `model.request`, and is refused once its grant is revoked.
 
-use std::fmt;
-
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dashmap::DashMap;
 use serde::Serialize;
 
-use super::error::{OAuthError, no_store};
-use super::params::Params;
 use crate::base::config::ClientConfig;
-use crate::base::random;
 use crate::domain::store::FamilyId;
-use crate::domain::tokens::{self, AccessClaims, IdClaims};
+use crate::domain::store::api_keys::{ApiKeyRecord, new_api_key};
+use crate::domain::tokens::{self, IdClaims};
+use crate::http::error::{OAuthError, no_store};
+use crate::http::params::Params;
 use crate::instrument::state::ServerState;
 
 /// The only `requested_token` supported.
-pub const REQUESTED_API_KEY: &str = "openai-api-key";
+pub(crate) const REQUESTED_API_KEY: &str = "openai-api-key";
 /// The only `subject_token_type` supported.
-pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub(crate) const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 /// The `issued_token_type` of the answer.
-pub const ISSUED_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-/// The prefix of issued keys, as OpenAI's project keys have.
-pub const API_KEY_PREFIX: &str = "sk-proj-";
-
+pub(crate) const ISSUED_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// The success body.
 #[derive(Debug, Clone, Serialize)]
-pub struct ExchangeResponse {
+pub(crate) struct ExchangeResponse {
     /// The API key.
     pub access_token: String,
     /// RFC 8693 `issued_token_type`.
@@ -56,85 +48,8 @@ impl IntoResponse for ExchangeResponse {
     }
 }
 
-/// What an issued API key stands for: the grant whose ID token bought it.
-#[derive(Debug, Clone)]
-pub struct ApiKeyRecord {
-    /// The grant; revoking it revokes the key.
-    pub family: FamilyId,
-    /// The user.
-    pub sub: String,
-    /// The client that exchanged the ID token.
-    pub client_id: String,
-    /// When the key was issued (Unix seconds).
-    pub issued_at: u64,
-}
-
-/// The API keys issued by token exchange. They do not expire; they die with their grant.
-#[derive(Default)]
-pub struct ApiKeys(DashMap<String, ApiKeyRecord>);
-
-impl fmt::Debug for ApiKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKeys")
-            .field("count", &self.0.len())
-            .finish()
-    }
-}
-
-impl ApiKeys {
-    /// Remember a key.
-    pub fn insert(&self, key: String, record: ApiKeyRecord) {
-        self.0.insert(key, record);
-    }
-
-    /// Forget every key (control API "reset").
-    pub fn clear(&self) {
-        self.0.clear();
-    }
-
-    /// How many keys were issued and not cleared.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no key was issued.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The claims an API key stands for at the model API, if it is one of ours and its
-    /// grant is live: the user, the `model.request` scope, no expiry of its own.
-    pub fn check(&self, state: &ServerState, key: &str) -> Option<AccessClaims> {
-        let record = self.0.get(key)?.clone();
-        let live = state
-            .store
-            .family(record.family)
-            .is_some_and(|f| !f.revoked);
-        live.then(|| AccessClaims {
-            iss: state.issuer.clone(),
-            sub: record.sub,
-            aud: serde_json::json!(state.api_audience()),
-            client_id: record.client_id,
-            scope: crate::http::api::MODEL_SCOPE.to_owned(),
-            iat: record.issued_at,
-            exp: u64::MAX,
-            jti: random::short_hash(key),
-            sid: record.family.to_string(),
-            extra: serde_json::Map::new(),
-        })
-    }
-}
-
-/// A fresh API-key-like string: `sk-proj-` and 128 URL-safe characters.
-pub fn new_api_key() -> String {
-    format!(
-        "{API_KEY_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(random::random_bytes::<96>())
-    )
-}
-
 /// The grant.
-pub fn token_exchange(
+pub(crate) fn token_exchange(
     state: &ServerState,
     client: &ClientConfig,
     params: &Params,

@@ -15,7 +15,7 @@ use crate::instrument::state::ServerState;
 
 /// The RFC 6749 §5.1 success body.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     /// The access token (a JWT).
     pub access_token: String,
     /// Always `Bearer`.
@@ -44,7 +44,7 @@ impl IntoResponse for TokenResponse {
 /// (or extended) with the token's real lifetime in the same step: see
 /// [`new_family`](crate::domain::store::new_family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetime {
+pub(crate) struct Lifetime {
     /// `iat`.
     pub issued_at: u64,
     /// `exp`.
@@ -54,7 +54,7 @@ pub struct Lifetime {
 impl Lifetime {
     /// An access token of `client` issued at `now`, with the client's (or the server's)
     /// lifetime. Saturating: no configuration or clock setting can overflow it.
-    pub fn access(state: &ServerState, client: &ClientConfig, now: u64) -> Self {
+    pub(crate) fn access(state: &ServerState, client: &ClientConfig, now: u64) -> Self {
         Self {
             issued_at: now,
             expires_at: now.saturating_add(state.access_ttl(client)),
@@ -62,14 +62,14 @@ impl Lifetime {
     }
 
     /// `expires_in`: the lifetime in seconds.
-    pub fn seconds(self) -> u64 {
+    pub(crate) fn seconds(self) -> u64 {
         self.expires_at.saturating_sub(self.issued_at)
     }
 }
 
 /// What to mint.
 #[derive(Debug)]
-pub struct Grant<'a> {
+pub(crate) struct Grant<'a> {
     /// The client.
     pub client: &'a ClientConfig,
     /// The subject (user, or client id for client credentials).
@@ -89,7 +89,7 @@ pub struct Grant<'a> {
 }
 
 /// Sign the tokens of `grant` and build the response.
-pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAuthError> {
+pub(crate) fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAuthError> {
     let Lifetime {
         issued_at: now,
         expires_at: exp,
@@ -97,7 +97,7 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
     let mut user_claims = user_claims(state, grant.scope);
     // Profile claims about the user (e.g. OpenAI's account claims) go into both tokens.
     let profile_claims = match grant.auth_time {
-        Some(_) => state.profile().user_token_claims(state, grant.sub),
+        Some(_) => state.profile().user_token_claims(&state.config, grant.sub),
         None => Map::new(),
     };
     user_claims.extend(profile_claims.clone());
@@ -150,7 +150,7 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
 }
 
 /// Claims about the configured user that `scope` allows (OpenID Connect Core §5.4).
-pub fn user_claims(state: &ServerState, scope: &ScopeSet) -> Map<String, Value> {
+pub(crate) fn user_claims(state: &ServerState, scope: &ScopeSet) -> Map<String, Value> {
     let user = &state.config.user;
     let mut claims = user.claims.clone();
     if let Some(email) = &user.email

@@ -21,13 +21,17 @@ use super::client_auth::AuthMethod;
 use super::error::{BASIC_CHALLENGE, BearerError, ErrorCode, OAuthError, no_store};
 use crate::base::random::short_hash;
 use crate::domain::endpoint::EndpointKind;
+use crate::instrument::connection::ConnectionControl;
 use crate::instrument::events::{Event, EventDetails, FaultApplied};
 use crate::instrument::faults::{FaultAction, Fired, OAuthErrorAction, RequestFacts};
 use crate::instrument::state::{AppState, ServerState};
-use crate::serve::ConnectionControl;
 
 /// The middleware function (see the module docs).
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let endpoint = EndpointKind::classify(request.uri().path(), state.control_prefix());
     if endpoint == EndpointKind::Control {
         return next.run(request).await;
@@ -163,7 +167,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
 /// request at once (with the error and details the response carries), holds the connection
 /// until the server shuts down, then closes it. The response itself is never sent.
 #[derive(Debug, Clone, Copy)]
-pub struct NoAnswer;
+pub(crate) struct NoAnswer;
 
 /// The answer of an `oauth_error` fault: the RFC 6749 §5.2 body and, like the real handler,
 /// a `WWW-Authenticate` challenge on a 401 `invalid_client` when the client tried HTTP

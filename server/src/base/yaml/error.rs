@@ -1,24 +1,10 @@
-//! YAML loading with positions: every error names `file:line:column` and says what to change.
-//!
-//! Serde errors (syntax, unknown keys, wrong types) carry the parser's position. Errors found
-//! *after* parsing (a duplicate `client_id`, a relative redirect URI) are located by a
-//! [`FieldPath`]: the document is parsed a second time into a tree of positioned nodes, and the
-//! path is looked up in it.
+//! Errors in a YAML file, with where they are and what to change: serde's and the parser's
+//! messages in a user's words.
 
-use std::fmt;
-
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-/// A position in a text file, 1-based; ordered by line, then column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Position {
-    /// Line, starting at 1.
-    pub line: u64,
-    /// Column, starting at 1.
-    pub column: u64,
-}
+use super::path::{FieldPath, Position};
+use super::tree::{Node, locate_path, position_of, tree};
 
 /// An error in a YAML file, with where it is and what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,154 +30,8 @@ impl YamlError {
     }
 }
 
-/// A path into a YAML document: `clients[1].redirect_uris[0]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldPath(Vec<PathStep>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathStep {
-    Key(String),
-    Index(usize),
-}
-
-impl FieldPath {
-    /// The document root.
-    pub fn root() -> Self {
-        Self::default()
-    }
-
-    /// This path followed by a mapping key.
-    pub fn key(&self, key: &str) -> Self {
-        let mut steps = self.0.clone();
-        steps.push(PathStep::Key(key.to_owned()));
-        Self(steps)
-    }
-
-    /// This path followed by a sequence index.
-    pub fn index(&self, index: usize) -> Self {
-        let mut steps = self.0.clone();
-        steps.push(PathStep::Index(index));
-        Self(steps)
-    }
-}
-
-impl fmt::Display for FieldPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, step) in self.0.iter().enumerate() {
-            match step {
-                PathStep::Key(k) if i == 0 => write!(f, "{k}")?,
-                PathStep::Key(k) => write!(f, ".{k}")?,
-                PathStep::Index(n) => write!(f, "[{n}]")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A problem found after parsing, at a path in the document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathIssue {
-    /// Where the offending value is.
-    pub path: FieldPath,
-    /// What is wrong and what to change.
-    pub message: String,
-}
-
-impl PathIssue {
-    /// An issue at `path`.
-    pub fn new(path: FieldPath, message: impl Into<String>) -> Self {
-        Self {
-            path,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for PathIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.0.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// Parse `text` into `T`, naming `origin` in errors. Unknown keys are errors when `T` says
-/// `deny_unknown_fields`.
-///
-/// Errors say what to change in the user's terms: the key a wrong value belongs to, the
-/// mapping a required key is missing from (at its first line), the bracket that was never
-/// closed — not the parser's or serde's internals.
-pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
-        let (position, message) = explain(text, &err);
-        YamlError {
-            origin: origin.to_owned(),
-            position,
-            message,
-        }
-    })
-}
-
-fn options() -> serde_saphyr::Options {
-    serde_saphyr::options! { with_snippet: false }
-}
-
-/// Turn an issue found after parsing into a positioned error by looking its path up in `text`.
-pub fn locate(text: &str, origin: &str, issue: &PathIssue) -> YamlError {
-    let position = locate_path(text, &issue.path);
-    YamlError {
-        origin: origin.to_owned(),
-        position,
-        message: issue.to_string(),
-    }
-}
-
-/// The position of the value at `path` in `text`, or of its nearest ancestor that exists.
-pub fn locate_path(text: &str, path: &FieldPath) -> Option<Position> {
-    let root = tree(text)?;
-    let mut node = &root;
-    let mut best = position_of(node.referenced);
-    for step in &path.0 {
-        let next = match (step, &node.value) {
-            (PathStep::Key(k), Node::Map(entries)) => entries
-                .iter()
-                .find(|(key, _)| key.value.0 == *k)
-                .map(|(_, value)| value),
-            (PathStep::Index(i), Node::Seq(items)) => items.get(*i),
-            _ => None,
-        };
-        match next {
-            Some(n) => {
-                node = n;
-                best = position_of(node.referenced);
-            }
-            None => break,
-        }
-    }
-    best
-}
-
-fn position_of(loc: serde_saphyr::Location) -> Option<Position> {
-    (loc.line() > 0).then(|| Position {
-        line: loc.line(),
-        column: loc.column(),
-    })
-}
-
-/// The document as a tree of positioned nodes, or None if it is not valid YAML. Repeated keys
-/// are kept (the typed parse reports them).
-fn tree(text: &str) -> Option<Spanned<Node>> {
-    let options = serde_saphyr::options! {
-        with_snippet: false,
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-    };
-    serde_saphyr::from_str_with_options(text, options).ok()
-}
-
 /// Where a parse error is and what to say about it.
-fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position>, String) {
+pub(super) fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position>, String) {
     use serde_saphyr::Error as E;
     let position = err.location().and_then(position_of);
     let Some(root) = tree(text) else {
@@ -314,12 +154,12 @@ fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position>, String) 
     (position, message)
 }
 
-fn last_line(text: &str) -> u64 {
+pub(super) fn last_line(text: &str) -> u64 {
     text.lines().count().max(1) as u64
 }
 
 /// "invalid u32" in a user's words.
-fn scalar_kind(ty: &str) -> String {
+pub(super) fn scalar_kind(ty: &str) -> String {
     match ty {
         "u8" => "a whole number from 0 to 255".to_owned(),
         "u16" => "a whole number from 0 to 65535".to_owned(),
@@ -334,7 +174,7 @@ fn scalar_kind(ty: &str) -> String {
 }
 
 /// The parser's name for a structure, in a user's words.
-fn structure(expected: &str) -> String {
+pub(super) fn structure(expected: &str) -> String {
     match expected {
         "mapping start" | "empty mapping start" => {
             "a mapping (`key: value` lines, or `{ key: value }`)".to_owned()
@@ -346,7 +186,7 @@ fn structure(expected: &str) -> String {
 }
 
 /// A syntax error in a user's words (the parser's own text when there is nothing better).
-fn syntax_message(message: &str) -> String {
+pub(super) fn syntax_message(message: &str) -> String {
     let message = tidy_message(message);
     if message.contains("tabs disallowed") {
         return format!("{message}: indent with spaces, not tabs");
@@ -355,7 +195,7 @@ fn syntax_message(message: &str) -> String {
 }
 
 /// serde messages mention Rust type names; keep the part a user can act on.
-fn tidy_message(message: &str) -> String {
+pub(super) fn tidy_message(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message).trim();
     // The position is printed as `file:line:column:` in front; drop the parser's own copy.
     let first = match first.rsplit_once(" at line ") {
@@ -369,7 +209,7 @@ fn tidy_message(message: &str) -> String {
 
 /// A node found at an error's position.
 #[derive(Debug)]
-struct Hit {
+pub(super) struct Hit {
     /// The node's path; for a key, the path of the key's value.
     path: FieldPath,
     /// Whether the position is a mapping key's.
@@ -390,7 +230,7 @@ impl Hit {
 }
 
 /// The deepest node (key or value) at `at`, or else the last one before it.
-fn node_at(root: &Spanned<Node>, at: Position) -> Option<Hit> {
+pub(super) fn node_at(root: &Spanned<Node>, at: Position) -> Option<Hit> {
     /// The best candidate so far, and whether it is exactly at `at`.
     type Best = Option<(Hit, bool)>;
     fn consider(best: &mut Best, at: Position, hit: Hit) {
@@ -448,7 +288,7 @@ fn node_at(root: &Spanned<Node>, at: Position) -> Option<Hit> {
 }
 
 /// The innermost mapping without `field` that spans `at`: its path and first position.
-fn mapping_missing(
+pub(super) fn mapping_missing(
     root: &Spanned<Node>,
     at: Position,
     field: &str,
@@ -502,11 +342,11 @@ fn mapping_missing(
 
 /// A `{` or `[` that is never closed (or closed by the wrong bracket).
 #[derive(Debug, PartialEq, Eq)]
-struct Bracket {
-    open: char,
-    at: Position,
+pub(super) struct Bracket {
+    pub(super) open: char,
+    pub(super) at: Position,
     /// The wrong closing bracket found instead, and where.
-    wrong_close: Option<(char, Position)>,
+    pub(super) wrong_close: Option<(char, Position)>,
 }
 
 impl Bracket {
@@ -531,7 +371,7 @@ impl Bracket {
 /// The innermost flow bracket left open at the end of `text`, or closed by the wrong bracket.
 /// Block scalars, quoted strings and comments are skipped; in block context a bracket counts
 /// only where a value starts (a plain scalar may contain brackets).
-fn unclosed_bracket(text: &str) -> Option<Bracket> {
+pub(super) fn unclosed_bracket(text: &str) -> Option<Bracket> {
     let mut stack: Vec<(char, Position)> = Vec::new();
     // Inside a block scalar (`|` or `>`): lines indented more than this are its content.
     let mut block_scalar: Option<usize> = None;
@@ -613,297 +453,4 @@ fn unclosed_bracket(text: &str) -> Option<Bracket> {
         at,
         wrong_close: None,
     })
-}
-
-/// A YAML node with positions, used to locate paths and explain errors.
-#[derive(Debug)]
-enum Node {
-    Map(Vec<(Spanned<KeyText>, Spanned<Node>)>),
-    Seq(Vec<Spanned<Node>>),
-    Scalar(String),
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML node")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_owned()))
-    }
-    fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar("null".to_owned()))
-    }
-    fn visit_none<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar("null".to_owned()))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
-            items.push(item);
-        }
-        Ok(Node::Seq(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
-            let value = map.next_value::<Spanned<Node>>()?;
-            entries.push((key, value));
-        }
-        Ok(Node::Map(entries))
-    }
-}
-
-/// A mapping key as text, whatever its scalar type.
-#[derive(Debug)]
-struct KeyText(String);
-
-impl<'de> Deserialize<'de> for KeyText {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = KeyText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a scalar key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_owned()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_unit<E>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".to_owned()))
-            }
-        }
-        deserializer.deserialize_any(KeyVisitor)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DOC: &str = "issuer: http://x\nclients:\n  - client_id: a\n    redirect_uris:\n      - http://one\n      - /relative\n";
-
-    #[test]
-    fn locates_nested_sequence_items() {
-        let path = FieldPath::root()
-            .key("clients")
-            .index(0)
-            .key("redirect_uris")
-            .index(1);
-        assert_eq!(path.to_string(), "clients[0].redirect_uris[1]");
-        let pos = locate_path(DOC, &path).expect("found");
-        assert_eq!(pos.line, 6);
-        assert_eq!(pos.column, 9);
-    }
-
-    #[test]
-    fn missing_path_falls_back_to_nearest_ancestor() {
-        let path = FieldPath::root().key("clients").index(0).key("scopes");
-        let pos = locate_path(DOC, &path).expect("found");
-        assert_eq!(pos.line, 3);
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Small {
-        name: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Doc {
-        name: String,
-        #[serde(default)]
-        inner: Option<Inner>,
-        #[serde(default)]
-        items: Vec<Item>,
-        #[serde(default)]
-        codes: std::collections::BTreeMap<u16, u32>,
-        #[serde(default)]
-        either: Option<Either>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Inner {
-        command: String,
-        #[serde(default)]
-        count: Option<u32>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "snake_case", deny_unknown_fields)]
-    #[allow(dead_code)]
-    enum Item {
-        Wait(u32),
-        Go(Inner),
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(untagged)]
-    #[allow(dead_code)]
-    enum Either {
-        Number(u64),
-        Pair { a: u64, b: u64 },
-    }
-
-    fn error(text: &str) -> YamlError {
-        parse::<Doc>(text, "d.yaml").expect_err("an error")
-    }
-
-    #[test]
-    fn a_missing_top_level_key_points_at_the_top_and_says_what_to_add() {
-        let e = error("inner:\n  command: x\nitems: []\n");
-        assert_eq!((e.line(), e.column()), (1, 1), "{e}");
-        assert_eq!(
-            e.message,
-            "missing key `name`: add `name:` at the top level"
-        );
-    }
-
-    #[test]
-    fn a_missing_nested_key_points_at_the_mapping_that_lacks_it() {
-        let e = error("name: a\ninner:\n  count: 3\nitems: []\n");
-        assert_eq!((e.line(), e.column()), (3, 3), "{e}");
-        assert_eq!(
-            e.message,
-            "missing key `command`: add `command:` to `inner`"
-        );
-        let e = error("name: a\nitems:\n  - wait: 1\n  - go: { count: 1 }\n");
-        assert_eq!((e.line(), e.column()), (4, 9), "{e}");
-        assert!(e.message.contains("to `items[1].go`"), "{e}");
-    }
-
-    #[test]
-    fn an_unclosed_flow_mapping_is_named_where_it_opens() {
-        let e =
-            error("name: a\nitems:\n  - wait: 1\n  - go: { command: x, count: 1\n  - wait: 2\n");
-        assert_eq!((e.line(), e.column()), (4, 9), "{e}");
-        assert!(e.message.contains("`{` is never closed"), "{e}");
-        assert!(e.message.contains("add `}`"), "{e}");
-        let e = error("name: a\nitems: [ { wait: 1 }\n");
-        assert_eq!((e.line(), e.column()), (2, 8), "{e}");
-        assert!(e.message.contains("`[` is never closed: add `]`"), "{e}");
-        let e = error("name: a\nitems: [ { wait: 1 ]\n");
-        assert_eq!((e.line(), e.column()), (2, 10), "{e}");
-        assert!(e.message.contains("closed by `]`"), "{e}");
-    }
-
-    #[test]
-    fn brackets_inside_text_and_block_scalars_are_not_counted() {
-        let text = "name: a [draft] {x}\nd: >\n  text with { and [\nitems: [ {wait: 1}\n";
-        assert_eq!(
-            unclosed_bracket(text).map(|b| b.at),
-            Some(Position { line: 4, column: 8 })
-        );
-        assert_eq!(unclosed_bracket("name: 'a {' # {\nx: \"[\"\n"), None);
-    }
-
-    #[test]
-    fn a_wrong_number_names_the_key_and_the_expected_form() {
-        let e = error("name: a\ninner: { command: x, count: fifty }\n");
-        assert_eq!((e.line(), e.column()), (2, 29), "{e}");
-        assert_eq!(
-            e.message,
-            "inner.count: expected a whole number from 0 to 4294967295, found `fifty`"
-        );
-        let e = error("name: a\ncodes: { ok: 1 }\n");
-        assert_eq!((e.line(), e.column()), (2, 10), "{e}");
-        assert_eq!(
-            e.message,
-            "codes: expected a whole number from 0 to 65535, found `ok`"
-        );
-    }
-
-    #[test]
-    fn a_scalar_where_a_mapping_belongs_says_so_in_place() {
-        let e = error("name: a\nitems:\n  - go\n");
-        assert!(e.line() <= 3, "within the file: {e}");
-        assert!(e.message.contains("expected"), "{e}");
-        let e = error("name: a\nitems:\n  - go:\n");
-        assert!(e.message.contains("write `{}`"), "{e}");
-    }
-
-    #[test]
-    fn no_rust_type_names_or_parser_api_advice() {
-        let e = error("name: a\neither: [1]\n");
-        assert!(!e.message.contains("untagged"), "{e}");
-        assert!(e.message.starts_with("either:"), "{e}");
-        let e = error("name: a\nname: b\n");
-        assert_eq!(e.line(), 2, "{e}");
-        assert_eq!(
-            e.message,
-            "the key `name` appears twice in this mapping; keep only one"
-        );
-        assert!(!e.message.contains("DuplicateKeyPolicy"), "{e}");
-        let e = error("name: a\nitems:\n  - wait: 1\n    go: { command: x }\n");
-        assert!(e.message.contains("did you forget `- ` before `go`"), "{e}");
-        assert!(!e.message.contains("enum variant"), "{e}");
-        let e = error("name: a\nitems:\n\t- wait: 1\n");
-        assert!(e.message.contains("indent with spaces"), "{e}");
-    }
-
-    #[test]
-    fn unknown_keys_keep_their_list_and_name_the_mapping() {
-        let e = error("name: a\ninner: { command: x, cuont: 1 }\n");
-        assert_eq!((e.line(), e.column()), (2, 22), "{e}");
-        assert_eq!(
-            e.message,
-            "inner: unknown key `cuont`, expected one of command, count"
-        );
-        let e = error("nmae: a\n");
-        assert!(
-            e.message
-                .starts_with("unknown key `nmae`, expected one of name,"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn unknown_key_is_reported_with_position() {
-        let err = parse::<Small>("name: x\nnmae: y\n", "f.yaml").expect_err("unknown key");
-        assert_eq!(err.origin, "f.yaml");
-        assert_eq!(err.line(), 2, "{err}");
-        assert!(err.message.contains("nmae"), "{err}");
-        assert!(err.to_string().starts_with("f.yaml:2:"), "{err}");
-    }
 }

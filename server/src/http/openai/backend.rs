@@ -8,14 +8,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::api::{self, Gate, Reply};
+use crate::http::api::{self, Gate, Reply};
 use crate::instrument::state::AppState;
 
 /// The path, relative to the issuer.
-pub const CODEX_RESPONSES: &str = "/backend-api/codex/responses";
+pub(crate) const CODEX_RESPONSES: &str = "/backend-api/codex/responses";
 
 /// The handler.
-pub async fn codex_responses(
+pub(crate) async fn codex_responses(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

@@ -2,6 +2,8 @@
 //! JSON out; bad input is a 4xx with `{"error": "...", "message": "..."}`. Every operation
 //! calls [`Control`], the same service the Rust handle uses. Documented in `docs/CONTROL.md`.
 
+pub(crate) mod answer;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -13,21 +15,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::base::clock::ClockError;
+use super::openai;
+use crate::base::config::ApprovalMode;
 use crate::base::config::DurationValue;
 use crate::base::random::constant_time_eq;
 use crate::domain::store::FamilyId;
-use crate::instrument::approval::ApprovalMode;
 use crate::instrument::control::{Control, ControlError, RevokeTarget};
 use crate::instrument::events::EventQuery;
 use crate::instrument::faults::FaultRule;
 use crate::instrument::state::AppState;
+use answer::{ApiError, ApiResult, ok, parse_body};
 
 /// The control routes, relative to the prefix, with the admin-token check when configured.
-pub fn router(state: AppState) -> Router<AppState> {
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance))
@@ -58,81 +60,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// modes, ...) are merged here, relative to the prefix and behind the same admin check.
 /// Add a `router()` in your own file and `.merge(your_module::router())` below.
 fn extensions() -> Router<AppState> {
-    Router::new().merge(crate::profile::control::router())
-}
-
-/// A control-API error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    error: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    /// 400 with a message.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "bad_request",
-            message: message.into(),
-        }
-    }
-
-    fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            error: "not_found",
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        let message = e.to_string();
-        let (status, error) = match e {
-            ControlError::Clock(ClockError::NotVirtual) => (StatusCode::CONFLICT, "conflict"),
-            ControlError::Clock(_)
-            | ControlError::Fault(_)
-            | ControlError::BadRequest(_)
-            | ControlError::InvalidToken(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ControlError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ControlError::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-        };
-        Self {
-            status,
-            error,
-            message,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.error, "message": self.message})),
-        )
-            .into_response()
-    }
-}
-
-type ApiResult = Result<Response, ApiError>;
-
-/// Parse a JSON body into `T`, with a message that says what is wrong.
-pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "this operation needs a JSON body; see docs/CONTROL.md",
-        ));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
-}
-
-fn ok<T: serde::Serialize>(value: T) -> ApiResult {
-    Ok(Json(value).into_response())
+    Router::new().merge(openai::control::router())
 }
 
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {

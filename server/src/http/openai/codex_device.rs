@@ -27,27 +27,20 @@ use crate::domain::store::CodeRecord;
 use crate::http::error::{ErrorCode, OAuthError, no_store};
 use crate::http::params::Params;
 use crate::instrument::state::{AppState, ServerState};
+use crate::profile::openai::OpenAiError;
 
 /// Where the CLI asks for a user code.
-pub const USERCODE_PATH: &str = "/api/accounts/deviceauth/usercode";
+pub(crate) const USERCODE_PATH: &str = "/api/accounts/deviceauth/usercode";
 /// Where the CLI polls.
-pub const TOKEN_PATH: &str = "/api/accounts/deviceauth/token";
+pub(crate) const TOKEN_PATH: &str = "/api/accounts/deviceauth/token";
 /// The redirect URI the CLI sends with the code, relative to the issuer.
-pub const CALLBACK_PATH: &str = "/deviceauth/callback";
+pub(crate) const CALLBACK_PATH: &str = "/deviceauth/callback";
 /// The verification page the CLI tells the user to open, relative to the issuer.
-pub const VERIFICATION_PATH: &str = "/codex/device";
+pub(crate) const VERIFICATION_PATH: &str = "/codex/device";
 
 /// An OpenAI-style error answer that also records the equivalent OAuth error for the event log.
-fn error(status: StatusCode, code: &str, oauth: OAuthError) -> Response {
-    let body = json!({"error": {
-        "message": oauth.description,
-        "type": "invalid_request_error",
-        "param": null,
-        "code": code,
-    }});
-    let mut response = (status, no_store(), Json(body)).into_response();
-    response.extensions_mut().insert(oauth);
-    response
+fn error(status: StatusCode, code: &'static str, oauth: OAuthError) -> Response {
+    OpenAiError::new(status, code, oauth).into_response()
 }
 
 fn bad_request(oauth: OAuthError) -> Response {
@@ -55,7 +48,7 @@ fn bad_request(oauth: OAuthError) -> Response {
 }
 
 /// `POST /api/accounts/deviceauth/usercode`.
-pub async fn usercode(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn usercode(State(state): State<AppState>, body: Bytes) -> Response {
     let params = match Params::from_json(&body) {
         Ok(p) => p,
         Err(e) => return bad_request(e),
@@ -102,7 +95,7 @@ pub async fn usercode(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `POST /api/accounts/deviceauth/token`.
-pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn token(State(state): State<AppState>, body: Bytes) -> Response {
     let params = match Params::from_json(&body) {
         Ok(p) => p,
         Err(e) => return bad_request(e),
@@ -154,7 +147,7 @@ pub async fn token(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `{issuer}/deviceauth/callback`: the redirect URI bound to device-login codes.
-pub fn callback_uri(state: &ServerState) -> String {
+pub(crate) fn callback_uri(state: &ServerState) -> String {
     state.url(CALLBACK_PATH)
 }
 
@@ -190,6 +183,6 @@ fn poll_error(e: PollError) -> Response {
     }
 }
 
-fn bad_request_code(code: &str, oauth: OAuthError) -> Response {
+fn bad_request_code(code: &'static str, oauth: OAuthError) -> Response {
     error(StatusCode::BAD_REQUEST, code, oauth)
 }
