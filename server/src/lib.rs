@@ -98,6 +98,14 @@ pub mod __bench {
     }
 }
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use domain::keys::{KeyError, KeyRing, SigningKey};
+use instrument::state::ServerState;
+
 /// Entry point: start a mock server.
 #[derive(Debug)]
 pub struct MockServer;
@@ -118,5 +126,87 @@ impl MockServer {
     /// A builder for a configured server.
     pub fn builder() -> MockServerBuilder {
         MockServerBuilder::default()
+    }
+}
+
+/// Starting is where the face assembles the layers: key, TLS and socket, the shared state,
+/// the HTTP router, the accept loop.
+impl MockServerBuilder {
+    /// Bind, and serve in the background.
+    pub async fn start(self) -> Result<ServerHandle, StartError> {
+        if let Some(issue) = self.config.validate().into_iter().next() {
+            return Err(StartError::Config(issue));
+        }
+        let control = &self.config.control;
+        if control.enabled && control.admin_token.is_none() && !self.addr.ip().is_loopback() {
+            return Err(StartError::AdminTokenRequired { addr: self.addr });
+        }
+        // The signing key is most of start-up when it is generated (RSA-2048: tens of ms), so
+        // it is made (or loaded) on a blocking thread while TLS and the socket are set up here.
+        // Errors are still reported in the old order: key, TLS, bind.
+        let alg = self.config.signing_alg;
+        let key_file = self.config.signing_key_file.clone();
+        let key = tokio::task::spawn_blocking(move || match key_file {
+            Some(path) => SigningKey::from_pem_file(alg, &path).map(Arc::new),
+            None => SigningKey::shared(alg),
+        });
+        let tls = self.tls.as_ref().map(tls::TlsMaterial::generate);
+        let listener = TcpListener::bind(self.addr).await;
+        let key = match key.await {
+            Ok(key) => key?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only when the runtime is shutting down.
+            Err(_) => return Err(KeyError::Generate(alg.as_str()).into()),
+        };
+        let tls = tls.transpose()?;
+        let listener = listener.map_err(|source| StartError::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let issuer = self.config.issuer.clone().unwrap_or_else(|| {
+            let shown = if addr.ip().is_unspecified() {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+            } else {
+                addr
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{shown}")
+        });
+        let events = match &self.events_file {
+            Some(path) => events::EventLog::with_file(self.events_capacity, path)?,
+            None => events::EventLog::new(self.events_capacity),
+        };
+        let state = Arc::new(ServerState::new(
+            self.config,
+            issuer,
+            self.clock.unwrap_or_default(),
+            KeyRing::new(key),
+            events,
+        ));
+        let app = http::router(state.clone());
+        let task = match &tls {
+            None => {
+                let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+                    let _ = stream.set_nodelay(true);
+                });
+                tokio::spawn(serve::serve(listener, app, state.clone()))
+            }
+            Some(material) => {
+                let listener = tls::TlsListener::new(listener, material)
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                tokio::spawn(serve::serve(listener, app, state.clone()))
+            }
+        };
+        tracing::info!(%addr, issuer = %state.issuer, "fauxauth listening");
+        Ok(ServerHandle {
+            state,
+            addr,
+            ca_pem: tls.map(|m| m.ca_pem().to_owned()),
+            task: Some(task),
+        })
     }
 }
