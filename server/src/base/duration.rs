@@ -309,45 +309,126 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     parse(text)
 }
 
-/// One hand-written visitor: a number (whole seconds) or text in the grammar; anything else
-/// is refused with a message that names the accepted form.
+/// The one duration visitor, for [`DurationValue`] and [`SignedDurationValue`]: a number
+/// (whole seconds) or text in the grammar (with an optional sign when `signed`); anything
+/// else is refused with a message that names the accepted form.
+struct DurationVisitor {
+    signed: bool,
+}
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    /// The magnitude, and whether it is negative.
+    type Value = (Duration, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.signed {
+            write!(f, "{EXPECTED}, with an optional sign (\"-10m\")")
+        } else {
+            f.write_str(EXPECTED)
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok((from_secs(v), false))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        if v < 0 && !self.signed {
+            return Err(E::custom(from_negative(v)));
+        }
+        Ok((from_secs(v.unsigned_abs()), v < 0))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        let negative = self.signed && v < 0.0;
+        let magnitude = if negative { -v } else { v };
+        from_float(magnitude)
+            .map(|d| (d, negative))
+            .map_err(E::custom)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        // The signed schema's pattern: ` *[-+]? *` before the unsigned grammar.
+        let (negative, rest) = if self.signed {
+            let t = v.trim_start_matches(' ');
+            match t.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, t.strip_prefix('+').unwrap_or(t)),
+            }
+        } else {
+            (false, v)
+        };
+        parse(rest).map(|d| (d, negative)).map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = DurationValue;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(EXPECTED)
-            }
-
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(DurationValue(from_secs(v)))
-            }
-
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v)
-                    .map(|v| DurationValue(from_secs(v)))
-                    .map_err(|_| E::custom(from_negative(v)))
-            }
-
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                from_float(v).map(DurationValue).map_err(E::custom)
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                parse_duration(v).map(DurationValue).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_any(Visitor)
+        deserializer
+            .deserialize_any(DurationVisitor { signed: false })
+            .map(|(d, _)| Self(d))
     }
 }
 
 impl Serialize for DurationValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_string())
+    }
+}
+
+/// A signed duration: `"5m"` (ahead, later) or `"-5m"` (behind, earlier), or signed seconds;
+/// the grammar of [`DurationValue`] with an optional sign (`" - 10m"`, `"+2h"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignedDurationValue {
+    /// The magnitude.
+    pub magnitude: Duration,
+    /// Whether it points backwards.
+    pub negative: bool,
+}
+
+impl SignedDurationValue {
+    /// Whole seconds, signed.
+    pub fn as_secs(&self) -> i64 {
+        let secs = i64::try_from(self.magnitude.as_secs()).unwrap_or(i64::MAX);
+        if self.negative { -secs } else { secs }
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedDurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(DurationVisitor { signed: true })
+            .map(|(magnitude, negative)| Self {
+                magnitude,
+                negative,
+            })
+    }
+}
+
+/// Written as the grammar writes it, with a `-` when negative (`-1h30m`), so that it reads
+/// back.
+impl fmt::Display for SignedDurationValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.negative { "-" } else { "" };
+        write!(f, "{sign}{}", format(self.magnitude))
+    }
+}
+
+/// Signed seconds, or text in the grammar of [`DurationValue`] with an optional sign.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for SignedDurationValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SignedDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Signed seconds, or a duration with an optional sign: \"10m\", \"-10m\", \"+2h\" (whole numbers, each with a unit, as for Duration).",
+            "oneOf": [
+                {"type": "integer"},
+                {"type": "string", "pattern": format!("^ *[-+]? *{} *$", pattern_body())}
+            ]
+        })
     }
 }
 
@@ -496,5 +577,28 @@ mod tests {
             let d = Duration::new(secs, nanos);
             prop_assert_eq!(parse(&format(d)), Ok(d));
         }
+    }
+
+    #[test]
+    fn signed_durations_take_a_sign_and_unsigned_ones_refuse_it() {
+        let signed = |v: serde_json::Value| serde_json::from_value::<SignedDurationValue>(v);
+        let back = signed(serde_json::json!(" - 10m")).expect("signed text");
+        assert_eq!((back.magnitude, back.negative), (secs(600), true));
+        assert_eq!(back.as_secs(), -600);
+        assert_eq!(back.to_string(), "-10m");
+        assert_eq!(
+            signed(serde_json::json!("+2h")).expect("plus").as_secs(),
+            7200
+        );
+        assert_eq!(
+            signed(serde_json::json!(-90)).expect("seconds").as_secs(),
+            -90
+        );
+        let err = signed(serde_json::json!(true)).expect_err("a boolean");
+        assert!(err.to_string().contains("with an optional sign"), "{err}");
+        let unsigned = serde_json::from_value::<DurationValue>(serde_json::json!(-5));
+        assert!(unsigned.is_err(), "a negative number is refused unsigned");
+        let unsigned = serde_json::from_value::<DurationValue>(serde_json::json!("-5m"));
+        assert!(unsigned.is_err(), "a sign is refused unsigned");
     }
 }
