@@ -13,7 +13,7 @@ use crate::instrument::state::ServerState;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthMethod {
+pub(crate) enum ClientAuthMethod {
     /// HTTP Basic.
     ClientSecretBasic,
     /// `client_secret` in the body.
@@ -22,7 +22,7 @@ pub(crate) enum AuthMethod {
     None,
 }
 
-impl AuthMethod {
+impl ClientAuthMethod {
     /// The RFC 8414 name.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -38,7 +38,7 @@ pub(crate) fn authenticate<'s>(
     state: &'s ServerState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(&'s ClientConfig, AuthMethod), OAuthError> {
+) -> Result<(&'s ClientConfig, ClientAuthMethod), OAuthError> {
     let basic = basic_credentials(headers)?;
     let basic_used = basic.is_some();
     let (client_id, secret, method) = match basic {
@@ -54,7 +54,7 @@ pub(crate) fn authenticate<'s>(
                     true,
                 ));
             }
-            (id, Some(secret), AuthMethod::ClientSecretBasic)
+            (id, Some(secret), ClientAuthMethod::ClientSecretBasic)
         }
         None => {
             let id = params.get("client_id").ok_or_else(|| {
@@ -67,9 +67,9 @@ pub(crate) fn authenticate<'s>(
                 Some(secret) => (
                     id.to_owned(),
                     Some(secret.to_owned()),
-                    AuthMethod::ClientSecretPost,
+                    ClientAuthMethod::ClientSecretPost,
                 ),
-                None => (id.to_owned(), None, AuthMethod::None),
+                None => (id.to_owned(), None, ClientAuthMethod::None),
             }
         }
     };
@@ -95,7 +95,7 @@ pub(crate) fn authenticate<'s>(
             "this client is public and has no secret: send client_id only",
             basic_used,
         )),
-        (None, None) => Ok((client, AuthMethod::None)),
+        (None, None) => Ok((client, ClientAuthMethod::None)),
     }
 }
 

@@ -14,7 +14,7 @@ use super::authorize::requested_scope;
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
 use super::params::Params;
-use super::token_response::{self, Grant, Lifetime, TokenResponse};
+use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
 use crate::base::config::{ClientConfig, GrantType};
 use crate::base::policy::ScopeSet;
 use crate::domain::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
@@ -143,7 +143,7 @@ fn grant_for_device(
     let refresh_token = refresh_exp.map(|_| state.store.refresh_token(family, 0));
     token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &sub,
             scope: &entry.scope,

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::BODY_LIMIT;
-use super::client_auth::AuthMethod;
+use super::client_auth::ClientAuthMethod;
 use super::error::{BASIC_CHALLENGE, BearerError, ErrorCode, OAuthError, no_store};
 use crate::base::random::short_hash;
 use crate::domain::endpoint::EndpointKind;
@@ -442,16 +442,16 @@ fn client_auth_sent(
     headers: &HeaderMap,
     secret_in_body: bool,
     client_id_in_body: bool,
-) -> Option<AuthMethod> {
+) -> Option<ClientAuthMethod> {
     match headers.get(header::AUTHORIZATION) {
         Some(value) => value
             .to_str()
             .ok()
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-            .map(|_| AuthMethod::ClientSecretBasic),
-        None if secret_in_body => Some(AuthMethod::ClientSecretPost),
-        None if client_id_in_body => Some(AuthMethod::None),
+            .map(|_| ClientAuthMethod::ClientSecretBasic),
+        None if secret_in_body => Some(ClientAuthMethod::ClientSecretPost),
+        None if client_id_in_body => Some(ClientAuthMethod::None),
         None => None,
     }
 }

@@ -6,10 +6,10 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::authorize::requested_scope;
-use super::client_auth::{self, AuthMethod};
+use super::client_auth::{self, ClientAuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use super::token_response::{self, Grant, Lifetime, TokenResponse};
+use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
 use crate::base::config::{ClientConfig, GrantType};
 use crate::base::policy::{self, ScopeSet};
 use crate::domain::store::{CodeRecord, RedeemError, RefreshError, new_family};
@@ -155,7 +155,7 @@ fn authorization_code(
         .map(|_| state.store.refresh_token(family, 0));
     token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &record.sub,
             scope: &record.scope,
@@ -217,10 +217,10 @@ fn check_code(
 fn client_credentials(
     state: &ServerState,
     client: &ClientConfig,
-    method: AuthMethod,
+    method: ClientAuthMethod,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if method == AuthMethod::None {
+    if method == ClientAuthMethod::None {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client_credentials needs a confidential client",
@@ -240,7 +240,7 @@ fn client_credentials(
     );
     token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &client.client_id,
             scope: &scope,
@@ -309,7 +309,7 @@ fn refresh_token(
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
     Ok(token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &refreshed.grant.sub,
             scope: &scope,

@@ -69,7 +69,7 @@ impl Lifetime {
 
 /// What to mint.
 #[derive(Debug)]
-pub(crate) struct Grant<'a> {
+pub(crate) struct MintRequest<'a> {
     /// The client.
     pub client: &'a ClientConfig,
     /// The subject (user, or client id for client credentials).
@@ -88,29 +88,34 @@ pub(crate) struct Grant<'a> {
     pub lifetime: Lifetime,
 }
 
-/// Sign the tokens of `grant` and build the response.
-pub(crate) fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAuthError> {
+/// Sign the tokens `request` asks for and build the response.
+pub(crate) fn mint(
+    state: &ServerState,
+    request: MintRequest<'_>,
+) -> Result<TokenResponse, OAuthError> {
     let Lifetime {
         issued_at: now,
         expires_at: exp,
-    } = grant.lifetime;
-    let mut user_claims = user_claims(state, grant.scope);
+    } = request.lifetime;
+    let mut user_claims = user_claims(state, request.scope);
     // Profile claims about the user (e.g. OpenAI's account claims) go into both tokens.
-    let profile_claims = match grant.auth_time {
-        Some(_) => state.profile().user_token_claims(&state.config, grant.sub),
+    let profile_claims = match request.auth_time {
+        Some(_) => state
+            .profile()
+            .user_token_claims(&state.config, request.sub),
         None => Map::new(),
     };
     user_claims.extend(profile_claims.clone());
     let access = AccessClaims {
         iss: state.issuer.clone(),
-        sub: grant.sub.to_owned(),
+        sub: request.sub.to_owned(),
         aud: json!(state.api_audience()),
-        client_id: grant.client.client_id.clone(),
-        scope: grant.scope.to_string(),
+        client_id: request.client.client_id.clone(),
+        scope: request.scope.to_string(),
         iat: now,
         exp,
         jti: random::random_id("at_"),
-        sid: grant.family.to_string(),
+        sid: request.family.to_string(),
         extra: profile_claims,
     };
     let key = state.keys.read().active().clone();
@@ -122,17 +127,17 @@ pub(crate) fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenRespons
         )
     };
     let access_token = tokens::sign(&key, "at+jwt", &access).map_err(sign_err)?;
-    let id_token = match grant.auth_time {
-        Some(auth_time) if grant.scope.contains("openid") => {
+    let id_token = match request.auth_time {
+        Some(auth_time) if request.scope.contains("openid") => {
             let claims = IdClaims {
                 iss: state.issuer.clone(),
-                sub: grant.sub.to_owned(),
-                aud: grant.client.client_id.clone(),
+                sub: request.sub.to_owned(),
+                aud: request.client.client_id.clone(),
                 exp,
                 iat: now,
                 auth_time,
-                nonce: grant.nonce.map(str::to_owned),
-                sid: grant.family.to_string(),
+                nonce: request.nonce.map(str::to_owned),
+                sid: request.family.to_string(),
                 extra: user_claims,
             };
             Some(tokens::sign(&key, "JWT", &claims).map_err(sign_err)?)
@@ -142,9 +147,9 @@ pub(crate) fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenRespons
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: grant.lifetime.seconds(),
-        scope: grant.scope.to_string(),
-        refresh_token: grant.refresh_token,
+        expires_in: request.lifetime.seconds(),
+        scope: request.scope.to_string(),
+        refresh_token: request.refresh_token,
         id_token,
     })
 }

@@ -159,13 +159,13 @@ impl Store {
                     family.expires_at = family.expires_at.max(token_expires_at);
                     return *standing.get();
                 }
-                let grant = client_credentials_grant(standing.key(), now, token_expires_at);
+                let grant = standing_family(standing.key(), now, token_expires_at);
                 let id = self.insert_family_unpruned(grant);
                 standing.insert(id);
                 id
             }
             Entry::Vacant(vacant) => {
-                let grant = client_credentials_grant(vacant.key(), now, token_expires_at);
+                let grant = standing_family(vacant.key(), now, token_expires_at);
                 let id = self.insert_family_unpruned(grant);
                 vacant.insert(id);
                 id
@@ -290,12 +290,8 @@ impl Store {
     }
 }
 
-/// The standing grant of a client-credentials (client, scope): the client is its own subject.
-fn client_credentials_grant(
-    (client_id, scope): &(Arc<str>, Arc<str>),
-    now: u64,
-    expires_at: u64,
-) -> Family {
+/// The standing family of a client-credentials (client, scope): the client is its own subject.
+fn standing_family((client_id, scope): &(Arc<str>, Arc<str>), now: u64, expires_at: u64) -> Family {
     Family {
         client_id: client_id.clone(),
         sub: client_id.clone(),
