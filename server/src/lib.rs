@@ -18,8 +18,8 @@
 //!
 //! ## Layout
 //! The folders are the layers; each imports only from the layers below it.
-//! - The face: this file ([`MockServer`]), `builder.rs` ([`MockServerBuilder`],
-//!   [`StartError`]), `handle.rs` ([`ServerHandle`]), `serve.rs` (the accept loop:
+//! - The face: this file ([`MockServer`], and [`MockServerBuilder::start`], which assembles
+//!   the layers), `builder.rs` ([`MockServerBuilder`], [`StartError`]), `handle.rs` ([`ServerHandle`]), `serve.rs` (the accept loop:
 //!   per-connection tasks, so a fault can drop a connection), `tls.rs` ([`TlsConfig`]: a CA and
 //!   certificate generated at start).
 //! - `http/`: axum handlers, one file per endpoint family; `http/openai/` for the `openai`
@@ -57,7 +57,22 @@ mod tls;
 
 pub use base::{clock, config, duration, yaml};
 pub use domain::endpoint::paths;
-pub use instrument::{events, faults};
+
+/// The event log: one [`Event`](events::Event) per request (never the control API), with
+/// short hashes instead of tokens.
+pub mod events {
+    pub use crate::instrument::events::{
+        DEFAULT_CAPACITY, Event, EventDetails, EventFileError, EventLog, EventQuery, FaultApplied,
+    };
+}
+
+/// Fault injection: rules that make matching requests fail in chosen ways.
+pub mod faults {
+    pub use crate::instrument::faults::{
+        FaultAction, FaultError, FaultInfo, FaultMatch, FaultRule, FaultSet, MAX_DELAY,
+        OAuthErrorAction, StatusAction,
+    };
+}
 
 pub use base::clock::Clock;
 pub use base::config::{ApprovalMode, ServerConfig};
@@ -86,10 +101,17 @@ pub mod __bench {
     pub use crate::instrument::faults::{Fired, RequestFacts};
 
     use crate::instrument::events::{Event, EventLog};
+    use crate::instrument::faults::FaultSet;
 
     /// Record `event` in `log` (what the server does for every request); its sequence number.
     pub fn record(log: &EventLog, event: Event) -> u64 {
         log.record(event)
+    }
+
+    /// The rule of `faults` that fires for a request with `facts`, if any (what the fault
+    /// layer asks for every request).
+    pub fn check_faults(faults: &FaultSet, facts: &RequestFacts<'_>) -> Option<Fired> {
+        faults.check(facts)
     }
 
     /// Flush and close `log`'s JSONL file (what shutdown does).

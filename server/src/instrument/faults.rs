@@ -271,7 +271,7 @@ pub struct RequestFacts<'a> {
 
 impl FaultMatch {
     /// Whether a request with `facts` is one this rule counts.
-    pub fn matches(&self, facts: &RequestFacts<'_>) -> bool {
+    pub(crate) fn matches(&self, facts: &RequestFacts<'_>) -> bool {
         self.endpoint.matches(facts.endpoint)
             && self
                 .client_id
@@ -378,7 +378,7 @@ impl FaultSet {
     }
 
     /// Count the request against every matching rule, and return the first rule that fires.
-    pub fn check(&self, facts: &RequestFacts<'_>) -> Option<Fired> {
+    pub(crate) fn check(&self, facts: &RequestFacts<'_>) -> Option<Fired> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
