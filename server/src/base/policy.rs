@@ -235,13 +235,17 @@ fn same_except_loopback_port(registered: &str, presented: &str) -> bool {
     a == b
 }
 
-/// A PKCE code challenge method (RFC 7636 §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A PKCE code challenge method (RFC 7636 §4.2), by its wire name (`S256`, `plain`); one
+/// type for the server's checks and the harness's clients.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum PkceMethod {
-    /// `plain`: the challenge is the verifier.
-    Plain,
-    /// `S256`: the challenge is BASE64URL(SHA256(verifier)).
+    /// `S256`: the challenge is BASE64URL(SHA256(verifier)) (what RFC 9700 requires).
+    #[default]
     S256,
+    /// `plain`: the challenge is the verifier (allowed by RFC 7636, advised against).
+    #[serde(rename = "plain")]
+    Plain,
 }
 
 impl PkceMethod {
@@ -292,6 +296,18 @@ pub(crate) fn verify_pkce(method: PkceMethod, challenge: &str, verifier: &str) -
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn pkce_methods_use_their_wire_names_in_serde_as_in_parse() {
+        for method in [PkceMethod::S256, PkceMethod::Plain] {
+            let json = serde_json::to_value(method).expect("serialize");
+            assert_eq!(json, serde_json::json!(method.as_str()));
+            let back: PkceMethod = serde_json::from_value(json).expect("deserialize");
+            assert_eq!(PkceMethod::parse(method.as_str()), Some(back));
+        }
+        assert!(serde_json::from_value::<PkceMethod>(serde_json::json!("s256")).is_err());
+        assert_eq!(PkceMethod::default(), PkceMethod::S256);
+    }
 
     #[test]
     fn rfc7636_appendix_b_vector() {

@@ -4,6 +4,6 @@
 pub(crate) mod approval;
 pub(crate) mod connection;
 pub(crate) mod control;
-pub mod events;
-pub mod faults;
+pub(crate) mod events;
+pub(crate) mod faults;
 pub(crate) mod state;
