@@ -81,12 +81,13 @@ pub use base::random::short_hash;
 pub use builder::{MockServerBuilder, StartError};
 pub use domain::device::{DecisionError, DeviceEntry, DeviceKind, DeviceStatus, DeviceSummary};
 pub use domain::endpoint::EndpointKind;
+pub use domain::keys::KeyError;
 pub use domain::store::families::FamilyId;
 pub use events::{Event, EventDetails, EventLog, EventQuery, FaultApplied};
 pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
 pub use handle::ServerHandle;
 pub use instrument::control::{Control, ControlError, Counts, RevokeTarget, Rotated};
-pub use tls::TlsConfig;
+pub use tls::{TlsConfig, TlsError};
 
 /// Not part of the API; for this workspace's benchmarks only (`benches/`), which measure
 /// internals: the store, signing, fault matching. May change at any time.
@@ -125,7 +126,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use domain::keys::{KeyError, KeyRing, SigningKey};
+use domain::keys::{KeyRing, SigningKey};
 use instrument::state::ServerState;
 
 /// Entry point: start a mock server.
