@@ -12,9 +12,8 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, RsaKeyPair};
 use criterion::{Criterion, criterion_group, criterion_main};
+use fauxauth_server::__bench::{AccessClaims, SigningKey, tokens};
 use fauxauth_server::config::SigningAlg;
-use fauxauth_server::keys::SigningKey;
-use fauxauth_server::tokens::{self, AccessClaims};
 use serde_json::{Map, json};
 
 fn claims() -> AccessClaims {

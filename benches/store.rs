@@ -7,8 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use fauxauth_server::policy::ScopeSet;
-use fauxauth_server::store::{CodeRecord, RefreshRules, Store, new_family};
+use fauxauth_server::__bench::{CodeRecord, RefreshRules, ScopeSet, Store, new_family};
 
 const RULES: RefreshRules = RefreshRules {
     rotation: true,

@@ -9,8 +9,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
-use fauxauth_server::tls::TlsConfig;
-use fauxauth_server::{Clock, MockServer, ServerConfig};
+use fauxauth_server::{Clock, MockServer, ServerConfig, TlsConfig};
 
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]

@@ -17,93 +17,122 @@
 //! ```
 //!
 //! ## Layout
-//! - [`clock`]: the one source of "now" (system or virtual).
-//! - [`config`]: the configuration file, its defaults and validation.
-//! - [`duration`]: the one grammar of durations (`90s`, `1h30m`), its parser and schema pattern.
-//! - [`keys`], [`tokens`]: signing keys, JWKS, minting and verifying JWTs.
-//! - [`store`]: codes, grants and refresh-token families; atomic redemption and rotation.
-//! - [`device`]: device logins (RFC 8628 and the Codex CLI's) waiting for a user.
-//! - [`policy`]: pure rules (scopes, redirect matching, PKCE).
-//! - [`profile`]: what differs between the `generic` and the `openai` profile.
-//! - [`http`]: axum handlers, one file per endpoint family.
-//! - [`tls`]: HTTPS with a CA and certificate generated at start.
-//! - [`yaml`]: YAML with `file:line:column` errors.
-//! - [`faults`], [`events`], [`control`], [`approval`]: the test instrument — fault
-//!   injection, the event log, the control plane (HTTP and [`ServerHandle`]), consent modes.
-//! - [`serve`]: the accept loop (per-connection tasks, so a fault can drop a connection).
+//! The folders are the layers; each imports only from the layers below it.
+//! - The face: this file ([`MockServer`], and [`MockServerBuilder::start`], which assembles
+//!   the layers), `builder.rs` ([`MockServerBuilder`], [`StartError`]), `handle.rs` ([`ServerHandle`]), `serve.rs` (the accept loop:
+//!   per-connection tasks, so a fault can drop a connection), `tls.rs` ([`TlsConfig`]: a CA and
+//!   certificate generated at start).
+//! - `http/`: axum handlers, one file per endpoint family; `http/openai/` for the `openai`
+//!   profile's extra endpoints (Codex device login, backend API, token exchange, its control
+//!   routes); `http/control/` for the control API; `instrument_layer.rs` for fault injection
+//!   and event recording in front of every route; `token_response.rs` builds token answers.
+//! - `instrument/`: [`faults`], [`events`], `approval.rs` (consent forms), `control.rs` (the one
+//!   control plane, [`Control`]), `state.rs` (the state every handler shares),
+//!   `connection.rs` (closing a connection for the `drop` fault).
+//! - `profile/`: what a profile *is* — claims, error shapes, defaults (`generic`, `openai`).
+//! - `domain/`: `keys.rs` (signing keys, JWKS, rotation), `tokens.rs` (mint, verify),
+//!   `store/` (codes, refresh-token families, revocations, API keys), `device.rs` (device
+//!   logins), `endpoint.rs` ([`EndpointKind`] and the endpoint [`paths`]), `authorization.rs`
+//!   (a validated authorization request), `oauth_error.rs` (the RFC 6749 §5.2 error value).
+//! - `base/`: [`clock`] (the one "now"), [`config`] (types, built-in clients, validation,
+//!   loading), [`duration`] (the one duration grammar), `policy.rs` (pure rules: scopes,
+//!   redirect matching, PKCE), [`yaml`] (positions, errors, parsing), `random.rs` (the one
+//!   source of randomness, and hashing).
+//!
+//! ## Public API
+//! [`MockServer`] → [`MockServerBuilder`] → [`ServerHandle`] (url, clock, config, control,
+//! events, shutdown); [`Control`] does every control action; the [`config`], [`clock`],
+//! [`duration`], [`yaml`], [`faults`], [`events`] and [`paths`] modules hold the types those
+//! take and return. Everything else is private to the crate.
 
-pub mod approval;
-pub mod clock;
-pub mod config;
-pub mod control;
-pub mod device;
-pub mod duration;
-pub mod endpoint;
-pub mod events;
-pub mod faults;
-pub mod http;
-pub mod keys;
-pub mod policy;
-pub mod profile;
-pub mod secret;
-pub mod serve;
-pub mod state;
-pub mod store;
-pub mod tls;
-pub mod tokens;
-pub mod yaml;
+mod base;
+mod builder;
+mod domain;
+mod handle;
+mod http;
+mod instrument;
+mod profile;
+mod serve;
+mod tls;
+
+pub use base::{clock, config, duration, yaml};
+pub use domain::endpoint::paths;
+
+/// The event log: one [`Event`](events::Event) per request (never the control API), with
+/// short hashes instead of tokens.
+pub mod events {
+    pub use crate::instrument::events::{
+        DEFAULT_CAPACITY, Event, EventDetails, EventFileError, EventLog, EventQuery, FaultApplied,
+    };
+}
+
+/// Fault injection: rules that make matching requests fail in chosen ways.
+pub mod faults {
+    pub use crate::instrument::faults::{
+        FaultAction, FaultError, FaultInfo, FaultMatch, FaultRule, FaultSet, MAX_DELAY,
+        OAuthErrorAction, StatusAction,
+    };
+}
+
+pub use base::clock::Clock;
+pub use base::config::{ApprovalMode, ServerConfig};
+pub use base::policy::{ScopeSet, s256_challenge};
+pub use base::random::short_hash;
+pub use builder::{MockServerBuilder, StartError};
+pub use domain::device::{DecisionError, DeviceEntry, DeviceKind, DeviceStatus, DeviceSummary};
+pub use domain::endpoint::EndpointKind;
+pub use domain::keys::KeyError;
+pub use domain::store::families::FamilyId;
+pub use events::{Event, EventDetails, EventLog, EventQuery, FaultApplied};
+pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
+pub use handle::ServerHandle;
+pub use instrument::control::{Control, ControlError, Counts, RevokeTarget, Rotated};
+pub use tls::{TlsConfig, TlsError};
+
+/// The README's Rust example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
+/// Not part of the API; for this workspace's benchmarks only (`benches/`), which measure
+/// internals: the store, signing, fault matching. May change at any time.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::base::policy::ScopeSet;
+    pub use crate::domain::keys::SigningKey;
+    pub use crate::domain::store::Store;
+    pub use crate::domain::store::codes::CodeRecord;
+    pub use crate::domain::store::families::{RefreshRules, new_family};
+    pub use crate::domain::tokens::{self, AccessClaims};
+    pub use crate::instrument::faults::{Fired, RequestFacts};
+
+    use crate::instrument::events::{Event, EventLog};
+    use crate::instrument::faults::FaultSet;
+
+    /// Record `event` in `log` (what the server does for every request); its sequence number.
+    pub fn record(log: &EventLog, event: Event) -> u64 {
+        log.record(event)
+    }
+
+    /// The rule of `faults` that fires for a request with `facts`, if any (what the fault
+    /// layer asks for every request).
+    pub fn check_faults(faults: &FaultSet, facts: &RequestFacts<'_>) -> Option<Fired> {
+        faults.check(facts)
+    }
+
+    /// Flush and close `log`'s JSONL file (what shutdown does).
+    pub fn close(log: &EventLog) {
+        log.close();
+    }
+}
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
-pub use approval::ApprovalMode;
-pub use clock::Clock;
-pub use config::ServerConfig;
-pub use control::{Control, ControlError, Counts, RevokeTarget, Rotated};
-pub use endpoint::EndpointKind;
-pub use events::{Event, EventDetails, EventLog, EventQuery};
-pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
-use keys::{KeyError, KeyRing, SigningKey};
-use state::ServerState;
-pub use store::{FamilyId, StoreCounts};
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The configuration is invalid.
-    #[error("invalid configuration: {0}")]
-    Config(yaml::PathIssue),
-    /// The signing key could not be made or loaded.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The event file could not be opened.
-    #[error(transparent)]
-    Events(#[from] events::EventFileError),
-    /// The control API would be reachable from other hosts without a token.
-    #[error(
-        "the control API is enabled and {addr} is not a loopback address: set control.admin_token (fauxauth serve --admin-token), or control.enabled: false"
-    )]
-    AdminTokenRequired {
-        /// The address.
-        addr: SocketAddr,
-    },
-    /// TLS could not be set up.
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-    /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
+use domain::keys::{KeyRing, SigningKey};
+use instrument::state::ServerState;
 
 /// Entry point: start a mock server.
 #[derive(Debug)]
@@ -128,69 +157,9 @@ impl MockServer {
     }
 }
 
-/// Configures and starts a [`MockServer`].
-#[derive(Debug)]
-pub struct MockServerBuilder {
-    config: ServerConfig,
-    addr: SocketAddr,
-    clock: Option<Clock>,
-    events_file: Option<PathBuf>,
-    events_capacity: usize,
-    tls: Option<tls::TlsConfig>,
-}
-
-impl Default for MockServerBuilder {
-    fn default() -> Self {
-        Self {
-            config: ServerConfig::default(),
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            clock: None,
-            events_file: None,
-            events_capacity: events::DEFAULT_CAPACITY,
-            tls: None,
-        }
-    }
-}
-
+/// Starting is where the face assembles the layers: key, TLS and socket, the shared state,
+/// the HTTP router, the accept loop.
 impl MockServerBuilder {
-    /// Use this configuration.
-    pub fn config(mut self, config: ServerConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Listen on `addr` (default `127.0.0.1:0`).
-    pub fn addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
-    }
-
-    /// Share this clock (default: a new virtual clock starting now).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Also write every event as a JSON line to `path` (complete after
-    /// [`ServerHandle::shutdown`]).
-    pub fn events_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.events_file = Some(path.into());
-        self
-    }
-
-    /// Keep the last `capacity` events in memory (default [`events::DEFAULT_CAPACITY`]).
-    pub fn events_capacity(mut self, capacity: usize) -> Self {
-        self.events_capacity = capacity;
-        self
-    }
-
-    /// Serve HTTPS with a certificate generated at start (see [`ServerHandle::ca_pem`]);
-    /// the default issuer becomes `https://127.0.0.1:PORT`.
-    pub fn tls(mut self, config: tls::TlsConfig) -> Self {
-        self.tls = Some(config);
-        self
-    }
-
     /// Bind, and serve in the background.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         if let Some(issue) = self.config.validate().into_iter().next() {
@@ -267,118 +236,5 @@ impl MockServerBuilder {
             ca_pem: tls.map(|m| m.ca_pem().to_owned()),
             task: Some(task),
         })
-    }
-}
-
-/// A running server. Dropping it stops the server.
-#[derive(Debug)]
-pub struct ServerHandle {
-    state: Arc<ServerState>,
-    addr: SocketAddr,
-    ca_pem: Option<String>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl ServerHandle {
-    /// The base URL (the issuer), e.g. `http://127.0.0.1:49152`.
-    pub fn url(&self) -> &str {
-        &self.state.issuer
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// With TLS: the PEM of the CA that signed the server's certificate (trust it in clients).
-    pub fn ca_pem(&self) -> Option<&str> {
-        self.ca_pem.as_deref()
-    }
-
-    /// The server's clock: advance it to expire tokens at once.
-    pub fn clock(&self) -> &Clock {
-        &self.state.clock
-    }
-
-    /// The configuration the server runs with.
-    pub fn config(&self) -> &ServerConfig {
-        &self.state.config
-    }
-
-    /// Live counts of codes and grants by the server's clock (see [`StoreCounts`]).
-    pub fn counts(&self) -> StoreCounts {
-        self.state.store.counts(self.state.clock.now_unix())
-    }
-
-    /// Shared state, for in-process extensions (control plane, profiles).
-    pub fn state(&self) -> &Arc<ServerState> {
-        &self.state
-    }
-
-    /// The control plane: the same operations as the HTTP control API.
-    pub fn control(&self) -> Control {
-        Control::new(self.state.clone())
-    }
-
-    /// The fault rules: `handle.faults().add(rule)`, `.list()`, `.remove(id)`, `.clear()`.
-    pub fn faults(&self) -> &FaultSet {
-        &self.state.faults
-    }
-
-    /// The event log: `handle.events().since(0)`, `.query(&q)`.
-    pub fn events(&self) -> &EventLog {
-        &self.state.events
-    }
-
-    /// Rotate the signing key; the old key stays published and verifying for `grace`. The
-    /// new key is generated on Tokio's blocking pool (an RSA key takes tens of milliseconds),
-    /// so the caller's worker keeps running its other tasks meanwhile, on any runtime flavour.
-    pub async fn rotate_keys(&self, grace: Duration) -> Result<Rotated, ControlError> {
-        self.control().rotate_keys(grace).await
-    }
-
-    /// Revoke grants, or one access token; returns how many live grants (or tokens) were
-    /// revoked — 0 also for a family the server does not know or a token it cannot verify:
-    /// [`Control::revoke`] tells those cases apart, as the HTTP route does.
-    pub fn revoke(&self, target: RevokeTarget) -> usize {
-        self.control().revoke(&target).unwrap_or(0)
-    }
-
-    /// The grant (`fam_…`) an access or refresh token belongs to, from the token itself after
-    /// its signature (or MAC) is verified: see [`Control::family_of`].
-    pub fn family_of(&self, token: &str) -> Result<FamilyId, ControlError> {
-        self.control().family_of(token)
-    }
-
-    /// Back to the initial state (see [`Control::reset`]).
-    pub fn reset(&self) -> Result<(), ControlError> {
-        self.control().reset()
-    }
-
-    /// The approval mode of `/oauth/authorize`.
-    pub fn approval(&self) -> ApprovalMode {
-        self.state.approval.mode()
-    }
-
-    /// Change the approval mode of `/oauth/authorize`.
-    pub fn set_approval(&self, mode: ApprovalMode) {
-        self.state.approval.set_mode(mode);
-    }
-
-    /// Stop accepting connections, finish in-flight requests (hanging ones are closed), wait
-    /// for the server task, and flush the event file.
-    pub async fn shutdown(mut self) {
-        self.state.shutdown.trigger();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        let state = self.state.clone();
-        let _ = tokio::task::spawn_blocking(move || state.events.close()).await;
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        self.state.shutdown.trigger();
     }
 }

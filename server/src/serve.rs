@@ -31,27 +31,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::state::AppState;
+use crate::instrument::connection::ConnectionControl;
+use crate::instrument::state::AppState;
 
 /// The longest graceful shutdown waits for in-flight requests.
-pub const GRACE: Duration = Duration::from_secs(5);
-
-/// Closes the connection a request arrived on. Found in every request's extensions.
-#[derive(Debug, Clone)]
-pub struct ConnectionControl {
-    kill: Arc<Notify>,
-}
-
-impl ConnectionControl {
-    /// Close the connection without a response (the request's own future is dropped too).
-    pub fn abort(&self) {
-        self.kill.notify_one();
-    }
-}
+pub(crate) const GRACE: Duration = Duration::from_secs(5);
 
 /// Serve `app` on `listener` (plain TCP, or any [`Listener`] such as a TLS one) until
 /// `state` begins shutdown.
-pub async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
+pub(crate) async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let stop = state.shutdown.wait();
@@ -79,7 +67,7 @@ pub async fn serve<L: Listener>(mut listener: L, app: Router, state: AppState) {
 
 /// Serve one connection (plain TCP, or TLS already accepted) in its own task, in
 /// `connections`.
-pub fn serve_connection<I>(
+pub(crate) fn serve_connection<I>(
     io: I,
     app: Router,
     graceful: &GracefulShutdown,
@@ -88,7 +76,7 @@ pub fn serve_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let kill = Arc::new(Notify::new());
-    let control = ConnectionControl { kill: kill.clone() };
+    let control = ConnectionControl::new(kill.clone());
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(control.clone());

@@ -23,13 +23,13 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs
 use tokio_rustls::rustls::{self, ServerConfig as RustlsConfig};
 
 /// The TLS stream a connection becomes.
-pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+pub(crate) type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
 /// How long a client may take to finish the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The names the generated certificate is valid for.
-pub const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+pub(crate) const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,7 @@ pub struct TlsConfig {
 
 /// A generated CA and the server configuration that presents its leaf certificate.
 #[derive(Clone)]
-pub struct TlsMaterial {
+pub(crate) struct TlsMaterial {
     ca_pem: String,
     acceptor: TlsAcceptor,
 }
@@ -64,7 +64,7 @@ impl std::fmt::Debug for TlsMaterial {
 
 impl TlsMaterial {
     /// Generate a CA (ECDSA P-256) and a leaf for the loopback names plus `config.extra_names`.
-    pub fn generate(config: &TlsConfig) -> Result<Self, TlsError> {
+    pub(crate) fn generate(config: &TlsConfig) -> Result<Self, TlsError> {
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca_params
@@ -107,18 +107,13 @@ impl TlsMaterial {
     }
 
     /// The CA certificate (PEM) that clients must trust.
-    pub fn ca_pem(&self) -> &str {
+    pub(crate) fn ca_pem(&self) -> &str {
         &self.ca_pem
-    }
-
-    /// The acceptor for [`handshake`].
-    pub fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
     }
 }
 
 /// Turn an accepted TCP connection into a TLS stream (bounded by [`HANDSHAKE_TIMEOUT`]).
-pub async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<TlsStream> {
+pub(crate) async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<TlsStream> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(
@@ -131,14 +126,14 @@ pub async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<Tls
 /// A listener for `axum::serve` that yields TLS streams. TCP accepts and handshakes run in a
 /// background task (one task per handshake); the task ends when the listener is dropped.
 #[derive(Debug)]
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     local_addr: SocketAddr,
     ready: mpsc::Receiver<(TlsStream, SocketAddr)>,
 }
 
 impl TlsListener {
     /// Serve TLS on `listener` with `material`.
-    pub fn new(listener: TcpListener, material: &TlsMaterial) -> io::Result<Self> {
+    pub(crate) fn new(listener: TcpListener, material: &TlsMaterial) -> io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = material.acceptor.clone();

@@ -470,14 +470,14 @@ async fn approve_button_completes_a_pending_device_login() {
         // Faults: the form adds the rule shown in it; the row's button removes it.
         browser.click("#fault-add").await;
         browser.element("#faults-table tr[data-fault='1']").await;
-        assert_eq!(server.handle.faults().list().len(), 1);
+        assert_eq!(server.handle.control().faults().list().len(), 1);
         browser.screenshot("dashboard-fault").await;
         browser
             .click("#faults-table button[data-action='remove-fault'][data-fault='1']")
             .await;
         let mut removed = false;
         for _ in 0..200 {
-            if server.handle.faults().list().is_empty() {
+            if server.handle.control().faults().list().is_empty() {
                 removed = true;
                 break;
             }

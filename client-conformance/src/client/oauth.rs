@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use fauxauth_server::http::paths;
-use fauxauth_server::secret::short_hash;
+use fauxauth_server::paths;
+use fauxauth_server::short_hash;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
     AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,

@@ -21,7 +21,11 @@ pub(crate) fn is_loopback(url: &str) -> bool {
 
 /// A uniform random number in [0, 1), from the one source of randomness.
 pub(crate) fn random_fraction() -> f64 {
-    let bits = u64::from_le_bytes(fauxauth_server::secret::random_bytes::<8>()) >> 11;
+    // std's randomly keyed SipHash: the server's randomness is private to it, and jitter
+    // needs no cryptographic strength.
+    let bits =
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
+            >> 11;
     bits as f64 / (1u64 << 53) as f64
 }
 

@@ -157,7 +157,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let progress = progress_bar(&opts, stats.clone(), started);
     let tap = match &place {
         Place::InProcess(server) => Some(tap::ExpiryTap::start(
-            server.state().clone(),
+            server.events().clone(),
             stats.clone(),
         )?),
         Place::Target(_) => None,
@@ -250,7 +250,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     drop((agents, probe, prototypes, transports));
     let server_view = match place {
         Place::InProcess(server) => {
-            let families_revoked = server.counts().revoked_families as u64;
+            let families_revoked = server.control().counts().revoked_families as u64;
             // Shutting down ends requests that still hang, so their events are in the log.
             let _ = tokio::time::timeout(SHUTDOWN, server.shutdown()).await;
             let missed = tap.map_or(0, tap::ExpiryTap::finish);

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fauxauth_server::state::ServerState;
-use fauxauth_server::{EndpointKind, Event};
+use fauxauth_server::{EndpointKind, Event, EventLog};
 use parking_lot::Mutex;
 
 use super::stats::Stats;
@@ -39,7 +38,7 @@ pub(super) fn capacity(calls_per_second: f64) -> usize {
 /// What the tap reads and where it adds what it finds.
 #[derive(Debug)]
 struct Shared {
-    state: Arc<ServerState>,
+    events: EventLog,
     stats: Arc<Stats>,
     /// The last event sequence number read.
     last: Mutex<u64>,
@@ -51,7 +50,7 @@ struct Shared {
 impl Shared {
     fn poll(&self) {
         let mut last = self.last.lock();
-        let events = self.state.events.since(*last);
+        let events = self.events.since(*last);
         if let Some(first) = events.first()
             && first.seq > *last + 1
         {
@@ -89,10 +88,10 @@ pub(super) struct ExpiryTap {
 
 impl ExpiryTap {
     /// Start reading `state`'s event log from its current end.
-    pub(super) fn start(state: Arc<ServerState>, stats: Arc<Stats>) -> std::io::Result<Self> {
-        let last = state.events.last_seq();
+    pub(super) fn start(events: EventLog, stats: Arc<Stats>) -> std::io::Result<Self> {
+        let last = events.last_seq();
         let shared = Arc::new(Shared {
-            state,
+            events,
             stats,
             last: Mutex::new(last),
             missed: AtomicU64::new(0),

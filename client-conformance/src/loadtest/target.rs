@@ -51,12 +51,18 @@ pub(super) fn server_lifetime(
     server: &fauxauth_server::ServerHandle,
     opts: &LoadOptions,
 ) -> Duration {
-    let state = server.state();
+    let config = server.config();
     let client_id = session_config(opts, None).client_id;
-    state
-        .client(&client_id)
-        .map_or(state.config.access_token_ttl.0, |c| {
-            Duration::from_secs(state.access_ttl(c))
+    config
+        .effective_clients()
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+        .map_or(config.access_token_ttl.0, |c| {
+            Duration::from_secs(
+                c.access_token_ttl
+                    .unwrap_or(config.access_token_ttl)
+                    .as_secs(),
+            )
         })
 }
 

@@ -59,6 +59,7 @@ pub(crate) fn observe(e: &Event) -> ObservedEvent {
 /// Add a fault rule.
 pub(crate) fn add_fault(server: &ServerHandle, rule: &FaultRule) -> Result<(), String> {
     server
+        .control()
         .faults()
         .add(rule.clone())
         .map(|_| ())
@@ -68,15 +69,19 @@ pub(crate) fn add_fault(server: &ServerHandle, rule: &FaultRule) -> Result<(), S
 /// Revoke every grant of `client_id`, as the administrator (external mode: the program's
 /// grants, whichever they are).
 pub(crate) fn revoke_client(server: &ServerHandle, client_id: &str) {
-    server.revoke(RevokeTarget::Client(client_id.to_owned()));
+    // A client with no live grant revokes nothing: not an error (as before).
+    let _ = server
+        .control()
+        .revoke(&RevokeTarget::Client(client_id.to_owned()));
 }
 
 /// Revoke the grant that issued `access_token` (its refresh-token family, with every access
 /// token of it), as the administrator: the server names the grant from the token itself
-/// ([`ServerHandle::family_of`], which verifies its signature) and revokes it through the
+/// ([`Control::family_of`](fauxauth_server::Control::family_of), which verifies its signature) and revokes it through the
 /// control plane. No client request is made, and the event log is not consulted.
 pub(crate) fn revoke_grant_of(server: &ServerHandle, access_token: &str) -> Result<(), String> {
     let family = server
+        .control()
         .family_of(access_token)
         .map_err(|e| format!("cannot tell the grant of the client's access token: {e}"))?;
     server
@@ -100,6 +105,7 @@ pub(crate) fn revoke_access_token(server: &ServerHandle, access_token: &str) -> 
 /// Rotate the signing key; the old one verifies for `grace`.
 pub(crate) async fn rotate_keys(server: &ServerHandle, grace: Duration) -> Result<(), String> {
     server
+        .control()
         .rotate_keys(grace)
         .await
         .map(|_| ())

@@ -128,7 +128,10 @@ async fn refused_refresh_reports_reauthentication_required_once() {
     let server = MockServer::start().await;
     let s = session(&server, SessionConfig::builtin_agent());
     s.login().await.expect("login");
-    server.state().store.revoke_where(|_| true);
+    server
+        .control()
+        .revoke(&fauxauth_server::RevokeTarget::All)
+        .expect("revoke all");
     advance(&server, 58);
     let err = s.call_api().await.expect_err("refresh refused");
     match &err {
@@ -213,7 +216,12 @@ async fn without_single_flight_concurrent_refreshes_trip_reuse_detection() {
     assert_eq!(stats.refresh_reuse_refused, 1, "once per token: {stats:?}");
     assert_eq!(stats.families_lost_to_reuse, 1, "{stats:?}");
     assert!(lost > 0, "reuse was detected");
-    assert_eq!(server.counts().live_families, 0, "{:?}", server.counts());
+    assert_eq!(
+        server.control().counts().live_families,
+        0,
+        "{:?}",
+        server.control().counts()
+    );
 }
 
 #[tokio::test]

@@ -11,13 +11,13 @@ use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::secret::constant_time_eq;
+use crate::base::random::constant_time_eq;
 
 /// The name of the dashboard's session cookie.
-pub const COOKIE: &str = "fauxauth_admin";
+pub(crate) const COOKIE: &str = "fauxauth_admin";
 
 /// Whether `headers` present `expected` (the configured admin token), by header or cookie.
-pub fn presents_token(headers: &HeaderMap, expected: &str) -> bool {
+pub(crate) fn presents_token(headers: &HeaderMap, expected: &str) -> bool {
     let by_header =
         bearer(headers).is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()));
     let by_cookie = same_site(headers)
@@ -68,7 +68,7 @@ fn same_site(headers: &HeaderMap) -> bool {
 }
 
 /// The `Set-Cookie` value that logs a browser in with `token`, for the control `prefix`.
-pub fn login_cookie(token: &str, prefix: &str) -> String {
+pub(crate) fn login_cookie(token: &str, prefix: &str) -> String {
     format!(
         "{COOKIE}={}; Path={prefix}; HttpOnly; SameSite=Strict",
         cookie_value(token)

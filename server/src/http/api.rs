@@ -17,24 +17,24 @@ use serde_json::{Value, json};
 
 use super::bearer;
 use super::error::BearerError;
-use super::observe::NoAnswer;
-use super::token_exchange::API_KEY_PREFIX;
-use crate::config::ExpiredTokenMode;
-use crate::events::EventDetails;
-use crate::secret;
-use crate::state::{AppState, ServerState};
-use crate::tokens::AccessClaims;
+use super::instrument_layer::NoAnswer;
+use crate::base::config::ExpiredTokenMode;
+use crate::base::random;
+use crate::domain::store::api_keys::API_KEY_PREFIX;
+use crate::domain::tokens::AccessClaims;
+use crate::instrument::events::EventDetails;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The scope the model API requires.
-pub const MODEL_SCOPE: &str = "model.request";
+pub(crate) const MODEL_SCOPE: &str = "model.request";
 /// The one model the stand-in serves.
-pub const MODEL: &str = "gpt-fauxauth-1";
+pub(crate) const MODEL: &str = "gpt-fauxauth-1";
 /// The longest part of the input echoed back.
 const ECHO_LIMIT: usize = 200;
 
 /// What the token check of a model-API request decided.
 #[derive(Debug)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// The token is good.
     Allowed(AccessClaims),
     /// Answer this instead (an RFC 6750 error, a bare 401, or no answer at all).
@@ -44,14 +44,36 @@ pub enum Gate {
     EmptyOutput(BearerError),
 }
 
+/// The claims an API key stands for at the model API, if it is one of ours and its
+/// grant is live: the user, the `model.request` scope, no expiry of its own.
+fn api_key_claims(state: &ServerState, key: &str) -> Option<AccessClaims> {
+    let record = state.api_keys.get(key)?;
+    let live = state
+        .store
+        .family(record.family)
+        .is_some_and(|f| !f.revoked);
+    live.then(|| AccessClaims {
+        iss: state.issuer.clone(),
+        sub: record.sub,
+        aud: serde_json::json!(state.api_audience()),
+        client_id: record.client_id,
+        scope: MODEL_SCOPE.to_owned(),
+        iat: record.issued_at,
+        exp: u64::MAX,
+        jti: random::short_hash(key),
+        sid: record.family.to_string(),
+        extra: serde_json::Map::new(),
+    })
+}
+
 /// Check a model-API request's token; an expired one is answered as the current
 /// [`ExpiredTokenMode`] says. `hang` is an answer marked [`NoAnswer`]: the event layer records
 /// the call at once and never sends it (the connection is closed at shutdown).
-pub fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
+pub(crate) fn gate(state: &ServerState, headers: &HeaderMap) -> Gate {
     if let Ok(token) = bearer::bearer_token(headers)
         && token.starts_with(API_KEY_PREFIX)
     {
-        return match state.api_keys.check(state, token) {
+        return match api_key_claims(state, token) {
             Some(claims) => Gate::Allowed(claims),
             None => Gate::Answer(
                 BearerError::InvalidToken("unknown or revoked API key".into()).into_response(),
@@ -94,7 +116,7 @@ fn revoked(state: &ServerState, headers: &HeaderMap) -> bool {
     bearer::bearer_token(headers).is_ok_and(|token| {
         matches!(
             bearer::check_token(state, token),
-            Err(crate::tokens::TokenError::Revoked)
+            Err(crate::domain::tokens::TokenError::Revoked)
         )
     })
 }
@@ -118,7 +140,7 @@ fn with_error(status: StatusCode, error: BearerError) -> Response {
 }
 
 /// Attach the bearer error an `empty_200` answer stands for (the token had expired).
-pub fn mark(mut response: Response, error: BearerError) -> Response {
+pub(crate) fn mark(mut response: Response, error: BearerError) -> Response {
     response.extensions_mut().insert(error);
     response.extensions_mut().insert(expired_verdict());
     response
@@ -126,7 +148,11 @@ pub fn mark(mut response: Response, error: BearerError) -> Response {
 
 /// `POST /v1/responses`: a small deterministic answer in the Responses API shape, or a stream
 /// of server-sent events when the request says `"stream": true`.
-pub async fn responses(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn responses(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let stream = request["stream"].as_bool().unwrap_or(false);
     let (claims, empty) = match gate(&state, &headers) {
@@ -147,7 +173,7 @@ pub async fn responses(State(state): State<AppState>, headers: HeaderMap, body: 
 }
 
 /// `GET /v1/models`.
-pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let data = match gate(&state, &headers) {
         Gate::Allowed(_) => {
             json!([{"id": MODEL, "object": "model", "created": 0, "owned_by": "fauxauth"}])
@@ -165,7 +191,7 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
 
 /// One model answer: what the request asked, and the echo the stand-in gives back.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     id: String,
     message_id: String,
     created_at: u64,
@@ -177,12 +203,12 @@ pub struct Reply {
 
 impl Reply {
     /// The answer to `request` (a Responses API request body).
-    pub fn new(state: &ServerState, request: &Value, claims: Option<&AccessClaims>) -> Self {
+    pub(crate) fn new(state: &ServerState, request: &Value, claims: Option<&AccessClaims>) -> Self {
         let input = input_text(&request["input"]);
         let text = format!("fauxauth echo: {input}");
         Self {
-            id: secret::random_id("resp_"),
-            message_id: secret::random_id("msg_"),
+            id: random::random_id("resp_"),
+            message_id: random::random_id("msg_"),
             created_at: state.clock.now_unix(),
             model: request["model"].as_str().unwrap_or(MODEL).to_owned(),
             user: claims.map(|c| c.sub.clone()),
@@ -218,7 +244,7 @@ impl Reply {
     }
 
     /// The response object; `with_output: false` is the `empty_200` answer.
-    pub fn object(&self, with_output: bool) -> Value {
+    pub(crate) fn object(&self, with_output: bool) -> Value {
         let (output, text) = if with_output {
             (json!([self.item()]), self.text.as_str())
         } else {
@@ -239,7 +265,7 @@ impl Reply {
 
     /// The server-sent events of a streamed answer: `response.created`, then (unless `empty`)
     /// `response.output_item.done`, then `response.completed`.
-    pub fn events(&self, empty: bool) -> Vec<Value> {
+    pub(crate) fn events(&self, empty: bool) -> Vec<Value> {
         let mut created = self.object(false);
         created["status"] = json!("in_progress");
         created["usage"] = Value::Null;
@@ -261,7 +287,7 @@ impl Reply {
 
 /// The text a Responses API `input` carries: a string, or the `input_text` parts of the last
 /// user message in a list of items (what the Codex CLI sends). Cut to 200 characters.
-pub fn input_text(input: &Value) -> String {
+pub(crate) fn input_text(input: &Value) -> String {
     let text = match input {
         Value::String(s) => s.clone(),
         Value::Array(items) => items
@@ -285,7 +311,7 @@ pub fn input_text(input: &Value) -> String {
 }
 
 /// A `text/event-stream` body: `event: <type>` and `data: <json>` per event.
-pub fn sse_response(events: &[Value]) -> Response {
+pub(crate) fn sse_response(events: &[Value]) -> Response {
     let mut body = String::new();
     for event in events {
         let kind = event["type"].as_str().unwrap_or("message");

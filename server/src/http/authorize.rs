@@ -6,39 +6,19 @@
 //! `error_description`, `state` and `iss`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use url::Url;
+use axum::response::Response;
 
+use super::authorization_response::{approve, error_page, error_redirect};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use crate::approval::ApprovalMode;
-use crate::config::{ClientConfig, GrantType};
-use crate::policy::{self, PkceMethod, ScopeSet};
-use crate::state::{AppState, ServerState};
-use crate::store::CodeRecord;
-
-/// A validated authorization request, ready for approval.
-#[derive(Debug, Clone)]
-pub struct AuthorizationRequest {
-    /// The client.
-    pub client_id: String,
-    /// Where to send the answer.
-    pub redirect_uri: String,
-    /// Whether `redirect_uri` was sent (then the token request must repeat it).
-    pub redirect_uri_sent: bool,
-    /// Requested scope.
-    pub scope: ScopeSet,
-    /// The client's `state`, echoed.
-    pub state: Option<String>,
-    /// PKCE.
-    pub pkce: Option<(PkceMethod, String)>,
-    /// OpenID Connect nonce.
-    pub nonce: Option<String>,
-}
+use crate::base::config::ApprovalMode;
+use crate::base::config::{ClientConfig, GrantType};
+use crate::base::policy::{self, PkceMethod, ScopeSet};
+use crate::domain::authorization::AuthorizationRequest;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The outcome of validating a request.
-pub enum Validated {
+pub(crate) enum Validated {
     /// Valid: approve or show consent.
     Ok(AuthorizationRequest),
     /// Redirect back with an error.
@@ -48,7 +28,10 @@ pub enum Validated {
 }
 
 /// The handler: approve at once (`auto`) or show the consent form (`interactive`).
-pub async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Response {
     match validate(&state, query.as_deref().unwrap_or("")) {
         Validated::Ok(request) => match state.approval.mode() {
             ApprovalMode::Auto => approve(&state, &request),
@@ -59,7 +42,7 @@ pub async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery)
 }
 
 /// Validate an authorization request from its query string.
-pub fn validate(state: &ServerState, query: &str) -> Validated {
+pub(crate) fn validate(state: &ServerState, query: &str) -> Validated {
     let parsed = match Params::parse_lenient(query.as_bytes()) {
         Ok(p) => p,
         Err(e) => return Validated::Page(error_page(&e.description)),
@@ -164,7 +147,10 @@ fn resolve_redirect(
 }
 
 /// Requested scope must be present, well-formed, and a subset of the client's registration.
-pub fn requested_scope(client: &ClientConfig, scope: Option<&str>) -> Result<ScopeSet, OAuthError> {
+pub(crate) fn requested_scope(
+    client: &ClientConfig,
+    scope: Option<&str>,
+) -> Result<ScopeSet, OAuthError> {
     let scope = scope.ok_or_else(|| OAuthError::invalid_scope("missing scope"))?;
     let requested = ScopeSet::parse(scope).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let allowed = ScopeSet::from_tokens(client.scopes.iter().cloned());
@@ -213,97 +199,4 @@ fn requested_pkce(
         ));
     }
     Ok(Some((method, challenge.to_owned())))
-}
-
-/// Approve as the configured user: store a code and redirect with `code`, `state`, `iss`.
-pub fn approve(state: &ServerState, request: &AuthorizationRequest) -> Response {
-    approve_as(state, request, &state.config.user.sub)
-}
-
-/// Approve as `sub`: store a code and redirect with `code`, `state`, `iss`.
-pub fn approve_as(state: &ServerState, request: &AuthorizationRequest, sub: &str) -> Response {
-    let now = state.clock.now_unix();
-    let record = CodeRecord::new(
-        request.client_id.clone(),
-        request
-            .redirect_uri_sent
-            .then(|| request.redirect_uri.clone()),
-        request.scope.clone(),
-        request.pkce.clone(),
-        request.nonce.clone(),
-        sub.to_owned(),
-        now,
-        now.saturating_add(state.config.code_ttl.as_secs()),
-    );
-    let code = state.store.insert_code(record, now);
-    redirect_with(
-        &request.redirect_uri,
-        &[
-            ("code", Some(code.as_str())),
-            ("state", request.state.as_deref()),
-            ("iss", Some(state.issuer.as_str())),
-        ],
-    )
-}
-
-/// Redirect back to the client with an OAuth error.
-pub fn error_redirect(
-    state: &ServerState,
-    redirect_uri: &str,
-    client_state: Option<&str>,
-    error: &OAuthError,
-) -> Response {
-    let mut response = redirect_with(
-        redirect_uri,
-        &[
-            ("error", Some(error.code.as_str())),
-            ("error_description", Some(error.description.as_str())),
-            ("state", client_state),
-            ("iss", Some(state.issuer.as_str())),
-        ],
-    );
-    response.extensions_mut().insert(error.clone());
-    response
-}
-
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Response {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return error_page("the redirect URI cannot be parsed");
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        for (k, v) in pairs {
-            if let Some(v) = v {
-                query.append_pair(k, v);
-            }
-        }
-    }
-    (
-        StatusCode::FOUND,
-        [
-            (header::LOCATION, url.to_string()),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-    )
-        .into_response()
-}
-
-/// A 400 page for errors that must not be redirected.
-pub fn error_page(message: &str) -> Response {
-    let escaped = message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    let mut response = (
-        StatusCode::BAD_REQUEST,
-        Html(format!(
-            "<!doctype html><html><head><title>Authorization error</title></head><body><h1>Authorization error</h1><p>{escaped}</p><p>The request was not redirected back to the client because the client or its redirect URI could not be trusted.</p></body></html>"
-        )),
-    )
-        .into_response();
-    response
-        .extensions_mut()
-        .insert(OAuthError::invalid_request(message));
-    response
 }

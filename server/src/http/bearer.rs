@@ -4,11 +4,11 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::BearerError;
-use crate::state::ServerState;
-use crate::tokens::{self, AccessClaims, TokenError};
+use crate::domain::tokens::{self, AccessClaims, TokenError};
+use crate::instrument::state::ServerState;
 
 /// The bearer token of a request, if any (RFC 6750 §2.1).
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(BearerError::Missing);
     };
@@ -28,7 +28,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
 }
 
 /// Verify the request's access token and that it carries `scope` (if given).
-pub fn authorize(
+pub(crate) fn authorize(
     state: &ServerState,
     headers: &HeaderMap,
     scope: Option<&'static str>,
@@ -38,7 +38,7 @@ pub fn authorize(
 
 /// As [`authorize`], and on refusal also whether the token was refused only for having
 /// expired (the model API's "silent expiry" modes answer those differently).
-pub fn authorize_noting_expiry(
+pub(crate) fn authorize_noting_expiry(
     state: &ServerState,
     headers: &HeaderMap,
     scope: Option<&'static str>,
@@ -63,7 +63,7 @@ pub fn authorize_noting_expiry(
 }
 
 /// Verify an access token: signature, issuer, expiry by the clock, revocation.
-pub fn check_token(state: &ServerState, token: &str) -> Result<AccessClaims, TokenError> {
+pub(crate) fn check_token(state: &ServerState, token: &str) -> Result<AccessClaims, TokenError> {
     let now = state.clock.now();
     let claims = {
         let ring = state.keys.read();

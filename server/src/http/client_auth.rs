@@ -7,13 +7,13 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::config::ClientConfig;
-use crate::secret::constant_time_eq;
-use crate::state::ServerState;
+use crate::base::config::ClientConfig;
+use crate::base::random::constant_time_eq;
+use crate::instrument::state::ServerState;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
+pub(crate) enum ClientAuthMethod {
     /// HTTP Basic.
     ClientSecretBasic,
     /// `client_secret` in the body.
@@ -22,9 +22,9 @@ pub enum AuthMethod {
     None,
 }
 
-impl AuthMethod {
+impl ClientAuthMethod {
     /// The RFC 8414 name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
@@ -34,11 +34,11 @@ impl AuthMethod {
 }
 
 /// Identify and authenticate the client of a request.
-pub fn authenticate<'s>(
+pub(crate) fn authenticate<'s>(
     state: &'s ServerState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(&'s ClientConfig, AuthMethod), OAuthError> {
+) -> Result<(&'s ClientConfig, ClientAuthMethod), OAuthError> {
     let basic = basic_credentials(headers)?;
     let basic_used = basic.is_some();
     let (client_id, secret, method) = match basic {
@@ -54,7 +54,7 @@ pub fn authenticate<'s>(
                     true,
                 ));
             }
-            (id, Some(secret), AuthMethod::ClientSecretBasic)
+            (id, Some(secret), ClientAuthMethod::ClientSecretBasic)
         }
         None => {
             let id = params.get("client_id").ok_or_else(|| {
@@ -67,9 +67,9 @@ pub fn authenticate<'s>(
                 Some(secret) => (
                     id.to_owned(),
                     Some(secret.to_owned()),
-                    AuthMethod::ClientSecretPost,
+                    ClientAuthMethod::ClientSecretPost,
                 ),
-                None => (id.to_owned(), None, AuthMethod::None),
+                None => (id.to_owned(), None, ClientAuthMethod::None),
             }
         }
     };
@@ -95,14 +95,16 @@ pub fn authenticate<'s>(
             "this client is public and has no secret: send client_id only",
             basic_used,
         )),
-        (None, None) => Ok((client, AuthMethod::None)),
+        (None, None) => Ok((client, ClientAuthMethod::None)),
     }
 }
 
 /// The `Authorization: Basic` credentials of a request, `(client_id, secret)`, decoded as
 /// RFC 6749 §2.3.1 says: base64, split at the first `':'`, then each part
 /// `application/x-www-form-urlencoded`-decoded. `None` without an `Authorization` header.
-pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

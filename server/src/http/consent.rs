@@ -12,18 +12,19 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::authorize::{AuthorizationRequest, approve_as, error_page, error_redirect};
+use super::authorization_response::{approve_as, error_page, error_redirect};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::paths;
-use crate::events::EventDetails;
-use crate::state::{AppState, ServerState};
+use crate::domain::authorization::AuthorizationRequest;
+use crate::instrument::events::EventDetails;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The longest user name accepted on the form.
-pub const MAX_USERNAME: usize = 128;
+pub(crate) const MAX_USERNAME: usize = 128;
 
 /// Show the login and consent form for a validated request.
-pub fn page(state: &ServerState, request: AuthorizationRequest) -> Response {
+pub(crate) fn page(state: &ServerState, request: AuthorizationRequest) -> Response {
     let now = state.clock.now_unix();
     let client_id = escape(&request.client_id);
     let redirect = escape(&request.redirect_uri);
@@ -68,7 +69,7 @@ pub fn page(state: &ServerState, request: AuthorizationRequest) -> Response {
 }
 
 /// `POST /oauth/authorize`: the submitted consent form.
-pub async fn decide(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn decide(State(state): State<AppState>, body: Bytes) -> Response {
     let mut details = EventDetails::default();
     let mut response = handle(&state, &body, &mut details);
     response.extensions_mut().insert(details);

@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::admin;
 use super::page::{self, Chrome};
-use crate::secret::constant_time_eq;
-use crate::state::{AppState, ServerState};
+use crate::base::random::constant_time_eq;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The dashboard's script.
 const SCRIPT: &str = include_str!("../../assets/dashboard.js");
@@ -30,7 +30,7 @@ const STYLE: &str = include_str!("../../assets/dashboard.css");
 /// The routes, with absolute paths under the control `prefix` (outside the control API's
 /// admin layer: each handler applies the access rule itself, so that a browser gets a login
 /// form rather than a JSON error).
-pub fn routes(prefix: &str) -> Router<AppState> {
+pub(crate) fn routes(prefix: &str) -> Router<AppState> {
     Router::new()
         .route(&format!("{prefix}/ui"), get(dashboard))
         .route(&format!("{prefix}/ui/login"), post(login))

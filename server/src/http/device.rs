@@ -13,20 +13,19 @@ use serde_json::{Value, json};
 use super::authorize::requested_scope;
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
-use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
-use super::token::refresh_allowed;
-use crate::config::{ClientConfig, GrantType};
-use crate::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
-use crate::policy::ScopeSet;
-use crate::state::{AppState, ServerState};
-use crate::store::new_family;
+use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
+use crate::base::config::{ClientConfig, GrantType};
+use crate::base::policy::ScopeSet;
+use crate::domain::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
+use crate::domain::store::new_family;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The verification page, relative to the issuer.
-pub const VERIFICATION_PATH: &str = "/device";
+pub(crate) const VERIFICATION_PATH: &str = "/device";
 
 /// `POST /oauth/device/code` (RFC 8628 §3.1–3.2).
-pub async fn device_authorization(
+pub(crate) async fn device_authorization(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -74,7 +73,7 @@ fn start(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
 }
 
 /// The `urn:ietf:params:oauth:grant-type:device_code` grant (RFC 8628 §3.4–3.5).
-pub fn device_code_grant(
+pub(crate) fn device_code_grant(
     state: &ServerState,
     client: &ClientConfig,
     params: &Params,
@@ -126,7 +125,8 @@ fn grant_for_device(
     let auth_time = entry.approved_at.unwrap_or(now);
     let sub = state.config.user.sub.clone();
     let lifetime = Lifetime::access(state, client, now);
-    let refresh_exp = refresh_allowed(state, client, &entry.scope)
+    let refresh_exp = state
+        .refresh_allowed(client, &entry.scope)
         .then(|| now.saturating_add(state.refresh_rules(client).ttl));
     let family = state.store.insert_family(
         new_family(
@@ -141,9 +141,9 @@ fn grant_for_device(
         now,
     );
     let refresh_token = refresh_exp.map(|_| state.store.refresh_token(family, 0));
-    issue::mint(
+    token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &sub,
             scope: &entry.scope,
@@ -157,7 +157,7 @@ fn grant_for_device(
 }
 
 /// `GET /device` (and `/codex/device` in the `openai` profile): a form for the user code.
-pub async fn verification_page(
+pub(crate) async fn verification_page(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -182,7 +182,7 @@ pub async fn verification_page(
 }
 
 /// `POST /device`: approve or deny the login with the submitted user code.
-pub async fn verification_submit(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn verification_submit(State(state): State<AppState>, body: Bytes) -> Response {
     let params = match Params::parse(&body) {
         Ok(p) => p,
         Err(e) => return page(StatusCode::BAD_REQUEST, &e.description),

@@ -5,16 +5,16 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::paths;
-use crate::config::GrantType;
-use crate::state::AppState;
+use crate::base::config::GrantType;
+use crate::instrument::state::AppState;
 
 /// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
-pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
     Json(metadata_document(&state))
 }
 
 /// The metadata document.
-pub fn metadata_document(state: &crate::state::ServerState) -> Value {
+pub(crate) fn metadata_document(state: &crate::instrument::state::ServerState) -> Value {
     let mut grants: Vec<&str> = Vec::new();
     let mut scopes: Vec<&str> = vec!["openid"];
     let mut plain = false;
@@ -68,7 +68,7 @@ pub fn metadata_document(state: &crate::state::ServerState) -> Value {
 }
 
 /// `GET /.well-known/jwks.json`: the active key and keys still in their grace period.
-pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Json<Value> {
     let now = state.clock.now();
     Json(state.keys.read().jwks(now))
 }

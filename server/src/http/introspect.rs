@@ -11,10 +11,10 @@ use super::bearer::check_token;
 use super::client_auth;
 use super::error::{OAuthError, no_store};
 use super::params::Params;
-use crate::state::{AppState, ServerState};
+use crate::instrument::state::{AppState, ServerState};
 
 /// The handler.
-pub async fn introspect(
+pub(crate) async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

@@ -13,15 +13,15 @@ use serde::Serialize;
 
 use super::page::{self, Chrome};
 use super::paths;
-use crate::config::{Profile, builtin_clients, openai_clients};
-use crate::state::{AppState, ServerState};
+use crate::base::config::{Profile, builtin_clients, openai_clients};
+use crate::instrument::state::{AppState, ServerState};
 
 /// Where the documentation lives.
-pub const DOCS_URL: &str = "https://github.com/fauxauth/fauxauth#readme";
+pub(crate) const DOCS_URL: &str = "https://github.com/fauxauth/fauxauth#readme";
 
 /// The facts the landing page shows (the JSON answer).
 #[derive(Debug, Serialize)]
-pub struct Landing {
+pub(crate) struct Landing {
     /// Always `fauxauth`.
     pub name: &'static str,
     /// The issuer.
@@ -36,7 +36,7 @@ pub struct Landing {
 
 /// One link of the landing page.
 #[derive(Debug, Serialize)]
-pub struct Link {
+pub(crate) struct Link {
     /// A stable name (`openid_configuration`, `jwks`, `dashboard`, ...).
     pub rel: &'static str,
     /// What it is, for people.
@@ -47,7 +47,7 @@ pub struct Link {
 
 /// A registered client, as the landing page shows it.
 #[derive(Debug, Serialize)]
-pub struct ClientInfo {
+pub(crate) struct ClientInfo {
     /// The client id.
     pub client_id: String,
     /// The secret, for built-in clients only (public test values); absent otherwise.
@@ -71,7 +71,7 @@ struct LandingPage<'a> {
 }
 
 /// The handler.
-pub async fn landing(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn landing(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let info = facts(&state);
     if prefers_html(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) {
         page::html(
@@ -87,7 +87,7 @@ pub async fn landing(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 /// The landing page's facts for `state`'s server.
-pub fn facts(state: &ServerState) -> Landing {
+pub(crate) fn facts(state: &ServerState) -> Landing {
     let mut links = vec![
         link(
             "openid_configuration",
@@ -159,7 +159,7 @@ pub fn facts(state: &ServerState) -> Landing {
 
 impl Landing {
     /// The profile's configuration name.
-    pub fn profile_name(&self) -> &'static str {
+    pub(crate) fn profile_name(&self) -> &'static str {
         match self.profile {
             Profile::Generic => "generic",
             Profile::Openai => "openai",
@@ -177,7 +177,7 @@ fn link(rel: &'static str, title: &'static str, state: &ServerState, path: &str)
 
 /// Whether an `Accept` header prefers HTML to JSON: `text/html` must weigh more than
 /// `application/json` (a tie, `*/*` alone, or no header answers JSON).
-pub fn prefers_html(accept: Option<&str>) -> bool {
+pub(crate) fn prefers_html(accept: Option<&str>) -> bool {
     let Some(accept) = accept else {
         return false;
     };

@@ -1,29 +1,29 @@
 //! The HTTP layer: one file per endpoint family, errors in `error`, strict parameters in
 //! `params`. Handlers are thin: parse, call `policy`/`store`/`tokens`, answer.
 
-pub mod admin;
-pub mod api;
-pub mod authorize;
-pub mod backend;
-pub mod bearer;
-pub mod client_auth;
-pub mod consent;
-pub mod control;
-pub mod dashboard;
-pub mod device;
-pub mod discovery;
-pub mod error;
-pub mod introspect;
-pub mod issue;
-pub mod landing;
-pub mod observe;
-pub mod page;
-pub mod params;
-pub mod revoke;
-pub mod stream;
-pub mod token;
-pub mod token_exchange;
-pub mod userinfo;
+pub(crate) mod admin;
+pub(crate) mod api;
+pub(crate) mod authorization_response;
+pub(crate) mod authorize;
+pub(crate) mod bearer;
+pub(crate) mod client_auth;
+pub(crate) mod consent;
+pub(crate) mod control;
+pub(crate) mod dashboard;
+pub(crate) mod device;
+pub(crate) mod discovery;
+pub(crate) mod error;
+pub(crate) mod instrument_layer;
+pub(crate) mod introspect;
+pub(crate) mod landing;
+pub(crate) mod openai;
+pub(crate) mod page;
+pub(crate) mod params;
+pub(crate) mod revoke;
+pub(crate) mod stream;
+pub(crate) mod token;
+pub(crate) mod token_response;
+pub(crate) mod userinfo;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,40 +33,17 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::base::config::Profile;
+use crate::instrument::state::AppState;
 
-/// Endpoint paths, relative to the issuer.
-pub mod paths {
-    /// Authorization endpoint.
-    pub const AUTHORIZE: &str = "/oauth/authorize";
-    /// Token endpoint.
-    pub const TOKEN: &str = "/oauth/token";
-    /// Revocation endpoint (RFC 7009).
-    pub const REVOKE: &str = "/oauth/revoke";
-    /// Introspection endpoint (RFC 7662).
-    pub const INTROSPECT: &str = "/oauth/introspect";
-    /// UserInfo endpoint.
-    pub const USERINFO: &str = "/userinfo";
-    /// JWKS.
-    pub const JWKS: &str = "/.well-known/jwks.json";
-    /// OpenID Connect discovery.
-    pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
-    /// RFC 8414 metadata.
-    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
-    /// RFC 8628 device authorization endpoint.
-    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device/code";
-    /// Model API: responses.
-    pub const RESPONSES: &str = "/v1/responses";
-    /// Model API: models.
-    pub const MODELS: &str = "/v1/models";
-}
+pub(crate) use crate::domain::endpoint::paths;
 
 /// The largest request body accepted (64 KiB).
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// Build the router for `state`: the endpoints, the control API under its prefix, and the
 /// fault/event layer in front of everything.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/", get(landing::landing))
         .route(paths::OPENID_CONFIGURATION, get(discovery::metadata))
@@ -93,8 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             device::VERIFICATION_PATH,
             get(device::verification_page).post(device::verification_submit),
-        )
-        .merge(state.profile().routes());
+        );
+    if state.config.profile == Profile::Openai {
+        app = app.merge(openai::routes());
+    }
     if let Some(prefix) = state.control_prefix() {
         app = app.nest(prefix, control::router(state.clone()));
         app = app.merge(dashboard::routes(prefix));
@@ -105,7 +84,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            observe::observe,
+            instrument_layer::observe,
         ))
         .with_state(state)
 }

@@ -6,11 +6,11 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::state::ServerState;
+use crate::instrument::state::ServerState;
 
 /// What the shared layout shows around every page.
 #[derive(Debug, Clone)]
-pub struct Chrome {
+pub(crate) struct Chrome {
     /// The landing page's URL (the brand links to it).
     pub home: String,
     /// The issuer, shown in the header.
@@ -19,7 +19,7 @@ pub struct Chrome {
 
 impl Chrome {
     /// The chrome of a page of `state`'s server.
-    pub fn of(state: &ServerState) -> Self {
+    pub(crate) fn of(state: &ServerState) -> Self {
         Self {
             home: state.url("/"),
             issuer: state.issuer.clone(),
@@ -28,7 +28,7 @@ impl Chrome {
 }
 
 /// Render `page` as an HTML answer with `status`.
-pub fn html(status: StatusCode, page: &impl Template) -> Response {
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => (status, Html(body)).into_response(),
         Err(e) => {

@@ -7,18 +7,18 @@ use std::collections::hash_map::Entry;
 use super::error::OAuthError;
 
 /// The longest parameter value accepted.
-pub const MAX_VALUE_LEN: usize = 4096;
+pub(crate) const MAX_VALUE_LEN: usize = 4096;
 /// The most parameters accepted in one request.
-pub const MAX_PARAMS: usize = 64;
+pub(crate) const MAX_PARAMS: usize = 64;
 
 /// Parsed request parameters.
 #[derive(Debug, Default, Clone)]
-pub struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 /// The parameters of a request that may repeat some, for an endpoint that must still decide
 /// where to send the error (the authorization endpoint, RFC 6749 §4.1.2.1).
 #[derive(Debug, Default, Clone)]
-pub struct Lenient {
+pub(crate) struct Lenient {
     /// The parameters that appeared once.
     pub params: Params,
     /// The names of those that appeared more than once, in order of first repetition.
@@ -27,7 +27,7 @@ pub struct Lenient {
 
 impl Lenient {
     /// The RFC 6749 §3.1 error for the first repeated parameter, if any.
-    pub fn repetition_error(&self) -> Option<OAuthError> {
+    pub(crate) fn repetition_error(&self) -> Option<OAuthError> {
         self.repeated.first().map(|key| {
             OAuthError::invalid_request(format!(
                 "parameter {:?} is repeated (RFC 6749 §3.1)",
@@ -40,7 +40,7 @@ impl Lenient {
 impl Params {
     /// Parse `application/x-www-form-urlencoded` bytes (a body or a query string); a repeated
     /// parameter is `invalid_request`.
-    pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
+    pub(crate) fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
         let lenient = Self::parse_lenient(raw)?;
         match lenient.repetition_error() {
             Some(error) => Err(error),
@@ -50,7 +50,7 @@ impl Params {
 
     /// Parse, setting repeated parameters aside instead of failing on them (every other limit
     /// still fails). `x=&x=v` is a repetition: an empty value is absent only when alone.
-    pub fn parse_lenient(raw: &[u8]) -> Result<Lenient, OAuthError> {
+    pub(crate) fn parse_lenient(raw: &[u8]) -> Result<Lenient, OAuthError> {
         let mut map = HashMap::new();
         let mut repeated: Vec<String> = Vec::new();
         for (count, (key, value)) in form_urlencoded::parse(raw).enumerate() {
@@ -84,15 +84,10 @@ impl Params {
         })
     }
 
-    /// Build from pairs already decoded (e.g. a JSON body).
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
-    }
-
     /// Parse a flat JSON object (the token endpoint of the `openai` profile takes these):
     /// strings as they are, numbers and booleans as their text, `null` as absent. Nested
     /// objects and arrays are refused, and so are the limits a form body would break.
-    pub fn from_json(raw: &[u8]) -> Result<Self, OAuthError> {
+    pub(crate) fn from_json(raw: &[u8]) -> Result<Self, OAuthError> {
         let value: serde_json::Value = serde_json::from_slice(raw)
             .map_err(|e| OAuthError::invalid_request(format!("the JSON body is malformed: {e}")))?;
         let serde_json::Value::Object(object) = value else {
@@ -131,12 +126,12 @@ impl Params {
     }
 
     /// A parameter's value, if present and non-empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
     /// A required parameter, or `invalid_request` naming it.
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+    pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name:?}")))
     }

@@ -8,11 +8,15 @@ use axum::response::{IntoResponse, Response};
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
 use super::params::Params;
-use crate::state::{AppState, ServerState};
-use crate::tokens::{self, AccessClaims};
+use crate::domain::tokens::{self, AccessClaims};
+use crate::instrument::state::{AppState, ServerState};
 
 /// The handler.
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match handle(&state, &headers, &body) {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(e) => e.into_response(),

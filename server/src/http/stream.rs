@@ -19,15 +19,15 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::control::ApiError;
-use crate::endpoint::EndpointKind;
-use crate::events::{Event, EventQuery};
-use crate::state::AppState;
+use super::control::answer::ApiError;
+use crate::domain::endpoint::EndpointKind;
+use crate::instrument::events::{Event, EventQuery};
+use crate::instrument::state::AppState;
 
 /// The query of the stream: where to start and which events.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StreamQuery {
+pub(crate) struct StreamQuery {
     /// Start after this `seq` (`Last-Event-ID` wins when both are given).
     #[serde(default)]
     pub since: Option<u64>,
@@ -40,7 +40,7 @@ pub struct StreamQuery {
 }
 
 /// The handler.
-pub async fn stream(
+pub(crate) async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,

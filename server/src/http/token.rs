@@ -6,25 +6,29 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::authorize::requested_scope;
-use super::client_auth::{self, AuthMethod};
+use super::client_auth::{self, ClientAuthMethod};
 use super::error::{ErrorCode, OAuthError};
-use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
-use crate::config::{ClientConfig, GrantType};
-use crate::events::EventDetails;
-use crate::policy::{self, ScopeSet};
-use crate::state::{AppState, ServerState};
-use crate::store::{CodeRecord, RedeemError, RefreshError, new_family};
+use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
+use crate::base::config::{ClientConfig, GrantType};
+use crate::base::policy::{self, ScopeSet};
+use crate::domain::store::{CodeRecord, RedeemError, RefreshError, new_family};
+use crate::instrument::events::EventDetails;
+use crate::instrument::state::{AppState, ServerState};
 
 /// The handler. It tells the event log (through an [`EventDetails`] in the response's
 /// extensions) whether a refresh token was reused; the event layer reads the issued tokens
 /// from the response itself, as the client receives it.
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut details = EventDetails::default();
     let mut response = match handle(&state, &headers, &body, &mut details) {
         Ok(response) => response,
         Err(TokenFailure::OAuth(error)) => error.into_response(),
-        Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error),
+        Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error).into_response(),
     };
     response.extensions_mut().insert(details);
     response
@@ -33,7 +37,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
 /// Why a token request failed: an RFC 6749 error, or a refused refresh token (whose shape
 /// the profile decides).
 #[derive(Debug)]
-pub enum TokenFailure {
+pub(crate) enum TokenFailure {
     /// An RFC 6749 §5.2 error.
     OAuth(OAuthError),
     /// The refresh token was refused.
@@ -74,12 +78,12 @@ fn handle(
         GrantType::RefreshToken => refresh_token(state, client, &params, details)?,
         GrantType::DeviceCode => super::device::device_code_grant(state, client, &params)?,
         GrantType::TokenExchange => {
-            let exchanged = super::token_exchange::token_exchange(state, client, &params)?;
+            let exchanged = super::openai::token_exchange::token_exchange(state, client, &params)?;
             return Ok(exchanged.into_response());
         }
     };
     // The event log notes the issued tokens from the response as the client receives it
-    // (after any fault has changed it): see `http::observe`.
+    // (after any fault has changed it): see `http::instrument_layer`.
     Ok(tokens.into_response())
 }
 
@@ -109,12 +113,6 @@ fn parse_body(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<P
     Params::parse(body)
 }
 
-/// Whether a grant of `scope` to `client` gets a refresh token.
-pub fn refresh_allowed(state: &ServerState, client: &ClientConfig, scope: &ScopeSet) -> bool {
-    client.allows_grant(GrantType::RefreshToken)
-        && (!state.config.refresh_requires_offline_access || scope.contains("offline_access"))
-}
-
 fn authorization_code(
     state: &ServerState,
     client: &ClientConfig,
@@ -126,8 +124,9 @@ fn authorization_code(
     let rules = state.refresh_rules(client);
     let check = |record: &CodeRecord| check_code(client, record, params);
     let make_family = |record: &CodeRecord| {
-        let refresh_exp =
-            refresh_allowed(state, client, &record.scope).then(|| now.saturating_add(rules.ttl));
+        let refresh_exp = state
+            .refresh_allowed(client, &record.scope)
+            .then(|| now.saturating_add(rules.ttl));
         new_family(
             &record.client_id,
             &record.sub,
@@ -154,9 +153,9 @@ fn authorization_code(
         .family(family)
         .and_then(|f| f.refresh)
         .map(|_| state.store.refresh_token(family, 0));
-    issue::mint(
+    token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &record.sub,
             scope: &record.scope,
@@ -218,10 +217,10 @@ fn check_code(
 fn client_credentials(
     state: &ServerState,
     client: &ClientConfig,
-    method: AuthMethod,
+    method: ClientAuthMethod,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if method == AuthMethod::None {
+    if method == ClientAuthMethod::None {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client_credentials needs a confidential client",
@@ -239,9 +238,9 @@ fn client_credentials(
         now,
         lifetime.expires_at,
     );
-    issue::mint(
+    token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &client.client_id,
             scope: &scope,
@@ -308,9 +307,9 @@ fn refresh_token(
     details.refresh_reuse = Some(refreshed.within_grace);
     let scope =
         narrowed.unwrap_or_else(|| ScopeSet::parse(&refreshed.grant.scope).unwrap_or_default());
-    Ok(issue::mint(
+    Ok(token_response::mint(
         state,
-        Grant {
+        MintRequest {
             client,
             sub: &refreshed.grant.sub,
             scope: &scope,
@@ -339,17 +338,4 @@ fn presented_reuse(state: &ServerState, token: &str, error: RefreshError) -> Ref
         return RefreshError::Reused(id);
     }
     error
-}
-
-/// What to tell a client whose refresh token was refused.
-pub fn refresh_error_text(error: RefreshError) -> &'static str {
-    match error {
-        RefreshError::Unknown => "unknown refresh token",
-        RefreshError::WrongClient => "the refresh token was issued to another client",
-        RefreshError::Expired => "the refresh token has expired",
-        RefreshError::Revoked(_) => "the refresh token has been revoked",
-        RefreshError::Reused(_) => {
-            "the refresh token was already used; the whole grant has been revoked (refresh token reuse)"
-        }
-    }
 }

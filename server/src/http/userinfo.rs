@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::bearer;
-use super::issue::user_claims;
-use crate::policy::ScopeSet;
-use crate::state::AppState;
+use super::token_response::user_claims;
+use crate::base::policy::ScopeSet;
+use crate::instrument::state::AppState;
 
 /// The handler.
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match bearer::authorize(&state, &headers, Some("openid")) {
         Ok(claims) => {
             let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();

@@ -1,23 +1,16 @@
 //! The `generic` profile: standard OAuth 2.0 / OpenID Connect shapes everywhere.
 
-use axum::response::{IntoResponse, Response};
-
-use super::ProfileBehaviour;
-use crate::http::error::OAuthError;
-use crate::http::token::refresh_error_text;
-use crate::store::RefreshError;
+use super::{ProfileBehaviour, ProfileError, refresh_error_text};
+use crate::domain::oauth_error::OAuthError;
+use crate::domain::store::RefreshError;
 
 /// Standard OAuth 2.0 / OpenID Connect.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Generic;
+pub(crate) struct Generic;
 
-impl ProfileBehaviour for Generic {
-    fn name(&self) -> &'static str {
-        "generic"
-    }
-}
+impl ProfileBehaviour for Generic {}
 
 /// RFC 6749 §5.2: `400 {"error":"invalid_grant","error_description":...}`.
-pub fn refresh_error(error: RefreshError) -> Response {
-    OAuthError::invalid_grant(refresh_error_text(error)).into_response()
+pub(crate) fn refresh_error(error: RefreshError) -> ProfileError {
+    ProfileError::OAuth(OAuthError::invalid_grant(refresh_error_text(error)))
 }

@@ -2,40 +2,42 @@
 //! authorization server as its real clients see it (`openai`).
 //!
 //! Handlers stay profile-agnostic and ask [`of`] for the few things that differ: the token
-//! endpoint's body formats, the claims minted into tokens, the access-token audience, the
-//! shape of refresh errors, and the profile's extra routes (the Codex CLI's device login).
+//! endpoint's body formats, the claims minted into tokens, the access-token audience and the
+//! shape of refresh errors. A profile is only values and rules: its extra endpoints (the
+//! Codex CLI's device login, the backend API, token exchange) live in `http::openai`.
 
-pub mod codex_device;
-pub mod control;
-pub mod generic;
-mod handle;
-pub mod openai;
+pub(crate) mod generic;
+pub(crate) mod openai;
 
-use axum::Router;
-use axum::response::Response;
 use serde_json::{Map, Value};
 
-use crate::config::Profile;
-use crate::state::{AppState, ServerState};
-use crate::store::RefreshError;
+use crate::base::config::{Profile, ServerConfig};
+use crate::domain::oauth_error::OAuthError;
+use crate::domain::store::RefreshError;
+
+/// An error answer in a profile's shape (the HTTP layer turns it into a response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProfileError {
+    /// RFC 6749 §5.2: `400 {"error","error_description"}`.
+    OAuth(OAuthError),
+    /// OpenAI's `{"error":{"message","type","param","code"}}`.
+    OpenAi(openai::OpenAiError),
+}
 
 /// What a profile decides. Every method has the standard (generic) behaviour as default.
-pub trait ProfileBehaviour: Send + Sync {
-    /// The profile's configuration name.
-    fn name(&self) -> &'static str;
-
+pub(crate) trait ProfileBehaviour: Send + Sync {
     /// Whether the token endpoint also takes `application/json` bodies.
     fn accepts_json_token_body(&self) -> bool {
         false
     }
 
     /// The `aud` of access tokens.
-    fn access_audience(&self, state: &ServerState) -> String {
-        format!("{}/v1", state.issuer)
+    fn access_audience(&self, issuer: &str) -> String {
+        format!("{issuer}/v1")
     }
 
     /// Extra claims for the ID and access tokens of a user grant (`sub` is the user).
-    fn user_token_claims(&self, _state: &ServerState, _sub: &str) -> Map<String, Value> {
+    fn user_token_claims(&self, _config: &ServerConfig, _sub: &str) -> Map<String, Value> {
         Map::new()
     }
 
@@ -46,27 +48,28 @@ pub trait ProfileBehaviour: Send + Sync {
     }
 
     /// The answer to a refused refresh token.
-    fn refresh_error(&self, error: RefreshError) -> Response {
+    fn refresh_error(&self, error: RefreshError) -> ProfileError {
         generic::refresh_error(error)
-    }
-
-    /// Routes only this profile serves, merged into the main router.
-    fn routes(&self) -> Router<AppState> {
-        Router::new()
     }
 }
 
 /// The behaviour of `profile`.
-pub fn of(profile: Profile) -> &'static dyn ProfileBehaviour {
+pub(crate) fn of(profile: Profile) -> &'static dyn ProfileBehaviour {
     match profile {
         Profile::Generic => &generic::Generic,
         Profile::Openai => &openai::OpenAi,
     }
 }
 
-impl ServerState {
-    /// The behaviour of the configured profile.
-    pub fn profile(&self) -> &'static dyn ProfileBehaviour {
-        of(self.config.profile)
+/// What to tell a client whose refresh token was refused.
+pub(crate) fn refresh_error_text(error: RefreshError) -> &'static str {
+    match error {
+        RefreshError::Unknown => "unknown refresh token",
+        RefreshError::WrongClient => "the refresh token was issued to another client",
+        RefreshError::Expired => "the refresh token has expired",
+        RefreshError::Revoked(_) => "the refresh token has been revoked",
+        RefreshError::Reused(_) => {
+            "the refresh token was already used; the whole grant has been revoked (refresh token reuse)"
+        }
     }
 }

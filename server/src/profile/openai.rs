@@ -3,72 +3,88 @@
 
 use aws_lc_rs::digest;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::ProfileBehaviour;
-use super::codex_device;
-use crate::http::error::{OAuthError, no_store};
-use crate::http::token::refresh_error_text;
-use crate::http::{backend, device};
-use crate::state::{AppState, ServerState};
-use crate::store::RefreshError;
+use super::{ProfileBehaviour, ProfileError, refresh_error_text};
+use crate::base::config::ServerConfig;
+use crate::domain::oauth_error::OAuthError;
+use crate::domain::store::RefreshError;
 
 /// The audience of access tokens in this profile.
-pub const API_AUDIENCE: &str = "https://api.openai.com/v1";
+pub(crate) const API_AUDIENCE: &str = "https://api.openai.com/v1";
 /// The namespaced claim with the ChatGPT account.
-pub const AUTH_CLAIM: &str = "https://api.openai.com/auth";
+pub(crate) const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 /// The namespaced claim with the user's profile.
-pub const PROFILE_CLAIM: &str = "https://api.openai.com/profile";
+pub(crate) const PROFILE_CLAIM: &str = "https://api.openai.com/profile";
 /// The plan type claimed unless configured.
-pub const DEFAULT_PLAN_TYPE: &str = "plus";
+pub(crate) const DEFAULT_PLAN_TYPE: &str = "plus";
 
 /// OpenAI's authorization server.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OpenAi;
+pub(crate) struct OpenAi;
 
 impl ProfileBehaviour for OpenAi {
-    fn name(&self) -> &'static str {
-        "openai"
-    }
-
     fn accepts_json_token_body(&self) -> bool {
         true
     }
 
-    fn access_audience(&self, _state: &ServerState) -> String {
+    fn access_audience(&self, _issuer: &str) -> String {
         API_AUDIENCE.to_owned()
     }
 
-    fn user_token_claims(&self, state: &ServerState, sub: &str) -> Map<String, Value> {
-        user_token_claims(state, sub)
+    fn user_token_claims(&self, config: &ServerConfig, sub: &str) -> Map<String, Value> {
+        user_token_claims(config, sub)
     }
 
     fn refresh_scope_narrows(&self) -> bool {
         false
     }
 
-    fn refresh_error(&self, error: RefreshError) -> Response {
-        refresh_error(error)
+    fn refresh_error(&self, error: RefreshError) -> ProfileError {
+        ProfileError::OpenAi(refresh_error(error))
+    }
+}
+
+/// OpenAI's error shape, `{"error":{"message","type":"invalid_request_error","param":null,
+/// "code"}}` with `Cache-Control: no-store`, and the equivalent RFC 6749 error, which the
+/// answer carries so that the event log records failures the same way in every profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpenAiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The OpenAI error code.
+    pub code: &'static str,
+    /// The message.
+    pub message: String,
+    /// The equivalent OAuth error (for the event log).
+    pub oauth: OAuthError,
+}
+
+impl OpenAiError {
+    /// An error whose message is the OAuth error's description.
+    pub(crate) fn new(status: StatusCode, code: &'static str, oauth: OAuthError) -> Self {
+        Self {
+            status,
+            code,
+            message: oauth.description.clone(),
+            oauth,
+        }
     }
 
-    fn routes(&self) -> Router<AppState> {
-        Router::new()
-            .route(backend::CODEX_RESPONSES, post(backend::codex_responses))
-            .route(codex_device::USERCODE_PATH, post(codex_device::usercode))
-            .route(codex_device::TOKEN_PATH, post(codex_device::token))
-            .route(
-                codex_device::VERIFICATION_PATH,
-                get(device::verification_page).post(device::verification_submit),
-            )
+    /// The JSON body.
+    pub(crate) fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": null,
+            "code": self.code,
+        }})
     }
 }
 
 /// The OpenAI error code for a refused refresh token. Tokens that are unknown, belong to
 /// another client or were revoked are all `refresh_token_invalidated`.
-pub fn refresh_error_code(error: RefreshError) -> &'static str {
+pub(crate) fn refresh_error_code(error: RefreshError) -> &'static str {
     match error {
         RefreshError::Reused(_) => "refresh_token_reused",
         RefreshError::Expired => "refresh_token_expired",
@@ -93,22 +109,15 @@ fn refresh_error_message(error: RefreshError) -> &'static str {
     }
 }
 
-/// `401 {"error":{"message","type":"invalid_request_error","param":null,"code"}}`.
-///
-/// The response also carries the equivalent [`OAuthError`] (`invalid_grant`) in its
-/// extensions, so that the event log records refresh failures the same way in every profile.
-pub fn refresh_error(error: RefreshError) -> Response {
-    let body = json!({"error": {
-        "message": refresh_error_message(error),
-        "type": "invalid_request_error",
-        "param": null,
-        "code": refresh_error_code(error),
-    }});
-    let mut response = (StatusCode::UNAUTHORIZED, no_store(), Json(body)).into_response();
-    response
-        .extensions_mut()
-        .insert(OAuthError::invalid_grant(refresh_error_text(error)));
-    response
+/// `401 {"error":{"message","type":"invalid_request_error","param":null,"code"}}`, carrying
+/// the equivalent [`OAuthError`] (`invalid_grant`) for the event log.
+pub(crate) fn refresh_error(error: RefreshError) -> OpenAiError {
+    OpenAiError {
+        status: StatusCode::UNAUTHORIZED,
+        code: refresh_error_code(error),
+        message: refresh_error_message(error).to_owned(),
+        oauth: OAuthError::invalid_grant(refresh_error_text(error)),
+    }
 }
 
 /// Hex SHA-256 of `text`.
@@ -122,7 +131,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// The ChatGPT account claims of the user `sub`: stable values derived from `sub`, each
 /// overridable under `user.claims["https://api.openai.com/auth"]` in the configuration.
-pub fn auth_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
+pub(crate) fn auth_claims(config: &ServerConfig, sub: &str) -> Map<String, Value> {
     let h = sha256_hex(sub);
     let account_id = format!(
         "{}-{}-4{}-8{}-{}",
@@ -138,7 +147,7 @@ pub fn auth_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
     claims.insert("chatgpt_plan_type".into(), json!(DEFAULT_PLAN_TYPE));
     claims.insert("chatgpt_user_id".into(), json!(user_id));
     claims.insert("user_id".into(), json!(user_id));
-    if let Some(Value::Object(overrides)) = state.config.user.claims.get(AUTH_CLAIM) {
+    if let Some(Value::Object(overrides)) = config.user.claims.get(AUTH_CLAIM) {
         for (k, v) in overrides {
             claims.insert(k.clone(), v.clone());
         }
@@ -147,14 +156,14 @@ pub fn auth_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
 }
 
 /// The claims OpenAI puts into both the ID and the access token of a user.
-pub fn user_token_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
+pub(crate) fn user_token_claims(config: &ServerConfig, sub: &str) -> Map<String, Value> {
     let mut claims = Map::new();
-    claims.insert(AUTH_CLAIM.into(), Value::Object(auth_claims(state, sub)));
-    let mut profile = match state.config.user.claims.get(PROFILE_CLAIM) {
+    claims.insert(AUTH_CLAIM.into(), Value::Object(auth_claims(config, sub)));
+    let mut profile = match config.user.claims.get(PROFILE_CLAIM) {
         Some(Value::Object(p)) => p.clone(),
         _ => Map::new(),
     };
-    if let Some(email) = &state.config.user.email {
+    if let Some(email) = &config.user.email {
         profile
             .entry("email")
             .or_insert_with(|| json!(email.clone()));
@@ -170,7 +179,7 @@ pub fn user_token_claims(state: &ServerState, sub: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FamilyId;
+    use crate::domain::store::FamilyId;
 
     #[test]
     fn every_refresh_error_has_an_openai_code() {
@@ -190,16 +199,5 @@ mod tests {
         ] {
             assert_eq!(refresh_error_code(e), "refresh_token_invalidated");
         }
-    }
-
-    #[test]
-    fn refresh_error_is_401_with_the_oauth_error_for_the_event_log() {
-        let response = refresh_error(RefreshError::Expired);
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let oauth = response
-            .extensions()
-            .get::<OAuthError>()
-            .expect("OAuthError extension");
-        assert_eq!(oauth.code, crate::http::error::ErrorCode::InvalidGrant);
     }
 }

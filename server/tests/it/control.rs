@@ -288,7 +288,7 @@ async fn an_api_event_carries_the_model_apis_expiry_verdict() {
         json!({"match": {"endpoint": "api"}, "times": 1, "action": {"delay": "2s"}}),
     )
     .expect("rule");
-    let id = server.faults().add(rule).expect("valid");
+    let id = server.control().faults().add(rule).expect("valid");
     let call = tokio::spawn({
         let (http, url, access) = (http.clone(), server.url().to_owned(), tokens.access.clone());
         async move {
@@ -302,7 +302,7 @@ async fn an_api_event_carries_the_model_apis_expiry_verdict() {
         }
     });
     // The delay holds the request once the rule has fired: move the clock past expiry then.
-    while server.faults().get(id).map(|i| i.fired) != Some(1) {
+    while server.control().faults().get(id).map(|i| i.fired) != Some(1) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server
@@ -549,7 +549,7 @@ async fn omit_refresh_token_and_wrong_expires_in() {
         "the client never saw one"
     );
     assert_eq!(
-        server.counts().refresh_families,
+        server.control().counts().refresh_families,
         1,
         "the grant itself has one"
     );
@@ -695,7 +695,7 @@ async fn faults_from_the_rust_handle() {
     let server = MockServer::start().await;
     let http = client();
     let rule: FaultRule = serde_json::from_value(json!({"match": {"endpoint": "api"}, "times": 1, "action": {"status": {"code": 429, "body": "slow down"}}})).expect("rule");
-    let id = server.faults().add(rule).expect("valid");
+    let id = server.control().faults().add(rule).expect("valid");
     let tokens = login(&http, &server).await;
     assert_eq!(
         api_status(&http, &server, &tokens.access).await,
@@ -705,7 +705,7 @@ async fn faults_from_the_rust_handle() {
         api_status(&http, &server, &tokens.access).await,
         StatusCode::OK
     );
-    assert_eq!(server.faults().get(id).map(|i| i.fired), Some(1));
+    assert_eq!(server.control().faults().get(id).map(|i| i.fired), Some(1));
     server.shutdown().await;
 }
 
@@ -775,7 +775,7 @@ async fn fault_rules_match_each_endpoint_kind() {
                 "rule for {rule_kind}, request to {kind}"
             );
         }
-        server.faults().clear();
+        server.control().faults().clear();
     }
     server.shutdown().await;
 }
@@ -843,7 +843,11 @@ async fn key_rotation_seen_through_the_jwks() {
     );
 
     // The handle rotates too.
-    let again = server.rotate_keys(Duration::ZERO).await.expect("rotate");
+    let again = server
+        .control()
+        .rotate_keys(Duration::ZERO)
+        .await
+        .expect("rotate");
     assert_eq!(again.previous_kid, rotated["kid"].as_str().expect("kid"));
     assert_eq!(
         kids(&get_json(&http, &jwks_url).await),
@@ -894,7 +898,11 @@ fn rotating_keys_from_the_handle_lets_the_callers_worker_run_other_tasks() {
         let (release, held) = std::sync::mpsc::channel::<()>();
         let blocker = tokio::task::spawn_blocking(move || held.recv().ok());
         let releaser = tokio::spawn(async move { release.send(()).ok() });
-        let first = server.rotate_keys(Duration::ZERO).await.expect("rotate");
+        let first = server
+            .control()
+            .rotate_keys(Duration::ZERO)
+            .await
+            .expect("rotate");
         assert!(
             releaser.is_finished(),
             "the other task ran during the rotation"
@@ -1002,15 +1010,18 @@ async fn run_revocations(server: &ServerHandle, steps: &[Revocation]) {
                 assert_eq!(status, StatusCode::OK, "{}: {body}", step.why);
                 usize::try_from(body["revoked"].as_u64().expect("revoked")).expect("usize")
             }
-            (Via::Handle, names) => server.revoke(match names {
-                Names::FamilyOf(label) => {
-                    RevokeTarget::Family(claim(label, "sid").parse().expect("family id"))
-                }
-                Names::Client(id) => RevokeTarget::Client(id.to_owned()),
-                Names::SubjectOf(label) => RevokeTarget::Subject(claim(label, "sub")),
-                Names::Subject(sub) => RevokeTarget::Subject(sub.to_owned()),
-                Names::All => RevokeTarget::All,
-            }),
+            (Via::Handle, names) => server
+                .control()
+                .revoke(&match names {
+                    Names::FamilyOf(label) => {
+                        RevokeTarget::Family(claim(label, "sid").parse().expect("family id"))
+                    }
+                    Names::Client(id) => RevokeTarget::Client(id.to_owned()),
+                    Names::SubjectOf(label) => RevokeTarget::Subject(claim(label, "sub")),
+                    Names::Subject(sub) => RevokeTarget::Subject(sub.to_owned()),
+                    Names::All => RevokeTarget::All,
+                })
+                .expect("a handle revocation by family, client or subject"),
         };
         assert_eq!(revoked, step.revoked, "{}: grants revoked", step.why);
         for label in step.dead {
@@ -1119,7 +1130,7 @@ async fn counts_are_live_by_the_virtual_clock() {
     server.clock().freeze().expect("virtual clock");
     let http = client();
     let counts = |server: &ServerHandle| {
-        let c = server.counts();
+        let c = server.control().counts();
         (
             c.codes,
             c.live_families,
@@ -1313,7 +1324,7 @@ async fn the_admin_revokes_one_access_token_over_http() {
         api_status(&http, &server, &renewed.access).await,
         StatusCode::OK
     );
-    assert_eq!(server.control().counts().store.revoked_access_tokens, 1);
+    assert_eq!(server.control().counts().revoked_access_tokens, 1);
 
     // Not a token of this server; a refresh token; two targets at once.
     let forged = {
@@ -1376,10 +1387,17 @@ async fn the_family_of_a_token_comes_from_its_verified_sid() {
         .advance(Duration::from_secs(2 * 3600))
         .expect("advance");
     let family = server
+        .control()
         .family_of(&tokens.access)
         .expect("expired, still named");
     assert_eq!(family.to_string(), sid);
-    assert_eq!(server.revoke(RevokeTarget::Family(family)), 1);
+    assert_eq!(
+        server
+            .control()
+            .revoke(&RevokeTarget::Family(family))
+            .unwrap_or(0),
+        1
+    );
 
     // A token whose claims say another grant but whose signature is not the server's.
     let forged = {
@@ -1393,7 +1411,7 @@ async fn the_family_of_a_token_comes_from_its_verified_sid() {
         parts.join(".")
     };
     assert!(matches!(
-        server.family_of(&forged),
+        server.control().family_of(&forged),
         Err(fauxauth_server::ControlError::InvalidToken(_))
     ));
     let (status, body) = post_json(&http, &url, json!({"token": forged})).await;
@@ -1417,7 +1435,7 @@ async fn revoking_one_access_token_from_the_rust_handle() {
         !shown.contains(&tokens.access) && shown.starts_with("AccessToken("),
         "{shown}"
     );
-    assert_eq!(server.revoke(target.clone()), 1);
+    assert_eq!(server.control().revoke(&target.clone()).unwrap_or(0), 1);
     assert_eq!(
         api_status(&http, &server, &tokens.access).await,
         StatusCode::UNAUTHORIZED
@@ -1441,7 +1459,13 @@ async fn revoking_one_access_token_from_the_rust_handle() {
         .clock()
         .advance(Duration::from_secs(2 * 3600))
         .expect("advance");
-    assert_eq!(server.revoke(RevokeTarget::AccessToken(fresh.access)), 0);
+    assert_eq!(
+        server
+            .control()
+            .revoke(&RevokeTarget::AccessToken(fresh.access))
+            .unwrap_or(0),
+        0
+    );
     server.shutdown().await;
 }
 
@@ -1666,7 +1690,7 @@ async fn reset_returns_to_the_initial_state() {
     assert_eq!(get_json(&http, &jwks_url).await, original_jwks, "keys back");
     let now = server.clock().now_unix();
     assert!(now >= start && now < start + 60, "clock back at its start");
-    assert_eq!(server.approval(), ApprovalMode::Auto);
+    assert_eq!(server.control().approval(), ApprovalMode::Auto);
     assert_eq!(
         api_status(&http, &server, &tokens.access).await,
         StatusCode::UNAUTHORIZED,
@@ -1681,8 +1705,8 @@ async fn reset_returns_to_the_initial_state() {
         server.events().all().iter().all(|e| e.seq > 3),
         "sequence numbers keep counting"
     );
-    server.reset().expect("reset from the handle");
-    assert_eq!(server.counts().live_families, 0);
+    server.control().reset().expect("reset from the handle");
+    assert_eq!(server.control().counts().live_families, 0);
     server.shutdown().await;
 }
 
@@ -1777,7 +1801,7 @@ async fn events_describe_flows_and_never_hold_a_raw_token() {
         assert!(!over_http.contains(secret));
     }
 
-    let hash = fauxauth_server::secret::short_hash;
+    let hash = fauxauth_server::short_hash;
     let by_endpoint = |k: EndpointKind| {
         events
             .iter()
@@ -1986,7 +2010,7 @@ async fn interactive_approval_page_approve_and_deny() {
         .await
         .expect("put");
     assert_eq!(put.status(), StatusCode::OK);
-    assert_eq!(server.approval(), ApprovalMode::Interactive);
+    assert_eq!(server.control().approval(), ApprovalMode::Interactive);
     let bad = http
         .put(ctl(&server, "/approval"))
         .json(&json!({"mode": "maybe"}))
@@ -2093,7 +2117,7 @@ async fn interactive_approval_page_approve_and_deny() {
     assert_eq!(query_param(&location, "code"), None);
 
     // Back to auto from the handle: headless works again.
-    server.set_approval(ApprovalMode::Auto);
+    server.control().set_approval(ApprovalMode::Auto);
     authorize_code(&http, &server).await;
     let denied_event = server
         .events()
@@ -2158,10 +2182,10 @@ async fn shutdown_ends_a_pending_delay_and_its_event_is_in_the_file() {
     let rule: FaultRule =
         serde_json::from_value(json!({"match": {"endpoint": "jwks"}, "action": {"delay": "10m"}}))
             .expect("rule");
-    let id = server.faults().add(rule).expect("valid rule");
+    let id = server.control().faults().add(rule).expect("valid rule");
     let url = format!("{}/.well-known/jwks.json", server.url());
     let pending = tokio::spawn(async move { reqwest::Client::new().get(url).send().await });
-    while server.faults().get(id).map(|i| i.fired) != Some(1) {
+    while server.control().faults().get(id).map(|i| i.fired) != Some(1) {
         tokio::task::yield_now().await;
     }
     server.shutdown().await;

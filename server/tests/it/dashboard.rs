@@ -377,7 +377,7 @@ async fn dashboard_off_loopback_needs_the_admin_token_for_the_page_the_stream_an
         .await
         .expect("post");
     assert_eq!(fault.status(), StatusCode::UNAUTHORIZED);
-    assert!(handle.faults().list().is_empty());
+    assert!(handle.control().faults().list().is_empty());
     assert_eq!(
         handle.clock().now(),
         before,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fauxauth_server::FamilyId;
 use fauxauth_server::config::{CODEX_CLIENT_ID, ExpiredTokenMode, Profile};
-use fauxauth_server::store::FamilyId;
 use fauxauth_server::{
     EndpointKind, EventQuery, MockServer, RevokeTarget, ServerConfig, ServerHandle,
 };
@@ -296,7 +296,7 @@ async fn expired_token_default_mode_is_rfc6750_challenge() {
     let server = openai_server(ServerConfig::default()).await;
     let token = expired_access_token(&server).await;
     assert_eq!(
-        server.api_expired_token_mode(),
+        server.control().api_expired_token_mode(),
         ExpiredTokenMode::WwwAuthenticate
     );
     let response = call_responses(&server, &token, false).await;
@@ -338,7 +338,9 @@ async fn expired_token_bare_401_has_no_detail() {
 async fn expired_token_empty_200_everywhere_and_mode_changes_at_runtime() {
     let server = openai_server(ServerConfig::default()).await;
     let token = expired_access_token(&server).await;
-    let previous = server.set_api_expired_token_mode(ExpiredTokenMode::Empty200);
+    let previous = server
+        .control()
+        .set_api_expired_token_mode(ExpiredTokenMode::Empty200);
     assert_eq!(previous, ExpiredTokenMode::WwwAuthenticate);
 
     let response = call_responses(&server, &token, false).await;
@@ -376,7 +378,9 @@ async fn expired_token_empty_200_everywhere_and_mode_changes_at_runtime() {
     assert_eq!(events[1]["response"]["output"], json!([]));
 
     // Back to the default: the same request is refused again.
-    server.set_api_expired_token_mode(ExpiredTokenMode::WwwAuthenticate);
+    server
+        .control()
+        .set_api_expired_token_mode(ExpiredTokenMode::WwwAuthenticate);
     assert_eq!(call_responses(&server, &token, false).await.status(), 401);
     server.shutdown().await;
 }
@@ -680,12 +684,14 @@ async fn codex_device_manual_approval_denial_and_expiry() {
     }
     let user_code = start["user_code"].as_str().expect("user code");
     server
+        .control()
         .approve_device(&user_code.to_lowercase())
         .expect("approve as typed");
     assert_eq!(codex_poll(&server, &start).await.status(), 200);
 
     let denied = codex_usercode(&server).await;
     server
+        .control()
         .deny_device(denied["user_code"].as_str().expect("code"))
         .expect("deny");
     let response = codex_poll(&server, &denied).await;
@@ -712,7 +718,7 @@ async fn codex_device_manual_approval_denial_and_expiry() {
     )
     .await;
     assert_eq!(response.status(), 400);
-    assert_eq!(server.devices().len(), 4);
+    assert_eq!(server.control().devices().len(), 4);
     server.shutdown().await;
 }
 
@@ -884,14 +890,14 @@ async fn control_api_sets_the_expired_token_mode_and_reset_restores_it() {
     assert_eq!(got["mode"], "bare_401");
 
     codex_usercode(&server).await;
-    assert_eq!(server.devices().len(), 1);
+    assert_eq!(server.control().devices().len(), 1);
     let reset = http().post(control("/reset")).send().await.expect("reset");
     assert!(reset.status().is_success());
     assert_eq!(
-        server.api_expired_token_mode(),
+        server.control().api_expired_token_mode(),
         ExpiredTokenMode::WwwAuthenticate
     );
-    assert!(server.devices().is_empty());
+    assert!(server.control().devices().is_empty());
     server.shutdown().await;
 }
 
@@ -1002,7 +1008,13 @@ async fn refresh_failure_events_say_expired_reused_or_revoked() {
         .expect("sid")
         .parse()
         .expect("family id");
-    assert_eq!(server.revoke(RevokeTarget::Family(family)), 1);
+    assert_eq!(
+        server
+            .control()
+            .revoke(&RevokeTarget::Family(family))
+            .unwrap_or(0),
+        1
+    );
     assert_eq!(json_refresh(&server, &rt(&revoked)).await.status(), 401);
 
     let expired = rt(&login(&server).await);
@@ -1041,7 +1053,7 @@ async fn codex_device_polls_carry_the_client_id_for_events_and_faults() {
         "action": {"status": {"code": 429}},
     }))
     .expect("rule");
-    server.faults().add(rule).expect("valid rule");
+    server.control().faults().add(rule).expect("valid rule");
     let start = codex_usercode(&server).await;
     assert_eq!(
         codex_poll(&server, &start).await.status(),
@@ -1117,7 +1129,9 @@ async fn backend_stand_in_answers_expired_tokens_per_mode() {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     assert!(challenge.contains("expired"), "{challenge}");
 
-    server.set_api_expired_token_mode(ExpiredTokenMode::Bare401);
+    server
+        .control()
+        .set_api_expired_token_mode(ExpiredTokenMode::Bare401);
     let response = call().await.expect("send");
     assert_eq!(response.status(), 401);
     assert!(response.headers().get("www-authenticate").is_none());

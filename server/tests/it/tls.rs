@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fauxauth_server::MockServer;
-use fauxauth_server::tls::TlsConfig;
+use fauxauth_server::TlsConfig;
 use reqwest::StatusCode;
 
 use crate::helpers::{discovery_and_token, http_client, json, trusting};

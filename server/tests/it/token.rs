@@ -701,16 +701,20 @@ async fn client_credentials_tokens_share_one_grant_record_and_revoke_together() 
         tokens.push(service_token().await);
     }
     // Constant memory for a service that fetches a token per request.
-    assert_eq!(server.handle.counts().live_families, 1);
+    assert_eq!(server.handle.control().counts().live_families, 1);
     let sids: std::collections::HashSet<_> = tokens
         .iter()
         .map(|t| jwt_claims(t)["sid"].as_str().expect("sid").to_owned())
         .collect();
     assert_eq!(sids.len(), 1, "one standing grant: {sids:?}");
 
-    let revoked = server.handle.revoke(fauxauth_server::RevokeTarget::Client(
-        DEFAULT_SERVICE_CLIENT_ID.into(),
-    ));
+    let revoked = server
+        .handle
+        .control()
+        .revoke(&fauxauth_server::RevokeTarget::Client(
+            DEFAULT_SERVICE_CLIENT_ID.into(),
+        ))
+        .unwrap_or(0);
     assert_eq!(revoked, 1);
     for token in &tokens {
         assert_eq!(

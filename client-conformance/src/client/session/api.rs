@@ -1,7 +1,7 @@
 //! Calling the model API with the session's token: the proactive renewal before the call, the
 //! reactive refresh after a 401, and reading the answer's `WWW-Authenticate` challenge.
 
-use fauxauth_server::secret::short_hash;
+use fauxauth_server::short_hash;
 
 use super::Session;
 use crate::client::error::ClientError;

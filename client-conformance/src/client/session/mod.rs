@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::{Duration, SystemTime};
 
 use fauxauth_server::Clock;
-use fauxauth_server::http::paths;
+use fauxauth_server::paths;
 use parking_lot::Mutex;
 
 use super::authcode::{AuthCodeClient, LoginOptions};

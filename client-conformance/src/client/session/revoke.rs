@@ -1,7 +1,7 @@
 //! Revocation by the client at the revocation endpoint (RFC 7009): logout (the refresh
 //! token, or the access token when there is none) and revoking the access token alone.
 
-use fauxauth_server::http::paths;
+use fauxauth_server::paths;
 use oauth2::{AccessToken, RefreshToken, RequestTokenError, StandardRevocableToken};
 
 use super::Session;

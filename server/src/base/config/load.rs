@@ -1,0 +1,50 @@
+//! Reading a configuration file: parse, validate, and report problems as
+//! `file:line:column: what is wrong — what to change`.
+
+use std::path::{Path, PathBuf};
+
+use super::types::ServerConfig;
+use crate::base::yaml::{self, PathIssue, YamlError};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid, with position.
+    #[error(transparent)]
+    Invalid(#[from] YamlError),
+    /// A configuration built in code is not valid.
+    #[error("invalid configuration: {0}")]
+    Rule(PathIssue),
+}
+
+impl ServerConfig {
+    /// Read, parse and validate a YAML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parse and validate YAML text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = if text.trim().is_empty() {
+            Self::default()
+        } else {
+            yaml::parse(text, origin)?
+        };
+        match config.validate().into_iter().next() {
+            Some(issue) => Err(yaml::locate(text, origin, &issue).into()),
+            None => Ok(config),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The authorization endpoint's answers: a redirect back to the client with a code or an
+//! error (`state` and `iss` included, RFC 9207), or a 400 page when the client or its redirect
+//! URI cannot be trusted. Shared by the redirect (`authorize`) and the consent form (`consent`).
+
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use url::Url;
+
+use super::error::OAuthError;
+use crate::domain::authorization::AuthorizationRequest;
+use crate::domain::store::CodeRecord;
+use crate::instrument::state::ServerState;
+
+/// Approve as the configured user: store a code and redirect with `code`, `state`, `iss`.
+pub(crate) fn approve(state: &ServerState, request: &AuthorizationRequest) -> Response {
+    approve_as(state, request, &state.config.user.sub)
+}
+
+/// Approve as `sub`: store a code and redirect with `code`, `state`, `iss`.
+pub(crate) fn approve_as(
+    state: &ServerState,
+    request: &AuthorizationRequest,
+    sub: &str,
+) -> Response {
+    let now = state.clock.now_unix();
+    let record = CodeRecord::new(
+        request.client_id.clone(),
+        request
+            .redirect_uri_sent
+            .then(|| request.redirect_uri.clone()),
+        request.scope.clone(),
+        request.pkce.clone(),
+        request.nonce.clone(),
+        sub.to_owned(),
+        now,
+        now.saturating_add(state.config.code_ttl.as_secs()),
+    );
+    let code = state.store.insert_code(record, now);
+    redirect_with(
+        &request.redirect_uri,
+        &[
+            ("code", Some(code.as_str())),
+            ("state", request.state.as_deref()),
+            ("iss", Some(state.issuer.as_str())),
+        ],
+    )
+}
+
+/// Redirect back to the client with an OAuth error.
+pub(crate) fn error_redirect(
+    state: &ServerState,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
+    let mut response = redirect_with(
+        redirect_uri,
+        &[
+            ("error", Some(error.code.as_str())),
+            ("error_description", Some(error.description.as_str())),
+            ("state", client_state),
+            ("iss", Some(state.issuer.as_str())),
+        ],
+    );
+    response.extensions_mut().insert(error.clone());
+    response
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return error_page("the redirect URI cannot be parsed");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                query.append_pair(k, v);
+            }
+        }
+    }
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url.to_string()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// A 400 page for errors that must not be redirected.
+pub(crate) fn error_page(message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        Html(format!(
+            "<!doctype html><html><head><title>Authorization error</title></head><body><h1>Authorization error</h1><p>{escaped}</p><p>The request was not redirected back to the client because the client or its redirect URI could not be trusted.</p></body></html>"
+        )),
+    )
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(OAuthError::invalid_request(message));
+    response
+}
