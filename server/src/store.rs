@@ -11,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
@@ -427,10 +428,13 @@ impl Store {
         &self,
         token: &str,
         client_id: &str,
-        now: u64,
+        instant: SystemTime,
         rules: RefreshRules,
         access_expires_at: u64,
     ) -> Result<Refreshed, RefreshError> {
+        // Judged on whole seconds: `now >= expires_at` is the precise `instant >= expires_at`
+        // for a whole-second `expires_at`; a new token's expiry is rounded up from `instant`.
+        let now = crate::clock::unix_seconds(instant);
         let (id, generation) = self
             .parse_refresh_token(token)
             .ok_or(RefreshError::Unknown)?;
@@ -463,7 +467,7 @@ impl Store {
         let rotated = rules.rotation && !within_grace;
         if rotated {
             family.generation = current + 1;
-            let expires_at = now.saturating_add(rules.ttl);
+            let expires_at = crate::clock::expiry_after(instant, rules.ttl);
             family.refresh = Some(RefreshState {
                 expires_at,
                 rotated_at: now,
@@ -665,6 +669,11 @@ mod tests {
     use proptest::prelude::*;
     use std::sync::Barrier;
 
+    /// The instant `s` whole Unix seconds.
+    fn secs(s: u64) -> SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)
+    }
+
     const RULES: RefreshRules = RefreshRules {
         rotation: true,
         reuse_grace: 0,
@@ -682,19 +691,19 @@ mod tests {
         let store = Store::new();
         let (id, rt0) = family_with_refresh(&store);
         let first = store
-            .use_refresh_token(&rt0, "c", 10, RULES, 0)
+            .use_refresh_token(&rt0, "c", secs(10), RULES, 0)
             .expect("rotates");
         assert!(first.rotated);
         assert_ne!(first.refresh_token, rt0);
         assert_eq!(
             store
-                .use_refresh_token(&rt0, "c", 11, RULES, 0)
+                .use_refresh_token(&rt0, "c", secs(11), RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Reused(id))
         );
         assert_eq!(
             store
-                .use_refresh_token(&first.refresh_token, "c", 12, RULES, 0)
+                .use_refresh_token(&first.refresh_token, "c", secs(12), RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Revoked(id))
         );
@@ -710,14 +719,14 @@ mod tests {
             ..RULES
         };
         store
-            .use_refresh_token(&rt0, "c", 10, rules, 0)
+            .use_refresh_token(&rt0, "c", secs(10), rules, 0)
             .expect("rotates");
         let again = store
-            .use_refresh_token(&rt0, "c", 14, rules, 0)
+            .use_refresh_token(&rt0, "c", secs(14), rules, 0)
             .expect("grace");
         assert!(again.within_grace);
         assert!(!again.rotated);
-        let late = store.use_refresh_token(&rt0, "c", 30, rules, 0);
+        let late = store.use_refresh_token(&rt0, "c", secs(30), rules, 0);
         assert!(matches!(late, Err(RefreshError::Reused(_))));
     }
 
@@ -728,7 +737,7 @@ mod tests {
         let other = Store::new();
         assert_eq!(
             other
-                .use_refresh_token(&rt0, "c", 1, RULES, 0)
+                .use_refresh_token(&rt0, "c", secs(1), RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Unknown)
         );
@@ -736,7 +745,7 @@ mod tests {
         assert_eq!(store.parse_refresh_token(&forged), None);
         assert_eq!(
             store
-                .use_refresh_token(&rt0, "other-client", 1, RULES, 0)
+                .use_refresh_token(&rt0, "other-client", secs(1), RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::WrongClient)
         );
@@ -748,7 +757,7 @@ mod tests {
         let (_, rt0) = family_with_refresh(&store);
         assert_eq!(
             store
-                .use_refresh_token(&rt0, "c", 1000, RULES, 0)
+                .use_refresh_token(&rt0, "c", secs(1000), RULES, 0)
                 .map(|r| r.family),
             Err(RefreshError::Expired)
         );
@@ -940,7 +949,7 @@ mod tests {
             ..RULES
         };
         store
-            .use_refresh_token(&rt0, "c", 990, rules, 990 + 3600)
+            .use_refresh_token(&rt0, "c", secs(990), rules, 990 + 3600)
             .expect("refresh");
         store.prune(1000 + 60);
         assert!(!store.is_access_revoked(&id.to_string(), "jti"));
@@ -1054,7 +1063,7 @@ mod tests {
                 let (store, barrier, rt0) = (store.clone(), barrier.clone(), rt0.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.use_refresh_token(&rt0, "c", 10, rules, 0)
+                    store.use_refresh_token(&rt0, "c", secs(10), rules, 0)
                 })
             }).collect::<Vec<_>>().into_iter().map(|h| h.join().expect("thread")).collect();
             let wins = results.iter().filter(|r| r.as_ref().is_ok_and(|r| !r.within_grace)).count();

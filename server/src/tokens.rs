@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock::unix_seconds;
+use crate::clock::expired_for;
 use crate::config::SigningAlg;
 use crate::keys::{KeyRing, SigningKey};
 
@@ -177,11 +177,8 @@ pub fn verify_access_token(
     issuer: &str,
 ) -> Result<AccessClaims, TokenError> {
     let claims: AccessClaims = decode_verified(ring, token, now, issuer)?;
-    let now_s = unix_seconds(now);
-    if now_s >= claims.exp {
-        return Err(TokenError::Expired {
-            ago: now_s - claims.exp,
-        });
+    if let Some(ago) = expired_for(now, claims.exp) {
+        return Err(TokenError::Expired { ago });
     }
     Ok(claims)
 }

@@ -8,6 +8,7 @@ mod codex_cli;
 mod control;
 mod device;
 mod discovery;
+mod hardening;
 mod helpers;
 mod load;
 mod openai;

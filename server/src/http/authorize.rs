@@ -222,7 +222,8 @@ pub fn approve(state: &ServerState, request: &AuthorizationRequest) -> Response 
 
 /// Approve as `sub`: store a code and redirect with `code`, `state`, `iss`.
 pub fn approve_as(state: &ServerState, request: &AuthorizationRequest, sub: &str) -> Response {
-    let now = state.clock.now_unix();
+    let instant = state.clock.now();
+    let now = crate::clock::unix_seconds(instant);
     let record = CodeRecord::new(
         request.client_id.clone(),
         request
@@ -233,7 +234,7 @@ pub fn approve_as(state: &ServerState, request: &AuthorizationRequest, sub: &str
         request.nonce.clone(),
         sub.to_owned(),
         now,
-        now.saturating_add(state.config.code_ttl.as_secs()),
+        crate::clock::expiry_after(instant, state.config.code_ttl.as_secs()),
     );
     let code = state.store.insert_code(record, now);
     redirect_with(

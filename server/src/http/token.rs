@@ -10,6 +10,7 @@ use super::client_auth::{self, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{self, Grant, Lifetime, TokenResponse};
 use super::params::Params;
+use crate::clock::{expiry_after, unix_seconds};
 use crate::config::{ClientConfig, GrantType};
 use crate::events::EventDetails;
 use crate::policy::{self, ScopeSet};
@@ -121,13 +122,14 @@ fn authorization_code(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
-    let now = state.clock.now_unix();
-    let lifetime = Lifetime::access(state, client, now);
+    let instant = state.clock.now();
+    let now = unix_seconds(instant);
+    let lifetime = Lifetime::access(state, client, instant);
     let rules = state.refresh_rules(client);
     let check = |record: &CodeRecord| check_code(client, record, params);
     let make_family = |record: &CodeRecord| {
         let refresh_exp =
-            refresh_allowed(state, client, &record.scope).then(|| now.saturating_add(rules.ttl));
+            refresh_allowed(state, client, &record.scope).then(|| expiry_after(instant, rules.ttl));
         new_family(
             &record.client_id,
             &record.sub,
@@ -231,8 +233,9 @@ fn client_credentials(
         Some(s) => requested_scope(client, Some(s))?,
         None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
     };
-    let now = state.clock.now_unix();
-    let lifetime = Lifetime::access(state, client, now);
+    let instant = state.clock.now();
+    let now = unix_seconds(instant);
+    let lifetime = Lifetime::access(state, client, instant);
     let family = state.store.client_credentials_family(
         &client.client_id,
         &scope.to_string(),
@@ -261,7 +264,7 @@ fn refresh_token(
     details: &mut EventDetails,
 ) -> Result<TokenResponse, TokenFailure> {
     let token = params.require("refresh_token")?;
-    let now = state.clock.now_unix();
+    let instant = state.clock.now();
     // Check a narrowed scope before the token is used, so a bad request does not consume it.
     let scope_param = params
         .get("scope")
@@ -289,13 +292,13 @@ fn refresh_token(
             Some(requested)
         }
     };
-    let lifetime = Lifetime::access(state, client, now);
+    let lifetime = Lifetime::access(state, client, instant);
     let refreshed = state
         .store
         .use_refresh_token(
             token,
             &client.client_id,
-            now,
+            instant,
             state.refresh_rules(client),
             lifetime.expires_at,
         )
