@@ -130,3 +130,173 @@ async fn a_device_code_lives_its_whole_expires_in() {
     let body = json(polled).await;
     assert_ne!(body["error"], "expired_token", "{body}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 5: aud, nbf and typ are checked by the model API and introspection.
+
+/// A fresh ES256 key as PEM, written to a temporary file; returns its path.
+fn es256_key_file() -> (std::path::PathBuf, Vec<u8>) {
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+    )
+    .expect("key");
+    let der = pair.to_pkcs8v1().expect("pkcs8").as_ref().to_vec();
+    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
+    let dir = std::env::temp_dir().join(format!(
+        "fauxauth-hardening-{}",
+        super::helpers::pkce().verifier.get(..12).expect("12 chars")
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("es256.pem");
+    std::fs::write(&path, pem).expect("write key");
+    (path, der)
+}
+
+/// `claims` signed with the server's own key (`der`) under the server's `kid`, with header
+/// `typ` as given.
+fn resign(der: &[u8], kid: &str, typ: Option<&str>, claims: &Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_ec_der(der);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_owned());
+    header.typ = typ.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &key).expect("sign")
+}
+
+const SVC: &str = "svc";
+const SVC_SECRET: &str = "svc-secret-0123456789";
+
+async fn server_with_key(profile: &str, key: &std::path::Path) -> TestServer {
+    spawn_frozen(config(&format!(
+        "profile: {profile}\nsigning_alg: ES256\nsigning_key_file: {}\nclients:\n  - client_id: {SVC}\n    client_secret: {SVC_SECRET}\n    grant_types: [client_credentials]\n    scopes: [model.request]\n",
+        key.display()
+    )))
+    .await
+}
+
+/// The variants a resource server must refuse, each re-signed with the server's own key.
+fn forged_variants(der: &[u8], token: &str) -> Vec<(&'static str, String)> {
+    let claims = jwt_claims(token);
+    let kid = super::helpers::jwt_header(token)["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    let with = |name: &str, value: Value| {
+        let mut c = claims.clone();
+        c[name] = value;
+        c
+    };
+    let day_ahead = claims["iat"].as_u64().expect("iat") + 86_400;
+    vec![
+        (
+            "wrong aud",
+            resign(
+                der,
+                &kid,
+                Some("at+jwt"),
+                &with("aud", "https://other.example/api".into()),
+            ),
+        ),
+        (
+            "aud list without ours",
+            resign(
+                der,
+                &kid,
+                Some("at+jwt"),
+                &with("aud", serde_json::json!(["a", "b"])),
+            ),
+        ),
+        (
+            "nbf a day ahead",
+            resign(der, &kid, Some("at+jwt"), &with("nbf", day_ahead.into())),
+        ),
+        ("typ JWT", resign(der, &kid, Some("JWT"), &claims)),
+        ("no typ", resign(der, &kid, None, &claims)),
+    ]
+}
+
+async fn svc_token(server: &TestServer) -> String {
+    let response = server
+        .token_basic(SVC, SVC_SECRET, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    json(response).await["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+async fn assert_invalid_token(response: reqwest::Response, what: &str) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+    let challenge = header(&response, "www-authenticate").expect("a challenge");
+    assert!(
+        challenge.contains(r#"error="invalid_token""#) && challenge.contains("error_description="),
+        "{what}: {challenge}"
+    );
+}
+
+/// A token re-signed with the server's own key but another `aud`, a future `nbf`, or header
+/// `typ` `JWT` or none, is refused by `/v1/responses`, `/v1/models` and introspection; the
+/// same token re-signed unchanged is accepted (the re-signing itself is sound).
+#[tokio::test]
+async fn the_model_api_and_introspection_check_aud_nbf_and_typ() {
+    let (key, der) = es256_key_file();
+    let server = server_with_key("generic", &key).await;
+    let token = svc_token(&server).await;
+    let kid = super::helpers::jwt_header(&token)["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    let same = resign(&der, &kid, Some("at+jwt"), &jwt_claims(&token));
+    assert_eq!(server.responses(&same).await.status(), StatusCode::OK);
+    let introspect = |t: String| {
+        let server = &server;
+        async move {
+            let response = server
+                .http
+                .post(server.url("/oauth/introspect"))
+                .basic_auth(SVC, Some(SVC_SECRET))
+                .form(&[("token", t.as_str())])
+                .send()
+                .await
+                .expect("introspect");
+            assert_eq!(response.status(), StatusCode::OK);
+            json(response).await
+        }
+    };
+    assert_eq!(introspect(same.clone()).await["active"], true);
+    for (what, forged) in forged_variants(&der, &token) {
+        assert_invalid_token(server.responses(&forged).await, what).await;
+        let models = server
+            .http
+            .get(server.url("/v1/models"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .expect("models");
+        assert_invalid_token(models, what).await;
+        assert_eq!(
+            introspect(forged).await,
+            serde_json::json!({"active": false}),
+            "{what}"
+        );
+    }
+}
+
+/// The openai profile's `/backend-api/codex/responses` refuses the same forgeries.
+#[tokio::test]
+async fn the_backend_api_checks_aud_nbf_and_typ() {
+    let (key, der) = es256_key_file();
+    let server = server_with_key("openai", &key).await;
+    let token = svc_token(&server).await;
+    for (what, forged) in forged_variants(&der, &token) {
+        let response = server
+            .http
+            .post(server.url("/backend-api/codex/responses"))
+            .bearer_auth(&forged)
+            .json(&serde_json::json!({"model": "gpt-fauxauth-1", "input": "hi"}))
+            .send()
+            .await
+            .expect("backend-api");
+        assert_invalid_token(response, what).await;
+    }
+}

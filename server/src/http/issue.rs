@@ -120,6 +120,7 @@ pub fn mint(state: &ServerState, grant: Grant<'_>) -> Result<TokenResponse, OAut
         scope: grant.scope.to_string(),
         iat: now,
         exp,
+        nbf: None,
         jti: secret::random_id("at_"),
         sid: grant.family.to_string(),
         extra: profile_claims,

@@ -118,6 +118,7 @@ impl ApiKeys {
             scope: crate::http::api::MODEL_SCOPE.to_owned(),
             iat: record.issued_at,
             exp: u64::MAX,
+            nbf: None,
             jti: secret::short_hash(key),
             sid: record.family.to_string(),
             extra: serde_json::Map::new(),
