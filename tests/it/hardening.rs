@@ -300,3 +300,28 @@ async fn the_backend_api_checks_aud_nbf_and_typ() {
         assert_invalid_token(response, what).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 7: loopback_any_port matches the raw string except the port.
+
+/// Over HTTP, `loopback_any_port` accepts another port and refuses every variant the URL
+/// parser would have normalised into the registered URI.
+#[tokio::test]
+async fn loopback_any_port_refuses_normalised_variants_over_http() {
+    use super::redirects::{accepts, server};
+    let server = server("loopback_any_port").await;
+    assert!(accepts(&server, "http://127.0.0.1:50123/cb").await);
+    for variant in [
+        "HTTP://127.0.0.1:50123/cb",
+        "http://127.0.0.1:50123/CB",
+        " http://127.0.0.1:50123/cb",
+        "http://127.0.0.1:50123/cb ",
+        "http://127.0.0.1:50123/x/../cb",
+        "http:/127.0.0.1:50123/cb",
+        "http://０x7f.0.0.1:50123/cb",
+        "http://0x7f.0.0.1:50123/cb",
+        "http://127.1:50123/cb",
+    ] {
+        assert!(!accepts(&server, variant).await, "{variant:?} was accepted");
+    }
+}
