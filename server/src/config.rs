@@ -380,6 +380,48 @@ pub struct ServerConfig {
     pub control: ControlConfig,
     /// How `/oauth/authorize` approves: `auto` (headless) or `interactive` (a form).
     pub approval: crate::approval::ApprovalMode,
+    /// Socket read timeouts of the HTTP server.
+    pub http: HttpConfig,
+}
+
+/// Socket read timeouts: a client that stops sending in the middle of a request is
+/// disconnected instead of holding a connection (and a file descriptor) for ever.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// How long a client may take to send a whole request head (HTTP/1); an idle
+    /// keep-alive connection is closed after this long without a new request.
+    pub header_read_timeout: DurationValue,
+    /// How long a request body may go without a byte arriving; then the server answers
+    /// `408` and closes the connection.
+    pub body_read_timeout: DurationValue,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DurationValue::secs(10),
+            body_read_timeout: DurationValue::secs(30),
+        }
+    }
+}
+
+/// The longest socket read timeout accepted: one hour.
+pub const MAX_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Check a socket read timeout: more than zero, at most [`MAX_READ_TIMEOUT`] (milliseconds
+/// allowed: these are not token lifetimes).
+fn check_read_timeout(value: &DurationValue) -> Result<(), String> {
+    if value.0.is_zero() {
+        return Err("must be more than 0s (a read timeout of zero would close every connection); write e.g. \"10s\"".to_owned());
+    }
+    if value.0 > MAX_READ_TIMEOUT {
+        return Err(format!(
+            "is too long ({value}): read timeouts are at most 1h; write e.g. \"30s\""
+        ));
+    }
+    Ok(())
 }
 
 /// How the model API (`/v1/responses`, `/v1/models`, `/backend-api/codex/responses`) answers
@@ -511,6 +553,7 @@ impl Default for ServerConfig {
             device: DeviceConfig::default(),
             control: ControlConfig::default(),
             approval: crate::approval::ApprovalMode::Auto,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -553,11 +596,13 @@ pub const SEED_SCOPES: [&str; 3] = ["openid", "model.request", "offline_access"]
 impl ServerConfig {
     /// Read, parse and validate a YAML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_yaml(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        let text = yaml::utf8_text(bytes, &origin)?;
+        Self::from_yaml(&text, &origin)
     }
 
     /// Parse and validate YAML text; `origin` names it in errors.
@@ -567,10 +612,21 @@ impl ServerConfig {
         } else {
             yaml::parse(text, origin)?
         };
-        match config.validate().into_iter().next() {
-            Some(issue) => Err(yaml::locate(text, origin, &issue).into()),
-            None => Ok(config),
+        if let Some(issue) = config.validate().into_iter().next() {
+            return Err(yaml::locate(text, origin, &issue).into());
         }
+        // The key file is read at start; a missing or unreadable one is named here, at its
+        // line, rather than later without a position.
+        if let Some(path) = &config.signing_key_file
+            && let Err(e) = std::fs::File::open(path)
+        {
+            let issue = PathIssue::new(
+                FieldPath::root().key("signing_key_file"),
+                format!("cannot read {}: {e}", path.display()),
+            );
+            return Err(yaml::locate(text, origin, &issue).into());
+        }
+        Ok(config)
     }
 
     /// Check every rule; an empty list means valid.
@@ -596,6 +652,15 @@ impl ServerConfig {
             }
         }
         issues.extend(validate_control(&self.control, &root.key("control")));
+        let timeouts = [
+            ("header_read_timeout", &self.http.header_read_timeout),
+            ("body_read_timeout", &self.http.body_read_timeout),
+        ];
+        for (key, value) in timeouts {
+            if let Err(msg) = check_read_timeout(value) {
+                issues.push(PathIssue::new(root.key("http").key(key), msg));
+            }
+        }
         if let Some(clients) = &self.clients {
             if clients.is_empty() {
                 issues.push(PathIssue::new(

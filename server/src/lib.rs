@@ -31,7 +31,9 @@
 //! - [`faults`], [`events`], [`control`], [`approval`]: the test instrument — fault
 //!   injection, the event log, the control plane (HTTP and [`ServerHandle`]), consent modes.
 //! - [`serve`]: the accept loop (per-connection tasks, so a fault can drop a connection).
+//! - [`accept`]: accepting TCP connections, backing off (never stopping) under `EMFILE`.
 
+pub mod accept;
 pub mod approval;
 pub mod clock;
 pub mod config;
@@ -43,6 +45,7 @@ pub mod events;
 pub mod faults;
 pub mod http;
 pub mod keys;
+pub mod peer_eof;
 pub mod policy;
 pub mod profile;
 pub mod secret;
@@ -249,9 +252,7 @@ impl MockServerBuilder {
         let app = http::router(state.clone());
         let task = match &tls {
             None => {
-                let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-                    let _ = stream.set_nodelay(true);
-                });
+                let listener = accept::TcpAcceptor::new(listener);
                 tokio::spawn(serve::serve(listener, app, state.clone()))
             }
             Some(material) => {

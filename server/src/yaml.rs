@@ -124,6 +124,13 @@ impl fmt::Display for PathIssue {
 /// mapping a required key is missing from (at its first line), the bracket that was never
 /// closed — not the parser's or serde's internals.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
+    if let Some((position, message)) = unknown_tag(text) {
+        return Err(YamlError {
+            origin: origin.to_owned(),
+            position: Some(position),
+            message,
+        });
+    }
     serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
         let (position, message) = explain(text, &err);
         YamlError {
@@ -132,6 +139,114 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlErr
             message,
         }
     })
+}
+
+/// The text of a file read as bytes, or an error at the first byte that is not UTF-8.
+pub fn utf8_text(bytes: Vec<u8>, origin: &str) -> Result<String, YamlError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let bad = e.as_bytes().get(valid.len()).copied().unwrap_or_default();
+        // The valid prefix is UTF-8 by definition; lines and columns count characters.
+        let prefix = String::from_utf8_lossy(valid);
+        let line = prefix.matches('\n').count() as u64 + 1;
+        let column = prefix
+            .rsplit('\n')
+            .next()
+            .map_or(0, |last| last.chars().count() as u64)
+            + 1;
+        YamlError {
+            origin: origin.to_owned(),
+            position: Some(Position { line, column }),
+            message: format!(
+                "the file is not valid UTF-8 (byte 0x{bad:02x} here); save it as UTF-8"
+            ),
+        }
+    })
+}
+
+/// The first YAML tag (`!duration`, `!!python/object`, ...) other than the core schema's
+/// (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!map`, `!!seq`): fauxauth files have
+/// no tags, and a tag the parser ignored would silently change nothing. `None` also when the
+/// text is not valid YAML (the parse reports that).
+fn unknown_tag(text: &str) -> Option<(Position, String)> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    const CORE: [&str; 7] = ["str", "int", "float", "bool", "null", "map", "seq"];
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.ok()?;
+        let tag = match &event {
+            Event::Scalar(_, _, _, tag)
+            | Event::SequenceStart(_, _, tag)
+            | Event::MappingStart(_, _, tag) => tag.as_ref(),
+            _ => None,
+        };
+        let Some(tag) = tag else { continue };
+        let core = tag.handle() == "tag:yaml.org,2002:" && CORE.contains(&tag.suffix());
+        if core {
+            continue;
+        }
+        let written = match tag.handle() {
+            "tag:yaml.org,2002:" => format!("!!{}", tag.suffix()),
+            "!" => format!("!{}", tag.suffix()),
+            handle => format!("{handle}{}", tag.suffix()),
+        };
+        // The event starts at its value; the tag is written before it on the same line.
+        let line = span.start.line();
+        let value_col = span.start.col();
+        let tag_col = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .and_then(|l| {
+                let before: String = l.chars().take(value_col).collect();
+                before
+                    .rfind(&written)
+                    .map(|byte| before[..byte].chars().count())
+            })
+            .unwrap_or(value_col);
+        let position = Position {
+            line: line as u64,
+            column: tag_col as u64 + 1,
+        };
+        return Some((
+            position,
+            format!(
+                "unknown YAML tag `{written}`: fauxauth files use no tags; remove it and write the plain value"
+            ),
+        ));
+    }
+    None
+}
+
+/// What a parser limit that was hit means, in the user's terms: which limit, its value, and
+/// what to do (the position is the error's own).
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limits = serde_saphyr::Budget::default();
+    let (what, count, limit) = match breach {
+        B::Nodes { nodes } => (
+            "values (scalars, lists and mappings)",
+            *nodes,
+            limits.max_nodes,
+        ),
+        B::Events { events } => ("parser events", *events, limits.max_events),
+        B::Aliases { aliases } => ("aliases (*name)", *aliases, limits.max_aliases),
+        B::Anchors { anchors } => ("anchors (&name)", *anchors, limits.max_anchors),
+        B::Depth { depth } => ("levels of nesting", *depth, limits.max_depth),
+        B::Documents { documents } => ("documents (---)", *documents, limits.max_documents),
+        B::ScalarBytes { total_scalar_bytes } => (
+            "bytes of text in values",
+            *total_scalar_bytes,
+            limits.max_total_scalar_bytes,
+        ),
+        B::MergeKeys { merge_keys } => ("merge keys (<<)", *merge_keys, limits.max_merge_keys),
+        other => {
+            return format!(
+                "the file is too large or too deeply nested for the YAML parser's safety limits ({other:?}); a fauxauth file is small: check that this is the right file"
+            );
+        }
+    };
+    format!(
+        "the file has more than {limit} {what} (the parser's safety limit; {count} counted when it stopped here); a fauxauth file is small: check that this is the right file"
+    )
 }
 
 fn options() -> serde_saphyr::Options {
@@ -194,6 +309,9 @@ fn tree(text: &str) -> Option<Spanned<Node>> {
 fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position>, String) {
     use serde_saphyr::Error as E;
     let position = err.location().and_then(position_of);
+    if let E::Budget { breach, .. } = err {
+        return (position, budget_message(breach));
+    }
     let Some(root) = tree(text) else {
         // Not valid YAML: a syntax error. The commonest cause is an unclosed `{` or `[`,
         // which the parser reports lines later, at whatever it could not fit in.
@@ -296,6 +414,7 @@ fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position>, String) 
             };
             at_value(format!("expected {}, {found}", structure(expected)))
         }
+        E::Budget { breach, .. } => budget_message(breach),
         E::Message { msg, .. } if msg.contains("did not match any variant of untagged enum") => {
             at_value(match &found {
                 Some(t) => format!("`{t}` is not a valid value here"),

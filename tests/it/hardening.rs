@@ -325,3 +325,357 @@ async fn loopback_any_port_refuses_normalised_variants_over_http() {
         assert!(!accepts(&server, variant).await, "{variant:?} was accepted");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Items 3, 4, 2: the connection (raw TCP).
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A guard against a test hanging forever; never the thing asserted.
+const GUARD: Duration = Duration::from_secs(20);
+
+/// Read until the server closes the connection (or the guard runs out: `None`).
+async fn read_until_closed(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    match tokio::time::timeout(GUARD, stream.read_to_end(&mut buf)).await {
+        Ok(Ok(_)) => Some(String::from_utf8_lossy(&buf).into_owned()),
+        Ok(Err(e)) => Some(format!(
+            "{}<read error: {e}>",
+            String::from_utf8_lossy(&buf)
+        )),
+        Err(_) => None,
+    }
+}
+
+fn client_credentials_request(version: &str) -> String {
+    let body = "grant_type=client_credentials";
+    format!(
+        "POST /oauth/token {version}\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        super::helpers::basic(
+            fauxauth_server::config::DEFAULT_SERVICE_CLIENT_ID,
+            fauxauth_server::config::DEFAULT_SERVICE_CLIENT_SECRET
+        ),
+        body.len()
+    )
+}
+
+/// A complete request followed at once by the client's FIN (`shutdown(SHUT_WR)`) is always
+/// answered, over HTTP/1.0 and HTTP/1.1: 200 tries, 8 at a time. The body follows the head
+/// a moment later, so the handler is waiting for it when the FIN comes.
+#[tokio::test]
+async fn a_request_then_a_half_close_is_always_answered() {
+    let server = super::helpers::spawn().await;
+    let addr = server.handle.addr();
+    let mut unanswered = Vec::new();
+    for batch in 0..25 {
+        let mut tries = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let version = if (batch + n) % 2 == 0 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            };
+            let request = client_credentials_request(version);
+            let split = request.find("\r\n\r\n").expect("a head") + 4;
+            tries.spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                stream
+                    .write_all(&request.as_bytes()[..split])
+                    .await
+                    .expect("head");
+                // Let the server read the head and start on the request (sequencing only).
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                stream
+                    .write_all(&request.as_bytes()[split..])
+                    .await
+                    .expect("body");
+                stream.shutdown().await.expect("shutdown(SHUT_WR)");
+                let answer = read_until_closed(&mut stream).await;
+                (version, answer)
+            });
+        }
+        while let Some(joined) = tries.join_next().await {
+            let (version, answer) = joined.expect("join");
+            match answer {
+                Some(text)
+                    if text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200") => {}
+                other => unanswered.push((version, other)),
+            }
+        }
+    }
+    assert!(
+        unanswered.is_empty(),
+        "{} of 200 unanswered, e.g. {:?}",
+        unanswered.len(),
+        unanswered.first()
+    );
+}
+
+/// The responses in `text`, as (status line, whether it says `Connection: close`).
+fn responses(text: &str) -> Vec<(String, bool)> {
+    text.split("HTTP/1.1 ")
+        .skip(1)
+        .map(|r| {
+            let head = r
+                .split("\r\n\r\n")
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let status = r.lines().next().unwrap_or_default().to_owned();
+            (status, head.contains("\r\nconnection: close"))
+        })
+        .collect()
+}
+
+/// A 400 KB body gets a 413; the connection then behaves as the 413 says: with
+/// `Connection: close` it is closed (and nothing more is answered), without it the next
+/// request on it is answered.
+#[tokio::test]
+async fn an_oversized_body_gets_a_413_that_says_what_happens_to_the_connection() {
+    let server = super::helpers::spawn().await;
+    let mut stream = TcpStream::connect(server.handle.addr())
+        .await
+        .expect("connect");
+    let big = "a".repeat(400 * 1024);
+    let first = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{big}",
+        big.len()
+    );
+    let second =
+        "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    // The server may stop reading: a failed write is what a client would see, not a failure.
+    let _ = stream.write_all(first.as_bytes()).await;
+    let _ = stream.write_all(second.as_bytes()).await;
+    let text = read_until_closed(&mut stream)
+        .await
+        .expect("the connection ends");
+    let answers = responses(&text);
+    let (status, close) = answers.first().cloned().unwrap_or_default();
+    assert!(status.starts_with("413"), "{text}");
+    if close {
+        assert_eq!(answers.len(), 1, "closed after Connection: close: {text}");
+    } else {
+        assert_eq!(
+            answers.len(),
+            2,
+            "kept open, so the next request is answered: {text}"
+        );
+        assert!(answers[1].0.starts_with("200"), "{text}");
+    }
+}
+
+async fn short_timeout_server() -> TestServer {
+    super::helpers::spawn_yaml("http:\n  header_read_timeout: 300ms\n  body_read_timeout: 300ms\n")
+        .await
+}
+
+/// A half-sent request head is closed after the (configured, short) header read timeout.
+#[tokio::test]
+async fn a_half_sent_head_is_closed_after_the_header_read_timeout() {
+    let server = short_timeout_server().await;
+    let mut stream = TcpStream::connect(server.handle.addr())
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .await
+        .expect("write");
+    assert!(
+        read_until_closed(&mut stream).await.is_some(),
+        "the server closes a half-sent head"
+    );
+}
+
+/// A half-sent body is closed after the (configured, short) body read timeout, after a
+/// 408 that says `Connection: close`.
+#[tokio::test]
+async fn a_half_sent_body_is_closed_after_the_body_read_timeout() {
+    let server = short_timeout_server().await;
+    let mut stream = TcpStream::connect(server.handle.addr())
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=")
+        .await
+        .expect("write");
+    let text = read_until_closed(&mut stream)
+        .await
+        .expect("the server closes a half-sent body");
+    let answers = responses(&text);
+    assert_eq!(answers.len(), 1, "{text}");
+    assert!(answers[0].0.starts_with("408") && answers[0].1, "{text}");
+}
+
+/// The read timeouts are configured under `http:`, in the project's duration grammar, and a
+/// bad value is refused with its `file:line:column`.
+#[test]
+fn read_timeouts_are_configured_and_checked_with_their_position() {
+    let parsed = config("http:\n  header_read_timeout: 250ms\n  body_read_timeout: 2m\n");
+    assert_eq!(parsed.http.header_read_timeout.0, ms(250));
+    assert_eq!(parsed.http.body_read_timeout.0, Duration::from_secs(120));
+    assert_eq!(
+        ServerConfig::default().http.header_read_timeout.0,
+        Duration::from_secs(10)
+    );
+    for (yaml, at, says) in [
+        (
+            "http:\n  header_read_timeout: 0s\n",
+            "bad.yaml:2:24",
+            "more than 0s",
+        ),
+        (
+            "http:\n  body_read_timeout: 2h\n",
+            "bad.yaml:2:22",
+            "at most 1h",
+        ),
+        (
+            "http:\n  body_read_timeout: soon\n",
+            "bad.yaml:2:22",
+            "not a duration",
+        ),
+        (
+            "http:\n  read_timeout: 1s\n",
+            "bad.yaml:2:3",
+            "unknown key `read_timeout`",
+        ),
+    ] {
+        let error = ServerConfig::from_yaml(yaml, "bad.yaml")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.starts_with(at) && error.contains(says),
+            "{yaml:?}: {error}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: every error in shape.
+
+/// Control-API errors that never reach an operation (a path that is not UTF-8, a method the
+/// route lacks) are the documented JSON, not text.
+#[tokio::test]
+async fn control_api_rejections_are_the_documented_json() {
+    let server = super::helpers::spawn().await;
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = server
+            .http
+            .request(method.clone(), server.url("/_fauxauth/faults/%ff"))
+            .send()
+            .await
+            .expect("control request");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{method}");
+        let body = json(response).await;
+        assert_eq!(body["error"], "bad_request", "{method}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let response = server
+        .http
+        .put(server.url("/_fauxauth/clock"))
+        .send()
+        .await
+        .expect("control request");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(header(&response, "allow").is_some(), "Allow is kept");
+    assert_eq!(json(response).await["error"], "method_not_allowed");
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fauxauth-hardening-{}",
+        super::helpers::pkce().verifier.get(..12).expect("12 chars")
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+/// A configuration or scenario file that is not UTF-8 is refused at the bad byte's
+/// `file:line:column`.
+#[test]
+fn files_that_are_not_utf8_name_the_position() {
+    let config = temp_file(
+        "bad.yaml",
+        b"issuer: http://127.0.0.1:8080\naccess_token_ttl: 1\xffh\n",
+    );
+    let error = ServerConfig::from_file(&config)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with(&format!("{}:2:20: ", config.display())) && error.contains("UTF-8"),
+        "{error}"
+    );
+    let scenario = temp_file("bad-scenario.yaml", b"name: x\nsteps:\n  - \xfe\n");
+    let error = fauxauth_conformance::scenario::load::load_file(&scenario)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with(&format!("{}:3:5: ", scenario.display())) && error.contains("UTF-8"),
+        "{error}"
+    );
+}
+
+/// A `signing_key_file` that cannot be read is named at its line.
+#[test]
+fn a_missing_signing_key_file_points_at_its_line() {
+    let error = ServerConfig::from_yaml(
+        "signing_alg: ES256\nsigning_key_file: /nonexistent/key.pem\n",
+        "keys.yaml",
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        error.starts_with("keys.yaml:2:19: signing_key_file: cannot read /nonexistent/key.pem"),
+        "{error}"
+    );
+}
+
+/// Unknown YAML tags are refused with their position, not silently ignored.
+#[test]
+fn unknown_yaml_tags_are_refused_with_their_position() {
+    for (yaml, at, tag) in [
+        (
+            "access_token_ttl: !duration 1h\n",
+            "t.yaml:1:19: ",
+            "!duration",
+        ),
+        (
+            "user:\n  sub: !!python/object x\n",
+            "t.yaml:2:8: ",
+            "!!python/object",
+        ),
+    ] {
+        let error = ServerConfig::from_yaml(yaml, "t.yaml")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.starts_with(at) && error.contains(tag),
+            "{yaml:?}: {error}"
+        );
+    }
+    // Core-schema tags are plain YAML and stay accepted.
+    let config = config("user:\n  sub: !!str 42\n");
+    assert_eq!(config.user.sub, "42");
+}
+
+/// The parser's node limit says which limit was hit and where.
+#[test]
+fn the_node_limit_says_what_was_hit_and_where() {
+    let mut yaml = String::from("user:\n  claims:\n    many: [");
+    yaml.push_str(&"0,".repeat(250_001));
+    yaml.push_str("0]\n");
+    let error = ServerConfig::from_yaml(&yaml, "big.yaml")
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with("big.yaml:3:") && error.contains("more than 250000 values"),
+        "{}",
+        error.get(..300).unwrap_or(&error)
+    );
+    assert!(!error.contains("budget breached"), "{error}");
+}

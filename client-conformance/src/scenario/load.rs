@@ -33,11 +33,13 @@ pub enum LoadError {
 
 /// Read and check one scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
-    Ok(load_str(&text, &path.display().to_string())?)
+    let origin = path.display().to_string();
+    let text = fauxauth_server::yaml::utf8_text(bytes, &origin)?;
+    Ok(load_str(&text, &origin)?)
 }
 
 /// Parse and check scenario text; `origin` names it in errors.

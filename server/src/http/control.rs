@@ -120,6 +120,52 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Every control-API error in the documented shape: an error answer that is not JSON
+/// already (an extractor's rejection such as a path that is not UTF-8, a body over the size
+/// limit, a method the route does not have) becomes `{"error", "message"}` with the same
+/// status and headers, its text as the message.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "server_error",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        format!(
+            "{}; see docs/CONTROL.md",
+            status.canonical_reason().unwrap_or("error")
+        )
+    } else {
+        text
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let shaped = Json(json!({"error": error, "message": message})).into_response();
+    let (shaped_parts, body) = shaped.into_parts();
+    for (name, value) in &shaped_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
 /// Parse a JSON body into `T`, with a message that says what is wrong.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
