@@ -25,6 +25,7 @@ fn claims() -> AccessClaims {
         scope: "model.request".into(),
         iat: 1_700_000_000,
         exp: 1_700_003_600,
+        nbf: None,
         jti: "at_0123456789abcdef".into(),
         sid: "fam_1".into(),
         extra: Map::new(),

@@ -54,7 +54,13 @@ fn store_ops(c: &mut Criterion) {
     group.bench_function("rotate_refresh", |b| {
         b.iter(|| {
             let next = store
-                .use_refresh_token(black_box(&token), "fauxauth-agent", 10, RULES, 3610)
+                .use_refresh_token(
+                    black_box(&token),
+                    "fauxauth-agent",
+                    std::time::UNIX_EPOCH + Duration::from_secs(10),
+                    RULES,
+                    3610,
+                )
                 .expect("rotates");
             token = next.refresh_token;
         })

@@ -20,7 +20,9 @@
 //! The folders are the layers; each imports only from the layers below it.
 //! - The face: this file ([`MockServer`], and [`MockServerBuilder::start`], which assembles
 //!   the layers), `builder.rs` ([`MockServerBuilder`], [`StartError`]), `handle.rs` ([`ServerHandle`]), `serve.rs` (the accept loop:
-//!   per-connection tasks, so a fault can drop a connection), `tls.rs` ([`TlsConfig`]: a CA and
+//!   per-connection tasks, so a fault can drop a connection), `accept.rs` (accepting TCP
+//!   connections, backing off — never stopping — under `EMFILE`), `peer_eof.rs` (holding a
+//!   half-closing client's FIN until its answer is written), `tls.rs` ([`TlsConfig`]: a CA and
 //!   certificate generated at start).
 //! - `http/`: axum handlers, one file per endpoint family; `http/openai/` for the `openai`
 //!   profile's extra endpoints (Codex device login, backend API, token exchange, its control
@@ -45,12 +47,14 @@
 //! [`duration`], [`yaml`], [`faults`], [`events`] and [`paths`] modules hold the types those
 //! take and return. Everything else is private to the crate.
 
+mod accept;
 mod base;
 mod builder;
 mod domain;
 mod handle;
 mod http;
 mod instrument;
+mod peer_eof;
 mod profile;
 mod serve;
 mod tls;
@@ -218,9 +222,7 @@ impl MockServerBuilder {
         let app = http::router(state.clone());
         let task = match &tls {
             None => {
-                let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-                    let _ = stream.set_nodelay(true);
-                });
+                let listener = accept::TcpAcceptor::new(listener);
                 tokio::spawn(serve::serve(listener, app, state.clone()))
             }
             Some(material) => {

@@ -21,18 +21,22 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::serve::Listener;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
+use tower_http::timeout::TimeoutBody;
 
-use crate::instrument::connection::ConnectionControl;
+use crate::base::config::HttpConfig;
+use crate::instrument::connection::{ConnectionControl, PeerEof};
 use crate::instrument::state::AppState;
+use crate::peer_eof::WatchEof;
 
 /// The longest graceful shutdown waits for in-flight requests.
 pub(crate) const GRACE: Duration = Duration::from_secs(5);
@@ -52,7 +56,13 @@ pub(crate) async fn serve<L: Listener>(mut listener: L, app: Router, state: AppS
         };
         // Forget the connections that have ended (their results are of no interest).
         while connections.try_join_next().is_some() {}
-        serve_connection(io, app.clone(), &graceful, &mut connections);
+        serve_connection(
+            io,
+            app.clone(),
+            &graceful,
+            &mut connections,
+            &state.config.http,
+        );
     }
     drop(listener);
     if tokio::time::timeout(GRACE, graceful.shutdown())
@@ -66,26 +76,43 @@ pub(crate) async fn serve<L: Listener>(mut listener: L, app: Router, state: AppS
 }
 
 /// Serve one connection (plain TCP, or TLS already accepted) in its own task, in
-/// `connections`.
+/// `connections`, with the read timeouts of `http`.
+///
+/// HTTP/1 half-closes are allowed: a client that sends a whole request and then its FIN
+/// (`shutdown(SHUT_WR)`) still gets its answer ([`WatchEof`] holds the end-of-file back from
+/// hyper until the answer is written, and tells waits the server imposes that the client is
+/// gone). A request body that goes `body_read_timeout`
+/// without a byte fails to read (the handler layer answers `408`).
 pub(crate) fn serve_connection<I>(
     io: I,
     app: Router,
     graceful: &GracefulShutdown,
     connections: &mut JoinSet<()>,
+    http: &HttpConfig,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let kill = Arc::new(Notify::new());
-    let control = ConnectionControl::new(kill.clone());
+    let eof = Arc::new(PeerEof::default());
+    let control = ConnectionControl::new(kill.clone(), eof.clone());
+    let body_timeout = http.body_read_timeout.0;
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let mut request = request.map(Body::new);
+        let http1 = request.version() < Version::HTTP_2;
+        let mut request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
         request.extensions_mut().insert(control.clone());
         let app = app.clone();
-        async move { app.oneshot(request).await }
+        async move {
+            let response = app.oneshot(request).await;
+            response.map(|r| if http1 { say_close(r) } else { r })
+        }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_read_timeout.0);
     let connection = builder
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection(TokioIo::new(WatchEof::new(io, eof)), service)
         .into_owned();
     let connection = graceful.watch(connection);
     connections.spawn(async move {
@@ -100,4 +127,20 @@ pub(crate) fn serve_connection<I>(
             }
         }
     });
+}
+
+/// A `413` or `408` whose request body was left unread ends the connection (RFC 9112 §9.6:
+/// say so with `Connection: close`). A response that already has a `Connection` header
+/// (the handler layer drained the body and keeps the connection) is left as it is.
+fn say_close(mut response: axum::response::Response) -> axum::response::Response {
+    let gives_up = matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    );
+    if gives_up && !response.headers().contains_key(header::CONNECTION) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }

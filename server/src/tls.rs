@@ -138,16 +138,19 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         let acceptor = material.acceptor.clone();
         tokio::spawn(async move {
+            let mut backoff = crate::accept::AcceptBackoff::default();
             loop {
                 let accepted = tokio::select! {
                     () = tx.closed() => return,
                     accepted = listener.accept() => accepted,
                 };
                 let (tcp, peer) = match accepted {
-                    Ok(pair) => pair,
+                    Ok(pair) => {
+                        backoff.succeeded();
+                        pair
+                    }
                     Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        backoff.failed(&e).await;
                         continue;
                     }
                 };

@@ -135,3 +135,82 @@ async fn tls_ca_out_without_tls_is_a_usage_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--tls"));
 }
+
+/// Under file-descriptor pressure (`prlimit --nofile=64`, 120 half-sent request heads) the
+/// server keeps accepting: once the read timeout frees descriptors a new client is answered,
+/// and the accept failures are a few log lines, not one per failed accept.
+#[tokio::test]
+async fn the_accept_loop_keeps_serving_under_fd_pressure() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+    const GUARD: Duration = Duration::from_secs(20);
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit not installed: skipped");
+        return;
+    }
+    let config = crate::helpers::TempFile::new(
+        "fd.yaml",
+        "http:\n  header_read_timeout: 500ms\n  body_read_timeout: 500ms\n",
+    );
+    let mut child = tokio::process::Command::new("prlimit")
+        .args(["--nofile=64:64", env!("CARGO_BIN_EXE_fauxauth"), "serve"])
+        .args(["--addr", "127.0.0.1:0", "--config"])
+        .arg(config.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn fauxauth under prlimit");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let url = crate::helpers::ready_url(&mut stdout).await;
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        if let Ok(Ok(mut stream)) =
+            tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr)).await
+        {
+            let _ = stream
+                .write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nHo")
+                .await;
+            held.push(stream);
+        }
+    }
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let mut answered = false;
+    while !answered && tokio::time::Instant::now() < deadline {
+        answered = probe
+            .get(format!("{url}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK);
+    }
+    assert!(
+        answered,
+        "a new client is answered once descriptors are freed"
+    );
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+    drop(held);
+    child.start_kill().expect("kill");
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await;
+    let logged = stderr.matches("accept error").count();
+    assert!(
+        (1..10).contains(&logged),
+        "the pressure was real and logged briefly: {logged} accept-error lines:\n{stderr}"
+    );
+}

@@ -67,10 +67,9 @@ pub(super) fn server_lifetime(
 }
 
 /// With `--target`: log one extra session in (inside the window, so never past the
-/// deadline) and read the access-token lifetime from the token response. The session keeps
-/// `expires_in` only as an expiry rounded down to the second, so the lifetime is the one
-/// whole number of seconds that fits it — or the JWT's `exp - iat` when that agrees, which
-/// is exact.
+/// deadline) and read the access-token lifetime from the token response: its `expires_in`;
+/// without one, from the expiry the session keeps (rounded down to the second): the one
+/// whole number of seconds that fits it — or the JWT's `exp - iat` when that agrees.
 pub(super) async fn probe_lifetime(probe: &Agent, deadline: Instant) -> Lifetime {
     let session = probe.session();
     let before = session.now();
@@ -78,7 +77,13 @@ pub(super) async fn probe_lifetime(probe: &Agent, deadline: Instant) -> Lifetime
     if !matches!(logged_in, Ok(true)) {
         return Lifetime::Unknown;
     }
-    let Some(expires_at) = session.tokens().and_then(|t| t.expires_at) else {
+    let tokens = session.tokens();
+    // The lifetime the server announced; a JWT's `exp - iat` can be a second longer, as `exp`
+    // is rounded up from the precise issue instant.
+    if let Some(expires_in) = tokens.as_ref().and_then(|t| t.expires_in) {
+        return Lifetime::ExpiresIn(Duration::from_secs(expires_in));
+    }
+    let Some(expires_at) = tokens.and_then(|t| t.expires_at) else {
         return Lifetime::Unknown;
     };
     let since = before

@@ -34,11 +34,13 @@ pub enum ScenarioFileError {
 
 /// Read and check one scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioFileError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ScenarioFileError::Read {
         path: path.to_owned(),
         source,
     })?;
-    Ok(load_str(&text, &path.display().to_string())?)
+    let origin = path.display().to_string();
+    let text = fauxauth_server::yaml::utf8_text(bytes, &origin)?;
+    Ok(load_str(&text, &origin)?)
 }
 
 /// Parse and check scenario text; `origin` names it in errors.

@@ -596,3 +596,18 @@ fn the_scenarios_in_the_docs_load() {
     }
     assert!(checked >= 4, "{checked} examples");
 }
+
+/// A scenario file that is not UTF-8 is refused at the bad byte's `file:line:column`.
+#[test]
+fn a_scenario_file_that_is_not_utf8_names_the_position() {
+    let dir = TempDir::new("not-utf8");
+    let scenario = dir.path().join("bad-scenario.yaml");
+    std::fs::write(&scenario, b"name: x\nsteps:\n  - \xfe\n").expect("write");
+    let error = fauxauth_conformance::scenario::load_file(&scenario)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with(&format!("{}:3:5: ", scenario.display())) && error.contains("UTF-8"),
+        "{error}"
+    );
+}

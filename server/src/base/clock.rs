@@ -273,6 +273,24 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// The `exp` (whole Unix seconds) of something issued at the precise instant `now` that
+/// lives `ttl` seconds: `now + ttl` rounded **up**, so that it stays valid for at least the
+/// `ttl` (the `expires_in`) it was issued with, by this clock, whatever the fraction of the
+/// second it was issued in. Saturating.
+pub fn expiry_after(now: SystemTime, ttl: u64) -> u64 {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let up = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+    up.saturating_add(ttl)
+}
+
+/// Whether `exp` (whole Unix seconds) has passed at the precise instant `now`: `Some(whole
+/// seconds since it passed)`, or `None` while it is still valid. Something is valid while
+/// `now < exp`, judged on the precise instant (not a truncated second).
+pub fn expired_for(now: SystemTime, exp: u64) -> Option<u64> {
+    let at = UNIX_EPOCH.checked_add(Duration::from_secs(exp))?;
+    now.duration_since(at).ok().map(|ago| ago.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,5 +396,24 @@ mod tests {
         clock.unfreeze().expect("virtual");
         assert!(clock.now_unix() >= 5000);
         assert!(!clock.snapshot().frozen);
+    }
+
+    /// Issued at x.9 s with a 2 s lifetime, a token is valid until at least x.9 + 2 s,
+    /// judged on the precise instant.
+    #[test]
+    fn expiry_rounds_up_and_is_judged_on_the_precise_instant() {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(expiry_after(at(1_000_900), 2), 1003);
+        assert_eq!(
+            expiry_after(at(1_000_000), 2),
+            1002,
+            "a whole second stays whole"
+        );
+        assert_eq!(expiry_after(at(1_000_900), u64::MAX), u64::MAX);
+        assert_eq!(expired_for(at(1_002_899), 1003), None);
+        assert_eq!(expired_for(at(1_002_999), 1003), None);
+        assert_eq!(expired_for(at(1_003_000), 1003), Some(0));
+        assert_eq!(expired_for(at(1_064_500), 1003), Some(61));
+        assert_eq!(expired_for(at(1_000_000), u64::MAX), None);
     }
 }

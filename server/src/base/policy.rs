@@ -221,18 +221,53 @@ fn strip_one_trailing_slash(uri: &str) -> &str {
     }
 }
 
+/// RFC 8252 §7.3 for loopback redirects: the two raw strings are equal except the port.
+/// Matching runs on the raw text, never on a parsed URL, so nothing a URL parser would
+/// normalise (case, spaces, dot segments, `http:/host`, fullwidth letters, `0x7f.0.0.1`)
+/// passes.
 fn same_except_loopback_port(registered: &str, presented: &str) -> bool {
-    let (Ok(mut a), Ok(mut b)) = (Url::parse(registered), Url::parse(presented)) else {
-        return false;
+    match (split_loopback(registered), split_loopback(presented)) {
+        (Some((host_a, rest_a)), Some((host_b, rest_b))) => host_a == host_b && rest_a == rest_b,
+        _ => false,
+    }
+}
+
+/// `http://HOST[:PORT]REST` with HOST a loopback literal as written (`localhost`, a dotted
+/// quad in `127.0.0.0/8`, `[::1]`) and PORT decimal digits of a valid port: `(HOST, REST)`.
+fn split_loopback(uri: &str) -> Option<(&str, &str)> {
+    let after = uri.strip_prefix("http://")?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let close = v6.find(']')?;
+            let (inner, tail) = (&v6[..close], &v6[close + 1..]);
+            let loopback = inner
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
+            (loopback.then_some(&authority[..close + 2])?, tail)
+        }
+        None => {
+            let (host, tail) = match authority.find(':') {
+                Some(colon) => authority.split_at(colon),
+                None => (authority, ""),
+            };
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback() && ip.to_string() == host);
+            (loopback.then_some(host)?, tail)
+        }
     };
-    let loopback = |u: &Url| u.scheme() == "http" && u.host().is_some_and(|h| is_loopback_host(&h));
-    if !loopback(&a) || !loopback(&b) {
-        return false;
-    }
-    if a.set_port(None).is_err() || b.set_port(None).is_err() {
-        return false;
-    }
-    a == b
+    let port_ok = match port.strip_prefix(':') {
+        None => port.is_empty(),
+        Some(digits) => {
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok()
+        }
+    };
+    port_ok.then_some((host, rest))
 }
 
 /// A PKCE code challenge method (RFC 7636 §4.2), by its wire name (`S256`, `plain`); one
@@ -354,6 +389,76 @@ mod tests {
             "https://app.example:8443/cb",
             RedirectMatching::LoopbackAnyPort
         ));
+    }
+
+    /// `loopback_any_port` is exact on the raw string except the port: what the URL parser
+    /// would normalise (case, spaces, dot segments, `http:/host`, fullwidth letters, hex or
+    /// short IPv4 forms, an empty port, userinfo) is refused.
+    #[test]
+    fn loopback_any_port_is_raw_except_the_port() {
+        let table: &[(&str, &str, bool)] = &[
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:8765/cb", true),
+            (
+                "http://127.0.0.1:8765/cb",
+                "http://127.0.0.1:50123/cb",
+                true,
+            ),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1/cb", true),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:1/cb", true),
+            ("http://localhost/cb?x=1", "http://localhost:9/cb?x=1", true),
+            ("http://[::1]:80/cb", "http://[::1]:65535/cb", true),
+            ("http://127.0.0.1:8765", "http://127.0.0.1:9", true),
+            ("http://127.0.0.1:8765/cb", "HTTP://127.0.0.1:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:9/CB", false),
+            ("http://localhost:8765/cb", "http://LOCALHOST:9/cb", false),
+            ("http://127.0.0.1:8765/cb", " http://127.0.0.1:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:9/cb ", false),
+            (
+                "http://127.0.0.1:8765/cb",
+                "http://127.0.0.1:9/x/../cb",
+                false,
+            ),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:9/./cb", false),
+            ("http://127.0.0.1:8765/cb", "http:/127.0.0.1:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http:127.0.0.1:9/cb", false),
+            (
+                "http://localhost:8765/cb",
+                "http://ｌｏｃａｌｈｏｓｔ:9/cb",
+                false,
+            ),
+            ("http://127.0.0.1:8765/cb", "http://0x7f.0.0.1:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http://127.1:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http://2130706433:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:/cb", false),
+            (
+                "http://127.0.0.1:8765/cb",
+                "http://127.0.0.1:08765x/cb",
+                false,
+            ),
+            (
+                "http://127.0.0.1:8765/cb",
+                "http://127.0.0.1:99999/cb",
+                false,
+            ),
+            ("http://127.0.0.1:8765/cb", "http://u@127.0.0.1:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:9/cb#x", false),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1:9\\cb", false),
+            ("http://127.0.0.1:8765/cb", "http://localhost:9/cb", false),
+            ("http://127.0.0.1:8765/cb", "https://127.0.0.1:9/cb", false),
+            ("https://127.0.0.1:8765/cb", "https://127.0.0.1:9/cb", false),
+            (
+                "http://app.example:8765/cb",
+                "http://app.example:9/cb",
+                false,
+            ),
+        ];
+        for (registered, presented, expected) in table {
+            assert_eq!(
+                redirect_matches(registered, presented, RedirectMatching::LoopbackAnyPort),
+                *expected,
+                "{registered} vs {presented:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! completed exactly once. Time comes from the caller (the server's clock).
 
 use std::fmt;
+use std::time::SystemTime;
 
 use dashmap::DashMap;
 use serde::Serialize;
@@ -167,17 +168,19 @@ impl DeviceStore {
         self.by_user_code.clear();
     }
 
-    /// Start a device login; returns `(device code, entry)`. Codex logins get a
-    /// `deviceauth_…` id, RFC 8628 logins a 43-character random device code.
+    /// Start a device login at the precise instant `now`; returns `(device code, entry)`.
+    /// Codex logins get a `deviceauth_…` id, RFC 8628 logins a 43-character random device
+    /// code. It expires `ttl` seconds after `now`, rounded up to a whole second.
     pub(crate) fn start(
         &self,
         kind: DeviceKind,
         client_id: &str,
         scope: ScopeSet,
-        now: u64,
+        instant: SystemTime,
         ttl: u64,
         interval: u64,
     ) -> (String, DeviceEntry) {
+        let now = crate::base::clock::unix_seconds(instant);
         if self.entries.len() > PRUNE_ABOVE {
             self.prune(now);
         }
@@ -197,7 +200,7 @@ impl DeviceStore {
             client_id: client_id.to_owned(),
             scope,
             user_code: user_code.clone(),
-            expires_at: now.saturating_add(ttl),
+            expires_at: crate::base::clock::expiry_after(instant, ttl),
             interval,
             polls: 0,
             last_poll: None,
@@ -341,7 +344,7 @@ mod tests {
             DeviceKind::Rfc8628,
             "c",
             ScopeSet::parse("openid").expect("scope"),
-            100,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(100),
             900,
             5,
         )
@@ -460,7 +463,14 @@ mod tests {
     #[test]
     fn concurrent_polls_complete_once() {
         let store = std::sync::Arc::new(DeviceStore::new());
-        let (device, _) = store.start(DeviceKind::Codex, "c", ScopeSet::default(), 0, 900, 1);
+        let (device, _) = store.start(
+            DeviceKind::Codex,
+            "c",
+            ScopeSet::default(),
+            std::time::UNIX_EPOCH,
+            900,
+            1,
+        );
         let rules = PollRules {
             auto_approve_after_polls: Some(0),
             enforce_interval: false,

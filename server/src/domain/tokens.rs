@@ -4,7 +4,7 @@
 //! the JWT library's own `exp` check is off, and [`verify_access_token`] compares `exp` with
 //! the `now` it is given.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::base::clock::unix_seconds;
+use crate::base::clock::expired_for;
 use crate::base::config::SigningAlg;
 use crate::domain::keys::{KeyRing, SigningKey};
 
@@ -33,6 +33,9 @@ pub struct AccessClaims {
     pub iat: u64,
     /// Expires at (Unix seconds).
     pub exp: u64,
+    /// Not before (Unix seconds), if the token says (this server's tokens do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Unique token id.
     pub jti: String,
     /// The grant (session) the token belongs to; revoking it revokes the token.
@@ -94,6 +97,18 @@ pub enum TokenError {
     Expired {
         /// Seconds since expiry.
         ago: u64,
+    },
+    /// The JOSE header's `typ` is not `at+jwt` (RFC 9068 §4).
+    #[error("the access token is not an access token: its header typ must be at+jwt")]
+    WrongType,
+    /// Issued for another audience (RFC 7519 §4.1.3).
+    #[error("the access token was issued for another audience")]
+    WrongAudience,
+    /// Before its `nbf` by the server's clock (RFC 7519 §4.1.5).
+    #[error("the access token is not valid yet (nbf is {ahead}s ahead)")]
+    NotYetValid {
+        /// Whole seconds until `nbf` (rounded up).
+        ahead: u64,
     },
     /// Revoked (directly, or with its grant).
     #[error("the access token has been revoked")]
@@ -177,13 +192,57 @@ pub fn verify_access_token(
     issuer: &str,
 ) -> Result<AccessClaims, TokenError> {
     let claims: AccessClaims = decode_verified(ring, token, now, issuer)?;
-    let now_s = unix_seconds(now);
-    if now_s >= claims.exp {
-        return Err(TokenError::Expired {
-            ago: now_s - claims.exp,
-        });
+    if let Some(ago) = expired_for(now, claims.exp) {
+        return Err(TokenError::Expired { ago });
     }
     Ok(claims)
+}
+
+/// Verify an access token completely (RFC 9068 §4): the header `typ` (`at+jwt`), signature,
+/// issuer, audience (`aud` is `audience` or a list holding it), and `nbf` and `exp` by `now`
+/// (the server's clock).
+pub fn verify_access_token_for(
+    ring: &KeyRing,
+    token: &str,
+    now: SystemTime,
+    issuer: &str,
+    audience: &str,
+) -> Result<AccessClaims, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+    });
+    // The signature first: an unsigned claim says nothing, so it is not judged.
+    let claims: AccessClaims = decode_verified(ring, token, now, issuer)?;
+    if !typ_ok {
+        return Err(TokenError::WrongType);
+    }
+    let aud_ok = match &claims.aud {
+        Value::String(aud) => aud == audience,
+        Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(TokenError::WrongAudience);
+    }
+    if let Some(nbf) = claims.nbf
+        && let Some(ahead) = not_before(now, nbf)
+    {
+        return Err(TokenError::NotYetValid { ahead });
+    }
+    if let Some(ago) = expired_for(now, claims.exp) {
+        return Err(TokenError::Expired { ago });
+    }
+    Ok(claims)
+}
+
+/// `Some(whole seconds ahead, rounded up)` while `now` is before `nbf`.
+fn not_before(now: SystemTime, nbf: u64) -> Option<u64> {
+    let at = UNIX_EPOCH.checked_add(Duration::from_secs(nbf))?;
+    at.duration_since(now)
+        .ok()
+        .filter(|ahead| !ahead.is_zero())
+        .map(|ahead| ahead.as_secs() + u64::from(ahead.subsec_nanos() > 0))
 }
 
 #[cfg(test)]
@@ -201,6 +260,7 @@ mod tests {
             scope: "openid model.request".into(),
             iat,
             exp,
+            nbf: None,
             jti: "j".into(),
             sid: "s".into(),
             extra: Map::new(),

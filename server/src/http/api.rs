@@ -60,6 +60,7 @@ fn api_key_claims(state: &ServerState, key: &str) -> Option<AccessClaims> {
         scope: MODEL_SCOPE.to_owned(),
         iat: record.issued_at,
         exp: u64::MAX,
+        nbf: None,
         jti: random::short_hash(key),
         sid: record.family.to_string(),
         extra: serde_json::Map::new(),

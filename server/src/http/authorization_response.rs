@@ -22,7 +22,8 @@ pub(crate) fn approve_as(
     request: &AuthorizationRequest,
     sub: &str,
 ) -> Response {
-    let now = state.clock.now_unix();
+    let instant = state.clock.now();
+    let now = crate::base::clock::unix_seconds(instant);
     let record = CodeRecord::new(
         request.client_id.clone(),
         request
@@ -33,7 +34,7 @@ pub(crate) fn approve_as(
         request.nonce.clone(),
         sub.to_owned(),
         now,
-        now.saturating_add(state.config.code_ttl.as_secs()),
+        crate::base::clock::expiry_after(instant, state.config.code_ttl.as_secs()),
     );
     let code = state.store.insert_code(record, now);
     redirect_with(

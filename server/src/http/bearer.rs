@@ -62,12 +62,14 @@ pub(crate) fn authorize_noting_expiry(
     Ok(claims)
 }
 
-/// Verify an access token: signature, issuer, expiry by the clock, revocation.
+/// Verify an access token: header `typ`, signature, issuer, audience, `nbf` and expiry by
+/// the clock, revocation.
 pub(crate) fn check_token(state: &ServerState, token: &str) -> Result<AccessClaims, TokenError> {
     let now = state.clock.now();
+    let audience = state.api_audience();
     let claims = {
         let ring = state.keys.read();
-        tokens::verify_access_token(&ring, token, now, &state.issuer)?
+        tokens::verify_access_token_for(&ring, token, now, &state.issuer, &audience)?
     };
     if state.store.is_access_revoked(&claims.sid, &claims.jti) {
         return Err(TokenError::Revoked);

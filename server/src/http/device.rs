@@ -3,6 +3,8 @@
 //! user code. Logins are also approved automatically after `device.auto_approve_after_polls`
 //! polls, or through the handle / control API.
 
+use std::time::SystemTime;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -15,6 +17,7 @@ use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
 use super::params::Params;
 use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
+use crate::base::clock::{expiry_after, unix_seconds};
 use crate::base::config::{ClientConfig, GrantType};
 use crate::base::policy::ScopeSet;
 use crate::domain::device::{DecisionError, DeviceEntry, DeviceKind, PollError, PollRules};
@@ -49,7 +52,7 @@ fn start(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
         Some(s) => requested_scope(client, Some(s))?,
         None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
     };
-    let now = state.clock.now_unix();
+    let now = state.clock.now();
     let ttl = state.config.device.ttl.as_secs();
     let interval = state.config.device.interval.as_secs();
     let (device_code, entry) = state.devices.start(
@@ -79,7 +82,8 @@ pub(crate) fn device_code_grant(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let device_code = params.require("device_code")?;
-    let now = state.clock.now_unix();
+    let instant = state.clock.now();
+    let now = unix_seconds(instant);
     let rules = PollRules {
         auto_approve_after_polls: state.config.device.auto_approve_after_polls,
         enforce_interval: true,
@@ -90,7 +94,7 @@ pub(crate) fn device_code_grant(
             e.kind == DeviceKind::Rfc8628 && e.client_id == client.client_id
         })
         .map_err(poll_error)?;
-    grant_for_device(state, client, &entry, now)
+    grant_for_device(state, client, &entry, instant)
 }
 
 fn poll_error(error: PollError) -> OAuthError {
@@ -120,14 +124,15 @@ fn grant_for_device(
     state: &ServerState,
     client: &ClientConfig,
     entry: &DeviceEntry,
-    now: u64,
+    instant: SystemTime,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = unix_seconds(instant);
     let auth_time = entry.approved_at.unwrap_or(now);
     let sub = state.config.user.sub.clone();
-    let lifetime = Lifetime::access(state, client, now);
+    let lifetime = Lifetime::access(state, client, instant);
     let refresh_exp = state
         .refresh_allowed(client, &entry.scope)
-        .then(|| now.saturating_add(state.refresh_rules(client).ttl));
+        .then(|| expiry_after(instant, state.refresh_rules(client).ttl));
     let family = state.store.insert_family(
         new_family(
             &client.client_id,

@@ -34,7 +34,7 @@ pub(crate) async fn observe(
 ) -> Response {
     let endpoint = EndpointKind::classify(request.uri().path(), state.control_prefix());
     if endpoint == EndpointKind::Control {
-        return next.run(request).await;
+        return super::control::answer::json_errors(next.run(request).await).await;
     }
     let event = Event {
         seq: 0,
@@ -103,7 +103,7 @@ pub(crate) async fn observe(
                 // Never answer.
                 FaultAction::Hang => {
                     rec.unanswered();
-                    state.shutdown.wait().await;
+                    until_shutdown_or_gone(&state, connection.as_ref()).await;
                     return unanswered(rec, connection).await;
                 }
                 FaultAction::Drop => {
@@ -123,7 +123,9 @@ pub(crate) async fn observe(
                     // shutdown grace).
                     tokio::select! {
                         () = tokio::time::sleep(d.0) => {}
-                        () = state.shutdown.wait() => return unanswered(rec, connection).await,
+                        () = until_shutdown_or_gone(&state, connection.as_ref()) => {
+                            return unanswered(rec, connection).await;
+                        }
                     }
                     next.run(request).await
                 }
@@ -156,7 +158,7 @@ pub(crate) async fn observe(
         rec.absorb(&response);
         rec.unanswered();
         drop(response);
-        state.shutdown.wait().await;
+        until_shutdown_or_gone(&state, connection.as_ref()).await;
         return unanswered(rec, connection).await;
     }
     let response = note_issued(endpoint, response, &mut rec.event().details).await;
@@ -194,6 +196,18 @@ fn injected_oauth_error(e: &OAuthErrorAction, headers: &HeaderMap) -> Response {
 
 /// End a request without a response: record its event (if not yet recorded) and close its
 /// connection. Never returns; the connection task drops this future.
+/// A wait the server imposes ends at shutdown, or when the client closes its side of the
+/// connection (it is gone, or at least sends nothing more).
+async fn until_shutdown_or_gone(state: &ServerState, connection: Option<&ConnectionControl>) {
+    match connection {
+        Some(c) => tokio::select! {
+            () = state.shutdown.wait() => {}
+            () = c.peer_closed() => {}
+        },
+        None => state.shutdown.wait().await,
+    }
+}
+
 async fn unanswered(mut rec: Recorder, connection: Option<ConnectionControl>) -> Response {
     rec.unanswered();
     if let Some(c) = connection {
@@ -333,16 +347,103 @@ async fn buffered(request: Request) -> Result<Request, Response> {
 
 async fn buffer_body(request: Request) -> Result<(axum::http::request::Parts, Bytes), Response> {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-        let error = OAuthError::invalid_request(format!(
-            "the request body is larger than {} KiB (or was cut off)",
-            BODY_LIMIT / 1024
-        ));
-        let mut response = error.clone().into_response();
-        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        response
-    })?;
+    let bytes = read_body(body).await.map_err(BodyFailure::into_response)?;
     Ok((parts, bytes))
+}
+
+/// How much of an oversized body is read and thrown away so that the connection can carry
+/// the next request; a larger one ends the connection (`Connection: close`).
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFailure {
+    /// Over [`BODY_LIMIT`]; `drained`: read to its end (up to [`DRAIN_LIMIT`]), so the
+    /// connection stays usable.
+    TooLarge { drained: bool },
+    /// No byte for the body read timeout.
+    TimedOut,
+    /// The client went away in the middle of it (or sent a broken chunked body).
+    CutOff,
+}
+
+impl BodyFailure {
+    fn into_response(self) -> Response {
+        let (status, text, keep) = match self {
+            Self::TooLarge { drained } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+                drained,
+            ),
+            Self::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body stopped arriving (body read timeout)".to_owned(),
+                false,
+            ),
+            Self::CutOff => (
+                StatusCode::BAD_REQUEST,
+                "the request body was cut off".to_owned(),
+                false,
+            ),
+        };
+        let mut response = OAuthError::invalid_request(text).into_response();
+        *response.status_mut() = status;
+        let connection = if keep { "keep-alive" } else { "close" };
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static(connection));
+        response
+    }
+}
+
+/// Read a body of at most [`BODY_LIMIT`]; drain a larger one up to [`DRAIN_LIMIT`].
+async fn read_body(mut body: Body) -> Result<Bytes, BodyFailure> {
+    use axum::body::HttpBody as _;
+    let declared = body
+        .size_hint()
+        .exact()
+        .and_then(|n| usize::try_from(n).ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return Err(BodyFailure::TooLarge { drained: false });
+    }
+    let mut data = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| {
+            if is_read_timeout(&e) {
+                BodyFailure::TimedOut
+            } else {
+                BodyFailure::CutOff
+            }
+        })?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(chunk.len());
+        if seen <= BODY_LIMIT {
+            data.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            return Err(BodyFailure::TooLarge { drained: false });
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(BodyFailure::TooLarge { drained: true });
+    }
+    Ok(Bytes::from(data))
+}
+
+/// Whether a body error is the body read timeout (see [`crate::serve::serve_connection`]).
+fn is_read_timeout(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The fields of a token-like request body that events and fault rules use.

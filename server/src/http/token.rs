@@ -10,6 +10,7 @@ use super::client_auth::{self, ClientAuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
+use crate::base::clock::{expiry_after, unix_seconds};
 use crate::base::config::{ClientConfig, GrantType};
 use crate::base::policy::{self, ScopeSet};
 use crate::domain::store::{CodeRecord, RedeemError, RefreshError, new_family};
@@ -119,14 +120,15 @@ fn authorization_code(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
-    let now = state.clock.now_unix();
-    let lifetime = Lifetime::access(state, client, now);
+    let instant = state.clock.now();
+    let now = unix_seconds(instant);
+    let lifetime = Lifetime::access(state, client, instant);
     let rules = state.refresh_rules(client);
     let check = |record: &CodeRecord| check_code(client, record, params);
     let make_family = |record: &CodeRecord| {
         let refresh_exp = state
             .refresh_allowed(client, &record.scope)
-            .then(|| now.saturating_add(rules.ttl));
+            .then(|| expiry_after(instant, rules.ttl));
         new_family(
             &record.client_id,
             &record.sub,
@@ -230,8 +232,9 @@ fn client_credentials(
         Some(s) => requested_scope(client, Some(s))?,
         None => ScopeSet::from_tokens(client.scopes.iter().cloned()),
     };
-    let now = state.clock.now_unix();
-    let lifetime = Lifetime::access(state, client, now);
+    let instant = state.clock.now();
+    let now = unix_seconds(instant);
+    let lifetime = Lifetime::access(state, client, instant);
     let family = state.store.client_credentials_family(
         &client.client_id,
         &scope.to_string(),
@@ -260,7 +263,7 @@ fn refresh_token(
     details: &mut EventDetails,
 ) -> Result<TokenResponse, TokenFailure> {
     let token = params.require("refresh_token")?;
-    let now = state.clock.now_unix();
+    let instant = state.clock.now();
     // Check a narrowed scope before the token is used, so a bad request does not consume it.
     let scope_param = params
         .get("scope")
@@ -288,13 +291,13 @@ fn refresh_token(
             Some(requested)
         }
     };
-    let lifetime = Lifetime::access(state, client, now);
+    let lifetime = Lifetime::access(state, client, instant);
     let refreshed = state
         .store
         .use_refresh_token(
             token,
             &client.client_id,
-            now,
+            instant,
             state.refresh_rules(client),
             lifetime.expires_at,
         )

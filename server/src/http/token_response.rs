@@ -1,11 +1,14 @@
 //! Minting a token response: access token, optional refresh token, optional ID token.
 
+use std::time::SystemTime;
+
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{OAuthError, no_store};
+use crate::base::clock::{expiry_after, unix_seconds};
 use crate::base::config::ClientConfig;
 use crate::base::policy::ScopeSet;
 use crate::base::random;
@@ -38,7 +41,8 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-/// When an access token is issued and when it expires (Unix seconds, server clock).
+/// When an access token is issued and when it expires (Unix seconds, server clock), and the
+/// `expires_in` it is announced with.
 ///
 /// A handler decides it *before* it touches the store, so that the grant record is created
 /// (or extended) with the token's real lifetime in the same step: see
@@ -47,23 +51,29 @@ impl IntoResponse for TokenResponse {
 pub(crate) struct Lifetime {
     /// `iat`.
     pub issued_at: u64,
-    /// `exp`.
+    /// `exp`: the precise issue instant + the lifetime, rounded up (see
+    /// [`expiry_after`](crate::base::clock::expiry_after)), so that the token lives at least its
+    /// `expires_in`.
     pub expires_at: u64,
+    /// `expires_in`: the lifetime in seconds.
+    pub ttl: u64,
 }
 
 impl Lifetime {
     /// An access token of `client` issued at `now`, with the client's (or the server's)
     /// lifetime. Saturating: no configuration or clock setting can overflow it.
-    pub(crate) fn access(state: &ServerState, client: &ClientConfig, now: u64) -> Self {
+    pub(crate) fn access(state: &ServerState, client: &ClientConfig, now: SystemTime) -> Self {
+        let ttl = state.access_ttl(client);
         Self {
-            issued_at: now,
-            expires_at: now.saturating_add(state.access_ttl(client)),
+            issued_at: unix_seconds(now),
+            expires_at: expiry_after(now, ttl),
+            ttl,
         }
     }
 
     /// `expires_in`: the lifetime in seconds.
     pub(crate) fn seconds(self) -> u64 {
-        self.expires_at.saturating_sub(self.issued_at)
+        self.ttl
     }
 }
 
@@ -96,6 +106,7 @@ pub(crate) fn mint(
     let Lifetime {
         issued_at: now,
         expires_at: exp,
+        ..
     } = request.lifetime;
     let mut user_claims = user_claims(state, request.scope);
     // Profile claims about the user (e.g. OpenAI's account claims) go into both tokens.
@@ -114,6 +125,7 @@ pub(crate) fn mint(
         scope: request.scope.to_string(),
         iat: now,
         exp,
+        nbf: None,
         jti: random::random_id("at_"),
         sid: request.family.to_string(),
         extra: profile_claims,

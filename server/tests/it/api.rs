@@ -80,7 +80,12 @@ async fn expiry_follows_the_virtual_clock_at_once() {
 #[tokio::test]
 async fn the_expiry_description_counts_whole_seconds() {
     let server = spawn().await;
-    server.handle.clock().freeze().expect("virtual clock");
+    let clock = server.handle.clock();
+    clock.freeze().expect("virtual clock");
+    // Issued at a whole second, the token's `exp` is exactly issue + 3600 s (from a
+    // fractional instant it is rounded up, see `hardening.rs`).
+    let whole = std::time::UNIX_EPOCH + Duration::from_secs(clock.now_unix());
+    clock.set(whole).expect("virtual clock");
     let token = service_access(&server).await;
     let description = |response: reqwest::Response| {
         header(&response, "www-authenticate").expect("WWW-Authenticate")

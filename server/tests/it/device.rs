@@ -186,9 +186,10 @@ async fn device_flow_expires_and_is_bound_to_its_client() {
         .expect("send");
     // fauxauth-agent is not registered in this configuration.
     assert_eq!(response.status(), 401);
+    // One second more than the lifetime: `exp` is rounded up from the issue instant.
     server
         .clock()
-        .advance(Duration::from_secs(15 * 60))
+        .advance(Duration::from_secs(15 * 60 + 1))
         .expect("virtual clock");
     let (status, body) = poll(&server, &start["device_code"]).await;
     assert_eq!(

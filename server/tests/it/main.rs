@@ -8,6 +8,7 @@ mod control;
 mod dashboard;
 mod device;
 mod discovery;
+mod hardening;
 mod helpers;
 mod openai;
 mod redirects;

@@ -700,9 +700,10 @@ async fn codex_device_manual_approval_denial_and_expiry() {
     assert_eq!(body["error"]["code"], "deviceauth_denied");
 
     let late = codex_usercode(&server).await;
+    // One second more than the lifetime: `exp` is rounded up from the issue instant.
     server
         .clock()
-        .advance(Duration::from_secs(15 * 60))
+        .advance(Duration::from_secs(15 * 60 + 1))
         .expect("virtual clock");
     let response = codex_poll(&server, &late).await;
     assert_eq!(response.status(), 400);
@@ -1018,9 +1019,10 @@ async fn refresh_failure_events_say_expired_reused_or_revoked() {
     assert_eq!(json_refresh(&server, &rt(&revoked)).await.status(), 401);
 
     let expired = rt(&login(&server).await);
+    // One second more than the lifetime: `exp` is rounded up from the issue instant.
     server
         .clock()
-        .advance(Duration::from_secs(3600))
+        .advance(Duration::from_secs(3601))
         .expect("virtual clock");
     assert_eq!(json_refresh(&server, &expired).await.status(), 401);
 

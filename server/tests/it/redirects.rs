@@ -7,7 +7,7 @@ use crate::helpers::{TestServer, header, location, location_params, pkce, spawn_
 
 const REGISTERED: &str = "http://127.0.0.1:8765/cb";
 
-async fn server(mode: &str) -> TestServer {
+pub(crate) async fn server(mode: &str) -> TestServer {
     spawn_yaml(&format!(
         "redirect_matching: {mode}\nclients:\n  - client_id: app\n    redirect_uris: [\"{REGISTERED}\"]\n    scopes: [openid, model.request]\n"
     ))
@@ -15,7 +15,7 @@ async fn server(mode: &str) -> TestServer {
 }
 
 /// Whether authorize accepts `redirect_uri`; if so, also check the code exchange with it.
-async fn accepts(server: &TestServer, redirect_uri: &str) -> bool {
+pub(crate) async fn accepts(server: &TestServer, redirect_uri: &str) -> bool {
     let p = pkce();
     let response = server
         .authorize(&[

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::types::ServerConfig;
-use crate::base::yaml::{self, PathIssue, YamlError};
+use crate::base::yaml::{self, FieldPath, PathIssue, YamlError};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +28,13 @@ pub enum ConfigError {
 impl ServerConfig {
     /// Read, parse and validate a YAML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_yaml(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        let text = yaml::utf8_text(bytes, &origin)?;
+        Self::from_yaml(&text, &origin)
     }
 
     /// Parse and validate YAML text; `origin` names it in errors.
@@ -42,9 +44,20 @@ impl ServerConfig {
         } else {
             yaml::parse(text, origin)?
         };
-        match config.validate().into_iter().next() {
-            Some(issue) => Err(yaml::locate(text, origin, &issue).into()),
-            None => Ok(config),
+        if let Some(issue) = config.validate().into_iter().next() {
+            return Err(yaml::locate(text, origin, &issue).into());
         }
+        // The key file is read at start; a missing or unreadable one is named here, at its
+        // line, rather than later without a position.
+        if let Some(path) = &config.signing_key_file
+            && let Err(e) = std::fs::File::open(path)
+        {
+            let issue = PathIssue::new(
+                FieldPath::root().key("signing_key_file"),
+                format!("cannot read {}: {e}", path.display()),
+            );
+            return Err(yaml::locate(text, origin, &issue).into());
+        }
+        Ok(config)
     }
 }

@@ -16,7 +16,7 @@ pub use crate::base::policy::{PkceMethod, RedirectMatching};
 pub use builtin::*;
 pub use load::ConfigError;
 pub use types::*;
-pub use validate::MAX_LIFETIME;
+pub use validate::{MAX_LIFETIME, MAX_READ_TIMEOUT};
 
 #[cfg(test)]
 mod tests;

@@ -221,6 +221,31 @@ pub struct ServerConfig {
     pub control: ControlConfig,
     /// How `/oauth/authorize` approves: `auto` (headless) or `interactive` (a form).
     pub approval: crate::base::config::ApprovalMode,
+    /// Socket read timeouts of the HTTP server.
+    pub http: HttpConfig,
+}
+
+/// Socket read timeouts: a client that stops sending in the middle of a request is
+/// disconnected instead of holding a connection (and a file descriptor) for ever.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// How long a client may take to send a whole request head (HTTP/1); an idle
+    /// keep-alive connection is closed after this long without a new request.
+    pub header_read_timeout: DurationValue,
+    /// How long a request body may go without a byte arriving; then the server answers
+    /// `408` and closes the connection.
+    pub body_read_timeout: DurationValue,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DurationValue::secs(10),
+            body_read_timeout: DurationValue::secs(30),
+        }
+    }
 }
 
 /// How the model API (`/v1/responses`, `/v1/models`, `/backend-api/codex/responses`) answers
@@ -352,6 +377,7 @@ impl Default for ServerConfig {
             device: DeviceConfig::default(),
             control: ControlConfig::default(),
             approval: crate::base::config::ApprovalMode::Auto,
+            http: HttpConfig::default(),
         }
     }
 }

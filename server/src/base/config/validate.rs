@@ -33,6 +33,15 @@ impl ServerConfig {
             }
         }
         issues.extend(validate_control(&self.control, &root.key("control")));
+        let timeouts = [
+            ("header_read_timeout", &self.http.header_read_timeout),
+            ("body_read_timeout", &self.http.body_read_timeout),
+        ];
+        for (key, value) in timeouts {
+            if let Err(msg) = check_read_timeout(value) {
+                issues.push(PathIssue::new(root.key("http").key(key), msg));
+            }
+        }
         if let Some(clients) = &self.clients {
             if clients.is_empty() {
                 issues.push(PathIssue::new(
@@ -209,4 +218,21 @@ fn validate_client(client: &ClientConfig, require_https: bool, at: &FieldPath) -
         }
     }
     issues
+}
+
+/// The longest socket read timeout accepted: one hour.
+pub const MAX_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Check a socket read timeout: more than zero, at most [`MAX_READ_TIMEOUT`] (milliseconds
+/// allowed: these are not token lifetimes).
+fn check_read_timeout(value: &DurationValue) -> Result<(), String> {
+    if value.0.is_zero() {
+        return Err("must be more than 0s (a read timeout of zero would close every connection); write e.g. \"10s\"".to_owned());
+    }
+    if value.0 > MAX_READ_TIMEOUT {
+        return Err(format!(
+            "is too long ({value}): read timeouts are at most 1h; write e.g. \"30s\""
+        ));
+    }
+    Ok(())
 }

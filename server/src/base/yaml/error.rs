@@ -34,6 +34,9 @@ impl YamlError {
 pub(super) fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position>, String) {
     use serde_saphyr::Error as E;
     let position = err.location().and_then(position_of);
+    if let E::Budget { breach, .. } = err {
+        return (position, budget_message(breach));
+    }
     let Some(root) = tree(text) else {
         // Not valid YAML: a syntax error. The commonest cause is an unclosed `{` or `[`,
         // which the parser reports lines later, at whatever it could not fit in.
@@ -136,6 +139,7 @@ pub(super) fn explain(text: &str, err: &serde_saphyr::Error) -> (Option<Position
             };
             at_value(format!("expected {}, {found}", structure(expected)))
         }
+        E::Budget { breach, .. } => budget_message(breach),
         E::Message { msg, .. } if msg.contains("did not match any variant of untagged enum") => {
             at_value(match &found {
                 Some(t) => format!("`{t}` is not a valid value here"),
@@ -453,4 +457,37 @@ pub(super) fn unclosed_bracket(text: &str) -> Option<Bracket> {
         at,
         wrong_close: None,
     })
+}
+
+/// What a parser limit that was hit means, in the user's terms: which limit, its value, and
+/// what to do (the position is the error's own).
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limits = serde_saphyr::Budget::default();
+    let (what, count, limit) = match breach {
+        B::Nodes { nodes } => (
+            "values (scalars, lists and mappings)",
+            *nodes,
+            limits.max_nodes,
+        ),
+        B::Events { events } => ("parser events", *events, limits.max_events),
+        B::Aliases { aliases } => ("aliases (*name)", *aliases, limits.max_aliases),
+        B::Anchors { anchors } => ("anchors (&name)", *anchors, limits.max_anchors),
+        B::Depth { depth } => ("levels of nesting", *depth, limits.max_depth),
+        B::Documents { documents } => ("documents (---)", *documents, limits.max_documents),
+        B::ScalarBytes { total_scalar_bytes } => (
+            "bytes of text in values",
+            *total_scalar_bytes,
+            limits.max_total_scalar_bytes,
+        ),
+        B::MergeKeys { merge_keys } => ("merge keys (<<)", *merge_keys, limits.max_merge_keys),
+        other => {
+            return format!(
+                "the file is too large or too deeply nested for the YAML parser's safety limits ({other:?}); a fauxauth file is small: check that this is the right file"
+            );
+        }
+    };
+    format!(
+        "the file has more than {limit} {what} (the parser's safety limit; {count} counted when it stopped here); a fauxauth file is small: check that this is the right file"
+    )
 }

@@ -6,15 +6,17 @@
 //! path is looked up in it.
 //!
 //! Split by job: [`path`] (positions, paths, issues), `tree` (the positioned document),
-//! `error` (errors in a user's words); the entry points are here.
+//! `error` (errors in a user's words), `input` (what is refused before parsing); the entry points are here.
 
 mod error;
+mod input;
 mod path;
 mod tree;
 
 use serde::de::DeserializeOwned;
 
 pub use error::YamlError;
+pub use input::utf8_text;
 pub use path::{FieldPath, PathIssue, Position};
 pub(crate) use tree::locate_path;
 
@@ -29,6 +31,13 @@ use error::unclosed_bracket;
 /// mapping a required key is missing from (at its first line), the bracket that was never
 /// closed — not the parser's or serde's internals.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
+    if let Some((position, message)) = input::unknown_tag(text) {
+        return Err(YamlError {
+            origin: origin.to_owned(),
+            position: Some(position),
+            message,
+        });
+    }
     serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
         let (position, message) = explain(text, &err);
         YamlError {

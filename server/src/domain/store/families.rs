@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
@@ -215,10 +216,13 @@ impl Store {
         &self,
         token: &str,
         client_id: &str,
-        now: u64,
+        instant: SystemTime,
         rules: RefreshRules,
         access_expires_at: u64,
     ) -> Result<Refreshed, RefreshError> {
+        // Judged on whole seconds: `now >= expires_at` is the precise `instant >= expires_at`
+        // for a whole-second `expires_at`; a new token's expiry is rounded up from `instant`.
+        let now = crate::base::clock::unix_seconds(instant);
         let (id, generation) = self
             .parse_refresh_token(token)
             .ok_or(RefreshError::Unknown)?;
@@ -251,7 +255,7 @@ impl Store {
         let rotated = rules.rotation && !within_grace;
         if rotated {
             family.generation = current + 1;
-            let expires_at = now.saturating_add(rules.ttl);
+            let expires_at = crate::base::clock::expiry_after(instant, rules.ttl);
             family.refresh = Some(RefreshState {
                 expires_at,
                 rotated_at: now,

@@ -3,6 +3,11 @@ use crate::base::policy::ScopeSet;
 use proptest::prelude::*;
 use std::sync::Barrier;
 
+/// The instant `s` whole Unix seconds.
+fn secs(s: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)
+}
+
 const RULES: RefreshRules = RefreshRules {
     rotation: true,
     reuse_grace: 0,
@@ -20,19 +25,19 @@ fn rotation_then_reuse_revokes_the_family() {
     let store = Store::new();
     let (id, rt0) = family_with_refresh(&store);
     let first = store
-        .use_refresh_token(&rt0, "c", 10, RULES, 0)
+        .use_refresh_token(&rt0, "c", secs(10), RULES, 0)
         .expect("rotates");
     assert!(first.rotated);
     assert_ne!(first.refresh_token, rt0);
     assert_eq!(
         store
-            .use_refresh_token(&rt0, "c", 11, RULES, 0)
+            .use_refresh_token(&rt0, "c", secs(11), RULES, 0)
             .map(|r| r.family),
         Err(RefreshError::Reused(id))
     );
     assert_eq!(
         store
-            .use_refresh_token(&first.refresh_token, "c", 12, RULES, 0)
+            .use_refresh_token(&first.refresh_token, "c", secs(12), RULES, 0)
             .map(|r| r.family),
         Err(RefreshError::Revoked(id))
     );
@@ -48,14 +53,14 @@ fn grace_accepts_the_previous_token_briefly() {
         ..RULES
     };
     store
-        .use_refresh_token(&rt0, "c", 10, rules, 0)
+        .use_refresh_token(&rt0, "c", secs(10), rules, 0)
         .expect("rotates");
     let again = store
-        .use_refresh_token(&rt0, "c", 14, rules, 0)
+        .use_refresh_token(&rt0, "c", secs(14), rules, 0)
         .expect("grace");
     assert!(again.within_grace);
     assert!(!again.rotated);
-    let late = store.use_refresh_token(&rt0, "c", 30, rules, 0);
+    let late = store.use_refresh_token(&rt0, "c", secs(30), rules, 0);
     assert!(matches!(late, Err(RefreshError::Reused(_))));
 }
 
@@ -66,7 +71,7 @@ fn forged_and_foreign_tokens_are_unknown() {
     let other = Store::new();
     assert_eq!(
         other
-            .use_refresh_token(&rt0, "c", 1, RULES, 0)
+            .use_refresh_token(&rt0, "c", secs(1), RULES, 0)
             .map(|r| r.family),
         Err(RefreshError::Unknown)
     );
@@ -74,7 +79,7 @@ fn forged_and_foreign_tokens_are_unknown() {
     assert_eq!(store.parse_refresh_token(&forged), None);
     assert_eq!(
         store
-            .use_refresh_token(&rt0, "other-client", 1, RULES, 0)
+            .use_refresh_token(&rt0, "other-client", secs(1), RULES, 0)
             .map(|r| r.family),
         Err(RefreshError::WrongClient)
     );
@@ -86,7 +91,7 @@ fn expired_refresh_token_is_refused() {
     let (_, rt0) = family_with_refresh(&store);
     assert_eq!(
         store
-            .use_refresh_token(&rt0, "c", 1000, RULES, 0)
+            .use_refresh_token(&rt0, "c", secs(1000), RULES, 0)
             .map(|r| r.family),
         Err(RefreshError::Expired)
     );
@@ -278,7 +283,7 @@ fn a_refresh_keeps_the_grant_as_long_as_the_access_token_it_issues() {
         ..RULES
     };
     store
-        .use_refresh_token(&rt0, "c", 990, rules, 990 + 3600)
+        .use_refresh_token(&rt0, "c", secs(990), rules, 990 + 3600)
         .expect("refresh");
     store.prune(1000 + 60);
     assert!(!store.is_access_revoked(&id.to_string(), "jti"));
@@ -392,7 +397,7 @@ proptest! {
             let (store, barrier, rt0) = (store.clone(), barrier.clone(), rt0.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                store.use_refresh_token(&rt0, "c", 10, rules, 0)
+                store.use_refresh_token(&rt0, "c", secs(10), rules, 0)
             })
         }).collect::<Vec<_>>().into_iter().map(|h| h.join().expect("thread")).collect();
         let wins = results.iter().filter(|r| r.as_ref().is_ok_and(|r| !r.within_grace)).count();

@@ -69,7 +69,7 @@ pub(crate) async fn usercode(State(state): State<AppState>, body: Bytes) -> Resp
             "this client is not registered for authorization_code, which device login ends with",
         ));
     }
-    let now = state.clock.now_unix();
+    let now = state.clock.now();
     let device = &state.config.device;
     let ttl = device.ttl.as_secs();
     let interval = device.interval.as_secs();
@@ -107,7 +107,8 @@ pub(crate) async fn token(State(state): State<AppState>, body: Bytes) -> Respons
         (Ok(d), Ok(u)) => (d, normalise_user_code(u)),
         (Err(e), _) | (_, Err(e)) => return bad_request(e),
     };
-    let now = state.clock.now_unix();
+    let instant = state.clock.now();
+    let now = crate::base::clock::unix_seconds(instant);
     let rules = PollRules {
         auto_approve_after_polls: state.config.device.auto_approve_after_polls,
         enforce_interval: false,
@@ -132,7 +133,7 @@ pub(crate) async fn token(State(state): State<AppState>, body: Bytes) -> Respons
         None,
         state.config.user.sub.clone(),
         entry.approved_at.unwrap_or(now),
-        now.saturating_add(state.config.code_ttl.as_secs()),
+        crate::base::clock::expiry_after(instant, state.config.code_ttl.as_secs()),
     );
     let code = state.store.insert_code(record, now);
     (

@@ -77,7 +77,7 @@ pub(crate) fn token_exchange(
             "subject_token was issued to another client",
         ));
     }
-    if state.clock.now_unix() >= claims.exp {
+    if crate::base::clock::expired_for(state.clock.now(), claims.exp).is_some() {
         return Err(OAuthError::invalid_grant("subject_token has expired"));
     }
     // The key does not expire: its grant is kept (never pruned) until it is revoked.
