@@ -19,6 +19,7 @@ pub(crate) mod landing;
 pub(crate) mod openai;
 pub(crate) mod page;
 pub(crate) mod params;
+pub(crate) mod request_facts;
 pub(crate) mod revoke;
 pub(crate) mod stream;
 pub(crate) mod token;
