@@ -92,6 +92,9 @@ const FauxauthTimeline = (() => {
   function render({ events, now, families: container, axis, empty, nowLabel = "now", highlight = [] }) {
     const groups = families(events);
     const hot = new Set(highlight.map(Number));
+    // The access tokens that highlighted events presented are highlighted too (the bar that
+    // ran out, beside the call that hit it).
+    const hotTokens = new Set(events.filter((e) => hot.has(e.seq) && e.presented_access).map((e) => e.presented_access));
     let t0 = Infinity;
     let t1 = now;
     for (const g of groups) {
@@ -142,7 +145,7 @@ const FauxauthTimeline = (() => {
             el(
               "div",
               {
-                class: "bar" + (expired ? " expired" : "") + (hot.has(tok.seq) ? " highlight" : ""),
+                class: "bar" + (expired ? " expired" : "") + (hot.has(tok.seq) || hotTokens.has(tok.hash) ? " highlight" : ""),
                 "data-kind": "access",
                 "data-token": tok.hash,
                 "data-grant": tok.grant,
@@ -167,7 +170,8 @@ const FauxauthTimeline = (() => {
           if (row < 0) row = rowEnds.length < 12 ? rowEnds.length : rowEnds.indexOf(Math.min(...rowEnds));
           rowEnds[row] = pos;
           const attrs = {
-            class: "mark" + (hot.has(m.e.seq) ? " highlight" : ""),
+            // Near the right edge the label goes to the left of its dot, so it stays inside.
+            class: "mark" + (pos > 80 ? " flip" : "") + (hot.has(m.e.seq) ? " highlight" : ""),
             "data-kind": m.kind,
             "data-seq": String(m.e.seq),
             style: `left:${x(m.t)};top:${row * 22}px`,
