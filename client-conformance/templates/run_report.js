@@ -17,6 +17,7 @@ for (const box of document.querySelectorAll(".timeline[data-events]")) {
     axis: box.querySelector(".axis"),
     empty: box.querySelector(".timeline-empty"),
     nowLabel: "end",
+    origin: Number(box.dataset.start),
     highlight: (box.dataset.highlight || "").split(" ").filter(Boolean).map(Number),
   });
 }

@@ -11,6 +11,8 @@
 //   empty      optional element shown when there is nothing to draw
 //   nowLabel   optional label of the "now" line (default "now")
 //   highlight  optional array of event sequence numbers to emphasise (class "highlight")
+//   origin     optional virtual time (Unix ms) the axis counts from: ticks read "+1h05m"
+//              instead of the time of day
 "use strict";
 
 const FauxauthTimeline = (() => {
@@ -89,7 +91,18 @@ const FauxauthTimeline = (() => {
     return [...groups.values()].filter((g) => g.tokens.length || g.marks.length);
   }
 
-  function render({ events, now, families: container, axis, empty, nowLabel = "now", highlight = [] }) {
+  // A duration as the axis shows it: +45s, +12m30s, +1h05m, −1m20s.
+  function offset(ms) {
+    const sign = ms < 0 ? "−" : "+";
+    const s = Math.round(Math.abs(ms) / 1000);
+    const h = Math.floor(s / 3600);
+    const m = Math.floor(s / 60) % 60;
+    if (h) return `${sign}${h}h${String(m).padStart(2, "0")}m`;
+    if (m) return `${sign}${m}m${String(s % 60).padStart(2, "0")}s`;
+    return `${sign}${s}s`;
+  }
+
+  function render({ events, now, families: container, axis, empty, nowLabel = "now", highlight = [], origin }) {
     const groups = families(events);
     const hot = new Set(highlight.map(Number));
     // The access tokens that highlighted events presented are highlighted too (the bar that
@@ -123,7 +136,7 @@ const FauxauthTimeline = (() => {
     const ticks = [];
     for (let i = 0; i <= 5; i++) {
       const t = t0 + ((t1 - t0) * i) / 5;
-      ticks.push(el("span", { class: i === 5 ? "tick last" : "tick", style: `left:${x(t)}` }, hms(t)));
+      ticks.push(el("span", { class: i === 5 ? "tick last" : "tick", style: `left:${x(t)}` }, origin === undefined ? hms(t) : offset(t - origin)));
     }
     ticks.push(el("span", { class: "tick now-tick", style: `left:${x(now)}` }, nowLabel));
     axis.replaceChildren(...ticks);

@@ -1,5 +1,6 @@
 //! The HTML report: one self-contained page (no network, no external files) with the
-//! verdict, every scenario with its steps and expectations (met or not, expected vs actual),
+//! verdict, every scenario (failed ones first) with its steps and expectations (met or not,
+//! expected vs actual),
 //! and per scenario a timeline of its event log on the virtual clock, drawn in the browser by
 //! the dashboard's own timeline script ([`fauxauth_server::assets::TIMELINE_JS`]).
 //!
@@ -44,12 +45,14 @@ pub enum HtmlReportError {
 
 /// The report as one self-contained HTML page.
 pub fn render(report: &RunReport, info: &RunInfo) -> Result<String, HtmlReportError> {
-    let scenarios = report
+    let mut scenarios = report
         .results
         .iter()
         .enumerate()
         .map(|(i, r)| scenario_view(i, r))
         .collect::<Result<Vec<_>, _>>()?;
+    // Failed scenarios first (what the reader came for), each group in file order.
+    scenarios.sort_by_key(|s| s.passed);
     let failed = report.failed();
     let page = RunReportPage {
         passed: report.passed(),
@@ -103,7 +106,9 @@ struct ScenarioView<'a> {
     events_json: String,
     /// The event log as lines (for the table under the timeline).
     event_lines: Vec<String>,
-    /// Virtual time of the last event, Unix milliseconds: the timeline's right edge.
+    /// Virtual time of the first event, Unix milliseconds: the axis counts from it.
+    start_ms: u64,
+    /// Virtual time of the last event, Unix milliseconds: the timeline's "end" line.
     end_ms: u64,
     /// Sequence numbers of the events the failures name, space-separated.
     highlight: String,
@@ -123,6 +128,8 @@ struct CheckView {
     met: bool,
     expected: String,
     actual: String,
+    /// A met expectation whose `actual` is the step's calls, already shown on the step's row.
+    as_above: bool,
     events: Vec<String>,
 }
 
@@ -164,6 +171,7 @@ fn scenario_view(
                 met: true,
                 expected: m.expected.clone(),
                 actual: m.actual.clone(),
+                as_above: false,
                 events: Vec::new(),
             },
         );
@@ -175,9 +183,15 @@ fn scenario_view(
                 met: false,
                 expected: f.expected.clone(),
                 actual: f.actual.clone(),
+                as_above: false,
                 events: f.events.clone(),
             },
         );
+    }
+    for step in steps.values_mut() {
+        for check in &mut step.checks {
+            check.as_above = check.met && !step.calls.is_empty() && check.actual == step.calls;
+        }
     }
     let start_ms = result.events.first().map_or(0, |e| e.virtual_time_ms);
     let end_ms = result
@@ -197,6 +211,7 @@ fn scenario_view(
         run_checks,
         events_json: serde_json::to_string(&result.events)?,
         event_lines: result.events.iter().map(|e| e.line(start_ms)).collect(),
+        start_ms,
         end_ms,
         highlight: highlighted(result)
             .iter()
