@@ -168,11 +168,10 @@ fn attribute(html: &str, from: usize, name: &str) -> String {
     let end = start + html[start..].find('"').expect("a closing quote");
     html[start..end]
         .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
         .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
 }
 
 #[test]
