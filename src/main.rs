@@ -163,6 +163,10 @@ struct RunArgs {
     /// Also write a JSON report (with every event) here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write a self-contained HTML report here: the verdict, each scenario's steps and
+    /// expectations, and its timeline on the virtual clock.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -407,7 +411,31 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         let json = report::json::render(&report).context("cannot render the JSON report")?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(path) = &args.html {
+        let info = report::html::RunInfo {
+            command: command_line(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            finished: std::time::SystemTime::now(),
+        };
+        let html = report::html::render(&report, &info).context("cannot render the HTML report")?;
+        std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(report.passed())
+}
+
+/// The command line as typed, for the HTML report (`fauxauth run ...`; arguments with spaces
+/// quoted).
+fn command_line() -> String {
+    std::iter::once("fauxauth".to_owned())
+        .chain(std::env::args().skip(1).map(|a| {
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                format!("{a:?}")
+            } else {
+                a
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -22,7 +22,11 @@
 //! - `external/`: running your own client program and judging it by the event log:
 //!   `environment.rs` (its `FAUXAUTH_*` variables), `spawn.rs` (`sh -c`, its process group),
 //!   `judge.rs` (its exit, output and the run's `expect`).
-//! - [`report`]: terminal, JSON and JUnit XML reports of [`scenario::records`].
+//! - [`report`]: terminal, JSON, JUnit XML and HTML reports of [`scenario::records`]. The
+//!   HTML one (`html.rs`) renders `templates/run_report.html` (askama), which extends
+//!   `templates/layout.html`, the harness's one page layout (blocks `title`, `head`,
+//!   `content`; its style `layout.css` inlined), and draws its timelines with the server's
+//!   `fauxauth_server::assets::TIMELINE_JS`.
 //! - [`loadtest`]: `fauxauth load`, many simulated agents refreshing tokens under
 //!   concurrency: `options.rs`, `target.rs` (in-process server or `--target`), `agent.rs`,
 //!   `stats.rs`, `tap.rs`, `rss.rs`, `results.rs` (the JSON contract), `output.rs` (terminal,

@@ -45,7 +45,8 @@
 //! [`MockServer`] → [`MockServerBuilder`] → [`ServerHandle`] (url, clock, config, control,
 //! events, shutdown); [`Control`] does every control action; the [`config`], [`clock`],
 //! [`duration`], [`yaml`], [`faults`], [`events`] and [`paths`] modules hold the types those
-//! take and return. Everything else is private to the crate.
+//! take and return; [`assets`] holds the dashboard's timeline script and style for reports.
+//! Everything else is private to the crate.
 
 mod accept;
 mod base;
@@ -68,6 +69,20 @@ pub mod events {
     pub use crate::instrument::events::{
         DEFAULT_CAPACITY, Event, EventDetails, EventFileError, EventLog, EventQuery, FaultApplied,
     };
+}
+
+/// Browser assets other tools may reuse: the timeline the dashboard draws (a token's life on
+/// the virtual clock, from the event log), so that a report can draw the same picture offline.
+pub mod assets {
+    /// The timeline script: defines the global `FauxauthTimeline`, whose
+    /// `render({events, now, families, axis, empty, nowLabel, highlight})` draws one lane of
+    /// access-token bars and one of marks (refreshes, reuse, revocations, API calls by
+    /// outcome) per client and grant family, as DOM with text labels. `events` are the event
+    /// log's JSON objects (as `{prefix}/events` and the event stream give them).
+    pub const TIMELINE_JS: &str = include_str!("../assets/timeline.js");
+    /// The timeline's style sheet (uses the colour variables of the pages' layout:
+    /// `--line`, `--muted`, `--ok`, `--bad`, `--warn`, `--accent`).
+    pub const TIMELINE_CSS: &str = include_str!("../assets/timeline.css");
 }
 
 /// Fault injection: rules that make matching requests fail in chosen ways.

@@ -496,3 +496,71 @@ async fn approve_button_completes_a_pending_device_login() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn run_report_shows_the_failed_expectation_and_the_bar_that_ran_out() {
+    if !enabled() {
+        return;
+    }
+    let dir = crate::helpers::TempDir::new("browser-run-report");
+    let (_, html, _) = crate::run::run_with_html_report(&dir);
+    let url = url::Url::from_file_path(&html).expect("an absolute path");
+    with_browser(|browser| async move {
+        // Opened as a file, with no server behind it: everything it shows is in the file.
+        browser
+            .client
+            .goto(url.as_str())
+            .await
+            .expect("open the report");
+        let failing = "section.scenario[data-scenario='naive-agent-misses-expiry']";
+        assert_eq!(
+            browser
+                .text(&format!("{failing} tr.check.unmet td.expected"))
+                .await,
+            "refreshed before expiry: true"
+        );
+        let actual = browser
+            .text(&format!("{failing} tr.check.unmet td.actual"))
+            .await;
+        assert!(
+            actual.contains("an API call with an access token that had expired"),
+            "{actual}"
+        );
+        // The timeline: the access token's bar ran out, and the call that hit it is marked,
+        // both emphasised as what the failure names.
+        browser
+            .element(&format!(
+                "{failing} .bar.highlight[data-kind='access'][data-expired='true']"
+            ))
+            .await;
+        let mark = browser
+            .text(&format!(
+                "{failing} .mark.highlight[data-kind='api'][data-outcome='401-expired']"
+            ))
+            .await;
+        assert_eq!(mark, "401 expired");
+        browser
+            .element(&format!(
+                "{failing} .mark[data-kind='api'][data-outcome='200']"
+            ))
+            .await;
+        // The passing scenario's timeline shows its refreshes and no failure.
+        let passing = "section.scenario[data-scenario='auto-refresh-on'][data-passed='true']";
+        browser
+            .element(&format!("{passing} .mark[data-kind='refresh']"))
+            .await;
+        assert!(
+            browser
+                .client
+                .find(Locator::Css(&format!("{passing} tr.check.unmet")))
+                .await
+                .is_err(),
+            "the passing scenario has no unmet expectation"
+        );
+        let verdict = browser.text("#verdict .counts").await;
+        assert!(verdict.starts_with("1 passed · 1 failed"), "{verdict}");
+        let path = browser.screenshot("run-report").await;
+        eprintln!("screenshot: {}", path.display());
+    })
+    .await;
+}

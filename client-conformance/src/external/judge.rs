@@ -71,9 +71,9 @@ pub(super) fn judge(
             start_ms,
             output: result.output.as_deref(),
         };
-        result
-            .failures
-            .extend(expect::check_run(&scenario.expect, &context));
+        let (unmet, held) = expect::check_run(&scenario.expect, &context);
+        result.failures.extend(unmet);
+        result.met.extend(held);
     }
     result.events = events;
 }

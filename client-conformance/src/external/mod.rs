@@ -55,6 +55,7 @@ pub(crate) async fn run(
         reproduces: scenario.reproduces.clone().unwrap_or_default(),
         duration: Duration::ZERO,
         failures: Vec::new(),
+        met: Vec::new(),
         steps: Vec::new(),
         events: Vec::new(),
         output: None,

@@ -6,14 +6,32 @@
 
 use super::model::{Count, RunExpect, Step, StepExpect};
 use super::observed::ObservedEvent;
-use super::records::{CallRecord, Failure, StepRecord};
+use super::records::{CallRecord, Failure, MetExpectation, StepRecord};
 use crate::client::Outcome;
 
-/// An unmet expectation: (what was expected, what happened instead).
-pub(crate) type Unmet = (String, String);
+/// A judged expectation: what was expected, what happened, and whether it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Judgement {
+    /// What was expected.
+    pub expected: String,
+    /// What happened.
+    pub actual: String,
+    /// Whether it held.
+    pub met: bool,
+}
 
-/// Check a step's record.
-pub(crate) fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
+impl Judgement {
+    fn new(expected: String, actual: String, met: bool) -> Self {
+        Self {
+            expected,
+            actual,
+            met,
+        }
+    }
+}
+
+/// Check a step's record: every expectation of the step, met or not.
+pub(crate) fn check_step(step: &Step, record: &StepRecord) -> Vec<Judgement> {
     let (expect, client_step) = match step {
         Step::Login(s) => (s.expect.clone(), true),
         Step::CallApi(s) => (s.expect.clone(), true),
@@ -33,24 +51,26 @@ pub(crate) fn check_step(step: &Step, record: &StepRecord) -> Vec<Unmet> {
     check_expect(&expect, record)
 }
 
-fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
-    let mut unmet = Vec::new();
+fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Judgement> {
+    let mut judged = Vec::new();
     let calls = &record.calls;
     let n = calls.len();
     let mut all = |label: String, ok: &dyn Fn(&CallRecord) -> bool| {
         let bad: Vec<&CallRecord> = calls.iter().filter(|c| !ok(c)).collect();
-        if let Some(first) = bad.first() {
-            let actual = if n > 1 {
+        let judgement = match bad.first() {
+            Some(first) if n > 1 => Judgement::new(
+                label,
                 format!(
                     "{} of {n} calls did not: first: {}",
                     bad.len(),
                     first.describe()
-                )
-            } else {
-                first.describe()
-            };
-            unmet.push((label, actual));
-        }
+                ),
+                false,
+            ),
+            Some(first) => Judgement::new(label, first.describe(), false),
+            None => Judgement::new(label, summarize(calls), true),
+        };
+        judged.push(judgement);
     };
     if let Some(outcome) = expect.outcome {
         all(format!("outcome {outcome}"), &|c| c.outcome == outcome);
@@ -73,56 +93,53 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
             &|c| c.iss_checked == Some(checked),
         );
     }
-    if let Some(outcome) = expect.any_outcome
-        && !calls.iter().any(|c| c.outcome == outcome)
-    {
-        unmet.push((
+    if let Some(outcome) = expect.any_outcome {
+        judged.push(Judgement::new(
             format!("at least one call with outcome {outcome}"),
             summarize(calls),
+            calls.iter().any(|c| c.outcome == outcome),
         ));
     }
-    if let Some(text) = &expect.message_contains
-        && !calls.iter().any(|c| {
-            c.message
-                .as_deref()
-                .is_some_and(|m| m.contains(text.as_str()))
-        })
-    {
-        unmet.push((format!("a message containing {text:?}"), summarize(calls)));
+    if let Some(text) = &expect.message_contains {
+        judged.push(Judgement::new(
+            format!("a message containing {text:?}"),
+            summarize(calls),
+            calls.iter().any(|c| {
+                c.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains(text.as_str()))
+            }),
+        ));
     }
     if let Some(changed) = expect.token_changed {
         let actual = record.token_before != record.token_after;
-        if actual != changed {
-            unmet.push((
-                if changed {
-                    "the access token to change".to_owned()
-                } else {
-                    "the access token to stay the same".to_owned()
-                },
-                format!(
-                    "before {}, after {}",
-                    record.token_before.as_deref().unwrap_or("(none)"),
-                    record.token_after.as_deref().unwrap_or("(none)")
-                ),
-            ));
-        }
+        judged.push(Judgement::new(
+            if changed {
+                "the access token to change".to_owned()
+            } else {
+                "the access token to stay the same".to_owned()
+            },
+            format!(
+                "before {}, after {}",
+                record.token_before.as_deref().unwrap_or("(none)"),
+                record.token_after.as_deref().unwrap_or("(none)")
+            ),
+            actual == changed,
+        ));
     }
-    if let Some(refreshed) = expect.refreshed
-        && (record.renewals > 0) != refreshed
-    {
-        unmet.push((
+    if let Some(refreshed) = expect.refreshed {
+        judged.push(Judgement::new(
             if refreshed {
                 "a refresh during the step".to_owned()
             } else {
                 "no refresh during the step".to_owned()
             },
             format!("{} renewal(s)", record.renewals),
+            (record.renewals > 0) == refreshed,
         ));
     }
-    if let Some(held) = expect.refresh_token
-        && record.refresh_token_after != held
-    {
-        unmet.push((
+    if let Some(held) = expect.refresh_token {
+        judged.push(Judgement::new(
             if held {
                 "a refresh token held after the step".to_owned()
             } else {
@@ -133,59 +150,59 @@ fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Unmet> {
             } else {
                 "the client holds none".to_owned()
             },
+            record.refresh_token_after == held,
         ));
     }
     if let Some(lifetime) = expect.expires_in {
         let wanted = lifetime.0.as_secs();
         let fresh = record.token_before != record.token_after;
-        match record.expires_in_after.filter(|_| fresh) {
-            Some(secs) if secs == wanted => {}
-            Some(secs) => unmet.push((
-                format!("a new access token that expires in {wanted}s"),
-                format!("expires_in: {secs}s"),
-            )),
-            None => unmet.push((
-                format!("a new access token that expires in {wanted}s"),
+        let expected = format!("a new access token that expires in {wanted}s");
+        judged.push(match record.expires_in_after.filter(|_| fresh) {
+            Some(secs) => Judgement::new(expected, format!("expires_in: {secs}s"), secs == wanted),
+            None => Judgement::new(
+                expected,
                 if fresh {
                     "the token response had no expires_in".to_owned()
                 } else {
                     "the step obtained no new access token".to_owned()
                 },
-            )),
-        }
+                false,
+            ),
+        });
     }
     if let Some(rotated) = expect.refresh_token_changed {
         let actual = record.refresh_before != record.refresh_after;
-        if actual != rotated {
-            unmet.push((
-                if rotated {
-                    "the refresh token to change (rotation)".to_owned()
-                } else {
-                    "the refresh token to stay the same".to_owned()
-                },
-                format!(
-                    "before {}, after {}",
-                    record.refresh_before.as_deref().unwrap_or("(none)"),
-                    record.refresh_after.as_deref().unwrap_or("(none)")
-                ),
-            ));
-        }
+        judged.push(Judgement::new(
+            if rotated {
+                "the refresh token to change (rotation)".to_owned()
+            } else {
+                "the refresh token to stay the same".to_owned()
+            },
+            format!(
+                "before {}, after {}",
+                record.refresh_before.as_deref().unwrap_or("(none)"),
+                record.refresh_after.as_deref().unwrap_or("(none)")
+            ),
+            actual == rotated,
+        ));
     }
     if let Some(error) = &expect.replay_error {
-        match &record.replay {
-            Some(r) if r.error.as_deref() == Some(error.as_str()) => {}
-            Some(r) => unmet.push((
-                format!("the replayed code refused with {error}"),
+        let expected = format!("the replayed code refused with {error}");
+        judged.push(match &record.replay {
+            Some(r) => Judgement::new(
+                expected,
                 r.describe(),
-            )),
-            None => unmet.push((
-                format!("the replayed code refused with {error}"),
+                r.error.as_deref() == Some(error.as_str()),
+            ),
+            None => Judgement::new(
+                expected,
                 "no replay happened (set replay_code: true, and the first exchange must succeed)"
                     .to_owned(),
-            )),
-        }
+                false,
+            ),
+        });
     }
-    unmet
+    judged
 }
 
 fn summarize(calls: &[CallRecord]) -> String {
@@ -219,16 +236,27 @@ pub(crate) struct RunContext<'a> {
 /// backing off.
 pub(crate) const MIN_BACKOFF_MS: u64 = 50;
 
-/// Check the whole-run expectations.
-pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure> {
+/// Check the whole-run expectations: those that failed, and those that held.
+pub(crate) fn check_run(
+    expect: &RunExpect,
+    ctx: &RunContext<'_>,
+) -> (Vec<Failure>, Vec<MetExpectation>) {
     let mut failures = Vec::new();
+    let mut met = Vec::new();
+    let held = |expected: String, actual: String| MetExpectation {
+        step: None,
+        expected,
+        actual,
+    };
     let events = ctx.events;
     let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| event_lines(events, ctx.start_ms, filter);
     let mut count =
         |what: &str, expected: Option<Count>, filter: &dyn Fn(&ObservedEvent) -> bool| {
             if let Some(expected) = expected {
                 let n = events.iter().filter(|e| filter(e)).count() as u64;
-                if !expected.matches(n) {
+                if expected.matches(n) {
+                    met.push(held(format!("{what}: {expected}"), format!("{what}: {n}")));
+                } else {
                     failures.push(Failure {
                         step: None,
                         expected: format!("{what}: {expected}"),
@@ -269,6 +297,11 @@ pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure
                 actual: format!("refresh-token reuse detected: {seen}"),
                 events: lines(&is_refresh),
             });
+        } else {
+            met.push(held(
+                format!("refresh-token reuse detected: {wanted}"),
+                format!("refresh-token reuse detected: {seen}"),
+            ));
         }
     }
     if let Some(method) = expect.pkce_method {
@@ -278,7 +311,12 @@ pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure
             .filter(|e| e.endpoint == "authorize")
             .map(|e| e.pkce_method.as_deref().unwrap_or("none"))
             .collect();
-        if used.is_empty() || used.iter().any(|m| *m != method) {
+        if !used.is_empty() && used.iter().all(|m| *m == method) {
+            met.push(held(
+                format!("every authorization request used PKCE {method}"),
+                format!("PKCE methods used: {}", used.join(", ")),
+            ));
+        } else {
             failures.push(Failure {
                 step: None,
                 expected: format!("every authorization request used PKCE {method}"),
@@ -302,6 +340,11 @@ pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure
                 }),
                 actual: verdict.why,
             });
+        } else {
+            met.push(held(
+                format!("refreshed before expiry: {wanted}"),
+                verdict.why,
+            ));
         }
     }
     if let Some(wanted) = expect.backed_off_after_503 {
@@ -313,6 +356,8 @@ pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure
                 events: verdict.lines(events, ctx.start_ms, &|e| e.endpoint == "token"),
                 actual: verdict.why,
             });
+        } else {
+            met.push(held(format!("backed off after 503: {wanted}"), verdict.why));
         }
     }
     if let Some(text) = &expect.output_contains {
@@ -324,9 +369,14 @@ pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure
                 actual: format!("output: {}", tail(output, 400)),
                 events: Vec::new(),
             });
+        } else {
+            met.push(held(
+                format!("the program's output contains {text:?}"),
+                format!("output: {}", tail(output, 400)),
+            ));
         }
     }
-    failures
+    (failures, met)
 }
 
 /// Events shown under a whole-run failure: at most this many (the first and the last half).

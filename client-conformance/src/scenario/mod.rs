@@ -18,5 +18,5 @@ pub(crate) mod run;
 
 pub use file::{ScenarioFileError, load_file, load_str};
 pub use model::{Scenario, schema_json};
-pub use records::{CallRecord, Failure, RunReport, ScenarioResult, StepRecord};
+pub use records::{CallRecord, Failure, MetExpectation, RunReport, ScenarioResult, StepRecord};
 pub use run::{RunOptions, run_paths, run_paths_with, run_scenario};

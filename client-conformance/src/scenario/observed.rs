@@ -58,6 +58,11 @@ pub struct ObservedEvent {
     /// Refresh grants: an already-used refresh token was presented.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_reuse: Option<bool>,
+    /// Why, more precisely than `error`, where the server knows (e.g.
+    /// `access_token_revoked`, `refresh_token_reused`): the timeline tells a 401 for a
+    /// revoked token from one for an unknown token by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
     /// Authorization requests: `S256`, `plain` or `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkce_method: Option<String>,

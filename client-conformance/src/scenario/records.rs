@@ -106,6 +106,17 @@ pub struct Failure {
     pub events: Vec<String>,
 }
 
+/// An expectation that held: what was expected, and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetExpectation {
+    /// The step (0-based index and keyword), or none for a whole-run expectation.
+    pub step: Option<(usize, String)>,
+    /// What was expected.
+    pub expected: String,
+    /// What happened.
+    pub actual: String,
+}
+
 /// The result of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
@@ -120,6 +131,9 @@ pub struct ScenarioResult {
     pub duration: Duration,
     /// Unmet expectations (empty: passed).
     pub failures: Vec<Failure>,
+    /// The expectations that held (the HTML report lists them beside the failures).
+    #[serde(skip)]
+    pub met: Vec<MetExpectation>,
     /// Steps run.
     pub steps: Vec<StepRecord>,
     /// The server's event log.
@@ -151,6 +165,7 @@ impl ScenarioResult {
                 actual: message,
                 events: Vec::new(),
             }],
+            met: Vec::new(),
             steps: Vec::new(),
             events: Vec::new(),
             output: None,

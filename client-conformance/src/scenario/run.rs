@@ -14,7 +14,7 @@ use super::expect;
 use super::file::{self, ScenarioFileError};
 use super::model::{RevokeBy, RevokeStep, RevokeStepTarget, Scenario, Step};
 use super::observed::unix_ms;
-use super::records::{CallRecord, Failure, RunReport, ScenarioResult, StepRecord};
+use super::records::{CallRecord, Failure, MetExpectation, RunReport, ScenarioResult, StepRecord};
 use crate::client::{LoginOptions, Outcome, Session};
 
 /// Options of a run.
@@ -171,6 +171,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
     };
     let mut steps = Vec::new();
     let mut failures = Vec::new();
+    let mut met = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
         let before = control_plane::last_seq(&server);
         let mut record = match execute(step, index, &session, &server).await {
@@ -186,7 +187,14 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             }
         };
         record.seq_range = (before, control_plane::last_seq(&server));
-        let unmet = expect::check_step(step, &record);
+        let (held, unmet): (Vec<_>, Vec<_>) = expect::check_step(step, &record)
+            .into_iter()
+            .partition(|j| j.met);
+        met.extend(held.into_iter().map(|j| MetExpectation {
+            step: Some((index, step.kind().to_owned())),
+            expected: j.expected,
+            actual: j.actual,
+        }));
         steps.push(record);
         if !unmet.is_empty() {
             let after = control_plane::last_seq(&server);
@@ -197,21 +205,16 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             ));
             // The step's events once, after the last of its unmet expectations.
             let last = unmet.len() - 1;
-            failures.extend(
-                unmet
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (expected, actual))| Failure {
-                        step: Some((index, step.kind().to_owned())),
-                        expected,
-                        actual,
-                        events: if i == last {
-                            events.take().unwrap_or_default()
-                        } else {
-                            Vec::new()
-                        },
-                    }),
-            );
+            failures.extend(unmet.into_iter().enumerate().map(|(i, j)| Failure {
+                step: Some((index, step.kind().to_owned())),
+                expected: j.expected,
+                actual: j.actual,
+                events: if i == last {
+                    events.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            }));
             break;
         }
     }
@@ -222,7 +225,9 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             start_ms,
             output: None,
         };
-        failures.extend(expect::check_run(&scenario.expect, &context));
+        let (unmet, held) = expect::check_run(&scenario.expect, &context);
+        failures.extend(unmet);
+        met.extend(held);
     }
     ScenarioResult {
         name: scenario.name.clone(),
@@ -230,6 +235,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         reproduces: scenario.reproduces.clone().unwrap_or_default(),
         duration: started.elapsed(),
         failures,
+        met,
         steps,
         events,
         output: None,

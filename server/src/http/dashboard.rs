@@ -22,10 +22,17 @@ use super::page::{self, Chrome};
 use crate::base::random::constant_time_eq;
 use crate::instrument::state::{AppState, ServerState};
 
-/// The dashboard's script.
-const SCRIPT: &str = include_str!("../../assets/dashboard.js");
-/// The dashboard's style sheet (besides the layout's).
-const STYLE: &str = include_str!("../../assets/dashboard.css");
+/// The dashboard's script: the shared timeline (`crate::assets::TIMELINE_JS`), then the
+/// dashboard's own.
+const SCRIPT: &str = concat!(
+    include_str!("../../assets/timeline.js"),
+    include_str!("../../assets/dashboard.js")
+);
+/// The dashboard's style sheet (besides the layout's): the shared timeline's, then its own.
+const STYLE: &str = concat!(
+    include_str!("../../assets/timeline.css"),
+    include_str!("../../assets/dashboard.css")
+);
 
 /// The routes, with absolute paths under the control `prefix` (outside the control API's
 /// admin layer: each handler applies the access rule itself, so that a browser gets a login
