@@ -70,6 +70,7 @@ pub(super) fn judge(
             events: &events,
             start_ms,
             output: result.output.as_deref(),
+            faults: expect::fault_rules(&scenario.steps),
         };
         result
             .failures

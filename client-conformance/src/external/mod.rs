@@ -58,6 +58,8 @@ pub(crate) async fn run(
         steps: Vec::new(),
         events: Vec::new(),
         output: None,
+        instances: Vec::new(),
+        hints: Vec::new(),
     };
     let clock = Clock::virtual_now();
     if let Some(scale) = spec.time_scale

@@ -52,6 +52,7 @@ pub(crate) fn observe(e: &Event) -> ObservedEvent {
         access_exp: d.access_exp,
         token_expired: d.token_expired,
         refresh_reuse: d.refresh_reuse,
+        error_detail: d.error_detail.clone(),
         pkce_method: d.pkce_method.clone(),
     }
 }

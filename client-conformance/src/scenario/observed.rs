@@ -58,6 +58,10 @@ pub struct ObservedEvent {
     /// Refresh grants: an already-used refresh token was presented.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_reuse: Option<bool>,
+    /// Why a refresh token was refused, where the server knows: `refresh_token_reused`,
+    /// `refresh_token_revoked`, `refresh_token_expired`, `refresh_token_unknown`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
     /// Authorization requests: `S256`, `plain` or `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkce_method: Option<String>,

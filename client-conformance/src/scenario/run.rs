@@ -221,6 +221,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             events: &events,
             start_ms,
             output: None,
+            faults: expect::fault_rules(&scenario.steps),
         };
         failures.extend(expect::check_run(&scenario.expect, &context));
     }
@@ -233,6 +234,8 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         steps,
         events,
         output: None,
+        instances: Vec::new(),
+        hints: Vec::new(),
     }
 }
 
