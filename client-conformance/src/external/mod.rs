@@ -21,6 +21,7 @@
 //! `timeout`), captures its output, and judges the run's `expect` over the event log.
 
 mod environment;
+mod hints;
 mod judge;
 mod spawn;
 

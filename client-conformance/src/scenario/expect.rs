@@ -409,7 +409,14 @@ pub(crate) fn check_run(expect: &RunExpect, ctx: &RunContext<'_>) -> Vec<Failure
             failures.push(Failure {
                 step: None,
                 expected: format!("the program's output contains {text:?}"),
-                actual: format!("output: {}", tail(output, 400)),
+                actual: if output.trim().is_empty() {
+                    "the program printed nothing".to_owned()
+                } else {
+                    format!(
+                        "not in its output ({} lines: the last are shown below, all in the JSON report)",
+                        output.lines().count()
+                    )
+                },
                 events: Vec::new(),
             });
         }
@@ -610,12 +617,6 @@ pub(crate) fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
             Vec::new(),
         )
     }
-}
-
-fn tail(text: &str, max: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let start = chars.len().saturating_sub(max);
-    chars[start..].iter().collect()
 }
 
 #[cfg(test)]

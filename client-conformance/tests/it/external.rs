@@ -100,3 +100,45 @@ async fn children_a_finished_program_left_running_are_killed() {
         result.output
     );
 }
+
+/// A new user's first run: an agent that uses client credentials, a scenario without `flow:`
+/// and without `steps:`. The run fails, the hint names `external.flow`, and the report prints
+/// the program's output once.
+#[tokio::test]
+async fn a_refused_client_suggests_external_flow_and_the_output_is_printed_once() {
+    let tmp = TempDir::new("external-flow-hint");
+    let command = "curl -s -d grant_type=client_credentials -d client_id=$FAUXAUTH_CLIENT_ID -d client_secret=guess $FAUXAUTH_TOKEN_URL; echo; echo agent-marker-$((40+2)): token refused; exit 1";
+    let text = format!("name: ext\nclient:\n  external:\n    command: {command:?}\n");
+    let scenario = load_str(&text, "ext.yaml").expect("valid without steps");
+    let result = run_scenario(&scenario, &tmp.path().join("ext.yaml")).await;
+    assert!(!result.passed());
+    assert!(
+        result.failures[0]
+            .actual
+            .starts_with("exit code 1; its last line of output: agent-marker-42: token refused"),
+        "{:?}",
+        result.failures
+    );
+    assert!(
+        result
+            .hints
+            .iter()
+            .any(|h| h.contains("answered invalid_client")
+                && h.contains("set `client.external.flow: client_credentials`")),
+        "{:?}",
+        result.hints
+    );
+    let report = fauxauth_conformance::report::terminal::render(
+        &fauxauth_conformance::scenario::RunReport {
+            results: vec![result],
+            filtered_out: 0,
+            duration: Duration::ZERO,
+        },
+    );
+    assert_eq!(
+        report.matches("agent-marker-42").count(),
+        2,
+        "the failure's one-line summary and the output, once:\n{report}"
+    );
+    assert_eq!(report.matches("\"error\"").count(), 1, "{report}");
+}
