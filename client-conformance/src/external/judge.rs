@@ -92,6 +92,12 @@ pub(super) fn judge(
         failed: !result.failures.is_empty(),
     };
     result.hints = hints::hints(context, &events);
+    if context.failed
+        && let Some(why) = expect::unmatched_faults(&expect::fault_rules(&scenario.steps), &events)
+        && !result.failures.iter().any(|f| f.actual == why)
+    {
+        result.hints.insert(0, why);
+    }
     result.events = events;
 }
 

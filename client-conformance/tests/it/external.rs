@@ -142,3 +142,27 @@ async fn a_refused_client_suggests_external_flow_and_the_output_is_printed_once(
     );
     assert_eq!(report.matches("\"error\"").count(), 1, "{report}");
 }
+
+/// A fault rule for refreshes, and a program that never refreshes: the failure says that no
+/// fault fired and what the program asked instead, not that no 503 came.
+#[tokio::test]
+async fn a_fault_rule_that_matched_nothing_is_reported_as_such() {
+    let tmp = TempDir::new("external-unmatched-fault");
+    let command = "curl -s -o /dev/null -u fauxauth-service:fauxauth-service-secret -d grant_type=client_credentials $FAUXAUTH_TOKEN_URL";
+    let text = format!(
+        "name: ext\nclient:\n  external:\n    command: {command:?}\n    flow: client_credentials\nsteps:\n  - fault:\n      match: {{ endpoint: token, grant_type: refresh_token }}\n      action: {{ oauth_error: {{ error: temporarily_unavailable, status: 503 }} }}\nexpect:\n  backed_off_after_503: true\n"
+    );
+    let scenario = load_str(&text, "ext.yaml").expect("valid");
+    let result = run_scenario(&scenario, &tmp.path().join("ext.yaml")).await;
+    assert_eq!(result.failures.len(), 1, "{:?}", result.failures);
+    let actual = &result.failures[0].actual;
+    assert!(
+        actual.starts_with("no fault fired: the fault rule (match {"),
+        "{actual}"
+    );
+    assert!(
+        actual.contains("1× grant_type=client_credentials client=fauxauth-service"),
+        "{actual}"
+    );
+    assert!(!actual.contains("never answered 503"), "{actual}");
+}
