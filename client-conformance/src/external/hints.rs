@@ -19,6 +19,10 @@ pub(super) struct HintContext {
     pub flow: Flow,
     /// Whether the run failed.
     pub failed: bool,
+    /// The configured lifetime (server seconds) of the first access token issued, when the
+    /// configuration says it (the event log can only estimate it: at a high scale the
+    /// request's own real milliseconds are seconds of server time).
+    pub lifetime: Option<u64>,
 }
 
 /// Every hint for this run, in the order they should be read.
@@ -61,15 +65,17 @@ fn client_refused(flow: Flow, events: &[ObservedEvent]) -> Option<String> {
     ))
 }
 
-/// The lifetime, in server seconds, of the first access token issued.
-fn first_lifetime(events: &[ObservedEvent]) -> Option<u64> {
+/// The lifetime, in server seconds, of the first access token issued: as configured, else
+/// estimated from its event.
+fn first_lifetime(ctx: HintContext, events: &[ObservedEvent]) -> Option<u64> {
+    if ctx.lifetime.is_some() {
+        return ctx.lifetime;
+    }
     events
         .iter()
         .find(|e| e.endpoint == "token" && e.succeeded() && e.access_exp.is_some())
-        .and_then(|e| {
-            let exp_ms = e.access_exp? * 1000;
-            Some(exp_ms.saturating_sub(e.virtual_time_ms).div_ceil(1000))
-        })
+        // `exp` counts from the whole second the token was issued in, like `expires_in`.
+        .and_then(|e| Some(e.access_exp?.saturating_sub(e.virtual_time_ms / 1000)))
 }
 
 /// A failure with the server's clock scaled and the program on real time: the program was
@@ -78,7 +84,7 @@ fn scaled_real_clock(ctx: HintContext, events: &[ObservedEvent]) -> Option<Strin
     if !(ctx.real_clock && ctx.scale > 1.0) {
         return None;
     }
-    let told = match first_lifetime(events) {
+    let told = match first_lifetime(ctx, events) {
         Some(secs) => format!(
             "it was told expires_in={secs} server seconds = {} real s",
             real_seconds(secs as f64 / ctx.scale)
@@ -129,7 +135,7 @@ fn renewal_per_call(ctx: HintContext, events: &[ObservedEvent]) -> Option<String
     let (client, renewals, calls) = clients.into_iter().find(|&(_, renewals, calls)| {
         calls >= MIN_CALLS_FOR_RENEWAL_WARNING && renewals * 5 >= calls * 4
     })?;
-    let lifetime = first_lifetime(events)
+    let lifetime = first_lifetime(ctx, events)
         .map(|secs| {
             if ctx.scale > 1.0 {
                 format!(
@@ -177,6 +183,7 @@ mod tests {
             real_clock: true,
             flow: Flow::AuthorizationCode,
             failed,
+            lifetime: None,
         }
     }
 

@@ -90,6 +90,7 @@ pub(super) fn judge(
         real_clock: true,
         flow: spec.flow.unwrap_or(Flow::AuthorizationCode),
         failed: !result.failures.is_empty(),
+        lifetime: first_configured_lifetime(scenario, &events),
     };
     result.hints = hints::hints(context, &events);
     if context.failed
@@ -99,6 +100,25 @@ pub(super) fn judge(
         result.hints.insert(0, why);
     }
     result.events = events;
+}
+
+/// The configured access-token lifetime (seconds) of the client of the first token issued.
+fn first_configured_lifetime(scenario: &Scenario, events: &[ObservedEvent]) -> Option<u64> {
+    let issued = events
+        .iter()
+        .find(|e| e.endpoint == "token" && e.succeeded() && e.access_exp.is_some())?;
+    let server = &scenario.server;
+    let client = server
+        .clients
+        .iter()
+        .flatten()
+        .find(|c| Some(c.client_id.as_str()) == issued.client_id.as_deref());
+    Some(
+        client
+            .and_then(|c| c.access_token_ttl)
+            .unwrap_or(server.access_token_ttl)
+            .as_secs(),
+    )
 }
 
 /// Judge each instance of a fleet by its exit: one failure per instance that did not exit

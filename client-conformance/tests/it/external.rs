@@ -166,3 +166,46 @@ async fn a_fault_rule_that_matched_nothing_is_reported_as_such() {
     );
     assert!(!actual.contains("never answered 503"), "{actual}");
 }
+
+/// The issue's first run as a new user: a correct agent (client credentials, renews 30 s
+/// before `expires_in`, which it believes) on a clock scaled 1800× while it keeps real time.
+/// It fails, and the hint names the cause in real seconds.
+#[tokio::test]
+async fn a_failure_on_a_scaled_clock_names_expires_in_in_real_seconds() {
+    let tmp = TempDir::new("external-scaled-clock");
+    let agent = r#"
+import json, os, time, urllib.request, base64
+env = os.environ
+auth = base64.b64encode(f"{env['FAUXAUTH_CLIENT_ID']}:{env['FAUXAUTH_CLIENT_SECRET']}".encode()).decode()
+def token():
+    req = urllib.request.Request(env["FAUXAUTH_TOKEN_URL"], data=b"grant_type=client_credentials",
+        headers={"Authorization": "Basic " + auth})
+    body = json.load(urllib.request.urlopen(req, timeout=5))
+    return body["access_token"], time.monotonic() + body["expires_in"] - 30
+access, renew_at = token()
+end = time.monotonic() + 2.6
+while time.monotonic() < end:
+    if time.monotonic() >= renew_at:
+        access, renew_at = token()
+    req = urllib.request.Request(env["FAUXAUTH_API_BASE"] + "/models", headers={"Authorization": "Bearer " + access})
+    try:
+        urllib.request.urlopen(req, timeout=5).read()
+    except Exception as e:
+        print("api:", e)
+    time.sleep(0.2)
+"#;
+    std::fs::write(tmp.path().join("agent.py"), agent).expect("write the agent");
+    let text = "name: ext\nserver: { access_token_ttl: 60m }\nclient:\n  external:\n    command: python3 agent.py\n    flow: client_credentials\n    time_scale: 1800\nexpect:\n  api_calls_with_expired_token: 0\n";
+    let scenario = load_str(text, "ext.yaml").expect("valid");
+    let result = run_scenario(&scenario, &tmp.path().join("ext.yaml")).await;
+    assert!(!result.passed(), "the agent outlived its token");
+    assert!(
+        result
+            .hints
+            .iter()
+            .any(|h| h.contains("told expires_in=3600 server seconds = 2 real s")),
+        "{:?}\n{:?}",
+        result.hints,
+        result.failures
+    );
+}
