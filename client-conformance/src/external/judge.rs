@@ -87,6 +87,8 @@ pub(super) fn judge(
     }
     let context = HintContext {
         scale: spec.time_scale.unwrap_or(1.0),
+        // Every program keeps real time until `external.clock: server` lands (W5); then:
+        // `spec.clock != Some(ClockMode::Server)`.
         real_clock: true,
         flow: spec.flow.unwrap_or(Flow::AuthorizationCode),
         failed: !result.failures.is_empty(),
