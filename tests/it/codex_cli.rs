@@ -544,3 +544,49 @@ async fn codex_cli_browser_login_exchanges_the_id_token_for_an_api_key() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// openai/codex #6498 as scenarios (`scenarios/e2e/codex-fleet-*.yaml`, run by the harness
+/// like any external program): three real Codex CLI processes on one `CODEX_HOME`, in real
+/// time, after one device login whose access token has expired. Started together, they
+/// refresh the same refresh token: the server sees the reuse and revokes the grant, and every
+/// process is logged out. Run one after another, the first refreshes and the others use the
+/// token it stored: no reuse, no revocation, no lost session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_fleet_on_one_home_reuses_the_refresh_token_unless_run_one_after_another() {
+    if !enabled("codex_fleet_on_one_home_reuses_the_refresh_token_unless_run_one_after_another") {
+        return;
+    }
+    use fauxauth_conformance::report::terminal;
+    use fauxauth_conformance::scenario::{RunReport, load_file, run_scenario};
+    let codex = codex_binary().await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/e2e");
+    for name in [
+        "codex-fleet-shared-home.yaml",
+        "codex-fleet-one-after-another.yaml",
+    ] {
+        let path = dir.join(name);
+        let mut scenario = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        scenario
+            .client
+            .external
+            .as_mut()
+            .expect("an external program")
+            .env
+            .insert("CODEX_BIN".to_owned(), codex.display().to_string());
+        let result = run_scenario(&scenario, &path).await;
+        let passed = result.passed();
+        let token_events: Vec<String> = result
+            .events
+            .iter()
+            .filter(|e| e.endpoint == "token")
+            .map(|e| e.line(0))
+            .collect();
+        let report = terminal::render(&RunReport {
+            results: vec![result],
+            filtered_out: 0,
+            duration: Duration::ZERO,
+        });
+        println!("{report}\ntoken requests:\n{}", token_events.join("\n"));
+        assert!(passed, "{name}:\n{report}");
+    }
+}

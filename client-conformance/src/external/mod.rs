@@ -21,6 +21,7 @@
 //! `timeout`), captures its output, and judges the run's `expect` over the event log.
 
 mod environment;
+mod hints;
 mod judge;
 mod spawn;
 
@@ -59,6 +60,8 @@ pub(crate) async fn run(
         steps: Vec::new(),
         events: Vec::new(),
         output: None,
+        instances: Vec::new(),
+        hints: Vec::new(),
     };
     let clock = Clock::virtual_now();
     if let Some(scale) = spec.time_scale

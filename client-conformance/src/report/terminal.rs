@@ -6,14 +6,19 @@ use std::time::Duration;
 
 use crate::scenario::records::{RunReport, ScenarioResult};
 
-/// The line printed when a scenario finishes: `scenario NAME ... ok (0.12s)`.
+/// The line printed when a scenario finishes: `scenario NAME ... ok (0.12s)`, then one
+/// indented `hint:` line per hint of the judge (warnings show on a passing scenario too).
 pub fn result_line(result: &ScenarioResult) -> String {
-    format!(
+    let mut out = format!(
         "scenario {} ... {} ({})",
         result.name,
         if result.passed() { "ok" } else { "FAILED" },
         seconds(result.duration)
-    )
+    );
+    for hint in &result.hints {
+        let _ = write!(out, "\n    hint: {hint}");
+    }
+    out
 }
 
 /// The whole report: the result lines, the failures, the summary.

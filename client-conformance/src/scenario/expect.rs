@@ -4,10 +4,16 @@
 //! A `login`, `call_api` or `refresh` step without `outcome`, `any_outcome` or `status`
 //! expectations must succeed (`outcome: ok`; for `call_api` also `status: 200`).
 
+use fauxauth_server::FaultRule;
+
 use super::model::{Count, RunExpect, Step, StepExpect};
 use super::observed::ObservedEvent;
 use super::records::{CallRecord, Failure, MetExpectation, StepRecord};
 use crate::client::Outcome;
+
+pub(crate) mod fleet;
+
+pub(crate) use fleet::FleetView;
 
 /// A judged expectation: what was expected, what happened, and whether it held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +236,58 @@ pub(crate) struct RunContext<'a> {
     pub start_ms: u64,
     /// The external program's output, if any.
     pub output: Option<&'a str>,
+    /// The scenario's fault rules (its `fault` steps), to tell "no fault fired" from "the
+    /// fault fired and the client misbehaved".
+    pub faults: Vec<&'a FaultRule>,
+}
+
+/// The fault rules of `steps`, in order.
+pub(crate) fn fault_rules(steps: &[Step]) -> Vec<&FaultRule> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Fault(rule) => Some(rule),
+            _ => None,
+        })
+        .collect()
+}
+
+/// When fault rules were set and none fired (no event carries a fault): a sentence naming
+/// the rules' `match`, and what the client asked the token endpoint instead.
+pub(crate) fn unmatched_faults(faults: &[&FaultRule], events: &[ObservedEvent]) -> Option<String> {
+    if faults.is_empty() || events.iter().any(|e| e.fault.is_some()) {
+        return None;
+    }
+    let rules: Vec<String> = faults
+        .iter()
+        .map(|r| serde_json::to_string(&r.matcher).unwrap_or_else(|_| "?".to_owned()))
+        .collect();
+    let mut asked: Vec<(String, usize)> = Vec::new();
+    for e in events.iter().filter(|e| e.endpoint == "token") {
+        let key = format!(
+            "grant_type={} client={}",
+            e.grant_type.as_deref().unwrap_or("?"),
+            e.client_id.as_deref().unwrap_or("?")
+        );
+        match asked.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => asked.push((key, 1)),
+        }
+    }
+    let asked = if asked.is_empty() {
+        "no token request at all".to_owned()
+    } else {
+        asked
+            .into_iter()
+            .map(|(k, n)| format!("{n}× {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "no fault fired: the fault rule{} (match {}) matched no request; the token requests were: {asked}",
+        if rules.len() == 1 { "" } else { "s" },
+        rules.join(", ")
+    ))
 }
 
 /// The least real time between a 503 and the client's next token request that counts as
@@ -288,20 +346,46 @@ pub(crate) fn check_run(
             &|e| e.endpoint == "api" && e.status == Some(status),
         );
     }
+    let fleet = FleetView::of(events);
+    let fleet_lines = || {
+        let about = fleet.about();
+        if about.is_empty() {
+            lines(&is_refresh)
+        } else {
+            event_lines(events, ctx.start_ms, &|e| about.contains(&e.seq))
+        }
+    };
     if let Some(wanted) = expect.refresh_reuse_detected {
         let seen = events.iter().any(|e| e.refresh_reuse == Some(true));
         if seen != wanted {
             failures.push(Failure {
                 step: None,
                 expected: format!("refresh-token reuse detected: {wanted}"),
-                actual: format!("refresh-token reuse detected: {seen}"),
-                events: lines(&is_refresh),
+                actual: format!("refresh-token reuse detected: {seen}: {}", fleet.describe()),
+                events: fleet_lines(),
             });
         } else {
             met.push(held(
                 format!("refresh-token reuse detected: {wanted}"),
                 format!("refresh-token reuse detected: {seen}"),
             ));
+        }
+    }
+    for (what, expected, n) in [
+        ("families revoked", expect.families_revoked, fleet.revoked()),
+        ("sessions lost", expect.sessions_lost, fleet.lost()),
+    ] {
+        if let Some(expected) = expected
+            && !expected.matches(n as u64)
+        {
+            failures.push(Failure {
+                step: None,
+                expected: format!("{what}: {expected}"),
+                actual: format!("{what}: {n}: {}", fleet.describe()),
+                events: fleet_lines(),
+            });
+        } else if let Some(expected) = expected {
+            met.push(held(format!("{what}: {expected}"), format!("{what}: {n}")));
         }
     }
     if let Some(method) = expect.pkce_method {
@@ -348,7 +432,13 @@ pub(crate) fn check_run(
         }
     }
     if let Some(wanted) = expect.backed_off_after_503 {
-        let verdict = backed_off_after_503(events);
+        let mut verdict = backed_off_after_503(events);
+        if !verdict.ok
+            && verdict.about.is_empty()
+            && let Some(why) = unmatched_faults(&ctx.faults, events)
+        {
+            verdict.why = why;
+        }
         if verdict.ok != wanted {
             failures.push(Failure {
                 step: None,
@@ -366,7 +456,14 @@ pub(crate) fn check_run(
             failures.push(Failure {
                 step: None,
                 expected: format!("the program's output contains {text:?}"),
-                actual: format!("output: {}", tail(output, 400)),
+                actual: if output.trim().is_empty() {
+                    "the program printed nothing".to_owned()
+                } else {
+                    format!(
+                        "not in its output ({} lines: the last are shown below, all in the JSON report)",
+                        output.lines().count()
+                    )
+                },
                 events: Vec::new(),
             });
         } else {

@@ -49,7 +49,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario, YamlError> {
         return Err(YamlError {
             origin: origin.to_owned(),
             position: None,
-            message: "the file is empty; a scenario needs at least `name:` and `steps:`".to_owned(),
+            message: "the file is empty; a scenario needs at least `name:` and `steps:` (or `client: { external: ... }`)".to_owned(),
         });
     }
     let scenario: Scenario = yaml::parse(text, origin).map_err(tidy)?;
@@ -130,7 +130,7 @@ pub(crate) fn validate(scenario: &Scenario) -> Vec<PathIssue> {
     } else if scenario.steps.is_empty() {
         issues.push(PathIssue::new(
             root.key("steps"),
-            "no steps; add at least one, e.g. `- login: {}`",
+            "no steps: add `steps:` at the top level with at least one step, e.g. `- login: {}` (only an external program may run without steps)",
         ));
     }
     let flow = match &scenario.client.external {

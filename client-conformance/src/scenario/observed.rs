@@ -59,8 +59,9 @@ pub struct ObservedEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_reuse: Option<bool>,
     /// Why, more precisely than `error`, where the server knows (e.g.
-    /// `access_token_revoked`, `refresh_token_reused`): the timeline tells a 401 for a
-    /// revoked token from one for an unknown token by it.
+    /// `access_token_revoked`, `refresh_token_reused`, `refresh_token_revoked`): the timeline
+    /// tells a 401 for a revoked token from one for an unknown token by it, and the fleet
+    /// judge a refused reuse from an expired refresh token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<String>,
     /// Authorization requests: `S256`, `plain` or `none`.

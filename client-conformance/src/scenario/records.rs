@@ -141,6 +141,44 @@ pub struct ScenarioResult {
     /// Output of the external program, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// What each instance of a fleet (`external.instances`) did, in instance order; empty
+    /// for a single program.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceRecord>,
+    /// Warnings and likely causes the judge noticed (a failure's probable reason, a renewal
+    /// before almost every API call), failing or not; one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+/// What one instance of a fleet did: the spawn side fills one per program it started (with
+/// `FAUXAUTH_INSTANCE` = `instance`), the judge reads them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceRecord {
+    /// `FAUXAUTH_INSTANCE` of this copy (0-based).
+    pub instance: usize,
+    /// How it ended.
+    pub exit: InstanceExit,
+    /// Its output (stdout, then stderr after a `--- stderr ---` line), the tail kept.
+    pub output: String,
+    /// Real time it started and ended, Unix milliseconds (to place it among the events).
+    pub real_start_ms: u64,
+    /// See `real_start_ms`.
+    pub real_end_ms: u64,
+}
+
+/// How one instance of a fleet ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "code")]
+pub enum InstanceExit {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by a signal (not by the harness).
+    Signal,
+    /// It ran past the timeout and the harness killed it.
+    TimedOut,
+    /// Its status could not be read (the message).
+    WaitFailed(String),
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -169,6 +207,8 @@ impl ScenarioResult {
             steps: Vec::new(),
             events: Vec::new(),
             output: None,
+            instances: Vec::new(),
+            hints: Vec::new(),
         }
     }
 }

@@ -224,6 +224,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             events: &events,
             start_ms,
             output: None,
+            faults: expect::fault_rules(&scenario.steps),
         };
         let (unmet, held) = expect::check_run(&scenario.expect, &context);
         failures.extend(unmet);
@@ -239,6 +240,8 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         steps,
         events,
         output: None,
+        instances: Vec::new(),
+        hints: Vec::new(),
     }
 }
 

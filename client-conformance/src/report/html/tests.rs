@@ -30,6 +30,8 @@ fn result(name: &str, failures: Vec<Failure>) -> ScenarioResult {
         reproduces: String::new(),
         duration: Duration::from_millis(120),
         failures,
+        instances: Vec::new(),
+        hints: Vec::new(),
         met: vec![MetExpectation {
             step: Some((0, "login".to_owned())),
             expected: "outcome ok".to_owned(),

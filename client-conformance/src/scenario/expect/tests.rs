@@ -117,3 +117,136 @@ fn long_event_lists_keep_the_first_and_last_and_say_how_many_are_left_out() {
     assert_eq!(lines[MAX_EVENT_LINES / 2], "… 24 more …");
     assert!(lines[MAX_EVENT_LINES].starts_with("#40 "), "{lines:?}");
 }
+
+fn run_expect(yaml: &str) -> RunExpect {
+    serde_saphyr::from_str(yaml).expect("run expectations")
+}
+
+fn fault(yaml: &str) -> FaultRule {
+    serde_saphyr::from_str(yaml).expect("fault rule")
+}
+
+#[test]
+fn a_fault_rule_that_matched_nothing_is_reported_as_such_not_as_a_missing_503() {
+    // The rule waits for a refresh; the program only ever used client credentials.
+    let rule = fault(
+        "match: { endpoint: token, grant_type: refresh_token }\ntimes: 1\naction: { oauth_error: { error: temporarily_unavailable, status: 503 } }\n",
+    );
+    let events = vec![
+        grant(1, 0, "client_credentials", 60),
+        grant(2, 50, "client_credentials", 110),
+    ];
+    let ctx = RunContext {
+        events: &events,
+        start_ms: 0,
+        output: None,
+        faults: vec![&rule],
+    };
+    let (failures, _) = check_run(&run_expect("backed_off_after_503: true"), &ctx);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let actual = &failures[0].actual;
+    assert!(
+        actual.starts_with("no fault fired: the fault rule (match {"),
+        "{actual}"
+    );
+    assert!(
+        actual.contains("\"grant_type\":\"refresh_token\""),
+        "{actual}"
+    );
+    assert!(
+        actual.contains("2× grant_type=client_credentials client=c"),
+        "{actual}"
+    );
+    assert!(!actual.contains("never answered 503"), "{actual}");
+
+    // Without fault rules, the old verdict stands.
+    let ctx = RunContext {
+        faults: Vec::new(),
+        ..ctx
+    };
+    let (failures, _) = check_run(&run_expect("backed_off_after_503: true"), &ctx);
+    assert_eq!(failures[0].actual, "the token endpoint never answered 503");
+}
+
+#[test]
+fn a_fired_fault_is_not_reported_as_unmatched() {
+    let rule = fault(
+        "match: { endpoint: token }\naction: { oauth_error: { error: temporarily_unavailable, status: 503 } }\n",
+    );
+    let events = vec![ObservedEvent {
+        fault: Some("oauth_error".to_owned()),
+        status: Some(503),
+        ..grant(1, 0, "client_credentials", 60)
+    }];
+    assert_eq!(unmatched_faults(&[&rule], &events), None);
+}
+
+fn shared_home_events() -> Vec<ObservedEvent> {
+    let token = |seq: u64, grant: &str, status: u16| ObservedEvent {
+        grant_type: Some(grant.to_owned()),
+        family: Some("F".to_owned()),
+        status: Some(status),
+        ..event(seq, 0, "token")
+    };
+    vec![
+        ObservedEvent {
+            issued_refresh: Some("r0".to_owned()),
+            ..token(1, "device_code", 200)
+        },
+        ObservedEvent {
+            presented_refresh: Some("r0".to_owned()),
+            issued_refresh: Some("r1".to_owned()),
+            refresh_reuse: Some(false),
+            ..token(2, "refresh_token", 200)
+        },
+        ObservedEvent {
+            presented_refresh: Some("r0".to_owned()),
+            refresh_reuse: Some(true),
+            error: Some("refresh_token_reused".to_owned()),
+            error_detail: Some("refresh_token_reused".to_owned()),
+            ..token(3, "refresh_token", 401)
+        },
+    ]
+}
+
+#[test]
+fn fleet_expectations_count_revoked_families_and_lost_sessions_from_the_log() {
+    let events = shared_home_events();
+    let ctx = RunContext {
+        events: &events,
+        start_ms: 0,
+        output: None,
+        faults: Vec::new(),
+    };
+    let (unmet, met) = check_run(
+        &run_expect("refresh_reuse_detected: true\nfamilies_revoked: 1\nsessions_lost: 1"),
+        &ctx,
+    );
+    assert!(unmet.is_empty(), "{unmet:?}");
+    assert_eq!(met.len(), 3, "{met:?}");
+    // The sequential run's expectations fail on this log, and say why.
+    let (unmet, _) = check_run(
+        &run_expect("refresh_reuse_detected: false\nfamilies_revoked: 0\nsessions_lost: 0"),
+        &ctx,
+    );
+    assert_eq!(unmet.len(), 3, "{unmet:?}");
+    assert_eq!(unmet[1].expected, "families revoked: 0");
+    assert!(
+        unmet[1].actual.starts_with("families revoked: 1: 1 family"),
+        "{}",
+        unmet[1].actual
+    );
+    assert!(
+        unmet[0]
+            .actual
+            .contains("event #3 presented refresh token r0")
+            && unmet[0].actual.contains("event #2 had already redeemed"),
+        "{}",
+        unmet[0].actual
+    );
+    assert!(
+        unmet[2].events.iter().any(|l| l.starts_with("#3 ")),
+        "{:?}",
+        unmet[2].events
+    );
+}

@@ -95,6 +95,14 @@ pub struct RunExpect {
     /// The external program's output contains this text.
     #[serde(default)]
     pub output_contains: Option<String>,
+    /// Refresh-token families (one per login) revoked during the run — by reuse detection
+    /// (a refresh token presented again after it was redeemed) or by revocation.
+    #[serde(default)]
+    pub families_revoked: Option<Count>,
+    /// Sessions lost: families whose last refresh was refused, so that whoever held them
+    /// must log in again.
+    #[serde(default)]
+    pub sessions_lost: Option<Count>,
 }
 
 /// The PKCE method an authorization request used, as the event log records it.

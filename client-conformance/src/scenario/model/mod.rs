@@ -59,7 +59,9 @@ pub struct Scenario {
     /// The client under test: reference-client knobs, or `external`.
     #[serde(default)]
     pub client: ClientSpec,
-    /// What happens, in order.
+    /// What happens, in order. Required with the reference client; optional (default: none)
+    /// when an external program is the client, which then simply runs to its end.
+    #[serde(default)]
     pub steps: Vec<Step>,
     /// Expectations over the whole run, judged from the server's event log.
     #[serde(default)]
