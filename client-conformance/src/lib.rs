@@ -8,12 +8,14 @@
 //! Each module imports only from the ones listed before it, and no two files import each
 //! other (no import cycles):
 //! - [`client`]: the reference clients and the [`client::Session`] token manager.
-//!   `types.rs` holds the leaf types every client file shares (grant kind, client-auth and
-//!   PKCE methods, the login flow); `transport.rs`, `error.rs` and `oauth.rs` sit on it; the
+//!   `types.rs` holds the leaf types every client file shares (the client-auth method, the
+//!   login flow; grant types and PKCE methods are the server's [`fauxauth_server::config`]
+//!   types); `transport.rs`, `error.rs` and `oauth.rs` sit on it; the
 //!   clients `credentials.rs` and `authcode.rs` on those; `session/` on top: `config.rs`
 //!   (knobs, counters), `renewal.rs` (plan, single-flight renewal, expiry sources), `api.rs`
 //!   (model API calls, challenges), `revoke.rs` (client revocation).
-//! - [`scenario`]: `model/` (the file format: steps, expectations, counts, durations),
+//! - [`scenario`]: `model/` (the file format: steps, expectations, counts; durations are the
+//!   server's [`fauxauth_server::duration`] types),
 //!   `file.rs` (file → [`scenario::Scenario`] with `file:line:col` errors),
 //!   [`scenario::records`] (what a run leaves behind), `expect.rs` (judging records and
 //!   events), `control_plane.rs` (the scenario's control-plane adapter: the only contact with

@@ -6,6 +6,7 @@
 
 use std::time::SystemTime;
 
+use fauxauth_server::config::{GrantType, PkceMethod};
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -13,7 +14,6 @@ use url::Url;
 use super::error::ClientError;
 use super::oauth::{Endpoints, OAuthClient, TokenSet, snippet, token_result};
 use super::transport::{Exchange, Transport};
-use super::types::{GrantKind, PkceMethod};
 
 /// Deliberate PKCE mistakes, to show the server refuses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -253,7 +253,7 @@ impl AuthCodeClient {
     ) -> Result<TokenSet, ClientError> {
         let scoped = self
             .transport
-            .scoped(Exchange::Token(GrantKind::AuthorizationCode));
+            .scoped(Exchange::Token(GrantType::AuthorizationCode));
         let mut request = self
             .oauth
             .exchange_code(AuthorizationCode::new(code.to_owned()));
@@ -263,7 +263,7 @@ impl AuthCodeClient {
         let sent_at = now();
         let result = request.request_async(&scoped).await;
         token_result(
-            GrantKind::AuthorizationCode,
+            GrantType::AuthorizationCode,
             result,
             &scoped,
             sent_at,

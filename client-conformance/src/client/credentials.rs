@@ -3,12 +3,12 @@
 
 use std::time::SystemTime;
 
+use fauxauth_server::config::GrantType;
 use oauth2::Scope;
 
 use super::error::ClientError;
 use super::oauth::{OAuthClient, TokenSet, token_result};
 use super::transport::{Exchange, Transport};
-use super::types::GrantKind;
 
 /// A client-credentials client on the `oauth2` crate.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ impl CredentialsClient {
     pub async fn fetch(&self, now: impl Fn() -> SystemTime) -> Result<TokenSet, ClientError> {
         let scoped = self
             .transport
-            .scoped(Exchange::Token(GrantKind::ClientCredentials));
+            .scoped(Exchange::Token(GrantType::ClientCredentials));
         let sent_at = now();
         let result = self
             .oauth
@@ -41,7 +41,7 @@ impl CredentialsClient {
             .request_async(&scoped)
             .await;
         token_result(
-            GrantKind::ClientCredentials,
+            GrantType::ClientCredentials,
             result,
             &scoped,
             sent_at,

@@ -16,4 +16,4 @@ pub use error::{ClientError, Outcome};
 pub use oauth::{Endpoints, TokenSet, TokenSummary};
 pub use session::{ApiResponse, ExpirySource, LoginReport, Session, SessionConfig, SessionStats};
 pub use transport::{Attempt, AttemptObserver, Exchange, RetryPolicy, Transport, TransportError};
-pub use types::{ClientAuthMethod, Flow, GrantKind, PkceMethod};
+pub use types::{ClientAuthMethod, Flow};

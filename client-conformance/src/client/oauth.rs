@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use fauxauth_server::config::GrantType;
 use fauxauth_server::paths;
 use fauxauth_server::short_hash;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::error::{ClientError, parse_error_body};
 use super::transport::{Attempt, Exchange, Transport, TransportError};
-use super::types::{ClientAuthMethod, GrantKind};
+use super::types::ClientAuthMethod;
 
 /// The `oauth2` client type the reference clients use: authorization and token URLs set.
 pub(super) type OAuthClient =
@@ -150,7 +151,7 @@ pub struct TokenSummary {
 /// Turn an `oauth2` token result into tokens or a typed error. `sent_at` is when the request
 /// was sent and `now` when the answer came, both by the client's clock.
 pub(super) fn token_result(
-    grant: GrantKind,
+    grant: GrantType,
     result: Result<BasicTokenResponse, RequestTokenError<TransportError, BasicErrorResponse>>,
     transport: &Transport,
     sent_at: SystemTime,
@@ -190,7 +191,7 @@ pub(super) fn token_result(
         }
     };
     let status = status.unwrap_or(400);
-    let refused_refresh = grant == GrantKind::RefreshToken
+    let refused_refresh = grant == GrantType::RefreshToken
         && (code == "invalid_grant" || code.starts_with("refresh_token"));
     Err(if refused_refresh {
         ClientError::ReauthenticationRequired {
@@ -214,14 +215,14 @@ pub(super) async fn refresh(
     refresh_token: &str,
     now: impl Fn() -> SystemTime,
 ) -> Result<TokenSet, ClientError> {
-    let scoped = transport.scoped(Exchange::Token(GrantKind::RefreshToken));
+    let scoped = transport.scoped(Exchange::Token(GrantType::RefreshToken));
     let token = RefreshToken::new(refresh_token.to_owned());
     let sent_at = now();
     let result = client
         .exchange_refresh_token(&token)
         .request_async(&scoped)
         .await;
-    let mut tokens = token_result(GrantKind::RefreshToken, result, &scoped, sent_at, now())?;
+    let mut tokens = token_result(GrantType::RefreshToken, result, &scoped, sent_at, now())?;
     if tokens.refresh_token.is_none() {
         tokens.refresh_token = Some(refresh_token.to_owned());
     }

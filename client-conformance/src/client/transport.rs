@@ -15,11 +15,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fauxauth_server::config::GrantType;
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
-use super::types::{GrantKind, is_loopback};
+use super::types::is_loopback;
 
 /// Retries on 5xx answers and timeouts. Off (`retries: 0`) by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ pub enum Exchange {
     /// `GET` of the authorization endpoint (a headless approval).
     Authorize,
     /// A token-endpoint request of this grant.
-    Token(GrantKind),
+    Token(GrantType),
     /// A model API call.
     Api,
     /// A revocation request (RFC 7009).

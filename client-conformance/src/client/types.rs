@@ -1,6 +1,8 @@
-//! Leaf types and helpers shared by the reference clients (and the scenario model): grant
-//! kinds, client-auth and PKCE methods, the login flow, and small formatting helpers. This
-//! module imports nothing else of the crate, so any file of `client/` may use it.
+//! Leaf types and helpers shared by the reference clients (and the scenario model): the
+//! client-auth method, the login flow, and small formatting helpers. This module imports
+//! nothing else of the crate, so any file of `client/` may use it. Grant types and PKCE
+//! methods are the server's ([`fauxauth_server::config::GrantType`],
+//! [`fauxauth_server::config::PkceMethod`]): one type per concept across the crates.
 
 use std::time::Duration;
 
@@ -44,17 +46,8 @@ pub(crate) fn secs(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
-/// Which grant a token request was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantKind {
-    /// `authorization_code`.
-    AuthorizationCode,
-    /// `client_credentials`.
-    ClientCredentials,
-    /// `refresh_token`.
-    RefreshToken,
-}
-
+// The one public name for the concept: the server's own (how a request authenticated) is
+// private to its HTTP layer. Its doc line below is the scenario schema's description.
 /// How the client authenticates at the token endpoint.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
@@ -68,17 +61,4 @@ pub enum ClientAuthMethod {
     Post,
     /// `none`: a public client sends only `client_id`.
     None,
-}
-
-/// The PKCE method the client uses.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub enum PkceMethod {
-    /// `S256` (RFC 7636 §4.2; what RFC 9700 requires).
-    #[default]
-    S256,
-    /// `plain` (allowed by RFC 7636, advised against).
-    #[serde(rename = "plain")]
-    Plain,
 }

@@ -14,7 +14,8 @@ use crate::client::Flow;
 use crate::scenario::expect::{self, RunContext};
 use crate::scenario::model::{ExternalSpec, Scenario};
 use crate::scenario::observed::ObservedEvent;
-use crate::scenario::records::{Failure, InstanceExit, InstanceRecord, ScenarioResult};
+use crate::scenario::records::{EventRefs, Failure, InstanceExit, InstanceRecord, ScenarioResult};
+use serde_json::{Value, json};
 
 /// Judge how the program ended and, if it ended as expected, the run's `expect`; record the
 /// output (when the program was waited for) and the event log in `result`.
@@ -27,46 +28,60 @@ pub(super) fn judge(
     events: Vec<ObservedEvent>,
     start_ms: u64,
 ) {
-    let lines: Vec<String> = events
-        .iter()
-        .rev()
-        .take(12)
-        .rev()
-        .map(|e| e.line(start_ms))
-        .collect();
+    let last = &events[events.len().saturating_sub(12)..];
+    let refs = EventRefs {
+        lines: last.iter().map(|e| e.line(start_ms)).collect(),
+        seqs: last.iter().map(|e| e.seq).collect(),
+    };
     let expected_code = spec.exit_code.unwrap_or(0);
     let text = keep_tail(&outcome.output, OUTPUT_LIMIT);
     let waited = !matches!(outcome.exit, Exit::WaitFailed(_));
     match outcome.exit {
-        Exit::TimedOut => result.failures.push(Failure {
-            step: None,
-            expected: format!(
-                "`{}` to exit within {}",
-                spec.command,
-                humantime::format_duration(timeout)
-            ),
-            actual: "it was still running and was killed (with every process it started)"
-                .to_owned(),
-            events: lines.clone(),
-        }),
+        Exit::TimedOut => result.failures.push(
+            Failure::unmet(
+                "timeout",
+                (
+                    format!(
+                        "`{}` to exit within {}",
+                        spec.command,
+                        humantime::format_duration(timeout)
+                    ),
+                    json!(fauxauth_server::duration::format(timeout)),
+                ),
+                (
+                    "it was still running and was killed (with every process it started)"
+                        .to_owned(),
+                    Value::Null,
+                ),
+            )
+            .with_events(refs.clone()),
+        ),
         Exit::WaitFailed(e) => result.failures.push(setup_failure(format!(
             "waiting for `{}`: {e}",
             spec.command
         ))),
         Exit::Code(Some(code)) if code == expected_code => {}
-        Exit::Code(code) => result.failures.push(Failure {
-            step: None,
-            expected: format!("`{}` to exit with code {expected_code}", spec.command),
-            actual: format!(
-                "{}; {}",
-                match code {
-                    Some(c) => format!("exit code {c}"),
-                    None => "killed by a signal".to_owned(),
-                },
-                last_line(&text)
-            ),
-            events: lines.clone(),
-        }),
+        Exit::Code(code) => result.failures.push(
+            Failure::unmet(
+                "exit_code",
+                (
+                    format!("`{}` to exit with code {expected_code}", spec.command),
+                    json!(expected_code),
+                ),
+                (
+                    format!(
+                        "{}; {}",
+                        match code {
+                            Some(c) => format!("exit code {c}"),
+                            None => "killed by a signal".to_owned(),
+                        },
+                        last_line(&text)
+                    ),
+                    json!(code),
+                ),
+            )
+            .with_events(refs.clone()),
+        ),
     }
     result
         .failures
@@ -144,15 +159,17 @@ pub(super) fn judge_instances(
                 ),
                 InstanceExit::WaitFailed(e) => format!("its status could not be read: {e}"),
             };
-            Some(Failure {
-                step: None,
-                expected: format!(
-                    "instance {} (FAUXAUTH_INSTANCE={}) to exit with code {expected_code}",
-                    i.instance, i.instance
+            Some(Failure::unmet(
+                "exit_code",
+                (
+                    format!(
+                        "instance {} (FAUXAUTH_INSTANCE={}) to exit with code {expected_code}",
+                        i.instance, i.instance
+                    ),
+                    json!(expected_code),
                 ),
-                actual: format!("{ended}; {}", last_line(&i.output)),
-                events: Vec::new(),
-            })
+                (format!("{ended}; {}", last_line(&i.output)), json!(i.exit)),
+            ))
         })
         .collect()
 }

@@ -34,7 +34,7 @@ use crate::client::Endpoints;
 use crate::scenario::control_plane::{self, server_step, start_server, stop};
 use crate::scenario::model::{ExternalSpec, Scenario, Step};
 use crate::scenario::observed::unix_ms;
-use crate::scenario::records::{Failure, ScenarioResult};
+use crate::scenario::records::{Failure, ScenarioResult, error_keys};
 use environment::{clock_scale, environment};
 use spawn::Program;
 
@@ -101,12 +101,7 @@ pub(crate) async fn run(
     let (before, during) = scenario.steps.split_at(split);
     for (i, step) in before.iter().enumerate() {
         if let Err(message) = server_step(step, &server, Some(&client_id)).await {
-            result.failures.push(Failure {
-                step: Some((i, step.kind().to_owned())),
-                expected: format!("the {} step to run", step.kind()),
-                actual: message,
-                events: Vec::new(),
-            });
+            result.failures.push(step_failure(i, step.kind(), message));
             stop(server).await;
             result.duration = started.elapsed();
             return result;
@@ -140,12 +135,7 @@ pub(crate) async fn run(
     };
     let (steps, outcome) = tokio::join!(steps, program.finish());
     if let Err((i, kind, message)) = steps {
-        result.failures.push(Failure {
-            step: Some((i, kind.to_owned())),
-            expected: format!("the {kind} step to run"),
-            actual: message,
-            events: Vec::new(),
-        });
+        result.failures.push(step_failure(i, kind, message));
     }
     let events = control_plane::stop_and_collect(server).await;
     judge::judge(
@@ -162,10 +152,18 @@ pub(crate) async fn run(
 }
 
 fn setup_failure(message: String) -> Failure {
-    Failure {
-        step: None,
-        expected: "the external run to start".to_owned(),
-        actual: message,
-        events: Vec::new(),
-    }
+    Failure::error(
+        error_keys::EXTERNAL_STARTS,
+        "the external run to start".to_owned(),
+        message,
+    )
+}
+
+fn step_failure(index: usize, kind: &str, message: String) -> Failure {
+    Failure::error(
+        error_keys::STEP_RUNS,
+        format!("the {kind} step to run"),
+        message,
+    )
+    .at_step(index, kind)
 }

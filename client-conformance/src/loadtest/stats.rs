@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
-use crate::client::{Attempt, AttemptObserver, Exchange, GrantKind, SessionStats, TransportError};
+use fauxauth_server::config::GrantType;
+
+use crate::client::{Attempt, AttemptObserver, Exchange, SessionStats, TransportError};
 
 /// The endpoints a run measures, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,11 +60,13 @@ impl Endpoint {
     pub(super) fn of(exchange: Exchange) -> Option<Self> {
         Some(match exchange {
             Exchange::Authorize => Endpoint::Authorize,
-            Exchange::Token(GrantKind::AuthorizationCode) => Endpoint::TokenAuthorizationCode,
-            Exchange::Token(GrantKind::RefreshToken) => Endpoint::TokenRefresh,
-            Exchange::Token(GrantKind::ClientCredentials) => Endpoint::TokenClientCredentials,
+            Exchange::Token(GrantType::AuthorizationCode) => Endpoint::TokenAuthorizationCode,
+            Exchange::Token(GrantType::RefreshToken) => Endpoint::TokenRefresh,
+            Exchange::Token(GrantType::ClientCredentials) => Endpoint::TokenClientCredentials,
             Exchange::Api => Endpoint::ApiResponses,
-            Exchange::Revoke | Exchange::Other => return None,
+            Exchange::Token(GrantType::DeviceCode | GrantType::TokenExchange)
+            | Exchange::Revoke
+            | Exchange::Other => return None,
         })
     }
 

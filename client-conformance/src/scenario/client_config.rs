@@ -2,10 +2,10 @@
 //! flow, overridden by the scenario's `client:` knobs.
 
 use fauxauth_server::ServerConfig;
-use fauxauth_server::config::{CODEX_CLIENT_ID, Profile};
+use fauxauth_server::config::{CODEX_CLIENT_ID, PkceMethod, Profile};
 
 use super::model::ClientSpec;
-use crate::client::{ClientAuthMethod, Flow, PkceMethod, RetryPolicy, SessionConfig};
+use crate::client::{ClientAuthMethod, Flow, RetryPolicy, SessionConfig};
 
 /// The client a scenario uses for `flow` when it names none: the profile's built-in client
 /// (for `openai`, the Codex CLI's client id and callback).

@@ -1,231 +1,19 @@
-//! Judging: a step's record against its expectations, and the whole run's event log against
-//! the scenario's `expect`.
-//!
-//! A `login`, `call_api` or `refresh` step without `outcome`, `any_outcome` or `status`
-//! expectations must succeed (`outcome: ok`; for `call_api` also `status: 200`).
+//! Judging: a step's record against its expectations (`step.rs`), and the whole run's event
+//! log against the scenario's `expect` (here). Each unmet expectation is a [`Failure`] in
+//! prose and, for machines, by its key, values and events.
 
 use fauxauth_server::FaultRule;
+use serde_json::json;
 
-use super::model::{Count, RunExpect, Step, StepExpect};
+use super::model::{Count, RunExpect, Step};
 use super::observed::ObservedEvent;
-use super::records::{CallRecord, Failure, MetExpectation, StepRecord};
-use crate::client::Outcome;
+use super::records::{EventRefs, Failure, MetExpectation};
 
 pub(crate) mod fleet;
+mod step;
 
 pub(crate) use fleet::FleetView;
-
-/// A judged expectation: what was expected, what happened, and whether it held.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Judgement {
-    /// What was expected.
-    pub expected: String,
-    /// What happened.
-    pub actual: String,
-    /// Whether it held.
-    pub met: bool,
-}
-
-impl Judgement {
-    fn new(expected: String, actual: String, met: bool) -> Self {
-        Self {
-            expected,
-            actual,
-            met,
-        }
-    }
-}
-
-/// Check a step's record: every expectation of the step, met or not.
-pub(crate) fn check_step(step: &Step, record: &StepRecord) -> Vec<Judgement> {
-    let (expect, client_step) = match step {
-        Step::Login(s) => (s.expect.clone(), true),
-        Step::CallApi(s) => (s.expect.clone(), true),
-        Step::Refresh(s) => (s.expect.clone(), true),
-        _ => (None, false),
-    };
-    if !client_step {
-        return Vec::new();
-    }
-    let mut expect = expect.unwrap_or_default();
-    if expect.outcome.is_none() && expect.any_outcome.is_none() && expect.status.is_none() {
-        expect.outcome = Some(Outcome::Ok);
-        if matches!(step, Step::CallApi(_)) {
-            expect.status = Some(200);
-        }
-    }
-    check_expect(&expect, record)
-}
-
-fn check_expect(expect: &StepExpect, record: &StepRecord) -> Vec<Judgement> {
-    let mut judged = Vec::new();
-    let calls = &record.calls;
-    let n = calls.len();
-    let mut all = |label: String, ok: &dyn Fn(&CallRecord) -> bool| {
-        let bad: Vec<&CallRecord> = calls.iter().filter(|c| !ok(c)).collect();
-        let judgement = match bad.first() {
-            Some(first) if n > 1 => Judgement::new(
-                label,
-                format!(
-                    "{} of {n} calls did not: first: {}",
-                    bad.len(),
-                    first.describe()
-                ),
-                false,
-            ),
-            Some(first) => Judgement::new(label, first.describe(), false),
-            None => Judgement::new(label, summarize(calls), true),
-        };
-        judged.push(judgement);
-    };
-    if let Some(outcome) = expect.outcome {
-        all(format!("outcome {outcome}"), &|c| c.outcome == outcome);
-    }
-    if let Some(status) = expect.status {
-        all(format!("status {status}"), &|c| c.status == Some(status));
-    }
-    if let Some(error) = &expect.error {
-        all(format!("error {error}"), &|c| {
-            c.error.as_deref() == Some(error.as_str())
-        });
-    }
-    if let Some(checked) = expect.iss_checked {
-        all(
-            if checked {
-                "the authorization response's iss checked (present, the issuer)".to_owned()
-            } else {
-                "an authorization response without iss".to_owned()
-            },
-            &|c| c.iss_checked == Some(checked),
-        );
-    }
-    if let Some(outcome) = expect.any_outcome {
-        judged.push(Judgement::new(
-            format!("at least one call with outcome {outcome}"),
-            summarize(calls),
-            calls.iter().any(|c| c.outcome == outcome),
-        ));
-    }
-    if let Some(text) = &expect.message_contains {
-        judged.push(Judgement::new(
-            format!("a message containing {text:?}"),
-            summarize(calls),
-            calls.iter().any(|c| {
-                c.message
-                    .as_deref()
-                    .is_some_and(|m| m.contains(text.as_str()))
-            }),
-        ));
-    }
-    if let Some(changed) = expect.token_changed {
-        let actual = record.token_before != record.token_after;
-        judged.push(Judgement::new(
-            if changed {
-                "the access token to change".to_owned()
-            } else {
-                "the access token to stay the same".to_owned()
-            },
-            format!(
-                "before {}, after {}",
-                record.token_before.as_deref().unwrap_or("(none)"),
-                record.token_after.as_deref().unwrap_or("(none)")
-            ),
-            actual == changed,
-        ));
-    }
-    if let Some(refreshed) = expect.refreshed {
-        judged.push(Judgement::new(
-            if refreshed {
-                "a refresh during the step".to_owned()
-            } else {
-                "no refresh during the step".to_owned()
-            },
-            format!("{} renewal(s)", record.renewals),
-            (record.renewals > 0) == refreshed,
-        ));
-    }
-    if let Some(held) = expect.refresh_token {
-        judged.push(Judgement::new(
-            if held {
-                "a refresh token held after the step".to_owned()
-            } else {
-                "no refresh token held after the step".to_owned()
-            },
-            if record.refresh_token_after {
-                "the client holds one".to_owned()
-            } else {
-                "the client holds none".to_owned()
-            },
-            record.refresh_token_after == held,
-        ));
-    }
-    if let Some(lifetime) = expect.expires_in {
-        let wanted = lifetime.0.as_secs();
-        let fresh = record.token_before != record.token_after;
-        let expected = format!("a new access token that expires in {wanted}s");
-        judged.push(match record.expires_in_after.filter(|_| fresh) {
-            Some(secs) => Judgement::new(expected, format!("expires_in: {secs}s"), secs == wanted),
-            None => Judgement::new(
-                expected,
-                if fresh {
-                    "the token response had no expires_in".to_owned()
-                } else {
-                    "the step obtained no new access token".to_owned()
-                },
-                false,
-            ),
-        });
-    }
-    if let Some(rotated) = expect.refresh_token_changed {
-        let actual = record.refresh_before != record.refresh_after;
-        judged.push(Judgement::new(
-            if rotated {
-                "the refresh token to change (rotation)".to_owned()
-            } else {
-                "the refresh token to stay the same".to_owned()
-            },
-            format!(
-                "before {}, after {}",
-                record.refresh_before.as_deref().unwrap_or("(none)"),
-                record.refresh_after.as_deref().unwrap_or("(none)")
-            ),
-            actual == rotated,
-        ));
-    }
-    if let Some(error) = &expect.replay_error {
-        let expected = format!("the replayed code refused with {error}");
-        judged.push(match &record.replay {
-            Some(r) => Judgement::new(
-                expected,
-                r.describe(),
-                r.error.as_deref() == Some(error.as_str()),
-            ),
-            None => Judgement::new(
-                expected,
-                "no replay happened (set replay_code: true, and the first exchange must succeed)"
-                    .to_owned(),
-                false,
-            ),
-        });
-    }
-    judged
-}
-
-fn summarize(calls: &[CallRecord]) -> String {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for c in calls {
-        let key = c.describe();
-        match counts.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((key, 1)),
-        }
-    }
-    counts
-        .into_iter()
-        .map(|(k, n)| if n > 1 { format!("{n}× {k}") } else { k })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
+pub(crate) use step::{StepJudgement, check_step};
 
 /// What the whole-run expectations are judged on.
 #[derive(Debug)]
@@ -301,39 +89,61 @@ pub(crate) fn check_run(
 ) -> (Vec<Failure>, Vec<MetExpectation>) {
     let mut failures = Vec::new();
     let mut met = Vec::new();
-    let held = |expected: String, actual: String| MetExpectation {
-        step: None,
-        expected,
-        actual,
+    // Record `judged` as met (its prose) when `held`, else as a failure.
+    let mut judge = |held: bool, judged: Failure| {
+        if held {
+            met.push(MetExpectation {
+                step: None,
+                expected: judged.expected,
+                actual: judged.actual,
+            });
+        } else {
+            failures.push(judged);
+        }
     };
     let events = ctx.events;
-    let lines = |filter: &dyn Fn(&ObservedEvent) -> bool| event_lines(events, ctx.start_ms, filter);
-    let mut count =
-        |what: &str, expected: Option<Count>, filter: &dyn Fn(&ObservedEvent) -> bool| {
-            if let Some(expected) = expected {
-                let n = events.iter().filter(|e| filter(e)).count() as u64;
-                if expected.matches(n) {
-                    met.push(held(format!("{what}: {expected}"), format!("{what}: {n}")));
-                } else {
-                    failures.push(Failure {
-                        step: None,
-                        expected: format!("{what}: {expected}"),
-                        actual: format!("{what}: {n}"),
-                        events: lines(filter),
-                    });
-                }
-            }
-        };
+    let refs = |filter: &dyn Fn(&ObservedEvent) -> bool| event_refs(events, ctx.start_ms, filter);
+    let mut count = |key: &str,
+                     what: &str,
+                     expected: Option<Count>,
+                     filter: &dyn Fn(&ObservedEvent) -> bool| {
+        if let Some(expected) = expected {
+            let n = events.iter().filter(|e| filter(e)).count() as u64;
+            judge(
+                expected.matches(n),
+                Failure::unmet(
+                    key,
+                    (format!("{what}: {expected}"), expected.to_json()),
+                    (format!("{what}: {n}"), json!(n)),
+                )
+                .with_events(refs(filter)),
+            );
+        }
+    };
     let is_refresh = |e: &ObservedEvent| e.is_grant("refresh_token");
-    count("successful refreshes", expect.refreshes, &|e| {
-        is_refresh(e) && e.succeeded()
-    });
-    count("refresh requests", expect.refresh_attempts, &is_refresh);
-    count("token requests", expect.token_requests, &|e| {
-        e.endpoint == "token"
-    });
-    count("API calls", expect.api_calls, &|e| e.endpoint == "api");
     count(
+        "refreshes",
+        "successful refreshes",
+        expect.refreshes,
+        &|e| is_refresh(e) && e.succeeded(),
+    );
+    count(
+        "refresh_attempts",
+        "refresh requests",
+        expect.refresh_attempts,
+        &is_refresh,
+    );
+    count(
+        "token_requests",
+        "token requests",
+        expect.token_requests,
+        &|e| e.endpoint == "token",
+    );
+    count("api_calls", "API calls", expect.api_calls, &|e| {
+        e.endpoint == "api"
+    });
+    count(
+        "api_calls_with_expired_token",
         "API calls with an expired access token",
         expect.api_calls_with_expired_token,
         &|e| e.endpoint == "api" && e.token_expired == Some(true),
@@ -341,51 +151,71 @@ pub(crate) fn check_run(
     for (status, expected) in &expect.api_statuses {
         let status = *status;
         count(
+            &format!("api_statuses.{status}"),
             &format!("API answers with status {status}"),
             Some(*expected),
             &|e| e.endpoint == "api" && e.status == Some(status),
         );
     }
     let fleet = FleetView::of(events);
-    let fleet_lines = || {
+    let fleet_refs = || {
         let about = fleet.about();
         if about.is_empty() {
-            lines(&is_refresh)
+            refs(&is_refresh)
         } else {
-            event_lines(events, ctx.start_ms, &|e| about.contains(&e.seq))
+            refs(&|e| about.contains(&e.seq))
         }
     };
     if let Some(wanted) = expect.refresh_reuse_detected {
         let seen = events.iter().any(|e| e.refresh_reuse == Some(true));
-        if seen != wanted {
-            failures.push(Failure {
-                step: None,
-                expected: format!("refresh-token reuse detected: {wanted}"),
-                actual: format!("refresh-token reuse detected: {seen}: {}", fleet.describe()),
-                events: fleet_lines(),
-            });
+        let actual = if seen == wanted {
+            format!("refresh-token reuse detected: {seen}")
         } else {
-            met.push(held(
-                format!("refresh-token reuse detected: {wanted}"),
-                format!("refresh-token reuse detected: {seen}"),
-            ));
-        }
+            format!("refresh-token reuse detected: {seen}: {}", fleet.describe())
+        };
+        judge(
+            seen == wanted,
+            Failure::unmet(
+                "refresh_reuse_detected",
+                (
+                    format!("refresh-token reuse detected: {wanted}"),
+                    json!(wanted),
+                ),
+                (actual, json!(seen)),
+            )
+            .with_events(fleet_refs()),
+        );
     }
-    for (what, expected, n) in [
-        ("families revoked", expect.families_revoked, fleet.revoked()),
-        ("sessions lost", expect.sessions_lost, fleet.lost()),
+    for (key, what, expected, n) in [
+        (
+            "families_revoked",
+            "families revoked",
+            expect.families_revoked,
+            fleet.revoked(),
+        ),
+        (
+            "sessions_lost",
+            "sessions lost",
+            expect.sessions_lost,
+            fleet.lost(),
+        ),
     ] {
-        if let Some(expected) = expected
-            && !expected.matches(n as u64)
-        {
-            failures.push(Failure {
-                step: None,
-                expected: format!("{what}: {expected}"),
-                actual: format!("{what}: {n}: {}", fleet.describe()),
-                events: fleet_lines(),
-            });
-        } else if let Some(expected) = expected {
-            met.push(held(format!("{what}: {expected}"), format!("{what}: {n}")));
+        if let Some(expected) = expected {
+            let held = expected.matches(n as u64);
+            let actual = if held {
+                format!("{what}: {n}")
+            } else {
+                format!("{what}: {n}: {}", fleet.describe())
+            };
+            judge(
+                held,
+                Failure::unmet(
+                    key,
+                    (format!("{what}: {expected}"), expected.to_json()),
+                    (actual, json!(n)),
+                )
+                .with_events(fleet_refs()),
+            );
         }
     }
     if let Some(method) = expect.pkce_method {
@@ -395,41 +225,40 @@ pub(crate) fn check_run(
             .filter(|e| e.endpoint == "authorize")
             .map(|e| e.pkce_method.as_deref().unwrap_or("none"))
             .collect();
-        if !used.is_empty() && used.iter().all(|m| *m == method) {
-            met.push(held(
-                format!("every authorization request used PKCE {method}"),
-                format!("PKCE methods used: {}", used.join(", ")),
-            ));
-        } else {
-            failures.push(Failure {
-                step: None,
-                expected: format!("every authorization request used PKCE {method}"),
-                actual: if used.is_empty() {
-                    "no authorization request was made".to_owned()
-                } else {
-                    format!("PKCE methods used: {}", used.join(", "))
-                },
-                events: lines(&|e| e.endpoint == "authorize"),
-            });
-        }
+        judge(
+            !used.is_empty() && used.iter().all(|m| *m == method),
+            Failure::unmet(
+                "pkce_method",
+                (
+                    format!("every authorization request used PKCE {method}"),
+                    json!(method),
+                ),
+                (
+                    if used.is_empty() {
+                        "no authorization request was made".to_owned()
+                    } else {
+                        format!("PKCE methods used: {}", used.join(", "))
+                    },
+                    json!(used),
+                ),
+            )
+            .with_events(refs(&|e| e.endpoint == "authorize")),
+        );
     }
     if let Some(wanted) = expect.refreshed_before_expiry {
         let verdict = refreshed_before_expiry(events);
-        if verdict.ok != wanted {
-            failures.push(Failure {
-                step: None,
-                expected: format!("refreshed before expiry: {wanted}"),
-                events: verdict.lines(events, ctx.start_ms, &|e| {
-                    e.endpoint == "token" || e.endpoint == "api"
-                }),
-                actual: verdict.why,
-            });
-        } else {
-            met.push(held(
-                format!("refreshed before expiry: {wanted}"),
-                verdict.why,
-            ));
-        }
+        let refs = verdict.refs(events, ctx.start_ms, &|e| {
+            e.endpoint == "token" || e.endpoint == "api"
+        });
+        judge(
+            verdict.ok == wanted,
+            Failure::unmet(
+                "refreshed_before_expiry",
+                (format!("refreshed before expiry: {wanted}"), json!(wanted)),
+                (verdict.why, json!(verdict.ok)),
+            )
+            .with_events(refs),
+        );
     }
     if let Some(wanted) = expect.backed_off_after_503 {
         let mut verdict = backed_off_after_503(events);
@@ -439,39 +268,42 @@ pub(crate) fn check_run(
         {
             verdict.why = why;
         }
-        if verdict.ok != wanted {
-            failures.push(Failure {
-                step: None,
-                expected: format!("backed off after 503: {wanted}"),
-                events: verdict.lines(events, ctx.start_ms, &|e| e.endpoint == "token"),
-                actual: verdict.why,
-            });
-        } else {
-            met.push(held(format!("backed off after 503: {wanted}"), verdict.why));
-        }
+        let refs = verdict.refs(events, ctx.start_ms, &|e| e.endpoint == "token");
+        judge(
+            verdict.ok == wanted,
+            Failure::unmet(
+                "backed_off_after_503",
+                (format!("backed off after 503: {wanted}"), json!(wanted)),
+                (verdict.why, json!(verdict.ok)),
+            )
+            .with_events(refs),
+        );
     }
     if let Some(text) = &expect.output_contains {
         let output = ctx.output.unwrap_or("");
-        if !output.contains(text.as_str()) {
-            failures.push(Failure {
-                step: None,
-                expected: format!("the program's output contains {text:?}"),
-                actual: if output.trim().is_empty() {
-                    "the program printed nothing".to_owned()
-                } else {
-                    format!(
-                        "not in its output ({} lines: the last are shown below, all in the JSON report)",
-                        output.lines().count()
-                    )
-                },
-                events: Vec::new(),
-            });
+        let held = output.contains(text.as_str());
+        let shown = tail(output, 400);
+        let actual = if held {
+            format!("output: {shown}")
+        } else if output.trim().is_empty() {
+            "the program printed nothing".to_owned()
         } else {
-            met.push(held(
-                format!("the program's output contains {text:?}"),
-                format!("output: {}", tail(output, 400)),
-            ));
-        }
+            format!(
+                "not in its output ({} lines: the last are shown below, all in the JSON report)",
+                output.lines().count()
+            )
+        };
+        judge(
+            held,
+            Failure::unmet(
+                "output_contains",
+                (
+                    format!("the program's output contains {text:?}"),
+                    json!(text),
+                ),
+                (actual, json!(shown)),
+            ),
+        );
     }
     (failures, met)
 }
@@ -479,26 +311,28 @@ pub(crate) fn check_run(
 /// Events shown under a whole-run failure: at most this many (the first and the last half).
 pub(crate) const MAX_EVENT_LINES: usize = 16;
 
-/// The report lines of the events `pick` selects: all of them, or the first and last
-/// [`MAX_EVENT_LINES`]` / 2` with a count of those left out between.
-pub(crate) fn event_lines(
+/// The events `pick` selects: every sequence number, and report lines — all of them, or the
+/// first and last [`MAX_EVENT_LINES`]` / 2` with a count of those left out between.
+pub(crate) fn event_refs(
     events: &[ObservedEvent],
     start_ms: u64,
     pick: &dyn Fn(&ObservedEvent) -> bool,
-) -> Vec<String> {
+) -> EventRefs {
     let picked: Vec<&ObservedEvent> = events.iter().filter(|e| pick(e)).collect();
+    let seqs = picked.iter().map(|e| e.seq).collect();
     if picked.len() <= MAX_EVENT_LINES {
-        return picked.iter().map(|e| e.line(start_ms)).collect();
+        let lines = picked.iter().map(|e| e.line(start_ms)).collect();
+        return EventRefs { lines, seqs };
     }
     let half = MAX_EVENT_LINES / 2;
-    let mut out: Vec<String> = picked[..half].iter().map(|e| e.line(start_ms)).collect();
-    out.push(format!("… {} more …", picked.len() - 2 * half));
-    out.extend(
+    let mut lines: Vec<String> = picked[..half].iter().map(|e| e.line(start_ms)).collect();
+    lines.push(format!("… {} more …", picked.len() - 2 * half));
+    lines.extend(
         picked[picked.len() - half..]
             .iter()
             .map(|e| e.line(start_ms)),
     );
-    out
+    EventRefs { lines, seqs }
 }
 
 /// The verdict of a whole-run rule over the event log: whether it held, why, and the events
@@ -518,17 +352,17 @@ impl Verdict {
         Self { ok, why, about }
     }
 
-    /// The report lines: the events the verdict is about, or else those `otherwise` picks.
-    pub(crate) fn lines(
+    /// The events the verdict is about, or else those `otherwise` picks.
+    pub(crate) fn refs(
         &self,
         events: &[ObservedEvent],
         start_ms: u64,
         otherwise: &dyn Fn(&ObservedEvent) -> bool,
-    ) -> Vec<String> {
+    ) -> EventRefs {
         if self.about.is_empty() {
-            event_lines(events, start_ms, otherwise)
+            event_refs(events, start_ms, otherwise)
         } else {
-            event_lines(events, start_ms, &|e| self.about.contains(&e.seq))
+            event_refs(events, start_ms, &|e| self.about.contains(&e.seq))
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 /// One request as the server recorded it (tokens as short hashes only).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ObservedEvent {
     /// Sequence number in the server's log.
     pub seq: u64,

@@ -14,7 +14,9 @@ use super::expect;
 use super::file::{self, ScenarioFileError};
 use super::model::{RevokeBy, RevokeStep, RevokeStepTarget, Scenario, Step};
 use super::observed::unix_ms;
-use super::records::{CallRecord, Failure, MetExpectation, RunReport, ScenarioResult, StepRecord};
+use super::records::{
+    CallRecord, Failure, MetExpectation, RunReport, ScenarioResult, StepRecord, error_keys,
+};
 use crate::client::{LoginOptions, Outcome, Session};
 
 /// Options of a run.
@@ -177,43 +179,40 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         let mut record = match execute(step, index, &session, &server).await {
             Ok(r) => r,
             Err(message) => {
-                failures.push(Failure {
-                    step: Some((index, step.kind().to_owned())),
-                    expected: format!("the {} step to run", step.kind()),
-                    actual: message,
-                    events: Vec::new(),
-                });
+                failures.push(
+                    Failure::error(
+                        error_keys::STEP_RUNS,
+                        format!("the {} step to run", step.kind()),
+                        message,
+                    )
+                    .at_step(index, step.kind()),
+                );
                 break;
             }
         };
         record.seq_range = (before, control_plane::last_seq(&server));
-        let (held, unmet): (Vec<_>, Vec<_>) = expect::check_step(step, &record)
-            .into_iter()
-            .partition(|j| j.met);
-        met.extend(held.into_iter().map(|j| MetExpectation {
+        let expect::StepJudgement { unmet, met: held } = expect::check_step(step, &record);
+        met.extend(held.into_iter().map(|m| MetExpectation {
             step: Some((index, step.kind().to_owned())),
-            expected: j.expected,
-            actual: j.actual,
+            ..m
         }));
         steps.push(record);
         if !unmet.is_empty() {
             let after = control_plane::last_seq(&server);
-            let mut events = Some(expect::event_lines(
-                &control_plane::events(&server),
-                start_ms,
-                &|e| e.seq > before && e.seq <= after,
-            ));
-            // The step's events once, after the last of its unmet expectations.
+            let refs = expect::event_refs(&control_plane::events(&server), start_ms, &|e| {
+                e.seq > before && e.seq <= after
+            });
+            // The step's event lines once, after the last of its unmet expectations; every
+            // one of them names the step's events by number.
             let last = unmet.len() - 1;
-            failures.extend(unmet.into_iter().enumerate().map(|(i, j)| Failure {
-                step: Some((index, step.kind().to_owned())),
-                expected: j.expected,
-                actual: j.actual,
-                events: if i == last {
-                    events.take().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
+            failures.extend(unmet.into_iter().enumerate().map(|(i, failure)| {
+                let mut failure = failure
+                    .at_step(index, step.kind())
+                    .with_events(refs.clone());
+                if i != last {
+                    failure.events.clear();
+                }
+                failure
             }));
             break;
         }

@@ -4,6 +4,7 @@ mod authcode;
 mod external;
 mod fake;
 mod helpers;
+mod reports;
 mod revocation;
 mod runner;
 mod session;

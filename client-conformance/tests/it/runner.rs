@@ -241,7 +241,9 @@ async fn junit_has_one_test_case_per_scenario_and_parses_back() {
         by_name("c-broken").status,
         quick_junit::TestCaseStatus::Success { .. }
     ));
-    assert_eq!(parsed.test_suites[0].failures, 2);
+    // The wrong scenario failed; the broken file could not be judged: an error.
+    assert_eq!(parsed.test_suites[0].failures, 1);
+    assert_eq!(parsed.test_suites[0].errors, 1);
     let json = report::json::render(&report).expect("json");
     let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert_eq!(value["results"].as_array().map(Vec::len), Some(3));

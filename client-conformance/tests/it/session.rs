@@ -482,9 +482,8 @@ async fn a_stale_refresh_token_refused_as_reuse_is_counted_once_and_does_not_los
 
 #[tokio::test]
 async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
-    use fauxauth_conformance::client::{
-        Attempt, AttemptObserver, Endpoints, Exchange, GrantKind, Transport,
-    };
+    use fauxauth_conformance::client::{Attempt, AttemptObserver, Endpoints, Exchange, Transport};
+    use fauxauth_server::config::GrantType;
 
     #[derive(Debug, Default)]
     struct Seen(parking_lot::Mutex<Vec<(Exchange, Option<u16>)>>);
@@ -521,12 +520,12 @@ async fn sessions_on_a_shared_transport_report_every_attempt_and_keep_none() {
     let count = |e: Exchange| seen.iter().filter(|(x, s)| *x == e && s.is_some()).count();
     assert_eq!(count(Exchange::Authorize), 3, "{seen:?}");
     assert_eq!(
-        count(Exchange::Token(GrantKind::AuthorizationCode)),
+        count(Exchange::Token(GrantType::AuthorizationCode)),
         3,
         "{seen:?}"
     );
     assert_eq!(
-        count(Exchange::Token(GrantKind::RefreshToken)),
+        count(Exchange::Token(GrantType::RefreshToken)),
         3,
         "{seen:?}"
     );

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use fauxauth_server::config::{
-    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, SEED_SCOPES,
+    DEFAULT_AGENT_CLIENT_ID, DEFAULT_SERVICE_CLIENT_ID, DEFAULT_SERVICE_CLIENT_SECRET, PkceMethod,
+    SEED_SCOPES,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::client::transport::RetryPolicy;
-use crate::client::types::{ClientAuthMethod, Flow, PkceMethod};
+use crate::client::types::{ClientAuthMethod, Flow};
 
 /// The session's knobs; the names follow the seed's agent configuration.
 #[derive(Debug, Clone, PartialEq)]

@@ -62,6 +62,7 @@ fn text_from_scenarios_is_escaped_not_markup() {
         expected: "<b>bold</b> & \"quoted\"".to_owned(),
         actual: "</script><script>alert(1)</script>".to_owned(),
         events: Vec::new(),
+        check: Default::default(),
     };
     let page = render(
         &report(vec![result("<img src=x onerror=alert(1)>", vec![failure])]),
@@ -86,6 +87,7 @@ fn verdict_counts_version_and_date_are_shown() {
         expected: "a refresh token held after the step".to_owned(),
         actual: "the client holds none".to_owned(),
         events: vec!["#1 [+0.000s] POST /x -> 200".to_owned()],
+        check: Default::default(),
     };
     let page = render(
         &report(vec![
@@ -121,6 +123,7 @@ fn failures_highlight_the_events_they_name_and_only_known_ones() {
             "#99 [+2h] POST /x -> 200".to_owned(),
             "#1 [+0.000s] POST /oauth/token -> 200".to_owned(),
         ],
+        check: Default::default(),
     };
     let scenario = result("bad", vec![failure]);
     assert_eq!(highlighted(&scenario), vec![1, 3]);
@@ -135,6 +138,7 @@ fn a_step_that_could_not_run_is_listed_with_its_failure() {
         expected: "the revoke step to run".to_owned(),
         actual: "the client holds no tokens".to_owned(),
         events: Vec::new(),
+        check: Default::default(),
     };
     let page = render(&report(vec![result("bad", vec![failure])]), &info()).expect("render");
     assert!(page.contains("data-step=\"4\""), "step 4 has a row");

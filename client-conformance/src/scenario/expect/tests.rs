@@ -37,7 +37,7 @@ fn a_whole_run_failure_shows_the_events_it_names_not_the_last_ones() {
     assert!(!verdict.ok);
     assert!(verdict.why.contains("event #3"), "{}", verdict.why);
     assert!(verdict.why.contains("event #1"), "{}", verdict.why);
-    let lines = verdict.lines(&events, 0, &|_| true);
+    let lines = verdict.refs(&events, 0, &|_| true).lines;
     assert!(lines.iter().any(|l| l.starts_with("#1 ")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("#3 ")), "{lines:?}");
     assert!(!lines.iter().any(|l| l.starts_with("#33 ")), "{lines:?}");
@@ -111,7 +111,13 @@ fn a_late_renewal_after_a_call_in_between_fails_refreshed_before_expiry() {
 #[test]
 fn long_event_lists_keep_the_first_and_last_and_say_how_many_are_left_out() {
     let events: Vec<ObservedEvent> = (1..=40).map(|seq| event(seq, 1, "api")).collect();
-    let lines = event_lines(&events, 0, &|_| true);
+    let refs = event_refs(&events, 0, &|_| true);
+    assert_eq!(
+        refs.seqs,
+        (1..=40).collect::<Vec<u64>>(),
+        "every event, by number"
+    );
+    let lines = refs.lines;
     assert_eq!(lines.len(), MAX_EVENT_LINES + 1);
     assert!(lines[0].starts_with("#1 "), "{lines:?}");
     assert_eq!(lines[MAX_EVENT_LINES / 2], "… 24 more …");

@@ -23,6 +23,25 @@ pub enum Count {
     },
 }
 
+impl Count {
+    /// As the file writes it: `2`, or `{"min": 1, "max": 3}` with the bounds that are set.
+    pub fn to_json(&self) -> serde_json::Value {
+        match *self {
+            Self::Exactly(n) => serde_json::json!(n),
+            Self::Range { min, max } => {
+                let mut bounds = serde_json::Map::new();
+                if let Some(min) = min {
+                    bounds.insert("min".to_owned(), min.into());
+                }
+                if let Some(max) = max {
+                    bounds.insert("max".to_owned(), max.into());
+                }
+                serde_json::Value::Object(bounds)
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(CountVisitor)

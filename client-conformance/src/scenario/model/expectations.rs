@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use fauxauth_server::duration::DurationValue;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::count::Count;
-use super::duration::Dur;
 use super::strict;
 use crate::client::Outcome;
 
@@ -42,7 +42,7 @@ pub struct StepExpect {
     /// The new access token's lifetime, as the token response's `expires_in` says (the
     /// seed's "New token acquired, expires in 3600s"): seconds or a duration, e.g. `60m`.
     #[serde(default)]
-    pub expires_in: Option<Dur>,
+    pub expires_in: Option<DurationValue>,
     /// `login`: whether the authorization response (a code, or an error redirect) carried
     /// `iss` and it was the issuer (RFC 9207). The client checks `state` always, and requires
     /// `iss` when the server's metadata advertises it.

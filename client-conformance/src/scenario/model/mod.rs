@@ -19,19 +19,19 @@
 use std::collections::BTreeMap;
 
 use fauxauth_server::ServerConfig;
+use fauxauth_server::config::PkceMethod;
+use fauxauth_server::duration::{DurationValue, SignedDurationValue};
 use schemars::{JsonSchema, Schema};
 use serde::Deserialize;
 
-use crate::client::{ClientAuthMethod, ExpirySource, Flow, PkceMethod};
+use crate::client::{ClientAuthMethod, ExpirySource, Flow};
 
 mod count;
-mod duration;
 mod expectations;
 mod steps;
 mod strict;
 
 pub use count::Count;
-pub use duration::{Dur, SignedDur};
 pub use expectations::{PkceUsed, RunExpect, StepExpect};
 pub use steps::{
     CallApiStep, LoginStep, RefreshStep, RevokeBy, RevokeStep, RevokeStepTarget, RotateKeysStep,
@@ -110,16 +110,16 @@ pub struct ClientSpec {
     pub token_auto_refresh: Option<bool>,
     /// Renew this long before expiry: seconds or a duration (default 300).
     #[serde(default)]
-    pub token_refresh_buffer: Option<Dur>,
+    pub token_refresh_buffer: Option<DurationValue>,
     /// Timeout per HTTP request (default 10s).
     #[serde(default)]
-    pub request_timeout: Option<Dur>,
+    pub request_timeout: Option<DurationValue>,
     /// Retries on 5xx and timeouts (default 0).
     #[serde(default, deserialize_with = "strict::opt_whole")]
     pub retries: Option<u32>,
     /// Wait before the first retry, doubled each time (default 20ms).
     #[serde(default)]
-    pub retry_backoff: Option<Dur>,
+    pub retry_backoff: Option<DurationValue>,
     /// Refresh once and retry on a 401 from the API (default false).
     #[serde(default, deserialize_with = "strict::opt_flag")]
     pub reactive_refresh: Option<bool>,
@@ -131,7 +131,7 @@ pub struct ClientSpec {
     pub local_expiry_check: Option<bool>,
     /// The client's clock runs ahead (`"5m"`) or behind (`"-5m"`) the server's.
     #[serde(default)]
-    pub clock_skew: Option<SignedDur>,
+    pub clock_skew: Option<SignedDurationValue>,
     /// `expires_in` (default) or `jwt_exp`.
     #[serde(default)]
     pub expiry_source: Option<ExpirySource>,
@@ -145,7 +145,7 @@ pub struct ExternalSpec {
     pub command: String,
     /// Kill it after this long (default 30s).
     #[serde(default)]
-    pub timeout: Option<Dur>,
+    pub timeout: Option<DurationValue>,
     /// Virtual seconds per real second (default 1: real time). 60 makes an hour pass in a
     /// minute.
     #[serde(default, deserialize_with = "strict::opt_float")]

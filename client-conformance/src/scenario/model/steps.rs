@@ -3,11 +3,11 @@
 use std::fmt;
 
 use fauxauth_server::FaultRule;
+use fauxauth_server::duration::{DurationValue, SignedDurationValue};
 use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::duration::{Dur, SignedDur};
 use super::expectations::StepExpect;
 use super::strict;
 use crate::client::PkceAttack;
@@ -23,7 +23,7 @@ pub enum Step {
     /// Force a refresh (a new client-credentials grant for that flow).
     Refresh(RefreshStep),
     /// Move virtual time forward, e.g. `advance: 61m`.
-    Advance(Dur),
+    Advance(DurationValue),
     /// Move the server's clock.
     SetClock(SetClockStep),
     /// Add a fault rule (the control plane's rule format, verbatim).
@@ -33,7 +33,7 @@ pub enum Step {
     /// Rotate the signing key.
     RotateKeys(RotateKeysStep),
     /// Wait real time (for external programs), e.g. `wait: 2s`.
-    Wait(Dur),
+    Wait(DurationValue),
 }
 
 impl Step {
@@ -196,7 +196,7 @@ pub struct SetClockStep {
     pub to: Option<String>,
     /// Relative to now, e.g. `"-10m"` or `"2h"`.
     #[serde(default)]
-    pub offset: Option<SignedDur>,
+    pub offset: Option<SignedDurationValue>,
 }
 
 /// What `revoke` revokes.
@@ -242,5 +242,5 @@ pub struct RevokeStep {
 pub struct RotateKeysStep {
     /// How long the old key still verifies (default 0: at once).
     #[serde(default)]
-    pub grace: Option<Dur>,
+    pub grace: Option<DurationValue>,
 }
