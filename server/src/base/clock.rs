@@ -291,6 +291,47 @@ pub fn expired_for(now: SystemTime, exp: u64) -> Option<u64> {
     now.duration_since(at).ok().map(|ago| ago.as_secs())
 }
 
+/// `2026-11-25T10:47:30.012Z`: an instant in RFC 3339, UTC, to the millisecond.
+pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
+    rfc3339(
+        t,
+        time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ),
+    )
+}
+
+/// `2026-11-25T10:47:30Z`: an instant in RFC 3339, UTC, to the second.
+pub(crate) fn rfc3339_seconds(t: SystemTime) -> String {
+    rfc3339(
+        t,
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    )
+}
+
+fn rfc3339(t: SystemTime, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+    // Only an instant outside the years -9999..=9999 cannot be written: it is clamped.
+    let epoch = time::OffsetDateTime::UNIX_EPOCH;
+    let instant = match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => time::Duration::try_from(after)
+            .ok()
+            .and_then(|d| epoch.checked_add(d)),
+        Err(before) => time::Duration::try_from(before.duration())
+            .ok()
+            .and_then(|d| epoch.checked_sub(d)),
+    };
+    instant
+        .and_then(|i| i.format(format).ok())
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_owned())
+}
+
+/// Read an RFC 3339 timestamp (`2026-11-25T10:47:30Z`, with a fraction or an offset).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,45 +471,4 @@ mod tests {
         assert_eq!(expired_for(at(1_064_500), 1003), Some(61));
         assert_eq!(expired_for(at(1_000_000), u64::MAX), None);
     }
-}
-
-/// `2026-11-25T10:47:30.012Z`: an instant in RFC 3339, UTC, to the millisecond.
-pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
-    rfc3339(
-        t,
-        time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        ),
-    )
-}
-
-/// `2026-11-25T10:47:30Z`: an instant in RFC 3339, UTC, to the second.
-pub(crate) fn rfc3339_seconds(t: SystemTime) -> String {
-    rfc3339(
-        t,
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
-    )
-}
-
-fn rfc3339(t: SystemTime, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
-    // Only an instant outside the years -9999..=9999 cannot be written: it is clamped.
-    let epoch = time::OffsetDateTime::UNIX_EPOCH;
-    let instant = match t.duration_since(UNIX_EPOCH) {
-        Ok(after) => time::Duration::try_from(after)
-            .ok()
-            .and_then(|d| epoch.checked_add(d)),
-        Err(before) => time::Duration::try_from(before.duration())
-            .ok()
-            .and_then(|d| epoch.checked_sub(d)),
-    };
-    instant
-        .and_then(|i| i.format(format).ok())
-        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_owned())
-}
-
-/// Read an RFC 3339 timestamp (`2026-11-25T10:47:30Z`, with a fraction or an offset).
-pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(SystemTime::from)
 }
