@@ -174,8 +174,8 @@ struct LoadArgs {
     /// Simulated agents (each a token session).
     #[arg(long, default_value_t = 1000)]
     agents: usize,
-    /// How long to run (real time), e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// How long to run (real time), e.g. 30s (durations as in the files: 1h30m, not 1.5h).
+    #[arg(long, default_value = "30s", value_parser = fauxauth_server::duration::parse_duration)]
     duration: std::time::Duration,
     /// Model API calls per agent per second (real time).
     #[arg(long, default_value_t = 1.0)]
@@ -191,7 +191,7 @@ struct LoadArgs {
     refresh: RefreshArg,
     /// Renew this long (virtual time) before expiry; 0s renews only once expired. Must be
     /// shorter than the access-token lifetime.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = fauxauth_server::duration::parse_duration)]
     buffer: std::time::Duration,
     /// Do not stagger logins and renewals: every token expires at once (a refresh storm).
     #[arg(long)]
@@ -201,7 +201,7 @@ struct LoadArgs {
     scale: Option<f64>,
     /// Access-token lifetime of the in-process server (default 20m). With --target the
     /// lifetime is read from the server's token responses (expires_in).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = fauxauth_server::duration::parse_duration)]
     access_ttl: Option<std::time::Duration>,
     /// Signing algorithm of the in-process server (default ES256).
     #[arg(long, value_enum)]

@@ -606,3 +606,34 @@ async fn load_flag_values_are_spelled_as_in_the_files() {
         "{stderr}"
     );
 }
+
+/// Duration flags take the files' grammar: what a configuration file refuses (`1.5h`, a
+/// negative, an unknown unit) a flag refuses with the same message, and what it accepts
+/// (`1h30m`, a bare number of seconds) a flag accepts.
+#[tokio::test]
+async fn duration_flags_use_the_files_grammar_and_its_messages() {
+    for flag in ["--duration", "--buffer", "--access-ttl"] {
+        for bad in ["1.5h", "-5m", "3 fortnights", "10x"] {
+            let file = TempFile::new("ttl.yaml", &format!("access_token_ttl: {bad:?}\n"));
+            let from_file = ServerConfig::from_file(file.path())
+                .expect_err("a file refuses it")
+                .to_string();
+            let message = fauxauth_server::duration::parse_duration(bad)
+                .expect_err("the grammar refuses it")
+                .to_string();
+            assert!(
+                from_file.contains(&message),
+                "the file's message: {from_file}"
+            );
+            let output = fauxauth(&["load", &format!("{flag}={bad}"), "--quiet"]).await;
+            assert_eq!(output.status.code(), Some(2), "{flag} {bad}: {output:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(&message), "{flag} {bad}: {stderr}");
+        }
+    }
+    // What the files accept, the flags accept (clap's own check, no run: --help after them).
+    for good in ["1h30m", "300", "90s", "1h 30m"] {
+        let output = fauxauth(&["load", "--buffer", good, "--access-ttl", good, "--help"]).await;
+        assert!(output.status.success(), "{good}: {output:?}");
+    }
+}

@@ -5,10 +5,10 @@
 //! - With `--target`, the target's RSS when it is a local process the run can identify:
 //!   the one `--server-pid` names, or else, for a loopback target, the process that owns the
 //!   listening socket of the target's port (found through `/proc/net/tcp*` and
-//!   `/proc/*/fd`, so only among the processes this user may inspect). Otherwise none
-//!   (`null` in the JSON).
+//!   `/proc/*/fd`, read with the `procfs` crate, so only among the processes this user may
+//!   inspect). Otherwise — and on every system but Linux — none (`null` in the JSON).
 
-use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 
 /// Where the RSS figure came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +49,8 @@ impl RssSource {
     /// The RSS of the process, in bytes, if it can be read.
     pub(super) fn rss(&self) -> Option<u64> {
         match self {
-            Self::ThisProcess => rss_of("self"),
-            Self::GivenPid(pid) | Self::Listener { pid, .. } => rss_of(&pid.to_string()),
+            Self::ThisProcess => rss_of(None),
+            Self::GivenPid(pid) | Self::Listener { pid, .. } => rss_of(Some(*pid)),
             Self::Unknown => None,
         }
     }
@@ -70,81 +70,68 @@ impl RssSource {
     }
 }
 
-/// VmRSS of `/proc/<pid>/status`, in bytes.
-fn rss_of(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// VmRSS of `/proc/<pid>/status` (`None`: this process), in bytes.
+#[cfg(target_os = "linux")]
+fn rss_of(pid: Option<u32>) -> Option<u64> {
+    let process = match pid {
+        Some(pid) => procfs::process::Process::new(i32::try_from(pid).ok()?),
+        None => procfs::process::Process::myself(),
+    };
+    Some(process.ok()?.status().ok()?.vmrss? * 1024)
+}
+
+/// Not known off Linux.
+#[cfg(not(target_os = "linux"))]
+fn rss_of(_pid: Option<u32>) -> Option<u64> {
+    None
 }
 
 /// The process owning a socket that listens on `port` on a loopback or unspecified address.
+#[cfg(target_os = "linux")]
 pub(super) fn listener_pid(port: u16) -> Option<u32> {
-    let inodes = listening_inodes(port);
+    use procfs::process::FDTarget;
+    let tables = [procfs::net::tcp(), procfs::net::tcp6()];
+    let inodes: Vec<u64> = tables
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.state == procfs::net::TcpState::Listen && is_local(e.local_address, port))
+        .map(|e| e.inode)
+        .collect();
     if inodes.is_empty() {
         return None;
     }
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+    let mut processes: Vec<procfs::process::Process> = procfs::process::all_processes()
         .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(Result::ok)
         .collect();
-    pids.sort_unstable();
-    pids.into_iter().find(|pid| {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .filter_map(|link| socket_inode(link.to_str()?))
-            .any(|inode| inodes.contains(&inode))
-    })
-}
-
-/// `socket:[12345]` → 12345.
-fn socket_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
-}
-
-/// Inodes of the sockets in LISTEN state on `port` whose address is loopback or any.
-fn listening_inodes(port: u16) -> HashSet<u64> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|text| {
-            text.lines()
-                .skip(1)
-                .filter_map(|line| listening_inode(line, port))
-                .collect::<Vec<_>>()
+    processes.sort_unstable_by_key(|p| p.pid);
+    processes
+        .into_iter()
+        .find(|p| {
+            p.fd()
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .any(|fd| matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)))
         })
-        .collect()
+        .and_then(|p| u32::try_from(p.pid).ok())
 }
 
-/// The inode of one `/proc/net/tcp*` line if it is a listener on `port` on a loopback or
-/// unspecified address.
-fn listening_inode(line: &str, port: u16) -> Option<u64> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let (addr, hex_port) = fields.get(1)?.split_once(':')?;
-    if fields.get(3) != Some(&"0A") || u16::from_str_radix(hex_port, 16).ok()? != port {
-        return None;
-    }
-    let local = match addr.len() {
-        // IPv4, in host (little-endian) byte order: 127.x.x.x ends in "7F"; 0.0.0.0.
-        8 => addr.ends_with("7F") || addr == "00000000",
-        // IPv6: ::1 and ::, and IPv4-mapped ::ffff:127.x.x.x.
-        32 => {
-            addr == "00000000000000000000000001000000"
-                || addr == "00000000000000000000000000000000"
-                || (addr.starts_with("0000000000000000FFFF0000") && addr.ends_with("7F"))
-        }
-        _ => false,
+/// Not known off Linux.
+#[cfg(not(target_os = "linux"))]
+pub(super) fn listener_pid(_port: u16) -> Option<u32> {
+    None
+}
+
+/// Whether a listening address is on `port` and loopback or unspecified (IPv4, IPv6, or
+/// IPv4-mapped IPv6).
+fn is_local(addr: SocketAddr, port: u16) -> bool {
+    let ip = match addr.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
     };
-    if !local {
-        return None;
-    }
-    fields.get(9)?.parse().ok()
+    addr.port() == port && (ip.is_loopback() || ip.is_unspecified())
 }
 
 #[cfg(test)]
@@ -152,22 +139,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_net_tcp_lines_name_loopback_listeners() {
-        let listen = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0";
-        assert_eq!(listening_inode(listen, 8080), Some(4242));
-        assert_eq!(listening_inode(listen, 8081), None);
-        let established = listen.replace(" 0A ", " 01 ");
-        assert_eq!(listening_inode(&established, 8080), None);
-        let public = listen.replace("0100007F", "0100000A");
-        assert_eq!(
-            listening_inode(&public, 8080),
-            None,
-            "10.0.0.1 is not loopback"
-        );
-        let v6 = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 77 1";
-        assert_eq!(listening_inode(v6, 8080), Some(77));
-        assert_eq!(socket_inode("socket:[77]"), Some(77));
-        assert_eq!(socket_inode("pipe:[77]"), None);
+    fn only_loopback_and_unspecified_listeners_on_the_port_count() {
+        let at = |text: &str| text.parse::<SocketAddr>().expect("address");
+        for local in [
+            "127.0.0.1:8080",
+            "127.3.2.1:8080",
+            "0.0.0.0:8080",
+            "[::1]:8080",
+            "[::]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            assert!(is_local(at(local), 8080), "{local}");
+            assert!(!is_local(at(local), 8081), "{local} on another port");
+        }
+        for remote in [
+            "10.0.0.1:8080",
+            "192.168.1.2:8080",
+            "[2001:db8::1]:8080",
+            "[::ffff:10.0.0.1]:8080",
+        ] {
+            assert!(!is_local(at(remote), 8080), "{remote} is not loopback");
+        }
     }
 
     #[test]

@@ -234,7 +234,7 @@ impl Clock {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
-            now: humantime::format_rfc3339_millis(now).to_string(),
+            now: rfc3339_millis(now),
             scale,
             frozen,
         }
@@ -291,9 +291,64 @@ pub fn expired_for(now: SystemTime, exp: u64) -> Option<u64> {
     now.duration_since(at).ok().map(|ago| ago.as_secs())
 }
 
+/// `2026-11-25T10:47:30.012Z`: an instant in RFC 3339, UTC, to the millisecond.
+pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
+    rfc3339(
+        t,
+        time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ),
+    )
+}
+
+/// `2026-11-25T10:47:30Z`: an instant in RFC 3339, UTC, to the second.
+pub(crate) fn rfc3339_seconds(t: SystemTime) -> String {
+    rfc3339(
+        t,
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    )
+}
+
+fn rfc3339(t: SystemTime, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+    // Only an instant outside the years -9999..=9999 cannot be written: it is clamped.
+    let epoch = time::OffsetDateTime::UNIX_EPOCH;
+    let instant = match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => time::Duration::try_from(after)
+            .ok()
+            .and_then(|d| epoch.checked_add(d)),
+        Err(before) => time::Duration::try_from(before.duration())
+            .ok()
+            .and_then(|d| epoch.checked_sub(d)),
+    };
+    instant
+        .and_then(|i| i.format(format).ok())
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_owned())
+}
+
+/// Read an RFC 3339 timestamp (`2026-11-25T10:47:30Z`, with a fraction or an offset).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_is_written_to_the_millisecond_or_second_and_read_back() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_067_650_012);
+        assert_eq!(rfc3339_millis(t), "2025-11-25T10:47:30.012Z");
+        assert_eq!(rfc3339_seconds(t), "2025-11-25T10:47:30Z");
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(parse_rfc3339("2025-11-25T10:47:30.012Z"), Some(t));
+        assert_eq!(parse_rfc3339("2025-11-25T11:47:30.012+01:00"), Some(t));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        // Past the year 9999: clamped, never a panic.
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339_seconds(far), "9999-12-31T23:59:59Z");
+    }
 
     #[test]
     fn frozen_clock_moves_only_when_advanced() {

@@ -2,11 +2,13 @@
 //! error (`state` and `iss` included, RFC 9207), or a 400 page when the client or its redirect
 //! URI cannot be trusted. Shared by the redirect (`authorize`) and the consent form (`consent`).
 
+use askama::Template;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use super::error::OAuthError;
+use super::page::{self, Chrome};
 use crate::domain::authorization::AuthorizationRequest;
 use crate::domain::store::CodeRecord;
 use crate::instrument::state::ServerState;
@@ -38,6 +40,7 @@ pub(crate) fn approve_as(
     );
     let code = state.store.insert_code(record, now);
     redirect_with(
+        state,
         &request.redirect_uri,
         &[
             ("code", Some(code.as_str())),
@@ -55,6 +58,7 @@ pub(crate) fn error_redirect(
     error: &OAuthError,
 ) -> Response {
     let mut response = redirect_with(
+        state,
         redirect_uri,
         &[
             ("error", Some(error.code.as_str())),
@@ -67,9 +71,13 @@ pub(crate) fn error_redirect(
     response
 }
 
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Response {
+fn redirect_with(
+    state: &ServerState,
+    redirect_uri: &str,
+    pairs: &[(&str, Option<&str>)],
+) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
-        return error_page("the redirect URI cannot be parsed");
+        return error_page(state, "the redirect URI cannot be parsed");
     };
     {
         let mut query = url.query_pairs_mut();
@@ -89,20 +97,23 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Response
         .into_response()
 }
 
+/// The 400 page of an authorization request that cannot be redirected back.
+#[derive(Template)]
+#[template(path = "authorize_error.html")]
+struct ErrorPage<'a> {
+    page: Chrome,
+    message: &'a str,
+}
+
 /// A 400 page for errors that must not be redirected.
-pub(crate) fn error_page(message: &str) -> Response {
-    let escaped = message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    let mut response = (
+pub(crate) fn error_page(state: &ServerState, message: &str) -> Response {
+    let mut response = page::html(
         StatusCode::BAD_REQUEST,
-        Html(format!(
-            "<!doctype html><html><head><title>Authorization error</title></head><body><h1>Authorization error</h1><p>{escaped}</p><p>The request was not redirected back to the client because the client or its redirect URI could not be trusted.</p></body></html>"
-        )),
-    )
-        .into_response();
+        &ErrorPage {
+            page: Chrome::of(state),
+            message,
+        },
+    );
     response
         .extensions_mut()
         .insert(OAuthError::invalid_request(message));

@@ -45,7 +45,7 @@ pub(crate) async fn authorize(
 pub(crate) fn validate(state: &ServerState, query: &str) -> Validated {
     let parsed = match Params::parse_lenient(query.as_bytes()) {
         Ok(p) => p,
-        Err(e) => return Validated::Page(error_page(&e.description)),
+        Err(e) => return Validated::Page(error_page(state, &e.description)),
     };
     let repetition = parsed.repetition_error();
     // A repeated client_id or redirect_uri leaves nowhere trusted to redirect to.
@@ -55,19 +55,19 @@ pub(crate) fn validate(state: &ServerState, query: &str) -> Validated {
             .iter()
             .any(|k| k == "client_id" || k == "redirect_uri")
     {
-        return Validated::Page(error_page(&e.description));
+        return Validated::Page(error_page(state, &e.description));
     }
     let params = parsed.params;
     let Some(client_id) = params.get("client_id") else {
-        return Validated::Page(error_page("missing client_id"));
+        return Validated::Page(error_page(state, "missing client_id"));
     };
     let Some(client) = state.client(client_id) else {
-        return Validated::Page(error_page(&format!("unknown client {client_id:?}")));
+        return Validated::Page(error_page(state, &format!("unknown client {client_id:?}")));
     };
     let (redirect_uri, redirect_uri_sent) =
         match resolve_redirect(state, client, params.get("redirect_uri")) {
             Ok(r) => r,
-            Err(msg) => return Validated::Page(error_page(&msg)),
+            Err(msg) => return Validated::Page(error_page(state, &msg)),
         };
     // A repeated state is dropped from the answer: there is no telling which one to echo.
     let client_state = params.get("state").map(str::to_owned);

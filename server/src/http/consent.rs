@@ -7,13 +7,15 @@
 //! redirects back with `error=access_denied`. A headless client that only follows or reads
 //! `Location` never gets a code — the seed's "auth code flow on a headless deployment".
 
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::authorization_response::{approve_as, error_page, error_redirect};
 use super::error::{ErrorCode, OAuthError};
+use super::page::{self, Chrome};
 use super::params::Params;
 use super::paths;
 use crate::domain::authorization::AuthorizationRequest;
@@ -23,47 +25,48 @@ use crate::instrument::state::{AppState, ServerState};
 /// The longest user name accepted on the form.
 pub(crate) const MAX_USERNAME: usize = 128;
 
+/// The login and consent form (`templates/consent.html`).
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    page: Chrome,
+    client_id: String,
+    scopes: Vec<String>,
+    redirect_uri: String,
+    action: String,
+    form_id: String,
+    user: String,
+}
+
 /// Show the login and consent form for a validated request.
 pub(crate) fn page(state: &ServerState, request: AuthorizationRequest) -> Response {
     let now = state.clock.now_unix();
-    let client_id = escape(&request.client_id);
-    let redirect = escape(&request.redirect_uri);
-    let scopes: String = request
+    let client_id = request.client_id.clone();
+    let redirect_uri = request.redirect_uri.clone();
+    let scopes = request
         .scope
         .to_string()
         .split(' ')
         .filter(|s| !s.is_empty())
-        .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+        .map(str::to_owned)
         .collect();
-    let user = escape(&state.config.user.sub);
-    let action = escape(&state.url(paths::AUTHORIZE));
+    let action = state.url(paths::AUTHORIZE);
     let form_id = state.approval.remember(request, now);
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in to fauxauth</title></head>
-<body>
-<h1>Sign in and authorize</h1>
-<p>The application <strong>{client_id}</strong> asks for access to your account.</p>
-<p>It asks for these scopes:</p>
-<ul>{scopes}</ul>
-<p>You will be sent back to <code>{redirect}</code>.</p>
-<form method="post" action="{action}">
-<input type="hidden" name="form_id" value="{form_id}">
-<p><label>User <input type="text" name="username" value="{user}" autocomplete="username"></label></p>
-<p><label>Password <input type="password" name="password" autocomplete="current-password"></label> (any password is accepted)</p>
-<p><button type="submit" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="deny">Deny</button></p>
-</form>
-</body></html>
-"#
-    );
+    let form = ConsentPage {
+        page: Chrome::of(state),
+        client_id,
+        scopes,
+        redirect_uri,
+        action,
+        form_id,
+        user: state.config.user.sub.clone(),
+    };
     (
-        StatusCode::OK,
         [
             (header::CACHE_CONTROL, "no-store"),
             (header::X_FRAME_OPTIONS, "DENY"),
         ],
-        Html(html),
+        page::html(StatusCode::OK, &form),
     )
         .into_response()
 }
@@ -79,15 +82,17 @@ pub(crate) async fn decide(State(state): State<AppState>, body: Bytes) -> Respon
 fn handle(state: &ServerState, body: &[u8], details: &mut EventDetails) -> Response {
     let params = match Params::parse(body) {
         Ok(p) => p,
-        Err(e) => return error_page(&e.description),
+        Err(e) => return error_page(state, &e.description),
     };
     let Some(form_id) = params.get("form_id") else {
         return error_page(
+            state,
             "POST to the authorization endpoint is only for submitting the consent form (form_id is missing)",
         );
     };
     let Some(request) = state.approval.take(form_id, state.clock.now_unix()) else {
         return error_page(
+            state,
             "this consent form was already submitted or has expired; start the authorization again",
         );
     };
@@ -107,7 +112,10 @@ fn handle(state: &ServerState, body: &[u8], details: &mut EventDetails) -> Respo
                 .filter(|u| !u.is_empty())
                 .unwrap_or(&state.config.user.sub);
             if user.len() > MAX_USERNAME || user.chars().any(char::is_control) {
-                return error_page("the user name is too long or holds control characters");
+                return error_page(
+                    state,
+                    "the user name is too long or holds control characters",
+                );
             }
             details.sub = Some(user.to_owned());
             approve_as(state, &request, user)
@@ -118,14 +126,6 @@ fn handle(state: &ServerState, body: &[u8], details: &mut EventDetails) -> Respo
             request.state.as_deref(),
             &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
         ),
-        _ => error_page("decision must be \"approve\" or \"deny\""),
+        _ => error_page(state, "decision must be \"approve\" or \"deny\""),
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -5,16 +5,18 @@
 
 use std::time::SystemTime;
 
+use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::authorize::requested_scope;
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError, no_store};
+use super::page::{self, Chrome};
 use super::params::Params;
 use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
 use crate::base::clock::{expiry_after, unix_seconds};
@@ -161,39 +163,53 @@ fn grant_for_device(
     )
 }
 
+/// The verification page's form (`templates/device.html`).
+#[derive(Template)]
+#[template(path = "device.html")]
+struct VerificationPage<'a> {
+    page: Chrome,
+    /// After how many polls the server approves a login by itself, if it does.
+    auto_approve_after_polls: Option<u32>,
+    /// The user code to prefill.
+    user_code: &'a str,
+}
+
+/// The verification page's answer to a submitted form (`templates/device_result.html`).
+#[derive(Template)]
+#[template(path = "device_result.html")]
+struct ResultPage<'a> {
+    page: Chrome,
+    message: &'a str,
+}
+
 /// `GET /device` (and `/codex/device` in the `openai` profile): a form for the user code.
 pub(crate) async fn verification_page(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
-    let code = params.get("user_code").unwrap_or("");
-    let auto = match state.config.device.auto_approve_after_polls {
-        Some(n) => format!(
-            "<p>This server approves device logins by itself after {n} poll(s); this page approves or denies one sooner.</p>"
-        ),
-        None => "<p>This server approves device logins only here or through its control API.</p>"
-            .to_owned(),
-    };
-    Html(format!(
-        "<!doctype html><html><head><title>fauxauth device login</title></head><body>\
-         <h1>Device login</h1>{auto}\
-         <form method=\"post\"><label>Code <input name=\"user_code\" value=\"{}\" autofocus></label> \
-         <button name=\"decision\" value=\"approve\">Approve</button> \
-         <button name=\"decision\" value=\"deny\">Deny</button></form></body></html>",
-        escape(code)
-    ))
-    .into_response()
+    page::html(
+        StatusCode::OK,
+        &VerificationPage {
+            page: Chrome::of(&state),
+            auto_approve_after_polls: state.config.device.auto_approve_after_polls,
+            user_code: params.get("user_code").unwrap_or(""),
+        },
+    )
 }
 
 /// `POST /device`: approve or deny the login with the submitted user code.
 pub(crate) async fn verification_submit(State(state): State<AppState>, body: Bytes) -> Response {
     let params = match Params::parse(&body) {
         Ok(p) => p,
-        Err(e) => return page(StatusCode::BAD_REQUEST, &e.description),
+        Err(e) => return result_page(&state, StatusCode::BAD_REQUEST, &e.description),
     };
     let Some(code) = params.get("user_code") else {
-        return page(StatusCode::BAD_REQUEST, "enter the code the device shows");
+        return result_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "enter the code the device shows",
+        );
     };
     let now = state.clock.now_unix();
     let (result, done) = match params.get("decision") {
@@ -201,11 +217,13 @@ pub(crate) async fn verification_submit(State(state): State<AppState>, body: Byt
         _ => (state.devices.approve(code, now), "approved"),
     };
     match result {
-        Ok(_) => page(
+        Ok(_) => result_page(
+            &state,
             StatusCode::OK,
             &format!("Device login {done}. You can go back to your device."),
         ),
-        Err(e) => page(
+        Err(e) => result_page(
+            &state,
             match e {
                 DecisionError::UnknownUserCode => StatusCode::NOT_FOUND,
                 DecisionError::Expired | DecisionError::AlreadyDecided => StatusCode::CONFLICT,
@@ -215,20 +233,12 @@ pub(crate) async fn verification_submit(State(state): State<AppState>, body: Byt
     }
 }
 
-fn page(status: StatusCode, message: &str) -> Response {
-    (
+fn result_page(state: &ServerState, status: StatusCode, message: &str) -> Response {
+    page::html(
         status,
-        Html(format!(
-            "<!doctype html><html><head><title>fauxauth device login</title></head><body><h1>Device login</h1><p>{}</p></body></html>",
-            escape(message)
-        )),
+        &ResultPage {
+            page: Chrome::of(state),
+            message,
+        },
     )
-        .into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

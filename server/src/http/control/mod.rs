@@ -130,7 +130,7 @@ fn instant(to: Instant) -> Result<SystemTime, ApiError> {
             .and_then(|d| UNIX_EPOCH.checked_add(d))
             .ok_or_else(bad),
         Instant::Unix(_) => Err(bad()),
-        Instant::Text(text) => humantime::parse_rfc3339(text.trim()).map_err(|_| bad()),
+        Instant::Text(text) => crate::base::clock::parse_rfc3339(text.trim()).ok_or_else(bad),
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) async fn usercode(State(state): State<AppState>, body: Bytes) -> Resp
             "device_auth_id": device_auth_id,
             "user_code": entry.user_code,
             "interval": interval.to_string(),
-            "expires_at": humantime::format_rfc3339_seconds(expires_at).to_string(),
+            "expires_at": crate::base::clock::rfc3339_seconds(expires_at),
         })),
     )
         .into_response()
