@@ -430,7 +430,10 @@ mod tests {
             clock.set(UNIX_EPOCH + Duration::from_secs(500)),
             Err(ClockError::Backwards)
         );
-        assert!(!changes.has_changed().expect("sender alive"), "a refusal changes nothing");
+        assert!(
+            !changes.has_changed().expect("sender alive"),
+            "a refusal changes nothing"
+        );
         assert!(clock.set(UNIX_EPOCH + Duration::from_secs(5000)).is_ok());
         drop(guard);
         assert!(clock.set(UNIX_EPOCH + Duration::from_secs(500)).is_ok());
