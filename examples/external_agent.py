@@ -16,6 +16,7 @@ Configuration comes from the environment fauxauth sets (FAUXAUTH_*), plus:
                         most half the token's lifetime)
   AGENT_CALL_INTERVAL   seconds between API calls (default 0.2)
   AGENT_RETRY_BACKOFF   seconds before the first retry of a 5xx, doubled each time (0.1)
+  AGENT_HTTP_TIMEOUT    seconds an HTTP request may take (default 30)
   AGENT_NEVER_REFRESH   "1": a broken agent that keeps its first token forever
 Every duration is on the agent's own clock, as in production: it believes `expires_in` and
 never reads FAUXAUTH_TIME_SCALE. To test it on an hour-long token in seconds, run it under
@@ -49,6 +50,7 @@ DURATION = float(ENV.get("AGENT_DURATION", "2.5"))
 BUFFER = float(ENV.get("AGENT_REFRESH_BUFFER", "300"))
 INTERVAL = float(ENV.get("AGENT_CALL_INTERVAL", "0.2"))
 RETRIES = 4
+HTTP_TIMEOUT = float(ENV.get("AGENT_HTTP_TIMEOUT", "30"))
 BACKOFF = float(ENV.get("AGENT_RETRY_BACKOFF", "0.1"))
 
 
@@ -66,7 +68,8 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 OPENER = urllib.request.build_opener(NoRedirect)
 
 
-def http(method, url, data=None, headers=None, timeout=30):
+def http(method, url, data=None, headers=None, timeout=None):
+    timeout = timeout or HTTP_TIMEOUT
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with OPENER.open(request, timeout=timeout) as response:

@@ -11,9 +11,12 @@
 //! it re-anchors on the last time the program read and so ignores a new offset (an `advance`
 //! never reaches the program).
 //!
-//! `S` is estimated as the instant the spawn returned; the program's clock trails the
-//! server's by (true start − estimate) × (SCALE − 1): about a millisecond of `sh` start-up,
-//! well under a virtual second at ×600.
+//! `S` is first estimated as the instant the spawn returned: with it, the program's clock
+//! trails the server's by (true start − estimate) × (SCALE − 1). Then `S` is *measured*: a
+//! probe (`date` under libfaketime with `FAKETIME="+0 x0"`, joined to the program's tree
+//! through `FAKETIME_SHARED`) prints the tree's start instant exactly; the file is rewritten
+//! with it, and a second probe on the file itself measures the skew that is left. Both numbers
+//! go into the run record ([`ClockRecord`]).
 
 use std::fs;
 use std::io::Read;
@@ -22,6 +25,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fauxauth_server::Clock;
 use fauxauth_server::clock::ForwardOnly;
+
+use crate::scenario::records::ClockRecord;
 
 /// The default scale under `clock: server` when the scenario sets no `time_scale`.
 pub(crate) const DEFAULT_SCALE: f64 = 60.0;
@@ -263,11 +268,55 @@ impl ServerClock {
     }
 
     /// The programs have just started (their process ids given): anchor the spec at this
-    /// instant and follow the server's clock from now on.
-    pub(crate) fn started(&mut self, pids: Vec<u32>) -> std::io::Result<()> {
-        self.start = SystemTime::now();
-        self.pids = pids;
+    /// instant, measure their trees' real start and re-anchor on it, and follow the server's
+    /// clock from now on.
+    pub(crate) async fn started(
+        &mut self,
+        programs: Vec<(u32, SystemTime)>,
+    ) -> std::io::Result<ClockRecord> {
+        let spawned: Vec<f64> = programs.iter().map(|(_, t)| unix_f64(*t)).collect();
+        self.start = programs
+            .iter()
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap_or_else(SystemTime::now);
+        self.pids = programs.into_iter().map(|(pid, _)| pid).collect();
         self.write()?;
+        let scale = self.clock.snapshot().scale;
+        let mut starts = Vec::new();
+        for pid in &self.pids {
+            if let Some(start) = self.probe(*pid, Some("+0 x0")).await {
+                starts.push(start);
+            }
+        }
+        let mut record = ClockRecord {
+            scale,
+            startup_ms: None,
+            initial_skew_secs: None,
+            skew_secs: None,
+        };
+        if !starts.is_empty() && starts.len() == self.pids.len() {
+            #[allow(clippy::cast_precision_loss)]
+            let mean = starts.iter().sum::<f64>() / starts.len() as f64;
+            let startup = starts
+                .iter()
+                .zip(&spawned)
+                .map(|(s, t)| s - t)
+                .fold(f64::MIN, f64::max);
+            let latest = starts.iter().copied().fold(f64::MIN, f64::max);
+            record.startup_ms = Some(startup * 1000.0);
+            record.initial_skew_secs = Some((latest - unix_f64(self.start)) * (scale - 1.0));
+            if let Ok(d) = std::time::Duration::try_from_secs_f64(mean) {
+                self.start = UNIX_EPOCH + d;
+                self.write()?;
+            }
+            if let Some(pid) = self.pids.first() {
+                let before = self.clock.now();
+                let seen = self.probe(*pid, None).await;
+                let after = self.clock.now();
+                record.skew_secs = seen.map(|f| [unix_f64(before) - f, unix_f64(after) - f]);
+            }
+        }
         let mut changes = self.clock.changes();
         let (clock, file, start) = (self.clock.clone(), self.file.clone(), self.start);
         self.follower = Some(tokio::spawn(async move {
@@ -277,13 +326,44 @@ impl ServerClock {
                 }
             }
         }));
-        Ok(())
+        Ok(record)
     }
 
-    /// The skew this design leaves: how far the program's clock may trail the server's
-    /// (virtual seconds), from start-up (≤ 5 ms of `sh` start-up at the current scale).
-    pub(crate) fn expected_skew_secs(&self) -> f64 {
-        0.005 * (self.clock.snapshot().scale - 1.0).max(0.0)
+    /// Run `date` in the tree of `pid` (sharing its start through `FAKETIME_SHARED`), with
+    /// `spec` (or the timestamp file), and read the time it prints. `None` if the tree's
+    /// shared memory never appeared (the program ended at once) or `date` failed.
+    async fn probe(&self, pid: u32, spec: Option<&str>) -> Option<f64> {
+        let [shm, _] = shared_memory_files(pid);
+        for _ in 0..200 {
+            if shm.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let mut date = tokio::process::Command::new("date");
+        date.arg("+%s.%N")
+            .env("LD_PRELOAD", &self.library)
+            .env(
+                "FAKETIME_SHARED",
+                format!("/faketime_sem_{pid} /faketime_shm_{pid}"),
+            )
+            .env("FAKETIME_TIMESTAMP_FILE", &self.file)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("TZ", "UTC")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(spec) = spec {
+            date.env("FAKETIME", spec);
+        }
+        let out = tokio::time::timeout(std::time::Duration::from_secs(2), date.output())
+            .await
+            .ok()?
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value: f64 = text.trim().parse().ok()?;
+        // A probe that found no tree makes its own and prints its own start: not the program's.
+        shm.exists().then_some(value)
     }
 
     /// The spec currently in the file.

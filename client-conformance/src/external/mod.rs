@@ -67,6 +67,7 @@ pub(crate) async fn run(
         steps: Vec::new(),
         events: Vec::new(),
         output: None,
+        program_clock: None,
     };
     let dir = file
         .parent()
@@ -156,17 +157,23 @@ pub(crate) async fn run(
         }
     };
     if let Some(server_clock) = server_clock.as_mut() {
-        let pids = programs.iter().filter_map(Program::id).collect();
-        if let Err(e) = server_clock.started(pids) {
-            result.failures.push(setup_failure(format!(
+        let pids = programs
+            .iter()
+            .filter_map(|p| Some((p.id()?, p.spawned())))
+            .collect();
+        match server_clock.started(pids).await {
+            Ok(record) => {
+                tracing::info!(
+                    spec = %server_clock.current_spec().trim(),
+                    ?record,
+                    "external program on the server clock"
+                );
+                result.program_clock = Some(record);
+            }
+            Err(e) => result.failures.push(setup_failure(format!(
                 "writing libfaketime's timestamp file: {e}"
-            )));
+            ))),
         }
-        tracing::info!(
-            spec = %server_clock.current_spec().trim(),
-            expected_skew_secs = server_clock.expected_skew_secs(),
-            "external program on the server clock"
-        );
     }
     let finish = futures_util::future::join_all(programs.into_iter().enumerate().map(
         |(i, program)| async move {

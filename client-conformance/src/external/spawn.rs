@@ -52,6 +52,7 @@ pub(crate) struct Outcome {
 /// it — at the timeout, when it exits (children it left running), and if the run is dropped.
 pub(super) struct Program {
     child: Group,
+    spawned: std::time::SystemTime,
     timeout: Duration,
     stdout: tokio::task::JoinHandle<Vec<u8>>,
     stderr: tokio::task::JoinHandle<Vec<u8>>,
@@ -60,11 +61,13 @@ pub(super) struct Program {
 impl Program {
     /// Spawn `command`; it may run for `timeout`.
     pub(super) fn start(command: &mut CommandWrap, timeout: Duration) -> std::io::Result<Self> {
+        let spawned = std::time::SystemTime::now();
         let mut child = command.spawn()?;
         let stdout = read_all(child.stdout().take());
         let stderr = read_all(child.stderr().take());
         Ok(Self {
             child: Group(child),
+            spawned,
             timeout,
             stdout,
             stderr,
@@ -74,6 +77,11 @@ impl Program {
     /// The process id of the group's leader (`sh`), which names the group.
     pub(super) fn id(&self) -> Option<u32> {
         self.child.0.id()
+    }
+
+    /// The (real) instant just before it was spawned.
+    pub(super) fn spawned(&self) -> std::time::SystemTime {
+        self.spawned
     }
 
     /// Wait for the program (at most its timeout), then end its whole group and collect its

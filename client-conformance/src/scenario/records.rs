@@ -127,6 +127,10 @@ pub struct ScenarioResult {
     /// Output of the external program, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// An external program on the server's clock (`clock: server`): its scale, start-up and
+    /// measured skew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_clock: Option<ClockRecord>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -154,6 +158,7 @@ impl ScenarioResult {
             steps: Vec::new(),
             events: Vec::new(),
             output: None,
+            program_clock: None,
         }
     }
 }
@@ -180,4 +185,20 @@ impl RunReport {
     pub fn failed(&self) -> usize {
         self.results.iter().filter(|r| !r.passed()).count()
     }
+}
+
+/// What the run record says about a program on the server's clock (virtual seconds).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClockRecord {
+    /// The scale it ran at.
+    pub scale: f64,
+    /// Measured: real milliseconds from the spawn to the start of its process tree (the
+    /// largest over a fleet's copies); `None` when the probe could not run.
+    pub startup_ms: Option<f64>,
+    /// How far its clock trailed the server's before the measured start was written
+    /// (start-up × (scale − 1)).
+    pub initial_skew_secs: Option<f64>,
+    /// Measured after the correction: the server's time minus the program's, as an interval
+    /// `[low, high]` (the probe's own real run time × the scale bounds it).
+    pub skew_secs: Option<[f64; 2]>,
 }

@@ -233,6 +233,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         steps,
         events,
         output: None,
+        program_clock: None,
     }
 }
 

@@ -130,8 +130,15 @@ steps:
 "#;
     let result = run_yaml(&dir, text).await;
     assert!(result.passed(), "{:?}", result.failures);
-    let output = result.output.unwrap_or_default();
+    let output = result.output.clone().unwrap_or_default();
     assert!(output.contains("jumped from"), "{output}");
+    // The run record holds the measured start-up and the skew left after the correction: an
+    // interval that contains zero (the program's clock reads the server's).
+    let record = result.program_clock.clone().expect("a clock record");
+    assert_eq!(record.scale, 60.0);
+    assert!(record.startup_ms.is_some(), "{record:?}");
+    let [low, high] = record.skew_secs.expect("the skew was measured");
+    assert!(low <= 0.01 && high >= -0.01, "{record:?}");
     // libfaketime's shared-memory files for the program's tree are gone after the run.
     let pid = std::fs::read_to_string(dir.join("root.pid")).expect("the program wrote its pid");
     let pid = pid.trim();
@@ -234,4 +241,64 @@ async fn a_fleet_starts_distinct_instances_with_shared_or_own_homes() {
         let output = result.output.unwrap_or_default();
         assert!(output.contains("=== instance 2 ==="), "{output}");
     }
+}
+
+/// The repository's `examples/` folder, for the agents.
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// The example agent, unmodified (it never reads `FAUXAUTH_TIME_SCALE`), passes on the
+/// server's clock at ×600 with 60-minute tokens, and in real time with 2-second tokens; the
+/// same agent told never to refresh fails on the server's clock with the cause named.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_python_agent_passes_on_either_clock_and_a_never_refreshing_one_fails() {
+    let tmp = TempDir::new("external-python-agent");
+    let dir = tmp.path().to_path_buf();
+    let agent = examples().join("external_agent.py");
+    let scenario = |clock: &str, ttl: &str, env: &str, exit: u8| {
+        format!(
+            "name: agent\nserver: {{ access_token_ttl: {ttl} }}\nclient:\n  external:\n    \
+             command: \"python3 {}\"\n    timeout: 30s\n    exit_code: {exit}\n{clock}    env: {{ {env} }}\n\
+             steps: []\nexpect:\n  api_calls_with_expired_token: 0\n",
+            agent.display()
+        )
+    };
+    let server_clock = "    clock: server\n    time_scale: 600\n";
+    let virtual_env =
+        "AGENT_DURATION: \"3960\", AGENT_CALL_INTERVAL: \"60\", AGENT_HTTP_TIMEOUT: \"300\"";
+    let on_server = run_yaml(&dir, &scenario(server_clock, "60m", virtual_env, 0)).await;
+    assert!(on_server.passed(), "{:?}", on_server.failures);
+    assert!(
+        on_server
+            .events
+            .iter()
+            .any(|e| e.grant_type.as_deref() == Some("refresh_token")),
+        "the agent refreshed"
+    );
+    let real = run_yaml(
+        &dir,
+        &scenario(
+            "",
+            "2s",
+            "AGENT_DURATION: \"3\", AGENT_CALL_INTERVAL: \"0.2\"",
+            0,
+        ),
+    )
+    .await;
+    assert!(real.passed(), "{:?}", real.failures);
+    let never = format!("{virtual_env}, AGENT_NEVER_REFRESH: \"1\"");
+    let broken = run_yaml(&dir, &scenario(server_clock, "60m", &never, 1)).await;
+    assert!(!broken.passed());
+    let causes: Vec<&str> = broken
+        .failures
+        .iter()
+        .map(|f| f.expected.as_str())
+        .collect();
+    assert!(
+        causes.iter().any(|c| c.contains("expired")),
+        "the cause is named: {:?}",
+        broken.failures
+    );
 }
