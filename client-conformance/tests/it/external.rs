@@ -302,3 +302,50 @@ async fn the_python_agent_passes_on_either_clock_and_a_never_refreshing_one_fail
         broken.failures
     );
 }
+
+/// The Node agent (`examples/node-agent`, on the `openid-client` npm package) passes the same
+/// way as the Python one. Opt-in (`FAUXAUTH_E2E_NODE_AGENT=1`, set by `.ci/run`): it runs
+/// `npm install` there first, which needs the npm registry.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_node_agent_passes_on_either_clock_and_a_never_refreshing_one_fails() {
+    if std::env::var_os("FAUXAUTH_E2E_NODE_AGENT").is_none() {
+        eprintln!("skipped: set FAUXAUTH_E2E_NODE_AGENT=1 to npm install and run the Node agent");
+        return;
+    }
+    let folder = examples().join("node-agent");
+    let installed = tokio::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(&folder)
+        .status()
+        .await
+        .expect("npm runs");
+    assert!(installed.success(), "npm install in {}", folder.display());
+    let file = folder.join("scenario.yaml");
+    let text = std::fs::read_to_string(&file).expect("the Node agent's scenario");
+    let on_server = run_scenario(&load_str(&text, "scenario.yaml").expect("valid"), &file).await;
+    assert!(on_server.passed(), "{:?}", on_server.failures);
+    let real_time = text
+        .replace("access_token_ttl: 60m", "access_token_ttl: 2s")
+        .replace("    clock: server\n    time_scale: 600\n", "")
+        .replace("AGENT_DURATION: \"3960\"", "AGENT_DURATION: \"3\"")
+        .replace(
+            "AGENT_CALL_INTERVAL: \"60\"",
+            "AGENT_CALL_INTERVAL: \"0.2\"",
+        );
+    let real = run_scenario(&load_str(&real_time, "real.yaml").expect("valid"), &file).await;
+    assert!(real.passed(), "{:?}", real.failures);
+    let never = text.replace(
+        "      AGENT_HTTP_TIMEOUT: \"300\"\n",
+        "      AGENT_HTTP_TIMEOUT: \"300\"\n      AGENT_NEVER_REFRESH: \"1\"\n    exit_code: 1\n",
+    );
+    let broken = run_scenario(&load_str(&never, "never.yaml").expect("valid"), &file).await;
+    assert!(
+        broken
+            .failures
+            .iter()
+            .any(|f| f.expected.contains("expired")),
+        "the cause is named: {:?}",
+        broken.failures
+    );
+}
