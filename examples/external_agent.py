@@ -11,11 +11,17 @@ It does what the seed's agent configuration asks for:
   * retries the token endpoint with exponential backoff on 5xx answers.
 
 Configuration comes from the environment fauxauth sets (FAUXAUTH_*), plus:
-  AGENT_DURATION        real seconds to run (default 2.5)
-  AGENT_REFRESH_BUFFER  server seconds before expiry to refresh (default 300, the seed's value)
-  AGENT_CALL_INTERVAL   real seconds between API calls (default 0.2)
-FAUXAUTH_TIME_SCALE says how many server seconds pass per real second; the agent divides
-server durations (expires_in, the buffer) by it, so hour-long tokens expire in seconds.
+  AGENT_DURATION        seconds to run (default 2.5)
+  AGENT_REFRESH_BUFFER  seconds before expiry to refresh (default 300, the seed's value; at
+                        most half the token's lifetime)
+  AGENT_CALL_INTERVAL   seconds between API calls (default 0.2)
+  AGENT_RETRY_BACKOFF   seconds before the first retry of a 5xx, doubled each time (0.1)
+  AGENT_HTTP_TIMEOUT    seconds an HTTP request may take (default 30)
+  AGENT_NEVER_REFRESH   "1": a broken agent that keeps its first token forever
+Every duration is on the agent's own clock, as in production: it believes `expires_in` and
+never reads FAUXAUTH_TIME_SCALE. To test it on an hour-long token in seconds, run it under
+`clock: server` (fauxauth puts its clock on the server's virtual clock); in real time, give
+the server short lifetimes instead (`access_token_ttl: 2s`).
 It exits 0 when every API call succeeded, 1 otherwise.
 """
 
@@ -41,11 +47,11 @@ REDIRECT_URI = ENV.get("FAUXAUTH_REDIRECT_URI", "")
 SCOPES = ENV.get("FAUXAUTH_SCOPES", "")
 FLOW = ENV.get("FAUXAUTH_FLOW", "authorization_code")
 DURATION = float(ENV.get("AGENT_DURATION", "2.5"))
-SCALE = float(ENV.get("FAUXAUTH_TIME_SCALE", "1"))
-BUFFER = float(ENV.get("AGENT_REFRESH_BUFFER", "300")) / SCALE
+BUFFER = float(ENV.get("AGENT_REFRESH_BUFFER", "300"))
 INTERVAL = float(ENV.get("AGENT_CALL_INTERVAL", "0.2"))
 RETRIES = 4
-BACKOFF = 0.1
+HTTP_TIMEOUT = float(ENV.get("AGENT_HTTP_TIMEOUT", "30"))
+BACKOFF = float(ENV.get("AGENT_RETRY_BACKOFF", "0.1"))
 
 
 def log(message):
@@ -62,7 +68,8 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 OPENER = urllib.request.build_opener(NoRedirect)
 
 
-def http(method, url, data=None, headers=None, timeout=5):
+def http(method, url, data=None, headers=None, timeout=None):
+    timeout = timeout or HTTP_TIMEOUT
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with OPENER.open(request, timeout=timeout) as response:
@@ -146,7 +153,8 @@ class Tokens:
     def __init__(self, answer):
         self.access = answer["access_token"]
         self.refresh = answer.get("refresh_token")
-        self.expires_at = time.monotonic() + float(answer.get("expires_in", 3600)) / SCALE
+        self.lifetime = float(answer.get("expires_in", 3600))
+        self.expires_at = time.monotonic() + self.lifetime
 
     def update(self, answer):
         refresh = self.refresh
@@ -155,7 +163,9 @@ class Tokens:
 
 
 def fresh_token(tokens):
-    if time.monotonic() < tokens.expires_at - BUFFER:
+    if ENV.get("AGENT_NEVER_REFRESH") == "1":
+        return tokens.access
+    if time.monotonic() < tokens.expires_at - min(BUFFER, tokens.lifetime / 2):
         return tokens.access
     if tokens.refresh:
         log("access token inside the refresh buffer: refreshing")

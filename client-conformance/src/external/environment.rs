@@ -5,11 +5,24 @@ use fauxauth_server::config::Profile;
 
 use crate::client::{Endpoints, Flow};
 use crate::scenario::client_config::builtin_client;
-use crate::scenario::model::ExternalSpec;
+use crate::scenario::model::{ExternalSpec, ProgramClock};
 
-/// Virtual seconds per real second the program's run gets.
+/// Virtual seconds per real second the program's run gets (under `clock: server`, default
+/// [`super::clock::DEFAULT_SCALE`]).
 pub(super) fn clock_scale(spec: &ExternalSpec) -> f64 {
-    spec.time_scale.unwrap_or(1.0)
+    match spec.clock.unwrap_or_default() {
+        ProgramClock::Real => spec.time_scale.unwrap_or(1.0),
+        ProgramClock::Server => spec.time_scale.unwrap_or(super::clock::DEFAULT_SCALE),
+    }
+}
+
+/// The scale as the program sees it: under `clock: server` its own clock runs at the server's
+/// pace, so server durations need no scaling (1).
+fn seen_scale(spec: &ExternalSpec, scale: f64) -> f64 {
+    match spec.clock.unwrap_or_default() {
+        ProgramClock::Real => scale,
+        ProgramClock::Server => 1.0,
+    }
 }
 
 /// The environment the program gets. Settings the scenario leaves out are those of the
@@ -60,7 +73,14 @@ pub(crate) fn environment(
                 Flow::AuthorizationCode => "authorization_code".to_owned(),
             },
         ),
-        ("FAUXAUTH_TIME_SCALE", scale.to_string()),
+        ("FAUXAUTH_TIME_SCALE", seen_scale(spec, scale).to_string()),
+        (
+            "FAUXAUTH_CLOCK",
+            match spec.clock.unwrap_or_default() {
+                ProgramClock::Real => "real".to_owned(),
+                ProgramClock::Server => "server".to_owned(),
+            },
+        ),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -115,5 +135,19 @@ mod tests {
         );
         assert_eq!(var(&overridden, "FAUXAUTH_CLIENT_ID"), "mine");
         assert_eq!(var(&overridden, "FAUXAUTH_SCOPES"), "openid");
+    }
+
+    #[test]
+    fn on_the_server_clock_the_program_sees_no_scale() {
+        let endpoints = Endpoints::for_issuer("http://127.0.0.1:1");
+        let real = spec("command: ./agent\ntime_scale: 600");
+        assert_eq!(clock_scale(&real), 600.0);
+        let env = environment(&real, &endpoints, 600.0, Profile::Generic);
+        assert_eq!(var(&env, "FAUXAUTH_TIME_SCALE"), "600");
+        let server = spec("command: ./agent\nclock: server");
+        assert_eq!(clock_scale(&server), super::super::clock::DEFAULT_SCALE);
+        let env = environment(&server, &endpoints, 60.0, Profile::Generic);
+        assert_eq!(var(&env, "FAUXAUTH_TIME_SCALE"), "1");
+        assert_eq!(var(&env, "FAUXAUTH_CLOCK"), "server");
     }
 }

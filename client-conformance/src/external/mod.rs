@@ -15,27 +15,36 @@
 //! | `FAUXAUTH_REDIRECT_URI` | the registered redirect URI (authorization code) |
 //! | `FAUXAUTH_SCOPES` | space-separated scopes |
 //! | `FAUXAUTH_FLOW` | `authorization_code` or `client_credentials` |
-//! | `FAUXAUTH_TIME_SCALE` | virtual seconds per real second |
+//! | `FAUXAUTH_TIME_SCALE` | virtual seconds per real second (1 under `clock: server`) |
+//! | `FAUXAUTH_CLOCK` | `real` or `server` |
+//! | `FAUXAUTH_INSTANCE` | which copy this is, 0..N-1 (`instances: N`) |
+//! | `FAUXAUTH_HOME` | its state directory (shared by all copies unless `shared_home: false`) |
+//!
+//! Under `clock: server` (see `clock.rs`) the program also gets libfaketime preloaded, so its
+//! clocks, sleeps and timers follow the server's virtual clock, `advance` included.
 //!
 //! then runs the remaining steps while it runs, waits for it to exit (killing it after
 //! `timeout`), captures its output, and judges the run's `expect` over the event log.
 
+mod clock;
 mod environment;
+mod fleet;
 mod hints;
 mod judge;
 mod spawn;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fauxauth_server::Clock;
 
 use crate::client::Endpoints;
 use crate::scenario::control_plane::{self, server_step, start_server, stop};
-use crate::scenario::model::{ExternalSpec, Scenario, Step};
+use crate::scenario::model::{ExternalSpec, ProgramClock, Scenario, Step};
 use crate::scenario::observed::unix_ms;
 use crate::scenario::records::{Failure, ScenarioResult, error_keys};
 use environment::{clock_scale, environment};
+use fleet::{Homes, InstanceOutcome};
 use spawn::Program;
 
 /// The default time an external program may run.
@@ -62,9 +71,37 @@ pub(crate) async fn run(
         output: None,
         instances: Vec::new(),
         hints: Vec::new(),
+        program_clock: None,
     };
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let scale = clock_scale(spec);
+    let on_server_clock = spec.clock.unwrap_or_default() == ProgramClock::Server;
+    let library = if on_server_clock {
+        match server_clock_checks(spec, dir, scale) {
+            Ok(library) => Some(library),
+            Err(message) => {
+                result.failures.push(setup_failure(message));
+                result.duration = started.elapsed();
+                return result;
+            }
+        }
+    } else {
+        None
+    };
+    let instances = spec.instances.unwrap_or(1);
+    if instances == 0 || instances > fleet::MAX_INSTANCES {
+        result.failures.push(setup_failure(format!(
+            "instances: {instances}: must be from 1 to {}",
+            fleet::MAX_INSTANCES
+        )));
+        result.duration = started.elapsed();
+        return result;
+    }
     let clock = Clock::virtual_now();
-    if let Some(scale) = spec.time_scale
+    if scale != 1.0
         && let Err(e) = clock.set_scale(scale)
     {
         result
@@ -107,24 +144,44 @@ pub(crate) async fn run(
             return result;
         }
     }
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut command = spawn::command(spec, dir, &env);
     let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
-    let program = match Program::start(&mut command, timeout) {
-        Ok(p) => p,
-        Err(e) => {
-            result.failures.push(setup_failure(format!(
-                "cannot start `{}`: {e}",
-                spec.command
-            )));
+    let started_fleet = start_fleet(spec, dir, &env, &clock, library, instances, timeout);
+    let (programs, mut server_clock, _homes) = match started_fleet {
+        Ok(fleet) => fleet,
+        Err(message) => {
+            result.failures.push(setup_failure(message));
             stop(server).await;
             result.duration = started.elapsed();
             return result;
         }
     };
+    if let Some(server_clock) = server_clock.as_mut() {
+        let pids = programs
+            .iter()
+            .filter_map(|p| Some((p.id()?, p.spawned())))
+            .collect();
+        match server_clock.started(pids).await {
+            Ok(record) => {
+                tracing::info!(
+                    spec = %server_clock.current_spec().trim(),
+                    ?record,
+                    "external program on the server clock"
+                );
+                result.program_clock = Some(record);
+            }
+            Err(e) => result.failures.push(setup_failure(format!(
+                "writing libfaketime's timestamp file: {e}"
+            ))),
+        }
+    }
+    let finish = futures_util::future::join_all(programs.into_iter().enumerate().map(
+        |(i, program)| async move {
+            InstanceOutcome {
+                instance: u32::try_from(i).unwrap_or(u32::MAX),
+                outcome: program.finish().await,
+            }
+        },
+    ));
     let steps = async {
         for (i, step) in during.iter().enumerate() {
             if let Err(message) = server_step(step, &server, Some(&client_id)).await {
@@ -133,7 +190,11 @@ pub(crate) async fn run(
         }
         Ok(())
     };
-    let (steps, outcome) = tokio::join!(steps, program.finish());
+    let (steps, instances) = tokio::join!(steps, finish);
+    // The programs are gone: stop following the clock, clean libfaketime's files.
+    drop(server_clock);
+    // Per-copy outcomes are data (`instances`); today's judge takes one combined outcome.
+    let outcome = fleet::combined(&instances);
     if let Err((i, kind, message)) = steps {
         result.failures.push(step_failure(i, kind, message));
     }
@@ -149,6 +210,53 @@ pub(crate) async fn run(
     );
     result.duration = started.elapsed();
     result
+}
+
+/// The checks `clock: server` makes before anything starts: the scale, libfaketime, and a
+/// program that preloading can reach.
+fn server_clock_checks(spec: &ExternalSpec, dir: &Path, scale: f64) -> Result<PathBuf, String> {
+    clock::check_scale(scale).map_err(|e| e.to_string())?;
+    let library = clock::find_library().map_err(|e| e.to_string())?;
+    clock::check_dynamic(&spec.command, dir).map_err(|e| e.to_string())?;
+    Ok(library)
+}
+
+/// What [`start_fleet`] returns: the programs, the clock they follow (if on the server's), and
+/// their state directories (removed when dropped).
+type Fleet = (Vec<Program>, Option<clock::ServerClock>, Homes);
+
+/// Start `instances` copies of the program, each with its own `FAUXAUTH_INSTANCE` and home,
+/// on the server's clock when `library` is given.
+fn start_fleet(
+    spec: &ExternalSpec,
+    dir: &Path,
+    env: &[(String, String)],
+    server: &Clock,
+    library: Option<PathBuf>,
+    instances: u32,
+    timeout: Duration,
+) -> Result<Fleet, String> {
+    let homes = Homes::create(instances, spec.shared_home.unwrap_or(true))
+        .map_err(|e| format!("creating FAUXAUTH_HOME: {e}"))?;
+    let server_clock = library
+        .map(|library| clock::ServerClock::prepare(server, library))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let clock_env = server_clock
+        .as_ref()
+        .map(clock::ServerClock::environment)
+        .unwrap_or_default();
+    let mut programs = Vec::new();
+    for i in 0..instances {
+        let mut env = env.to_vec();
+        env.extend(homes.environment(i));
+        env.extend(clock_env.iter().cloned());
+        let mut command = spawn::command(spec, dir, &env);
+        let program = Program::start(&mut command, timeout)
+            .map_err(|e| format!("cannot start `{}`: {e}", spec.command))?;
+        programs.push(program);
+    }
+    Ok((programs, server_clock, homes))
 }
 
 fn setup_failure(message: String) -> Failure {

@@ -1,38 +1,36 @@
-//! Spawning the program: `sh -c COMMAND` in its own process group, its output read in the
-//! background, and the whole group killed when it exits, times out, or the run is dropped.
+//! Spawning the program: `sh -c COMMAND` in its own process group (through `process-wrap`),
+//! its output read in the background, and the whole group killed the same way when it exits,
+//! times out, or the run is dropped (a harness error).
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+
 use crate::scenario::model::ExternalSpec;
 
 /// The command that runs `spec.command` with `sh -c` in `dir`, with `env` and the scenario's
-/// own `env:` in its environment, in a process group of its own.
-pub(super) fn command(
-    spec: &ExternalSpec,
-    dir: &Path,
-    env: &[(String, String)],
-) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&spec.command)
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
+/// own `env:` in its environment, as the leader of a process group of its own.
+pub(super) fn command(spec: &ExternalSpec, dir: &Path, env: &[(String, String)]) -> CommandWrap {
+    let mut command = CommandWrap::with_new("sh", |command| {
+        command
+            .arg("-c")
+            .arg(&spec.command)
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(&spec.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    });
+    command.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
     command
 }
 
 /// How the program ended.
 #[derive(Debug)]
-pub(super) enum Exit {
+pub(crate) enum Exit {
     /// It exited (None: killed by a signal).
     Code(Option<i32>),
     /// It ran past its timeout and was killed.
@@ -43,51 +41,60 @@ pub(super) enum Exit {
 
 /// What the program did: how it ended, and its output (stdout, then stderr).
 #[derive(Debug)]
-pub(super) struct Outcome {
-    pub(super) exit: Exit,
-    pub(super) output: String,
+pub(crate) struct Outcome {
+    /// How it ended.
+    pub(crate) exit: Exit,
+    /// Its output: stdout, then stderr after a `--- stderr ---` line.
+    pub(crate) output: String,
 }
 
-/// The running program, in its own process group: whatever it starts is killed with it —
-/// at the timeout, when it exits (children it left running), and if the run is dropped.
+/// The running program, leader of its own process group: whatever it starts is killed with
+/// it — at the timeout, when it exits (children it left running), and if the run is dropped.
 pub(super) struct Program {
-    child: tokio::process::Child,
-    group: GroupGuard,
+    child: Group,
+    spawned: std::time::SystemTime,
     timeout: Duration,
     stdout: tokio::task::JoinHandle<Vec<u8>>,
     stderr: tokio::task::JoinHandle<Vec<u8>>,
 }
 
 impl Program {
-    pub(super) fn start(
-        command: &mut tokio::process::Command,
-        timeout: Duration,
-    ) -> std::io::Result<Self> {
+    /// Spawn `command`; it may run for `timeout`.
+    pub(super) fn start(command: &mut CommandWrap, timeout: Duration) -> std::io::Result<Self> {
+        let spawned = std::time::SystemTime::now();
         let mut child = command.spawn()?;
-        let group = GroupGuard(child.id());
-        let stdout = read_all(child.stdout.take());
-        let stderr = read_all(child.stderr.take());
+        let stdout = read_all(child.stdout().take());
+        let stderr = read_all(child.stderr().take());
         Ok(Self {
-            child,
-            group,
+            child: Group(child),
+            spawned,
             timeout,
             stdout,
             stderr,
         })
     }
 
+    /// The process id of the group's leader (`sh`), which names the group.
+    pub(super) fn id(&self) -> Option<u32> {
+        self.child.0.id()
+    }
+
+    /// The (real) instant just before it was spawned.
+    pub(super) fn spawned(&self) -> std::time::SystemTime {
+        self.spawned
+    }
+
+    /// Wait for the program (at most its timeout), then end its whole group and collect its
+    /// output.
     pub(super) async fn finish(mut self) -> Outcome {
-        let exit = match tokio::time::timeout(self.timeout, self.child.wait()).await {
+        let exit = match tokio::time::timeout(self.timeout, self.child.0.wait()).await {
             Ok(Ok(status)) => Exit::Code(status.code()),
             Ok(Err(e)) => Exit::WaitFailed(e),
             Err(_) => Exit::TimedOut,
         };
-        // The program is done (or out of time): end everything it started, so nothing keeps
-        // running, holding ports or the output pipes.
-        self.group.kill();
-        if matches!(exit, Exit::TimedOut) {
-            let _ = self.child.kill().await;
-        }
+        // Done or out of time: the same end for both, so nothing it started keeps running,
+        // holding ports or the output pipes.
+        self.child.kill();
         // A process that left the group (setsid) may hold the pipes: do not wait for it long.
         let grace = Duration::from_secs(2);
         let stdout = tokio::time::timeout(grace, self.stdout).await;
@@ -105,6 +112,22 @@ impl Program {
     }
 }
 
+/// The group's leader, wrapped: SIGKILL to the whole group when told to and when dropped.
+struct Group(Box<dyn ChildWrapper>);
+
+impl Group {
+    /// SIGKILL to every process of the group (`killpg`); a group already gone is no error.
+    fn kill(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Read a pipe to its end in the background.
 fn read_all<R>(pipe: Option<R>) -> tokio::task::JoinHandle<Vec<u8>>
 where
@@ -117,30 +140,4 @@ where
         }
         bytes
     })
-}
-
-/// Kills a process group (the program's: its pid) when told to, and when dropped.
-struct GroupGuard(Option<u32>);
-
-impl GroupGuard {
-    /// SIGKILL to every process of the group (once). `kill -s KILL -- -PGID` (POSIX) through `sh`,
-    /// which the program already needs: POSIX, and no unsafe code or extra crate.
-    fn kill(&mut self) {
-        #[cfg(unix)]
-        if let Some(pgid) = self.0.take() {
-            let _ = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("kill -s KILL -- -{pgid} 2>/dev/null"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

@@ -293,6 +293,10 @@ pub struct ScenarioResult {
     /// before almost every API call), failing or not; one sentence each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<String>,
+    /// An external program on the server's clock (`clock: server`): its scale, start-up and
+    /// measured skew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_clock: Option<ClockRecord>,
 }
 
 /// What one instance of a fleet did: the spawn side fills one per program it started (with
@@ -363,6 +367,7 @@ impl ScenarioResult {
             output: None,
             instances: Vec::new(),
             hints: Vec::new(),
+            program_clock: None,
         }
     }
 }
@@ -443,6 +448,7 @@ mod tests {
             met: Vec::new(),
             instances: Vec::new(),
             hints: Vec::new(),
+            program_clock: None,
             steps: Vec::new(),
             events: Vec::new(),
             output: None,
@@ -457,4 +463,20 @@ mod tests {
             assert_eq!(result(failures).status(), want);
         }
     }
+}
+
+/// What the run record says about a program on the server's clock (virtual seconds).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, JsonSchema)]
+pub struct ClockRecord {
+    /// The scale it ran at.
+    pub scale: f64,
+    /// Measured: real milliseconds from the spawn to the start of its process tree (the
+    /// largest over a fleet's copies); `None` when the probe could not run.
+    pub startup_ms: Option<f64>,
+    /// How far its clock trailed the server's before the measured start was written
+    /// (start-up × (scale − 1)).
+    pub initial_skew_secs: Option<f64>,
+    /// Measured after the correction: the server's time minus the program's, as an interval
+    /// `[low, high]` (the probe's own real run time × the scale bounds it).
+    pub skew_secs: Option<[f64; 2]>,
 }

@@ -241,6 +241,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
         output: None,
         instances: Vec::new(),
         hints: Vec::new(),
+        program_clock: None,
     }
 }
 

@@ -46,12 +46,6 @@ async fn grandchild_is_gone(dir: &Path) -> (u32, bool) {
     (pid, false)
 }
 
-fn kill(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
-}
-
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_timed_out_program_is_killed_with_the_processes_it_started() {
@@ -66,10 +60,8 @@ async fn a_timed_out_program_is_killed_with_the_processes_it_started() {
         "{:?}",
         result.failures
     );
+    // (A grandchild that outlived a failed run is a `sleep 300`: it ends on its own.)
     let (pid, gone) = grandchild_is_gone(&dir).await;
-    if !gone {
-        kill(pid);
-    }
     assert!(gone, "the grandchild {pid} outlived the timeout");
 }
 
@@ -85,10 +77,8 @@ async fn children_a_finished_program_left_running_are_killed() {
         "60s",
     )
     .await;
+    // (A grandchild that outlived a failed run is a `sleep 300`: it ends on its own.)
     let (pid, gone) = grandchild_is_gone(&dir).await;
-    if !gone {
-        kill(pid);
-    }
     assert!(gone, "the grandchild {pid} outlived the program");
     assert!(result.passed(), "{:?}", result.failures);
     assert!(
@@ -207,5 +197,254 @@ while time.monotonic() < end:
         "{:?}\n{:?}",
         result.hints,
         result.failures
+    );
+}
+
+/// Run a scenario given as YAML text in `dir`.
+async fn run_yaml(dir: &Path, text: &str) -> ScenarioResult {
+    let file = dir.join("ext.yaml");
+    let scenario = load_str(text, "ext.yaml").expect("valid scenario");
+    run_scenario(&scenario, &file).await
+}
+
+/// `clock: server`: an `advance` while the program runs reaches its clock. The program waits
+/// (on its own, scaled clock) until its `date` has jumped by 10 hours: at ×60 its clock alone
+/// would need 10 real minutes, far past the 20 s timeout.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_advance_while_the_program_runs_reaches_its_clock() {
+    let tmp = TempDir::new("external-clock-handoff");
+    let dir = tmp.path().to_path_buf();
+    let text = r#"
+name: handoff
+client:
+  external:
+    clock: server
+    time_scale: 60
+    timeout: 20s
+    command: 't0=$(date +%s); echo $$ > root.pid; while [ $(( $(date +%s) - t0 )) -lt 36000 ]; do sleep 1; done; echo "jumped from $t0 to $(date +%s)"'
+steps:
+  - wait: 300ms
+  - advance: 10h
+"#;
+    let result = run_yaml(&dir, text).await;
+    assert!(result.passed(), "{:?}", result.failures);
+    let output = result.output.clone().unwrap_or_default();
+    assert!(output.contains("jumped from"), "{output}");
+    // The run record holds the measured start-up and the skew left after the correction: an
+    // interval that contains zero (the program's clock reads the server's).
+    let record = result.program_clock.clone().expect("a clock record");
+    assert_eq!(record.scale, 60.0);
+    assert!(record.startup_ms.is_some(), "{record:?}");
+    let [low, high] = record.skew_secs.expect("the skew was measured");
+    assert!(low <= 0.01 && high >= -0.01, "{record:?}");
+    // libfaketime's shared-memory files for the program's tree are gone after the run.
+    let pid = std::fs::read_to_string(dir.join("root.pid")).expect("the program wrote its pid");
+    let pid = pid.trim();
+    for file in [
+        format!("/dev/shm/faketime_shm_{pid}"),
+        format!("/dev/shm/sem.faketime_sem_{pid}"),
+    ] {
+        assert!(!Path::new(&file).exists(), "{file} was left behind");
+    }
+}
+
+/// A killed program (timeout) leaves no shared-memory files either.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_killed_program_on_the_server_clock_leaves_no_shared_memory() {
+    let tmp = TempDir::new("external-clock-killed");
+    let dir = tmp.path().to_path_buf();
+    let text = r#"
+name: killed
+client:
+  external:
+    clock: server
+    timeout: 500ms
+    command: 'echo $$ > root.pid; date > /dev/null; sleep 100000'
+steps: []
+"#;
+    let result = run_yaml(&dir, text).await;
+    assert!(!result.passed());
+    let pid = std::fs::read_to_string(dir.join("root.pid")).expect("the program wrote its pid");
+    let shm = format!("/dev/shm/faketime_shm_{}", pid.trim());
+    assert!(!Path::new(&shm).exists(), "{shm} was left behind");
+}
+
+/// While a program runs on the server's clock, `set_clock` into the past is refused by name.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn set_clock_into_the_past_is_refused_while_a_program_runs() {
+    let tmp = TempDir::new("external-clock-past");
+    let dir = tmp.path().to_path_buf();
+    let text = r#"
+name: past
+client:
+  external:
+    clock: server
+    timeout: 5s
+    command: 'sleep 30'
+steps:
+  - wait: 100ms
+  - set_clock: { offset: "-1h" }
+"#;
+    let result = run_yaml(&dir, text).await;
+    let refusal = result
+        .failures
+        .iter()
+        .find(|f| f.step.as_ref().is_some_and(|(_, kind)| kind == "set_clock"))
+        .unwrap_or_else(|| panic!("set_clock was not refused: {:?}", result.failures));
+    assert!(
+        refusal.actual.contains("cannot be set into the past"),
+        "{}",
+        refusal.actual
+    );
+}
+
+/// A static executable cannot be reached by libfaketime: refused before anything starts, with
+/// the alternative named. (`ldconfig` is static-pie on Debian, like the Codex CLI.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_static_program_is_refused_on_the_server_clock() {
+    let tmp = TempDir::new("external-clock-static");
+    let dir = tmp.path().to_path_buf();
+    let text = "name: static\nclient:\n  external:\n    clock: server\n    command: /sbin/ldconfig -p\nsteps: []\n";
+    let result = run_yaml(&dir, text).await;
+    assert!(!result.passed());
+    let actual = &result.failures[0].actual;
+    assert!(actual.contains("statically linked"), "{actual}");
+    assert!(actual.contains("clock: real"), "{actual}");
+    assert!(result.output.is_none(), "nothing was started");
+}
+
+/// `instances: N` starts N copies with distinct `FAUXAUTH_INSTANCE`, one shared
+/// `FAUXAUTH_HOME` or one each.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_fleet_starts_distinct_instances_with_shared_or_own_homes() {
+    for shared in [true, false] {
+        let tmp = TempDir::new("external-fleet");
+        let dir = tmp.path().to_path_buf();
+        let text = format!(
+            "name: fleet\nclient:\n  external:\n    instances: 3\n    shared_home: {shared}\n    \
+             command: 'echo \"$FAUXAUTH_HOME\" > home-$FAUXAUTH_INSTANCE; touch \"$FAUXAUTH_HOME/seen-$FAUXAUTH_INSTANCE\"; ls \"$FAUXAUTH_HOME\" | wc -l > count-$FAUXAUTH_INSTANCE'\n\
+             steps: []\n"
+        );
+        let result = run_yaml(&dir, &text).await;
+        assert!(result.passed(), "{:?}", result.failures);
+        let homes: Vec<String> = (0..3)
+            .map(|i| std::fs::read_to_string(dir.join(format!("home-{i}"))).expect("each copy ran"))
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> = homes.iter().collect();
+        assert_eq!(distinct.len(), if shared { 1 } else { 3 }, "{homes:?}");
+        let output = result.output.unwrap_or_default();
+        assert!(output.contains("=== instance 2 ==="), "{output}");
+    }
+}
+
+/// The repository's `examples/` folder, for the agents.
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// The example agent, unmodified (it never reads `FAUXAUTH_TIME_SCALE`), passes on the
+/// server's clock at ×600 with 60-minute tokens, and in real time with 2-second tokens; the
+/// same agent told never to refresh fails on the server's clock with the cause named.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_python_agent_passes_on_either_clock_and_a_never_refreshing_one_fails() {
+    let tmp = TempDir::new("external-python-agent");
+    let dir = tmp.path().to_path_buf();
+    let agent = examples().join("external_agent.py");
+    let scenario = |clock: &str, ttl: &str, env: &str, exit: u8| {
+        format!(
+            "name: agent\nserver: {{ access_token_ttl: {ttl} }}\nclient:\n  external:\n    \
+             command: \"python3 {}\"\n    timeout: 30s\n    exit_code: {exit}\n{clock}    env: {{ {env} }}\n\
+             steps: []\nexpect:\n  api_calls_with_expired_token: 0\n",
+            agent.display()
+        )
+    };
+    let server_clock = "    clock: server\n    time_scale: 600\n";
+    let virtual_env =
+        "AGENT_DURATION: \"3960\", AGENT_CALL_INTERVAL: \"60\", AGENT_HTTP_TIMEOUT: \"300\"";
+    let on_server = run_yaml(&dir, &scenario(server_clock, "60m", virtual_env, 0)).await;
+    assert!(on_server.passed(), "{:?}", on_server.failures);
+    assert!(
+        on_server
+            .events
+            .iter()
+            .any(|e| e.grant_type.as_deref() == Some("refresh_token")),
+        "the agent refreshed"
+    );
+    let real = run_yaml(
+        &dir,
+        &scenario(
+            "",
+            "2s",
+            "AGENT_DURATION: \"3\", AGENT_CALL_INTERVAL: \"0.2\"",
+            0,
+        ),
+    )
+    .await;
+    assert!(real.passed(), "{:?}", real.failures);
+    let never = format!("{virtual_env}, AGENT_NEVER_REFRESH: \"1\"");
+    let broken = run_yaml(&dir, &scenario(server_clock, "60m", &never, 1)).await;
+    assert!(!broken.passed());
+    let causes: Vec<&str> = broken
+        .failures
+        .iter()
+        .map(|f| f.expected.as_str())
+        .collect();
+    assert!(
+        causes.iter().any(|c| c.contains("expired")),
+        "the cause is named: {:?}",
+        broken.failures
+    );
+}
+
+/// The Node agent (`examples/node-agent`, on the `openid-client` npm package) passes the same
+/// way as the Python one. Opt-in (`FAUXAUTH_E2E_NODE_AGENT=1`, set by `.ci/run`): it runs
+/// `npm install` there first, which needs the npm registry.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_node_agent_passes_on_either_clock_and_a_never_refreshing_one_fails() {
+    if std::env::var_os("FAUXAUTH_E2E_NODE_AGENT").is_none() {
+        eprintln!("skipped: set FAUXAUTH_E2E_NODE_AGENT=1 to npm install and run the Node agent");
+        return;
+    }
+    let folder = examples().join("node-agent");
+    let installed = tokio::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(&folder)
+        .status()
+        .await
+        .expect("npm runs");
+    assert!(installed.success(), "npm install in {}", folder.display());
+    let file = folder.join("scenario.yaml");
+    let text = std::fs::read_to_string(&file).expect("the Node agent's scenario");
+    let on_server = run_scenario(&load_str(&text, "scenario.yaml").expect("valid"), &file).await;
+    assert!(on_server.passed(), "{:?}", on_server.failures);
+    let real_time = text
+        .replace("access_token_ttl: 60m", "access_token_ttl: 2s")
+        .replace("    clock: server\n    time_scale: 600\n", "")
+        .replace("AGENT_DURATION: \"3960\"", "AGENT_DURATION: \"3\"")
+        .replace(
+            "AGENT_CALL_INTERVAL: \"60\"",
+            "AGENT_CALL_INTERVAL: \"0.2\"",
+        );
+    let real = run_scenario(&load_str(&real_time, "real.yaml").expect("valid"), &file).await;
+    assert!(real.passed(), "{:?}", real.failures);
+    let never = text.replace(
+        "      AGENT_HTTP_TIMEOUT: \"300\"\n",
+        "      AGENT_HTTP_TIMEOUT: \"300\"\n      AGENT_NEVER_REFRESH: \"1\"\n    exit_code: 1\n",
+    );
+    let broken = run_scenario(&load_str(&never, "never.yaml").expect("valid"), &file).await;
+    assert!(
+        broken
+            .failures
+            .iter()
+            .any(|f| f.expected.contains("expired")),
+        "the cause is named: {:?}",
+        broken.failures
     );
 }

@@ -4,8 +4,15 @@
 //! given instant and runs at `scale` × real time; it can be frozen, advanced and set, and every
 //! reader sees the change at once. Advancing 61 minutes is an instant operation, which is how a
 //! 60-minute token expiry is reproduced in milliseconds.
+//!
+//! Two small hooks serve whoever mirrors the clock outside the process (the conformance
+//! harness hands it to external programs through libfaketime): [`Clock::changes`] is told of
+//! every change (advance, set, scale, freeze), and while a [`ForwardOnly`] guard from
+//! [`Clock::forward_only`] is alive, setting the clock into the past is refused with
+//! [`ClockError::Backwards`] (a mirrored monotonic clock would run backwards).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
@@ -23,6 +30,21 @@ fn latest() -> SystemTime {
 #[derive(Clone, Debug)]
 pub struct Clock {
     inner: Arc<RwLock<ClockState>>,
+    /// Bumped on every change; [`Clock::changes`] subscribes to it.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How many [`ForwardOnly`] guards are alive.
+    forward_only: Arc<AtomicUsize>,
+}
+
+/// While alive, the clock refuses to be set into the past ([`ClockError::Backwards`]).
+/// Dropping it lifts the refusal (once every guard is gone).
+#[derive(Debug)]
+pub struct ForwardOnly(Arc<AtomicUsize>);
+
+impl Drop for ForwardOnly {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +110,12 @@ pub enum ClockError {
     /// The requested instant is before the Unix epoch or after the year 9999.
     #[error("instant out of range: the clock runs from 1970 to the end of 9999")]
     OutOfRange,
+    /// The clock was asked to go back while a program mirrors it (see [`Clock::forward_only`]).
+    #[error(
+        "the clock cannot be set into the past while an external program runs on it \
+         (its monotonic clock would run backwards); advance it, or set it before the program starts"
+    )]
+    Backwards,
 }
 
 /// A snapshot of the clock, as reported over the control API.
@@ -139,7 +167,21 @@ impl Clock {
     fn from_state(state: ClockState) -> Self {
         Self {
             inner: Arc::new(RwLock::new(state)),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            forward_only: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// A receiver told of every change of this clock (advance, set, scale, freeze, unfreeze):
+    /// its value is a change counter; read the clock itself for the new time and scale.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Refuse [`Clock::set`] into the past until the returned guard is dropped.
+    pub fn forward_only(&self) -> ForwardOnly {
+        self.forward_only.fetch_add(1, Ordering::SeqCst);
+        ForwardOnly(Arc::clone(&self.forward_only))
     }
 
     /// The current time.
@@ -173,9 +215,13 @@ impl Clock {
         })
     }
 
-    /// Set virtual time to `instant`.
+    /// Set virtual time to `instant` (refused into the past while a [`ForwardOnly`] guard lives).
     pub fn set(&self, instant: SystemTime) -> Result<SystemTime, ClockError> {
+        let forward_only = self.forward_only.load(Ordering::SeqCst) > 0;
         self.update(|v| {
+            if forward_only && instant < v.now() {
+                return Err(ClockError::Backwards);
+            }
             Ok(VirtualTime {
                 anchor_real: Instant::now(),
                 anchor_virtual: instant,
@@ -253,6 +299,8 @@ impl Clock {
                     return Err(ClockError::OutOfRange);
                 }
                 *state = ClockState::Virtual(next);
+                drop(state);
+                self.changes.send_modify(|n| *n = n.wrapping_add(1));
                 Ok(next.now())
             }
         }
@@ -440,6 +488,29 @@ mod tests {
             clock.set(UNIX_EPOCH + Duration::from_secs(u64::MAX / 4)),
             Err(ClockError::OutOfRange)
         );
+    }
+
+    #[test]
+    fn changes_are_announced_and_forward_only_refuses_the_past() {
+        let clock = Clock::frozen_at(UNIX_EPOCH + Duration::from_secs(1000));
+        let mut changes = clock.changes();
+        assert!(!changes.has_changed().expect("sender alive"));
+        clock.advance(Duration::from_secs(60)).expect("virtual");
+        assert!(changes.has_changed().expect("sender alive"));
+        changes.mark_unchanged();
+        let guard = clock.forward_only();
+        assert_eq!(
+            clock.set(UNIX_EPOCH + Duration::from_secs(500)),
+            Err(ClockError::Backwards)
+        );
+        assert!(
+            !changes.has_changed().expect("sender alive"),
+            "a refusal changes nothing"
+        );
+        assert!(clock.set(UNIX_EPOCH + Duration::from_secs(5000)).is_ok());
+        drop(guard);
+        assert!(clock.set(UNIX_EPOCH + Duration::from_secs(500)).is_ok());
+        assert_eq!(clock.now_unix(), 500);
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn result(name: &str, failures: Vec<Failure>) -> ScenarioResult {
         failures,
         instances: Vec::new(),
         hints: Vec::new(),
+        program_clock: None,
         met: vec![MetExpectation {
             step: Some((0, "login".to_owned())),
             expected: "outcome ok".to_owned(),

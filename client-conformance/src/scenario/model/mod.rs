@@ -172,6 +172,29 @@ pub struct ExternalSpec {
     /// The program must exit with this code (default 0).
     #[serde(default, deserialize_with = "strict::opt_whole")]
     pub exit_code: Option<i32>,
+    /// Whose clock the program lives on: `real` (default: the machine's) or `server` (the
+    /// server's virtual clock, through libfaketime: its wall and monotonic clocks, sleeps and
+    /// timers run at `time_scale` from the server's time, and `advance` reaches it).
+    #[serde(default)]
+    pub clock: Option<ProgramClock>,
+    /// Run this many copies at once (default 1), each with `FAUXAUTH_INSTANCE` = 0..N-1.
+    #[serde(default, deserialize_with = "strict::opt_whole")]
+    pub instances: Option<u32>,
+    /// Whether the copies share one state directory (`FAUXAUTH_HOME`, default true) or each
+    /// gets its own.
+    #[serde(default, deserialize_with = "strict::opt_flag")]
+    pub shared_home: Option<bool>,
+}
+
+/// Whose clock an external program lives on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramClock {
+    /// The machine's clock (the program must scale server durations itself).
+    #[default]
+    Real,
+    /// The server's virtual clock, through libfaketime.
+    Server,
 }
 
 /// The JSON Schema of the scenario format, as pretty-printed JSON.

@@ -42,7 +42,9 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         let message = e.to_string();
         let (status, error) = match e {
-            ControlError::Clock(ClockError::NotVirtual) => (StatusCode::CONFLICT, "conflict"),
+            ControlError::Clock(ClockError::NotVirtual | ClockError::Backwards) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
             ControlError::Clock(_)
             | ControlError::Fault(_)
             | ControlError::BadRequest(_)
