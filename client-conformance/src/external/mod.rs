@@ -17,10 +17,16 @@
 //! | `FAUXAUTH_FLOW` | `authorization_code` or `client_credentials` |
 //! | `FAUXAUTH_TIME_SCALE` | virtual seconds per real second |
 //!
+//! With `impersonate: [HOST, …]` the server also runs the impersonation proxy for those
+//! hosts, and the program gets `HTTPS_PROXY`/`https_proxy` (the proxy), `NO_PROXY`/`no_proxy`
+//! (loopback only), `NODE_USE_ENV_PROXY=1`, and `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`,
+//! `REQUESTS_CA_BUNDLE` (the CA, in a file removed after the run).
+//!
 //! then runs the remaining steps while it runs, waits for it to exit (killing it after
 //! `timeout`), captures its output, and judges the run's `expect` over the event log.
 
 mod environment;
+mod impersonate;
 mod judge;
 mod spawn;
 
@@ -34,7 +40,7 @@ use crate::scenario::control_plane::{self, server_step, start_server, stop};
 use crate::scenario::model::{ExternalSpec, Scenario, Step};
 use crate::scenario::observed::unix_ms;
 use crate::scenario::records::{Failure, ScenarioResult};
-use environment::{clock_scale, environment};
+use environment::{clock_scale, environment, proxy_environment};
 use spawn::Program;
 
 /// The default time an external program may run.
@@ -69,7 +75,12 @@ pub(crate) async fn run(
         result.duration = started.elapsed();
         return result;
     }
-    let server = match start_server(&scenario.server, clock.clone()).await {
+    let started_server = if spec.impersonate.is_empty() {
+        start_server(&scenario.server, clock.clone()).await
+    } else {
+        impersonate::start_server(&scenario.server, clock.clone(), &spec.impersonate).await
+    };
+    let server = match started_server {
         Ok(s) => s,
         Err(message) => {
             result.failures.push(setup_failure(message));
@@ -78,12 +89,28 @@ pub(crate) async fn run(
         }
     };
     let start_ms = unix_ms(clock.now());
-    let env = environment(
+    let mut env = environment(
         spec,
         &Endpoints::for_issuer(server.url()),
         clock_scale(spec),
         scenario.server.profile,
     );
+    // With `impersonate`: the program reaches the named hosts through the proxy.
+    let ca_file = match (server.proxy_url(), spec.impersonate.is_empty()) {
+        (Some(proxy), false) => match impersonate::CaFile::write(&server) {
+            Ok(ca) => {
+                env.extend(proxy_environment(&proxy, ca.path()));
+                Some(ca)
+            }
+            Err(message) => {
+                result.failures.push(setup_failure(message));
+                stop(server).await;
+                result.duration = started.elapsed();
+                return result;
+            }
+        },
+        _ => None,
+    };
     let client_id = env
         .iter()
         .find(|(k, _)| k == "FAUXAUTH_CLIENT_ID")
@@ -144,6 +171,7 @@ pub(crate) async fn run(
         });
     }
     let events = control_plane::stop_and_collect(server).await;
+    drop(ca_file);
     judge::judge(
         &mut result,
         scenario,

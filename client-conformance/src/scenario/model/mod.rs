@@ -170,6 +170,11 @@ pub struct ExternalSpec {
     /// The program must exit with this code (default 0).
     #[serde(default, deserialize_with = "strict::opt_whole")]
     pub exit_code: Option<i32>,
+    /// Hosts the program hard-codes (e.g. `[auth.openai.com, chatgpt.com]`): the run starts
+    /// the impersonation proxy for them and points the program at it (`HTTPS_PROXY`, and
+    /// the CA in `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`).
+    #[serde(default)]
+    pub impersonate: Vec<String>,
 }
 
 /// The JSON Schema of the scenario format, as pretty-printed JSON.
