@@ -331,7 +331,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             issuer,
             events,
             event_capacity,
-            tls: tls.then(|| TlsConfig {
+            tls: tls.then_some(TlsConfig {
                 extra_names: tls_name,
             }),
             ca_out: tls_ca_out,
