@@ -275,3 +275,60 @@ async fn serve_proxy_prints_its_address_before_the_ready_line_and_serves_named_h
         .expect("wait");
     assert!(status.success(), "{status:?}");
 }
+
+/// `serve --tls --tls-name HOST` puts HOST in the certificate: a client that resolves HOST
+/// to the server and trusts the CA gets HTTPS by that name.
+#[tokio::test]
+async fn serve_tls_name_adds_a_name_to_the_certificate() {
+    let dir = TempDir::new("tls-name");
+    let ca_file = dir.join("ca.pem");
+    let mut child = serve_command()
+        .args(["--tls", "--tls-name", "fauxauth.test", "--tls-ca-out"])
+        .arg(&ca_file)
+        .spawn()
+        .expect("spawn fauxauth");
+    let url = ready_url(&mut tokio::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ))
+    .await;
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the ready line names IP:PORT");
+    let ca = std::fs::read_to_string(&ca_file).expect("CA file");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("fauxauth.test", addr)
+        .resolve("other.test", addr)
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA PEM"))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let by_name = format!(
+        "https://fauxauth.test:{}/.well-known/jwks.json",
+        addr.port()
+    );
+    let response = client
+        .get(&by_name)
+        .send()
+        .await
+        .expect("HTTPS by the extra name");
+    assert_eq!(response.status(), StatusCode::OK);
+    // A name not asked for (resolving to the same server) is not in the certificate.
+    let other = client
+        .get(format!(
+            "https://other.test:{}/.well-known/jwks.json",
+            addr.port()
+        ))
+        .send()
+        .await;
+    assert!(other.is_err(), "other.test is not in the certificate");
+
+    let _ = signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
