@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
-use fauxauth_server::{Clock, MockServer, ServerConfig, TlsConfig};
+use fauxauth_server::{Clock, MockServer, ProxyConfig, ServerConfig, TlsConfig};
 
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]
@@ -48,10 +48,28 @@ enum Command {
         /// 127.0.0.1 and ::1).
         #[arg(long)]
         tls: bool,
-        /// With --tls: write the CA certificate (PEM) here, for clients to trust
+        /// With --tls: also put HOST in the certificate (repeatable), e.g. a name the
+        /// clients resolve to this machine.
+        #[arg(long, value_name = "HOST", requires = "tls")]
+        tls_name: Vec<String>,
+        /// With --tls or --proxy: write the CA certificate (PEM) here, for clients to trust
         /// (default: a file in the temporary directory, named in the log).
-        #[arg(long, value_name = "FILE", requires = "tls")]
+        #[arg(long, value_name = "FILE")]
         tls_ca_out: Option<PathBuf>,
+        /// Also run an impersonation proxy on ADDR (IP:PORT, port 0 picks one): an HTTP
+        /// CONNECT proxy that serves the --impersonate hosts from this server over TLS (a
+        /// certificate from the generated CA) and refuses every other host with 403. Point
+        /// HTTPS_PROXY at it and trust the CA (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE).
+        #[arg(long, value_name = "ADDR", value_parser = listen::parse_addr, requires = "impersonate")]
+        proxy: Option<SocketAddr>,
+        /// With --proxy: the hosts to impersonate, e.g. auth.openai.com,chatgpt.com.
+        #[arg(
+            long,
+            value_name = "HOST[,HOST…]",
+            value_delimiter = ',',
+            requires = "proxy"
+        )]
+        impersonate: Vec<String>,
         /// Bearer token for the control API (overrides control.admin_token; required when
         /// listening on a non-loopback address).
         #[arg(
@@ -306,7 +324,10 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             events,
             event_capacity,
             tls,
+            tls_name,
             tls_ca_out,
+            proxy,
+            impersonate,
             admin_token,
         } => runtime.block_on(serve(ServeArgs {
             config,
@@ -314,7 +335,11 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             issuer,
             events,
             event_capacity,
-            tls: tls.then_some(tls_ca_out),
+            tls: tls.then_some(TlsConfig {
+                extra_names: tls_name,
+            }),
+            ca_out: tls_ca_out,
+            proxy: proxy.map(|addr| ProxyConfig::new(impersonate).addr(addr)),
             admin_token,
         })),
         Command::Run(args) => {
@@ -453,9 +478,13 @@ struct ServeArgs {
     issuer: Option<String>,
     events: Option<PathBuf>,
     event_capacity: usize,
-    /// `None` for plain HTTP, `Some(file)` for HTTPS with the CA written to `file` (or a
-    /// default file).
-    tls: Option<Option<PathBuf>>,
+    /// `None` for plain HTTP, else HTTPS with this certificate configuration.
+    tls: Option<TlsConfig>,
+    /// Where to write the CA (with TLS or the proxy; default: a file in the temporary
+    /// directory).
+    ca_out: Option<PathBuf>,
+    /// The impersonation proxy, if any.
+    proxy: Option<ProxyConfig>,
     admin_token: Option<String>,
 }
 
@@ -467,9 +496,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         events,
         event_capacity,
         tls,
+        ca_out,
+        proxy,
         admin_token,
     } = args;
     anyhow::ensure!(event_capacity > 0, "--event-capacity must be at least 1");
+    anyhow::ensure!(
+        ca_out.is_none() || tls.is_some() || proxy.is_some(),
+        "--tls-ca-out needs --tls or --proxy (there is no CA otherwise)"
+    );
     let mut config = match &config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
@@ -490,28 +525,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = events {
         builder = builder.events_file(path);
     }
-    if tls.is_some() {
-        builder = builder.tls(TlsConfig::default());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    if let Some(proxy) = proxy {
+        builder = builder.proxy(proxy);
     }
     let server = builder.start().await?;
-    let scheme = match (&tls, server.ca_pem()) {
-        (Some(ca_out), Some(pem)) => {
-            let path = ca_out.clone().unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("fauxauth-ca-{}.pem", server.addr().port()))
-            });
-            std::fs::write(&path, pem).with_context(|| {
-                format!("cannot write the CA certificate to {}", path.display())
-            })?;
-            tracing::info!(ca = %path.display(), "TLS on: trust this CA certificate");
-            "https"
-        }
-        _ => "http",
-    };
+    if let Some(pem) = server.ca_pem() {
+        let path = ca_out.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("fauxauth-ca-{}.pem", server.addr().port()))
+        });
+        std::fs::write(&path, pem)
+            .with_context(|| format!("cannot write the CA certificate to {}", path.display()))?;
+        tracing::info!(ca = %path.display(), "trust this CA certificate");
+    }
     if let Some(warning) = listen::issuer_warning(server.addr(), server.url()) {
         eprintln!("{warning}");
     }
     // Listen for signals before announcing readiness, then print exactly one line on stdout.
     let stop = shutdown_signal();
+    if let Some(proxy) = server.proxy_url() {
+        println!("fauxauth proxy on {proxy}");
+    }
     println!("fauxauth listening on {scheme}://{}", server.addr());
     stop.await;
     tracing::info!("shutting down");

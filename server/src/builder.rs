@@ -9,7 +9,7 @@ use crate::base::config::ServerConfig;
 use crate::base::yaml::PathIssue;
 use crate::domain::keys::KeyError;
 use crate::instrument::events;
-use crate::tls;
+use crate::{proxy, tls};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,9 @@ pub enum StartError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The impersonation proxy's configuration is unusable.
+    #[error(transparent)]
+    Proxy(#[from] proxy::ProxyError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -53,6 +56,7 @@ pub struct MockServerBuilder {
     pub(crate) events_file: Option<PathBuf>,
     pub(crate) events_capacity: usize,
     pub(crate) tls: Option<tls::TlsConfig>,
+    pub(crate) proxy: Option<proxy::ProxyConfig>,
 }
 
 impl Default for MockServerBuilder {
@@ -64,6 +68,7 @@ impl Default for MockServerBuilder {
             events_file: None,
             events_capacity: events::DEFAULT_CAPACITY,
             tls: None,
+            proxy: None,
         }
     }
 }
@@ -104,6 +109,15 @@ impl MockServerBuilder {
     /// the default issuer becomes `https://127.0.0.1:PORT`.
     pub fn tls(mut self, config: tls::TlsConfig) -> Self {
         self.tls = Some(config);
+        self
+    }
+
+    /// Also run the impersonation proxy (an HTTP CONNECT proxy that serves the named hosts
+    /// from this server over TLS, and refuses every other host): see
+    /// [`ServerHandle::proxy_url`] and [`ServerHandle::ca_pem`]. The main listener stays
+    /// plain HTTP unless [`MockServerBuilder::tls`] is also set.
+    pub fn proxy(mut self, config: proxy::ProxyConfig) -> Self {
+        self.proxy = Some(config);
         self
     }
 }

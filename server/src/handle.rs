@@ -18,6 +18,7 @@ pub struct ServerHandle {
     pub(crate) state: Arc<ServerState>,
     pub(crate) addr: SocketAddr,
     pub(crate) ca_pem: Option<String>,
+    pub(crate) proxy_addr: Option<SocketAddr>,
     pub(crate) task: Option<JoinHandle<()>>,
 }
 
@@ -32,9 +33,20 @@ impl ServerHandle {
         self.addr
     }
 
-    /// With TLS: the PEM of the CA that signed the server's certificate (trust it in clients).
+    /// With TLS or the proxy: the PEM of the CA that signed the server's (and the
+    /// impersonated hosts') certificates (trust it in clients).
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
+    }
+
+    /// With the proxy: its address.
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy_addr
+    }
+
+    /// With the proxy: its URL for `HTTPS_PROXY`, e.g. `http://127.0.0.1:49153`.
+    pub fn proxy_url(&self) -> Option<String> {
+        self.proxy_addr.map(|addr| format!("http://{addr}"))
     }
 
     /// The server's clock: advance it to expire tokens at once.

@@ -23,7 +23,8 @@
 //!   per-connection tasks, so a fault can drop a connection), `accept.rs` (accepting TCP
 //!   connections, backing off — never stopping — under `EMFILE`), `peer_eof.rs` (holding a
 //!   half-closing client's FIN until its answer is written), `tls.rs` ([`TlsConfig`]: a CA and
-//!   certificate generated at start).
+//!   certificate generated at start), `proxy.rs` ([`ProxyConfig`]: the impersonation proxy,
+//!   an HTTP CONNECT proxy serving named hosts such as `auth.openai.com` from this server).
 //! - `http/`: axum handlers, one file per endpoint family; `http/openai/` for the `openai`
 //!   profile's extra endpoints (Codex device login, backend API, token exchange, its control
 //!   routes); `http/control/` for the control API; `instrument_layer.rs` for fault injection
@@ -57,6 +58,7 @@ mod http;
 mod instrument;
 mod peer_eof;
 mod profile;
+mod proxy;
 mod serve;
 mod tls;
 
@@ -106,6 +108,7 @@ pub use events::{Event, EventDetails, EventLog, EventQuery, FaultApplied};
 pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
 pub use handle::ServerHandle;
 pub use instrument::control::{Control, ControlError, Counts, RevokeTarget, Rotated};
+pub use proxy::{ProxyConfig, ProxyError};
 pub use tls::{TlsConfig, TlsError};
 
 /// The README's Rust example, compiled and run as a doctest so that it stays true.
@@ -185,9 +188,20 @@ impl MockServerBuilder {
             return Err(StartError::Config(issue));
         }
         let control = &self.config.control;
-        if control.enabled && control.admin_token.is_none() && !self.addr.ip().is_loopback() {
-            return Err(StartError::AdminTokenRequired { addr: self.addr });
+        if control.enabled && control.admin_token.is_none() {
+            // The proxy reaches the control API too (through an impersonated host).
+            let exposed = std::iter::once(self.addr)
+                .chain(self.proxy.as_ref().map(|p| p.addr))
+                .find(|addr| !addr.ip().is_loopback());
+            if let Some(addr) = exposed {
+                return Err(StartError::AdminTokenRequired { addr });
+            }
         }
+        let proxy_hosts = self
+            .proxy
+            .as_ref()
+            .map(proxy::normalize_hosts)
+            .transpose()?;
         // The signing key is most of start-up when it is generated (RSA-2048: tens of ms), so
         // it is made (or loaded) on a blocking thread while TLS and the socket are set up here.
         // Errors are still reported in the old order: key, TLS, bind.
@@ -197,7 +211,9 @@ impl MockServerBuilder {
             Some(path) => SigningKey::from_pem_file(alg, &path).map(Arc::new),
             None => SigningKey::shared(alg),
         });
-        let tls = self.tls.as_ref().map(tls::TlsMaterial::generate);
+        // The proxy needs the CA even when the main listener is plain HTTP.
+        let material = (self.tls.is_some() || self.proxy.is_some())
+            .then(|| tls::TlsMaterial::generate(&self.tls.clone().unwrap_or_default()));
         let listener = TcpListener::bind(self.addr).await;
         let key = match key.await {
             Ok(key) => key?,
@@ -205,11 +221,26 @@ impl MockServerBuilder {
             // Only when the runtime is shutting down.
             Err(_) => return Err(KeyError::Generate(alg.as_str()).into()),
         };
-        let tls = tls.transpose()?;
+        let material = material.transpose()?;
+        let proxy_acceptor = match (&material, &proxy_hosts) {
+            (Some(m), Some(hosts)) => Some(m.acceptor_for(hosts)?),
+            _ => None,
+        };
+        let tls = material.as_ref().filter(|_| self.tls.is_some());
         let listener = listener.map_err(|source| StartError::Bind {
             addr: self.addr,
             source,
         })?;
+        let proxy_listener =
+            match &self.proxy {
+                Some(config) => Some(TcpListener::bind(config.addr).await.map_err(|source| {
+                    StartError::Bind {
+                        addr: config.addr,
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: self.addr,
             source,
@@ -235,22 +266,52 @@ impl MockServerBuilder {
             events,
         ));
         let app = http::router(state.clone());
-        let task = match &tls {
+        let proxy = match (proxy_listener, proxy_acceptor, proxy_hosts) {
+            (Some(listener), Some(acceptor), Some(hosts)) => {
+                let proxy_addr = listener.local_addr().map_err(|source| StartError::Bind {
+                    addr: self.addr,
+                    source,
+                })?;
+                let listener = proxy::ProxyListener::new(listener, acceptor, hosts, state.clone())
+                    .map_err(|source| StartError::Bind {
+                        addr: proxy_addr,
+                        source,
+                    })?;
+                tracing::info!(%proxy_addr, "fauxauth impersonation proxy listening");
+                Some((
+                    proxy_addr,
+                    serve::serve(listener, app.clone(), state.clone()),
+                ))
+            }
+            _ => None,
+        };
+        let (proxy_addr, proxy_serve) = proxy.unzip();
+        let main_serve: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match tls
+        {
             None => {
                 let listener = accept::TcpAcceptor::new(listener);
-                tokio::spawn(serve::serve(listener, app, state.clone()))
+                Box::pin(serve::serve(listener, app, state.clone()))
             }
             Some(material) => {
                 let listener = tls::TlsListener::new(listener, material)
                     .map_err(|source| StartError::Bind { addr, source })?;
-                tokio::spawn(serve::serve(listener, app, state.clone()))
+                Box::pin(serve::serve(listener, app, state.clone()))
             }
         };
+        let task = tokio::spawn(async move {
+            match proxy_serve {
+                Some(proxy_serve) => {
+                    tokio::join!(main_serve, proxy_serve);
+                }
+                None => main_serve.await,
+            }
+        });
         tracing::info!(%addr, issuer = %state.issuer, "fauxauth listening");
         Ok(ServerHandle {
             state,
             addr,
-            ca_pem: tls.map(|m| m.ca_pem().to_owned()),
+            ca_pem: material.map(|m| m.ca_pem().to_owned()),
+            proxy_addr,
             task: Some(task),
         })
     }

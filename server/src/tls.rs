@@ -49,11 +49,15 @@ pub struct TlsConfig {
     pub extra_names: Vec<String>,
 }
 
-/// A generated CA and the server configuration that presents its leaf certificate.
+/// A generated CA and the server configuration that presents its leaf certificate. The CA
+/// (its key kept in memory only) also signs leaves for impersonated hosts
+/// ([`TlsMaterial::acceptor_for`]). Certificates are valid from 1975 to 4096 (rcgen's
+/// default), so a client on a virtual clock far from today still accepts them.
 #[derive(Clone)]
 pub(crate) struct TlsMaterial {
     ca_pem: String,
     acceptor: TlsAcceptor,
+    issuer: Arc<Issuer<'static, KeyPair>>,
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -81,29 +85,20 @@ impl TlsMaterial {
 
         let mut names: Vec<String> = LOOPBACK_NAMES.iter().map(|n| (*n).to_owned()).collect();
         names.extend(config.extra_names.iter().cloned());
-        let mut leaf_params = CertificateParams::new(names)?;
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        leaf_params.use_authority_key_identifier_extension = true;
-        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let leaf_key = KeyPair::generate()?;
-        let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
-
-        let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut server_config = RustlsConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
-        // axum is built for HTTP/1.1 only: never let a client negotiate h2.
-        server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = leaf_acceptor(&issuer, names, "localhost")?;
         Ok(Self {
             ca_pem: ca_cert.pem(),
-            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+            acceptor,
+            issuer: Arc::new(issuer),
         })
+    }
+
+    /// A TLS acceptor presenting a leaf certificate for `names` (DNS names or IP
+    /// addresses), signed by this CA: what the impersonation proxy shows for the hosts it
+    /// stands in for.
+    pub(crate) fn acceptor_for(&self, names: &[String]) -> Result<TlsAcceptor, TlsError> {
+        let common_name = names.first().map_or("fauxauth", String::as_str).to_owned();
+        leaf_acceptor(&self.issuer, names.to_vec(), &common_name)
     }
 
     /// The CA certificate (PEM) that clients must trust.
@@ -112,8 +107,43 @@ impl TlsMaterial {
     }
 }
 
-/// Turn an accepted TCP connection into a TLS stream (bounded by [`HANDSHAKE_TIMEOUT`]).
-pub(crate) async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<TlsStream> {
+/// A rustls acceptor (HTTP/1.1 only) presenting a fresh leaf for `names`, signed by `issuer`.
+fn leaf_acceptor(
+    issuer: &Issuer<'static, KeyPair>,
+    names: Vec<String>,
+    common_name: &str,
+) -> Result<TlsAcceptor, TlsError> {
+    let mut leaf_params = CertificateParams::new(names)?;
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    leaf_params.use_authority_key_identifier_extension = true;
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate()?;
+    let leaf_cert = leaf_params.signed_by(&leaf_key, issuer)?;
+
+    let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server_config = RustlsConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    // axum is built for HTTP/1.1 only: never let a client negotiate h2.
+    server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server_config)))
+}
+
+/// Turn an accepted connection (TCP, or a proxy tunnel) into a TLS stream (bounded by
+/// [`HANDSHAKE_TIMEOUT`]).
+pub(crate) async fn handshake<IO>(
+    acceptor: &TlsAcceptor,
+    tcp: IO,
+) -> io::Result<tokio_rustls::server::TlsStream<IO>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(
@@ -206,5 +236,16 @@ mod tests {
             extra_names: vec!["bäd.example".to_owned()],
         };
         assert!(TlsMaterial::generate(&config).is_err());
+    }
+
+    #[test]
+    fn leaves_for_named_hosts_come_from_the_same_ca() {
+        let material = TlsMaterial::generate(&TlsConfig::default()).expect("generate");
+        assert!(
+            material
+                .acceptor_for(&["auth.openai.com".to_owned()])
+                .is_ok()
+        );
+        assert!(material.acceptor_for(&["bäd.example".to_owned()]).is_err());
     }
 }

@@ -214,3 +214,121 @@ async fn the_accept_loop_keeps_serving_under_fd_pressure() {
         "the pressure was real and logged briefly: {logged} accept-error lines:\n{stderr}"
     );
 }
+
+/// `serve --proxy … --impersonate …` announces the proxy before its ready line (which stays
+/// last), writes the CA, and the proxy serves `https://auth.openai.com/…` from this server.
+#[tokio::test]
+async fn serve_proxy_prints_its_address_before_the_ready_line_and_serves_named_hosts() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = TempDir::new("proxy");
+    let ca_file = dir.join("ca.pem");
+    let mut child = serve_command()
+        .args([
+            "--proxy",
+            "127.0.0.1:0",
+            "--impersonate",
+            "auth.openai.com,chatgpt.com",
+            "--tls-ca-out",
+        ])
+        .arg(&ca_file)
+        .spawn()
+        .expect("spawn fauxauth");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut first))
+        .await
+        .expect("a first line")
+        .expect("read");
+    let proxy = first
+        .trim_end()
+        .strip_prefix("fauxauth proxy on ")
+        .unwrap_or_else(|| panic!("the proxy line comes first: {first:?}"))
+        .to_owned();
+    assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");
+    let url = ready_url(&mut stdout).await;
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let ca = std::fs::read_to_string(&ca_file).expect("CA file written before the ready line");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .proxy(reqwest::Proxy::all(&proxy).expect("proxy URL"))
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA PEM"))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let response = client
+        .get("https://auth.openai.com/.well-known/openid-configuration")
+        .send()
+        .await
+        .expect("discovery through the proxy");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(
+        client.get("https://example.com/").send().await.is_err(),
+        "other hosts refused"
+    );
+
+    let _ = signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+/// `serve --tls --tls-name HOST` puts HOST in the certificate: a client that resolves HOST
+/// to the server and trusts the CA gets HTTPS by that name.
+#[tokio::test]
+async fn serve_tls_name_adds_a_name_to_the_certificate() {
+    let dir = TempDir::new("tls-name");
+    let ca_file = dir.join("ca.pem");
+    let mut child = serve_command()
+        .args(["--tls", "--tls-name", "fauxauth.test", "--tls-ca-out"])
+        .arg(&ca_file)
+        .spawn()
+        .expect("spawn fauxauth");
+    let url = ready_url(&mut tokio::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ))
+    .await;
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the ready line names IP:PORT");
+    let ca = std::fs::read_to_string(&ca_file).expect("CA file");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("fauxauth.test", addr)
+        .resolve("other.test", addr)
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA PEM"))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let by_name = format!(
+        "https://fauxauth.test:{}/.well-known/jwks.json",
+        addr.port()
+    );
+    let response = client
+        .get(&by_name)
+        .send()
+        .await
+        .expect("HTTPS by the extra name");
+    assert_eq!(response.status(), StatusCode::OK);
+    // A name not asked for (resolving to the same server) is not in the certificate.
+    let other = client
+        .get(format!(
+            "https://other.test:{}/.well-known/jwks.json",
+            addr.port()
+        ))
+        .send()
+        .await;
+    assert!(other.is_err(), "other.test is not in the certificate");
+
+    let _ = signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}

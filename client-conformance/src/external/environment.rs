@@ -85,9 +85,57 @@ pub(crate) fn environment(
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// The variables that send the program's HTTPS through the impersonation proxy at
+/// `proxy_url` and make it trust the CA in `ca_file`. `NO_PROXY` names only the loopback
+/// addresses (the server itself), so an inherited value cannot exempt an impersonated host.
+pub(crate) fn proxy_environment(
+    proxy_url: &str,
+    ca_file: &std::path::Path,
+) -> Vec<(String, String)> {
+    let ca = ca_file.display().to_string();
+    let loopback = "localhost,127.0.0.1,::1".to_owned();
+    let pairs = [
+        ("HTTPS_PROXY", proxy_url.to_owned()),
+        ("https_proxy", proxy_url.to_owned()),
+        ("NO_PROXY", loopback.clone()),
+        ("no_proxy", loopback),
+        // Node ≥ 24's built-in fetch honours the proxy variables only with this.
+        ("NODE_USE_ENV_PROXY", "1".to_owned()),
+        ("NODE_EXTRA_CA_CERTS", ca.clone()),
+        ("SSL_CERT_FILE", ca.clone()),
+        ("REQUESTS_CA_BUNDLE", ca),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_proxy_environment_points_at_the_proxy_and_the_ca() {
+        let ca = std::path::Path::new("/tmp/run/ca.pem");
+        let env = proxy_environment("http://127.0.0.1:4000", ca);
+        for key in ["HTTPS_PROXY", "https_proxy"] {
+            assert_eq!(var(&env, key), "http://127.0.0.1:4000");
+        }
+        for key in ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"] {
+            assert_eq!(var(&env, key), "/tmp/run/ca.pem");
+        }
+        for key in ["NO_PROXY", "no_proxy"] {
+            assert!(
+                !var(&env, key).contains("openai"),
+                "{key} exempts only loopback"
+            );
+        }
+    }
+
+    #[test]
+    fn impersonate_is_a_list_of_hosts_in_the_external_spec() {
+        let parsed = spec("command: ./agent\nimpersonate: [auth.openai.com, chatgpt.com]");
+        assert_eq!(parsed.impersonate, ["auth.openai.com", "chatgpt.com"]);
+        assert!(spec("command: ./agent").impersonate.is_empty());
+    }
 
     fn spec(yaml: &str) -> ExternalSpec {
         serde_saphyr::from_str(yaml).expect("external spec")

@@ -23,6 +23,11 @@
 //! Under `clock: server` (see `clock.rs`) the program also gets libfaketime preloaded, so its
 //! clocks, sleeps and timers follow the server's virtual clock, `advance` included.
 //!
+//! With `impersonate: [HOST, …]` the server also runs the impersonation proxy for those
+//! hosts, and the program gets `HTTPS_PROXY`/`https_proxy` (the proxy), `NO_PROXY`/`no_proxy`
+//! (loopback only), `NODE_USE_ENV_PROXY=1`, and `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`,
+//! `REQUESTS_CA_BUNDLE` (the CA, in a file removed after the run).
+//!
 //! then runs the remaining steps while it runs, waits for it to exit (killing it after
 //! `timeout`), captures its output, and judges the run's `expect` over the event log.
 
@@ -30,6 +35,7 @@ mod clock;
 mod environment;
 mod fleet;
 mod hints;
+mod impersonate;
 mod judge;
 mod spawn;
 
@@ -43,7 +49,7 @@ use crate::scenario::control_plane::{self, server_step, start_server, stop};
 use crate::scenario::model::{ExternalSpec, ProgramClock, Scenario, Step};
 use crate::scenario::observed::unix_ms;
 use crate::scenario::records::{Failure, ScenarioResult, error_keys};
-use environment::{clock_scale, environment};
+use environment::{clock_scale, environment, proxy_environment};
 use fleet::{Homes, InstanceOutcome};
 use spawn::Program;
 
@@ -110,7 +116,12 @@ pub(crate) async fn run(
         result.duration = started.elapsed();
         return result;
     }
-    let server = match start_server(&scenario.server, clock.clone()).await {
+    let started_server = if spec.impersonate.is_empty() {
+        start_server(&scenario.server, clock.clone()).await
+    } else {
+        impersonate::start_server(&scenario.server, clock.clone(), &spec.impersonate).await
+    };
+    let server = match started_server {
         Ok(s) => s,
         Err(message) => {
             result.failures.push(setup_failure(message));
@@ -119,12 +130,28 @@ pub(crate) async fn run(
         }
     };
     let start_ms = unix_ms(clock.now());
-    let env = environment(
+    let mut env = environment(
         spec,
         &Endpoints::for_issuer(server.url()),
         clock_scale(spec),
         scenario.server.profile,
     );
+    // With `impersonate`: the program reaches the named hosts through the proxy.
+    let ca_file = match (server.proxy_url(), spec.impersonate.is_empty()) {
+        (Some(proxy), false) => match impersonate::CaFile::write(&server) {
+            Ok(ca) => {
+                env.extend(proxy_environment(&proxy, ca.path()));
+                Some(ca)
+            }
+            Err(message) => {
+                result.failures.push(setup_failure(message));
+                stop(server).await;
+                result.duration = started.elapsed();
+                return result;
+            }
+        },
+        _ => None,
+    };
     let client_id = env
         .iter()
         .find(|(k, _)| k == "FAUXAUTH_CLIENT_ID")
@@ -199,6 +226,7 @@ pub(crate) async fn run(
         result.failures.push(step_failure(i, kind, message));
     }
     let events = control_plane::stop_and_collect(server).await;
+    drop(ca_file);
     judge::judge(
         &mut result,
         scenario,

@@ -448,3 +448,39 @@ async fn the_node_agent_passes_on_either_clock_and_a_never_refreshing_one_fails(
         broken.failures
     );
 }
+
+/// `impersonate`: the program (curl here) reaches `https://auth.openai.com` through the proxy
+/// with the CA it is given, another host is refused, and `NO_PROXY` exempts only loopback.
+#[tokio::test]
+async fn impersonate_points_the_program_at_the_proxy_and_the_ca() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: curl is not installed");
+        return;
+    }
+    let dir = TempDir::new("impersonate");
+    let command = concat!(
+        "set -e; ",
+        "test \"$NO_PROXY\" = 'localhost,127.0.0.1,::1'; ",
+        "test -s \"$NODE_EXTRA_CA_CERTS\"; test \"$REQUESTS_CA_BUNDLE\" = \"$SSL_CERT_FILE\"; ",
+        "curl -sSf --cacert \"$SSL_CERT_FILE\" https://auth.openai.com/.well-known/openid-configuration ",
+        "| grep -q issuer; ",
+        "if curl -sf -o /dev/null --cacert \"$SSL_CERT_FILE\" https://example.com/; then exit 9; fi; ",
+        "echo \"$SSL_CERT_FILE\" > ca_path"
+    );
+    let text = format!(
+        "name: ext\nclient:\n  external:\n    command: {command:?}\n    timeout: 20s\n    impersonate: [auth.openai.com]\nsteps: []\n"
+    );
+    let file = dir.join("ext.yaml");
+    let scenario = load_str(&text, "ext.yaml").expect("valid scenario");
+    let result = run_scenario(&scenario, &file).await;
+    assert!(result.failures.is_empty(), "{:#?}", result.failures);
+    let ca_path = std::fs::read_to_string(dir.join("ca_path")).expect("the program ran to the end");
+    assert!(
+        !Path::new(ca_path.trim()).exists(),
+        "the CA file is removed after the run"
+    );
+}

@@ -11,6 +11,7 @@ mod discovery;
 mod hardening;
 mod helpers;
 mod openai;
+mod proxy;
 mod redirects;
 mod refresh;
 mod robustness;

@@ -184,6 +184,11 @@ pub struct ExternalSpec {
     /// gets its own.
     #[serde(default, deserialize_with = "strict::opt_flag")]
     pub shared_home: Option<bool>,
+    /// Hosts the program hard-codes (e.g. `[auth.openai.com, chatgpt.com]`): the run starts
+    /// the impersonation proxy for them and points the program at it (`HTTPS_PROXY`, and
+    /// the CA in `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`).
+    #[serde(default)]
+    pub impersonate: Vec<String>,
 }
 
 /// Whose clock an external program lives on.
