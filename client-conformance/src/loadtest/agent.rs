@@ -88,6 +88,62 @@ pub(super) fn jwt_lifetime(token: &str) -> Option<u64> {
     t.exp?.checked_sub(t.iat?)
 }
 
+/// The times of one API call, recorded when it ends — answered, failed, or cut off at the
+/// end of the run (dropped): a call that never ends still counts, with the time it had
+/// waited, so that saturation is not hidden by the calls it stalls.
+struct Timing<'a> {
+    agent: &'a Agent,
+    scheduled: tokio::time::Instant,
+    began: tokio::time::Instant,
+    chose: SystemTime,
+    /// Whether it started inside the measured window (only those are recorded).
+    in_window: bool,
+    /// Whether the call ended (else it was cut off).
+    finished: bool,
+}
+
+impl<'a> Timing<'a> {
+    fn start(agent: &'a Agent, scheduled: tokio::time::Instant) -> Self {
+        let in_window = agent.stats.in_window();
+        if in_window {
+            agent
+                .stats
+                .counters
+                .calls_started
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Self {
+            agent,
+            scheduled,
+            began: tokio::time::Instant::now(),
+            chose: agent.session.now(),
+            in_window,
+            finished: false,
+        }
+    }
+}
+
+impl Drop for Timing<'_> {
+    fn drop(&mut self) {
+        if !self.in_window {
+            return;
+        }
+        self.agent.stats.call_done(
+            CallTiming {
+                lag: self.began.saturating_duration_since(self.scheduled),
+                service: self.began.elapsed(),
+                in_flight_virtual: self
+                    .agent
+                    .session
+                    .now()
+                    .duration_since(self.chose)
+                    .unwrap_or_default(),
+            },
+            self.finished,
+        );
+    }
+}
+
 /// What a failed session operation was doing: it names the error kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -183,21 +239,11 @@ impl Agent {
         }
         let under_way = &self.stats.counters.calls_in_flight;
         under_way.fetch_add(1, Ordering::Relaxed);
-        if self.stats.in_window() {
-            self.stats
-                .counters
-                .calls_started
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        let began = tokio::time::Instant::now();
-        let chose = self.session.now();
+        let mut timing = Timing::start(self, scheduled);
         let result = self.session.call_api().await;
+        timing.finished = true;
+        drop(timing);
         under_way.fetch_sub(1, Ordering::Relaxed);
-        self.stats.call_done(CallTiming {
-            lag: began.saturating_duration_since(scheduled),
-            service: began.elapsed(),
-            in_flight_virtual: self.session.now().duration_since(chose).unwrap_or_default(),
-        });
         match result {
             Ok(answer) => {
                 // With renewal on, the token sent was the held one only if the answer says so.

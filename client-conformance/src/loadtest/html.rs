@@ -9,7 +9,7 @@ use askama::Template;
 
 use super::output::{ms, used};
 use super::plots;
-use super::results::LoadReport;
+use super::results::{LoadReport, SETTING_KEYS as SETTINGS};
 use super::stats::Endpoint;
 
 /// One endpoint's row.
@@ -116,10 +116,7 @@ fn page(r: &LoadReport) -> Page {
             )])
             .collect(),
         correctness: [
-            row(
-                "expired-token API calls",
-                j.expired_token_calls.to_string(),
-            ),
+            row("expired-token API calls", j.expired_token_calls.to_string()),
             row(
                 "… client logic (token past exp when chosen)",
                 sat.expired_token_calls_client_logic.to_string(),
@@ -193,18 +190,6 @@ fn page(r: &LoadReport) -> Page {
         refreshes: figure(r, plots::refreshes_per_second),
     }
 }
-
-/// The `details` keys that are settings (the others are results).
-const SETTINGS: [&str; 8] = [
-    "target",
-    "flow",
-    "refresh mode",
-    "refresh buffer (virtual)",
-    "jitter",
-    "clock scale (requested, effective, lowest)",
-    "access-token lifetime (virtual)",
-    "rate per agent",
-];
 
 /// Write the self-contained HTML report to `path`.
 pub fn write_html(r: &LoadReport, path: &Path) -> std::io::Result<()> {

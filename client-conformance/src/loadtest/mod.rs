@@ -135,9 +135,9 @@ use fauxauth_server::Clock;
 use crate::client::{self, Endpoints, Session, Transport};
 use agent::Agent;
 pub use error::LoadError;
+pub use html::write_html;
 pub use options::{LoadFlow, LoadOptions, RefreshMode, Thresholds};
 use options::{session_config, validate};
-pub use html::write_html;
 pub use output::write_json;
 use progress::progress_bar;
 use results::assemble;
@@ -146,8 +146,8 @@ pub use results::{
 };
 use stats::Stats;
 pub use stats::{Quantiles, Second};
-pub use verdict::{Status, Verdict};
 use target::{Lifetime, discover, probe_lifetime, server_lifetime, start_server};
+pub use verdict::{Status, Verdict};
 
 /// How long requests still in flight at the deadline get to finish: at most this long after
 /// `--duration` (plus at most [`SHUTDOWN`] for the in-process server to stop), a run has
@@ -177,9 +177,11 @@ enum Place {
 /// it; requests in flight get [`DRAIN`] to finish, then are cut off.
 pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     validate(&opts)?;
-    let scale = opts
-        .scale
-        .unwrap_or(if opts.target.is_none() { DEFAULT_SCALE } else { 1.0 });
+    let scale = opts.scale.unwrap_or(if opts.target.is_none() {
+        DEFAULT_SCALE
+    } else {
+        1.0
+    });
     let place = match &opts.target {
         None => Place::InProcess(start_server(&opts, scale).await?),
         Some(url) => Place::Target(url.clone()),

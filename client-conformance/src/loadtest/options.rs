@@ -229,8 +229,16 @@ mod tests {
     #[test]
     fn flows_and_modes_are_named_as_the_flags_and_files_spell_them() {
         for (flow, name, alias) in [
-            (LoadFlow::AuthorizationCode, "authorization_code", "authorization-code"),
-            (LoadFlow::ClientCredentials, "client_credentials", "client-credentials"),
+            (
+                LoadFlow::AuthorizationCode,
+                "authorization_code",
+                "authorization-code",
+            ),
+            (
+                LoadFlow::ClientCredentials,
+                "client_credentials",
+                "client-credentials",
+            ),
         ] {
             assert_eq!(flow.as_str(), name);
             assert_eq!(name.parse::<LoadFlow>(), Ok(flow));

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::results::{LoadJson, LoadReport, Percentiles};
+use super::results::{LoadJson, LoadReport, Percentiles, SETTING_KEYS};
 
 /// The terminal summary: settings, per-endpoint rate and latency, counters, errors.
 pub(super) fn summary(r: &LoadReport) -> String {
@@ -21,10 +21,13 @@ pub(super) fn summary(r: &LoadReport) -> String {
         let _ = writeln!(out, "  {reason}");
     }
     let _ = writeln!(out, "\n  settings");
-    for (k, v) in &r.details {
+    for (k, v) in r.details.iter().filter(|(k, _)| SETTING_KEYS.contains(k)) {
         let _ = writeln!(out, "  {k:<44} {v}");
     }
     let _ = writeln!(out, "\n  results");
+    for (k, v) in r.details.iter().filter(|(k, _)| !SETTING_KEYS.contains(k)) {
+        let _ = writeln!(out, "  {k:<44} {v}");
+    }
     let _ = writeln!(
         out,
         "\n  {:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -51,12 +54,18 @@ pub(super) fn summary(r: &LoadReport) -> String {
         j.requests.get("total").copied().unwrap_or(0),
         j.rps.get("total").copied().unwrap_or(0.0)
     );
-    let _ = writeln!(out, "\n  saturation (API calls, from their scheduled start)");
+    let _ = writeln!(
+        out,
+        "\n  saturation (API calls, from their scheduled start)"
+    );
     let sat = &j.saturation;
     for (name, p) in [
         ("schedule lag", &sat.schedule_lag_us),
         ("service time", &sat.service_us),
-        ("latency from the scheduled start", &sat.latency_from_schedule_us),
+        (
+            "latency from the scheduled start",
+            &sat.latency_from_schedule_us,
+        ),
     ] {
         let _ = writeln!(
             out,

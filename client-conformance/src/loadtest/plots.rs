@@ -59,7 +59,9 @@ impl Markers {
             let mut next = ttl;
             let mut before = (0.0, 0.0);
             for (i, s) in r.timeline.iter().enumerate() {
-                let Some(v) = s.virtual_elapsed_s else { continue };
+                let Some(v) = s.virtual_elapsed_s else {
+                    continue;
+                };
                 let now = (i as f64 + 1.0, v);
                 while v >= next && expiries.len() < 50 {
                     // Linear between the two samples around the crossing.

@@ -93,13 +93,15 @@ pub struct Settings {
 
 /// How saturated the tool was, and the expired-token calls split by cause (the JSON's
 /// `saturation`). Times in microseconds; the API calls' own times, each from its scheduled
-/// start (see `agent.rs`).
+/// start (see `agent.rs`); a call cut off at the end counts with the time it had waited.
 #[derive(Debug, Clone, Serialize)]
 pub struct Saturation {
     /// API calls the schedule asked for in the window.
     pub calls_scheduled: u64,
     /// API calls started in the window.
     pub calls_started: u64,
+    /// API calls started in the window that ended (answered or failed), not cut off.
+    pub calls_finished: u64,
     /// How late calls started against their schedule (real time).
     pub schedule_lag_us: Percentiles,
     /// Service time of an API call, from its start (with the renewal it may include).
@@ -184,6 +186,18 @@ pub struct RunCounters {
     /// 0; otherwise `expired_token_calls` is a lower bound).
     pub server_events_missed: u64,
 }
+
+/// The keys of [`LoadReport::details`] that are settings (the others are results).
+pub(super) const SETTING_KEYS: [&str; 8] = [
+    "target",
+    "flow",
+    "refresh mode",
+    "refresh buffer (virtual)",
+    "jitter",
+    "clock scale (requested, effective, lowest)",
+    "access-token lifetime (virtual)",
+    "rate per agent",
+];
 
 /// A finished run.
 #[derive(Debug, Clone)]
@@ -335,6 +349,7 @@ pub(super) fn assemble(
     let saturation = Saturation {
         calls_scheduled: Stats::get(&c.calls_scheduled),
         calls_started: Stats::get(&c.calls_started),
+        calls_finished: Stats::get(&c.calls_finished),
         schedule_lag_us: Percentiles::of(&times.lag),
         service_us: Percentiles::of(&times.service),
         latency_from_schedule_us: Percentiles::of(&times.from_schedule),
@@ -352,6 +367,7 @@ pub(super) fn assemble(
             in_flight_virtual_p99: us(saturation.in_flight_virtual_us.p99),
             calls_scheduled: saturation.calls_scheduled,
             calls_started: saturation.calls_started,
+            calls_finished: saturation.calls_finished,
             expired_client_logic: client_logic,
             expired_aged_in_flight: aged,
             expired_token_calls,

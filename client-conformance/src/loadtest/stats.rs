@@ -236,6 +236,8 @@ pub(super) struct Counters {
     pub calls_scheduled: AtomicU64,
     /// API calls started inside the window.
     pub calls_started: AtomicU64,
+    /// API calls started inside the window that ended (answered or failed; not cut off).
+    pub calls_finished: AtomicU64,
 }
 
 /// Everything measured, shared by every agent.
@@ -300,10 +302,11 @@ impl Stats {
         }
     }
 
-    /// Record one finished model API call's times (inside the window only).
-    pub(super) fn call_done(&self, t: CallTiming) {
-        if self.second().is_none() {
-            return;
+    /// Record the times of one model API call that started inside the window, when it
+    /// ended (`finished`) or was cut off.
+    pub(super) fn call_done(&self, t: CallTiming, finished: bool) {
+        if finished {
+            self.counters.calls_finished.fetch_add(1, Ordering::Relaxed);
         }
         let _ = self.recent_service.lock().record(us(t.service));
         let mut calls = self.calls.lock();

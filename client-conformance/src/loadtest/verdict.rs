@@ -69,6 +69,8 @@ pub(super) struct Evidence {
     pub calls_scheduled: u64,
     /// API calls started in the window.
     pub calls_started: u64,
+    /// API calls started in the window that ended (answered or failed).
+    pub calls_finished: u64,
     /// Expired-token calls whose token was already past `exp` when the call chose it.
     pub expired_client_logic: u64,
     /// Expired-token calls whose token expired in flight (None: not known, `--target`).
@@ -95,6 +97,11 @@ fn virtual_s(d: Duration) -> String {
 /// Judge a run.
 pub(super) fn judge(e: &Evidence, t: &Thresholds) -> Verdict {
     let mut invalid = Vec::new();
+    if e.calls_finished == 0 {
+        invalid.push(
+            "no API call started in the window ended: nothing about the client was measured (a longer --duration, or a target that answers)".to_owned(),
+        );
+    }
     if e.lag_p99 > e.period {
         invalid.push(format!(
             "the tool could not keep its schedule: p99 schedule lag {} is longer than the call period {} (fewer agents, a lower --rate, or a quieter machine)",
@@ -182,6 +189,7 @@ mod tests {
             in_flight_virtual_p99: Duration::from_secs(3),
             calls_scheduled: 1000,
             calls_started: 1000,
+            calls_finished: 1000,
             expired_client_logic: 0,
             expired_aged_in_flight: Some(0),
             expired_token_calls: 0,
@@ -194,8 +202,14 @@ mod tests {
     fn saturation_is_invalid_and_counts_over_thresholds_fail() {
         let t = Thresholds::for_mode(RefreshMode::SingleFlight);
         type Case = (&'static str, fn(&mut Evidence), Status, &'static str);
-        let cases: [Case; 9] = [
+        let cases: [Case; 10] = [
             ("healthy", |_| {}, Status::Pass, ""),
+            (
+                "nothing measured",
+                |e| e.calls_finished = 0,
+                Status::Invalid,
+                "no API call started in the window ended",
+            ),
             (
                 "late ticks",
                 |e| e.lag_p99 = Duration::from_millis(1500),
