@@ -41,9 +41,9 @@ struct Page {
     saturation: Vec<(String, String)>,
     endpoints: Vec<EndpointRow>,
     errors: Vec<(String, u64)>,
-    latency_over_time: String,
-    histogram: String,
-    refreshes: String,
+    latency_over_time: Figure,
+    histogram: Figure,
+    refreshes: Figure,
 }
 
 /// Cores, OS and architecture, and the host name when it can be read.
@@ -61,16 +61,21 @@ fn machine() -> String {
     )
 }
 
-/// The figure, or a line saying why it could not be drawn.
-fn figure(r: &LoadReport, draw: fn(&LoadReport, &mut String) -> Result<(), String>) -> String {
+/// A drawn figure (SVG markup from `plotters`, inlined as is), or why it could not be drawn
+/// (text, escaped by the template).
+struct Figure {
+    svg: Option<String>,
+    error: String,
+}
+
+fn figure(r: &LoadReport, draw: fn(&LoadReport, &mut String) -> Result<(), String>) -> Figure {
     let mut svg = String::new();
     match draw(r, &mut svg) {
-        Ok(()) => svg,
-        // Plotters' errors are its own text, never input; still, no markup from them.
-        Err(e) => format!(
-            "<p>plot unavailable: {}</p>",
-            e.replace(|c: char| !c.is_alphanumeric() && c != ' ', " ")
-        ),
+        Ok(()) => Figure {
+            svg: Some(svg),
+            error: String::new(),
+        },
+        Err(error) => Figure { svg: None, error },
     }
 }
 

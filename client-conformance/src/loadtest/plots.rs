@@ -116,7 +116,9 @@ fn draw_markers<'a>(
 /// p99 (solid) and p50 (faint) per second, per endpoint, in milliseconds.
 pub(super) fn latency_over_time(r: &LoadReport, svg: &mut String) -> Result<(), String> {
     let ms = |us: u64| us as f64 / 1000.0;
-    let lines: Vec<(Endpoint, bool, Vec<(f64, f64)>)> = Endpoint::ALL
+    /// An endpoint, whether the line is its p99 (else its median), and the points.
+    type Line = (Endpoint, bool, Vec<(f64, f64)>);
+    let lines: Vec<Line> = Endpoint::ALL
         .iter()
         .flat_map(|e| [(*e, true), (*e, false)])
         .map(|(e, p99)| {
