@@ -621,15 +621,12 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
                 "--refresh",
                 "naive",
                 "--rate",
-                "1",
+                "2",
             ],
         )
     })
     .await
     .expect("join");
-    assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
-    assert!(n(&r, "families_revoked") > 0, "{r}");
-    assert_eq!(n(&r, "sessions_lost"), n(&r, "families_revoked"), "{r}");
     // The target listens on loopback in this very process: its RSS is this process's.
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
     let pid = format!(
@@ -638,6 +635,14 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
         server.addr().port()
     );
     assert!(summary.contains(&pid), "{summary}");
+    // The races FAIL the run, unless the machine made it INVALID.
+    if judged(&r, &["FAIL", "INVALID"]) == "INVALID" {
+        server.shutdown().await;
+        return;
+    }
+    assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
+    assert!(n(&r, "families_revoked") > 0, "{r}");
+    assert_eq!(n(&r, "sessions_lost"), n(&r, "families_revoked"), "{r}");
     assert!(
         server.control().counts().revoked_families > 0,
         "the server agrees"
