@@ -83,6 +83,12 @@ pub struct Settings {
     pub access_ttl_source: &'static str,
     /// `in-process` or the `--target` URL.
     pub target: String,
+    /// `--alg` (None: the configuration's, ES256 by default).
+    pub alg: Option<&'static str>,
+    /// `--config`, the in-process server's configuration file.
+    pub config: Option<String>,
+    /// `--server-pid`.
+    pub server_pid: Option<u32>,
     /// Shared HTTP clients.
     pub pools: usize,
     /// Requests in flight per pool.
@@ -392,6 +398,9 @@ pub(super) fn assemble(
             .target
             .as_ref()
             .map_or("in-process".to_owned(), |u| u.to_string()),
+        alg: opts.alg.map(|a| a.as_str()),
+        config: opts.config.as_ref().map(|p| p.display().to_string()),
+        server_pid: opts.server_pid,
         pools: opts.pools,
         max_in_flight: opts.max_in_flight,
         thresholds: opts.thresholds,
