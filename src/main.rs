@@ -83,7 +83,9 @@ enum Command {
     /// Load-test token refresh: N agents calling the model API while their tokens expire.
     ///
     /// Runs against an in-process server on 127.0.0.1 (virtual time, `--scale`) unless
-    /// `--target` names a running server. Stops by itself after `--duration`.
+    /// `--target` names a running server. Stops by itself after `--duration`, and says PASS,
+    /// FAIL (a count above its threshold) or INVALID (the tool itself was saturated).
+    /// Exit status: 0 PASS, 2 FAIL, 3 INVALID, 1 the run could not start.
     Load(LoadArgs),
     /// Run scenario files against in-process servers and report like `cargo test`.
     Run(RunArgs),
@@ -196,7 +198,7 @@ struct LoadArgs {
     #[arg(long, default_value = "30s", value_parser = fauxauth_server::duration::parse_duration)]
     duration: std::time::Duration,
     /// Model API calls per agent per second (real time).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.1)]
     rate: f64,
     /// Concurrent API calls per agent at each tick (naive refresh races need ≥ 2).
     #[arg(long, default_value_t = 2)]
@@ -214,9 +216,23 @@ struct LoadArgs {
     /// Do not stagger logins and renewals: every token expires at once (a refresh storm).
     #[arg(long)]
     no_jitter: bool,
-    /// Virtual seconds per real second (in-process server; default 300).
+    /// Virtual seconds per real second (in-process server; default 120). The run slows it
+    /// while the tool's own queueing would age tokens (see --fixed-scale).
     #[arg(long)]
     scale: Option<f64>,
+    /// Keep virtual time at --scale even when the tool's queueing ages tokens (the run is
+    /// then INVALID rather than slowed).
+    #[arg(long)]
+    fixed_scale: bool,
+    /// FAIL when more API calls than this are made with an expired token.
+    #[arg(long, value_name = "N")]
+    max_expired_token_calls: Option<u64>,
+    /// FAIL when more sessions than this are lost (refresh token refused).
+    #[arg(long, value_name = "N")]
+    max_sessions_lost: Option<u64>,
+    /// FAIL when more refresh grants than this resend an already-sent refresh token.
+    #[arg(long, value_name = "N")]
+    max_duplicate_refreshes: Option<u64>,
     /// Access-token lifetime of the in-process server (default 20m). With --target the
     /// lifetime is read from the server's token responses (expires_in).
     #[arg(long, value_parser = fauxauth_server::duration::parse_duration)]
@@ -315,7 +331,12 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             // A run against a target that never answers may leave requests behind (cut off
             // at the end of the run): do not wait for them.
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-            result
+            let status = result?;
+            if status != 0 {
+                // FAIL or INVALID: the report is printed; the status says which.
+                std::process::exit(i32::from(status));
+            }
+            Ok(())
         }
         Command::Serve {
             config,
@@ -370,17 +391,30 @@ fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+/// The exit status a `load` run asks for (0 PASS, 2 FAIL, 3 INVALID).
+async fn run_load(args: LoadArgs) -> anyhow::Result<u8> {
+    let refresh: loadtest::RefreshMode = args.refresh.into();
+    let defaults = loadtest::Thresholds::for_mode(refresh);
+    let thresholds = loadtest::Thresholds {
+        max_expired_token_calls: args
+            .max_expired_token_calls
+            .unwrap_or(defaults.max_expired_token_calls),
+        max_sessions_lost: args.max_sessions_lost.unwrap_or(defaults.max_sessions_lost),
+        max_duplicate_refreshes: args
+            .max_duplicate_refreshes
+            .unwrap_or(defaults.max_duplicate_refreshes),
+    };
     let options = loadtest::LoadOptions {
         agents: args.agents,
         duration: args.duration,
         rate: args.rate,
         concurrency: args.concurrency,
         flow: args.flow.into(),
-        refresh: args.refresh.into(),
+        refresh,
         buffer: args.buffer,
         jitter: !args.no_jitter,
         scale: args.scale,
+        adaptive_scale: !args.fixed_scale,
         access_ttl: args.access_ttl,
         alg: args.alg.map(Into::into),
         config: args.config,
@@ -389,6 +423,8 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         pools: args.pools,
         max_in_flight: args.max_in_flight,
         progress: !args.quiet,
+        thresholds,
+        command: std::env::args().collect(),
     };
     let report = loadtest::run(options).await?;
     print!("{}", report.summary());
@@ -400,7 +436,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         loadtest::write_html(&report, path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    Ok(report.json.verdict.status.exit_code())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<bool> {

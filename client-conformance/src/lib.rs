@@ -30,9 +30,12 @@
 //!   `content`; its style `layout.css` inlined), and draws its timelines with the server's
 //!   `fauxauth_server::assets::TIMELINE_JS`.
 //! - [`loadtest`]: `fauxauth load`, many simulated agents refreshing tokens under
-//!   concurrency: `options.rs`, `target.rs` (in-process server or `--target`), `agent.rs`,
-//!   `stats.rs`, `tap.rs`, `rss.rs`, `results.rs` (the JSON contract), `output.rs` (terminal,
-//!   JSON and HTML), `progress.rs`, and the run itself in `mod.rs`.
+//!   concurrency: `options.rs` (with the verdict's thresholds), `target.rs` (in-process
+//!   server or `--target`), `agent.rs` (calls on a fixed schedule, each timed from it),
+//!   `stats.rs`, `tap.rs`, `rss.rs`, `governor.rs` (slows virtual time under saturation),
+//!   `verdict.rs` (PASS, FAIL or INVALID), `results.rs` (the JSON contract), `output.rs`
+//!   (terminal and JSON), `plots.rs` (SVG figures), `html.rs` (the askama report on
+//!   `templates/`), `progress.rs`, and the run itself in `mod.rs`.
 
 #![warn(missing_docs)]
 

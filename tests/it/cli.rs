@@ -569,10 +569,10 @@ async fn load_flag_values_are_spelled_as_in_the_files() {
         assert!(help.contains(shown), "{shown}: {help}");
     }
     for (flow, refresh, reported) in [
-        ("client_credentials", "single_flight", "client-credentials"),
-        ("client-credentials", "single-flight", "client-credentials"),
-        ("authorization_code", "naive", "authorization-code"),
-        ("authorization-code", "none", "authorization-code"),
+        ("client_credentials", "single_flight", "client_credentials"),
+        ("client-credentials", "single-flight", "client_credentials"),
+        ("authorization_code", "naive", "authorization_code"),
+        ("authorization-code", "none", "authorization_code"),
     ] {
         let output = fauxauth(&[
             "load",
@@ -589,8 +589,12 @@ async fn load_flag_values_are_spelled_as_in_the_files() {
             refresh,
         ])
         .await;
-        assert!(output.status.success(), "{flow} {refresh}: {output:?}");
-        // The summary names the flow the agents used.
+        // A verdict (0 PASS, 2 FAIL, 3 INVALID: 200 ms may measure nothing), not an error.
+        assert!(
+            matches!(output.status.code(), Some(0 | 2 | 3)),
+            "{flow} {refresh}: {output:?}"
+        );
+        // The summary names the flow the agents used, as the flags and files spell it.
         let summary = String::from_utf8_lossy(&output.stdout);
         let line = summary
             .lines()

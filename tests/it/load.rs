@@ -2,6 +2,12 @@
 //! `--json` contract (the CLI) or from the report the library returns (for the counters
 //! beyond the contract). Each run is bounded by its `--duration`; nothing here times anything.
 //!
+//! Every run says PASS, FAIL or INVALID (exit status 0, 2, 3). A loaded machine (other builds
+//! on the same cores) can saturate the tool itself; such a run is INVALID, never a client
+//! FAIL, so the tests assert the honest verdict: the client's own logic (duplicate
+//! refreshes, lost sessions, expired tokens the client chose) is checked on every run, and
+//! what depends on the tool keeping its schedule only on valid runs.
+//!
 //! The runs are made deterministic by their parameters, not by luck. Without jitter every
 //! agent logs in at once; at 60× virtual time a 150 s access token renewed 100 s early is due
 //! 0.83 real seconds after login and expires after 2.5 s, so every agent renews during the
@@ -12,7 +18,7 @@
 use std::time::Duration;
 
 use fauxauth_conformance::loadtest::{
-    self as load, LoadFlow as Flow, LoadOptions, LoadReport, RefreshMode,
+    self as load, LoadFlow as Flow, LoadOptions, LoadReport, RefreshMode, Status, Thresholds,
 };
 use fauxauth_server::config::{DurationValue, ServerConfig};
 use fauxauth_server::{MockServer, ServerHandle};
@@ -20,7 +26,7 @@ use serde_json::Value;
 
 use crate::helpers::{TempDir, TempFile, fauxauth, signal};
 
-const CONTRACT_KEYS: [&str; 11] = [
+const CONTRACT_KEYS: [&str; 16] = [
     "agents",
     "duration_s",
     "requests",
@@ -32,6 +38,11 @@ const CONTRACT_KEYS: [&str; 11] = [
     "families_revoked",
     "sessions_lost",
     "server_rss_bytes",
+    "verdict",
+    "settings",
+    "saturation",
+    "version",
+    "command",
 ];
 
 const ENDPOINTS: [&str; 5] = [
@@ -56,7 +67,22 @@ fn load(name: &str, extra: &[&str]) -> Value {
     load_with_summary(name, extra).0
 }
 
-/// [`load`], with the terminal summary.
+/// The exit status `fauxauth load` gives a verdict.
+fn exit_status(verdict: &str) -> i32 {
+    match verdict {
+        "PASS" => 0,
+        "FAIL" => 2,
+        "INVALID" => 3,
+        other => panic!("not a verdict: {other}"),
+    }
+}
+
+/// The verdict of a JSON report.
+fn verdict(r: &Value) -> &str {
+    r["verdict"]["status"].as_str().unwrap_or("none")
+}
+
+/// [`load`], with the terminal summary. The run's exit status must be its verdict's.
 fn load_with_summary(name: &str, extra: &[&str]) -> (Value, String) {
     let dir = TempDir::new("load");
     let json = dir.join(&format!("{name}.json"));
@@ -68,20 +94,47 @@ fn load_with_summary(name: &str, extra: &[&str]) -> (Value, String) {
         .arg(&json)
         .output()
         .expect("run fauxauth load");
-    assert!(
-        out.status.success(),
-        "fauxauth load failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "fauxauth load wrote no report: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let r: Value = serde_json::from_str(&text).expect("valid JSON");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(exit_status(verdict(&r))),
+        "the exit status is the verdict's: {stdout}"
     );
-    let text = std::fs::read_to_string(&json).expect("json report written");
-    (
-        serde_json::from_str(&text).expect("valid JSON"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    assert!(
+        stdout.starts_with(&format!(
+            "fauxauth load: 50 agents, 2.0 s — {}",
+            verdict(&r)
+        )),
+        "the verdict comes first: {stdout}"
+    );
+    (r, stdout)
 }
 
-const SCALED: [&str; 7] = [
+/// The verdict, which must be one of `allowed`; an INVALID run must say why.
+fn judged<'a>(r: &'a Value, allowed: &[&str]) -> &'a str {
+    let v = verdict(r);
+    assert!(
+        allowed.contains(&v),
+        "verdict {v}, expected one of {allowed:?}: {r}"
+    );
+    let reasons = r["verdict"]["reasons"].as_array().expect("reasons");
+    assert_eq!(reasons.is_empty(), v == "PASS", "{r}");
+    if v == "INVALID" {
+        eprintln!("INVALID (a loaded machine): {}", r["verdict"]);
+    }
+    v
+}
+
+const SCALED: [&str; 8] = [
+    "--fixed-scale",
     "--no-jitter",
     "--scale",
     "60",
@@ -110,6 +163,7 @@ fn small_run(refresh: RefreshMode, rate: f64, concurrency: usize) -> LoadOptions
         buffer: Duration::from_secs(100),
         jitter: false,
         scale: Some(60.0),
+        adaptive_scale: false,
         access_ttl: Some(Duration::from_secs(150)),
         alg: None,
         config: None,
@@ -118,6 +172,8 @@ fn small_run(refresh: RefreshMode, rate: f64, concurrency: usize) -> LoadOptions
         pools: 4,
         max_in_flight: 256,
         progress: false,
+        thresholds: Thresholds::for_mode(refresh),
+        command: Vec::new(),
     }
 }
 
@@ -147,25 +203,39 @@ async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session()
     assert_eq!(n(&r, "agents"), 50);
     assert_eq!(
         report.details.get("flow").map(String::as_str),
-        Some("authorization-code"),
+        Some("authorization_code"),
         "the report names the flow as --flow spells it"
     );
-    // Every agent renewed at least once: the counters below are not vacuous.
-    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
-    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert_eq!(r["settings"]["refresh"], "single_flight", "{r}");
+    // The client's own logic, whatever the machine: one refresh per expiry, no token
+    // chosen after it expired, no session lost.
     assert_eq!(c.duplicate_refreshes, 0, "{c:?}");
     assert_eq!(
         c.expiries, c.refresh_requests,
         "one refresh per expiry: {c:?}"
     );
+    assert_eq!(c.expired_token_calls_client, 0, "{c:?}");
+    assert_eq!(
+        n(&r["saturation"], "expired_token_calls_client_logic"),
+        0,
+        "{r}"
+    );
+    assert_eq!(n(&r, "refresh_reuse_detected"), 0, "{r}");
+    assert_eq!(n(&r, "families_revoked"), 0, "{r}");
+    assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
+    // Never FAIL; INVALID only when the machine saturated the tool.
+    if judged(&r, &["PASS", "INVALID"]) == "INVALID" {
+        assert_eq!(report.json.verdict.status, Status::Invalid);
+        return;
+    }
+    // Valid: every agent logged in once and renewed at least once (the counts above are
+    // not vacuous), inside the buffer, and no call went out with an expired token.
+    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
     assert_eq!(c.logins, 50, "{c:?}");
     assert_eq!(c.renewals_at_expiry, 0, "renewed inside the buffer: {c:?}");
     assert_eq!(n(&r["requests"], "authorize"), 50, "one login each: {r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
-    assert_eq!(c.expired_token_calls_client, 0, "{c:?}");
-    assert_eq!(n(&r, "refresh_reuse_detected"), 0, "{r}");
-    assert_eq!(n(&r, "families_revoked"), 0, "{r}");
-    assert_eq!(n(&r, "sessions_lost"), 0, "{r}");
     assert_eq!(r["errors"], serde_json::json!({}), "{r}");
     let p = &r["latency_us"]["token_refresh"];
     assert!(
@@ -178,6 +248,19 @@ async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session()
 async fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
     let (report, r) = run_lib(small_run(RefreshMode::Naive, 2.0, 4)).await;
     let c = report.counters;
+    // A reused token is refused at most once per duplicate sent, on any run.
+    assert!(
+        n(&r, "refresh_reuse_detected") <= c.duplicate_refreshes,
+        "{r} {c:?}"
+    );
+    // The races FAIL the run (unless the machine made it INVALID: then the 2 s may end
+    // before the first renewal), and the verdict says so.
+    if judged(&r, &["FAIL", "INVALID"]) == "INVALID" {
+        return;
+    }
+    let reasons = r["verdict"]["reasons"].to_string();
+    assert!(reasons.contains("duplicate refreshes: "), "{reasons}");
+    assert!(reasons.contains("sessions lost: "), "{reasons}");
     assert!(c.duplicate_refreshes > 0, "{c:?}");
     assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
     // A reused token is refused at most once per duplicate sent.
@@ -253,6 +336,151 @@ fn the_json_report_has_exactly_the_contracts_keys() {
     assert!(r["duration_s"].is_f64() && r["errors"].is_object(), "{r}");
     // In-process: the RSS of the load process (server and agents share it).
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
+    // The keys the verdict brought, each with its shape.
+    type Check = (&'static str, fn(&Value) -> bool);
+    let new_keys: [Check; 5] = [
+        ("verdict", |v| {
+            ["PASS", "FAIL", "INVALID"].contains(&v["status"].as_str().unwrap_or(""))
+                && v["reasons"].is_array()
+        }),
+        ("version", |v| v == env!("CARGO_PKG_VERSION")),
+        ("command", |v| {
+            v.as_str()
+                .is_some_and(|c| c.contains(" load --agents 50 --duration 2s"))
+        }),
+        ("settings", |v| {
+            v["agents"] == 50
+                && v["flow"] == "authorization_code"
+                && v["refresh"] == "single_flight"
+                && v["buffer_s"] == 100.0
+                && v["access_ttl_s"] == 150.0
+                && v["scale"]["requested"] == 60.0
+                && v["scale"]["adaptive"] == false
+                && v["scale"]["effective"].as_f64().is_some_and(|e| e > 0.0)
+                && v["thresholds"]["max_expired_token_calls"] == 0
+                && v["thresholds"]["max_sessions_lost"] == 0
+                && v["thresholds"]["max_duplicate_refreshes"] == 0
+        }),
+        ("saturation", |v| {
+            let percentiles = [
+                "schedule_lag_us",
+                "service_us",
+                "latency_from_schedule_us",
+                "in_flight_virtual_us",
+            ];
+            percentiles
+                .iter()
+                .all(|k| v[k]["p99"].is_u64() && v[k]["max"].is_u64())
+                && v["calls_started"].as_u64() <= v["calls_scheduled"].as_u64()
+                && v["calls_finished"].is_u64()
+                && v["expired_token_calls_client_logic"].is_u64()
+                && v["expired_token_calls_aged_in_flight"].is_u64()
+        }),
+    ];
+    for (key, valid) in new_keys {
+        assert!(valid(&r[key]), "{key}: {}", r[key]);
+    }
+    // The split adds up to the count it splits (in-process, where both are known).
+    assert_eq!(
+        n(&r["saturation"], "expired_token_calls_client_logic")
+            + n(&r["saturation"], "expired_token_calls_aged_in_flight"),
+        n(&r, "expired_token_calls"),
+        "{r}"
+    );
+}
+
+/// The verdict and its exit status, from the CLI: single-flight never FAILs, naive races
+/// FAIL on the thresholds (raised thresholds let them PASS), an agent that never renews
+/// FAILs on expired tokens, and a run that asks far more than the machine can start is
+/// INVALID, never FAIL (`load_with_summary` checks the exit status against the verdict).
+#[test]
+fn the_verdict_and_its_exit_status() {
+    let overload = ["--refresh", "naive", "--rate", "1000", "--concurrency", "4"];
+    let cases: [(&str, &[&str], &[&str]); 5] = [
+        ("single-flight", &["--rate", "4"], &["PASS", "INVALID"]),
+        (
+            "naive",
+            &["--refresh", "naive", "--rate", "2", "--concurrency", "4"],
+            &["FAIL", "INVALID"],
+        ),
+        (
+            "naive-tolerated",
+            &[
+                "--refresh",
+                "naive",
+                "--rate",
+                "2",
+                "--concurrency",
+                "4",
+                "--max-sessions-lost",
+                "1000000",
+                "--max-duplicate-refreshes",
+                "1000000",
+                "--max-expired-token-calls",
+                "1000000",
+            ],
+            &["PASS", "INVALID"],
+        ),
+        (
+            "never-renewing",
+            &[
+                "--refresh",
+                "none",
+                "--scale",
+                "600",
+                "--access-ttl",
+                "10m",
+                "--rate",
+                "4",
+            ],
+            &["FAIL", "INVALID"],
+        ),
+        // 50 agents × 1000 ticks/s × 4 calls: 200 000 calls a second asked of one process.
+        ("overload", &overload, &["INVALID"]),
+    ];
+    for (name, extra, allowed) in cases {
+        let mut args = if name == "never-renewing" {
+            vec![]
+        } else {
+            SCALED.to_vec()
+        };
+        args.extend_from_slice(extra);
+        let r = load(name, &args);
+        judged(&r, allowed);
+    }
+}
+
+/// A small forced overload: one connection slot for 100 agents firing 4 calls each every
+/// 20 ms, tokens of 150 virtual seconds at 600× (a quarter of a real second) renewed 100 s
+/// early, on a fixed scale. Calls queue for the slot far longer than a token lives, so tokens
+/// that were valid when their calls chose them expire in the queue: the run is INVALID, and
+/// those calls are "aged in flight", not the client's logic (which, single-flight, never
+/// chooses an expired token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_run_is_invalid_and_its_expired_calls_aged_in_flight() {
+    let opts = LoadOptions {
+        agents: 100,
+        scale: Some(600.0),
+        pools: 1,
+        max_in_flight: 1,
+        ..small_run(RefreshMode::SingleFlight, 50.0, 4)
+    };
+    let (report, r) = run_lib(opts).await;
+    assert_eq!(report.json.verdict.status, Status::Invalid, "{r}");
+    let sat = &r["saturation"];
+    let aged = n(sat, "expired_token_calls_aged_in_flight");
+    assert!(aged > 0, "{r}");
+    assert_eq!(n(sat, "expired_token_calls_client_logic"), 0, "{r}");
+    assert_eq!(aged, n(&r, "expired_token_calls"), "{r}");
+    let reasons = r["verdict"]["reasons"].to_string();
+    assert!(reasons.contains("aged past exp in flight"), "{reasons}");
+    // The virtual time in flight is what aged them: beyond half the buffer at p99.
+    assert!(n(&sat["in_flight_virtual_us"], "p99") > 50_000_000, "{r}");
+    // The latency from the scheduled start includes the lag: never below the service time.
+    assert!(
+        n(&sat["latency_from_schedule_us"], "p99") >= n(&sat["service_us"], "p50"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -267,9 +495,12 @@ fn client_credentials_agents_renew_with_new_grants() {
         "2",
     ]);
     let r = load("client-credentials", &args);
-    // 50 logins, then at least one renewal each: a new grant, never a refresh token.
-    assert!(n(&r["requests"], "token_client_credentials") >= 100, "{r}");
+    // A new grant, never a refresh token.
     assert_eq!(n(&r["requests"], "token_refresh"), 0, "{r}");
+    if judged(&r, &["PASS", "INVALID"]) == "PASS" {
+        // 50 logins, then at least one renewal each.
+        assert!(n(&r["requests"], "token_client_credentials") >= 100, "{r}");
+    }
     assert_eq!(n(&r["requests"], "authorize"), 0, "{r}");
     assert!(n(&r["requests"], "api_responses") > 0, "{r}");
     assert_eq!(n(&r, "expired_token_calls"), 0, "{r}");
@@ -382,14 +613,20 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
     let (r, summary) = tokio::task::spawn_blocking(move || {
         load_with_summary(
             "target",
-            &["--target", &url, "--buffer", "1s", "--refresh", "naive"],
+            &[
+                "--target",
+                &url,
+                "--buffer",
+                "1s",
+                "--refresh",
+                "naive",
+                "--rate",
+                "2",
+            ],
         )
     })
     .await
     .expect("join");
-    assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
-    assert!(n(&r, "families_revoked") > 0, "{r}");
-    assert_eq!(n(&r, "sessions_lost"), n(&r, "families_revoked"), "{r}");
     // The target listens on loopback in this very process: its RSS is this process's.
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
     let pid = format!(
@@ -398,6 +635,14 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
         server.addr().port()
     );
     assert!(summary.contains(&pid), "{summary}");
+    // The races FAIL the run, unless the machine made it INVALID.
+    if judged(&r, &["FAIL", "INVALID"]) == "INVALID" {
+        server.shutdown().await;
+        return;
+    }
+    assert!(n(&r, "refresh_reuse_detected") > 0, "{r}");
+    assert!(n(&r, "families_revoked") > 0, "{r}");
+    assert_eq!(n(&r, "sessions_lost"), n(&r, "families_revoked"), "{r}");
     assert!(
         server.control().counts().revoked_families > 0,
         "the server agrees"
@@ -503,14 +748,17 @@ fn an_in_process_run_reaches_its_own_socket_whatever_the_issuer_says() {
     let mut args = SCALED.to_vec();
     args.extend(["--config", config.as_str(), "--rate", "4"]);
     let r = load("issuer", &args);
-    assert_eq!(
-        n(&r["requests"], "authorize"),
-        50,
-        "every agent logged in: {r}"
-    );
-    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
-    assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    assert!(n(&r["requests"], "authorize") > 0, "{r}");
     assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+    if judged(&r, &["PASS", "INVALID"]) == "PASS" {
+        assert_eq!(
+            n(&r["requests"], "authorize"),
+            50,
+            "every agent logged in: {r}"
+        );
+        assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+        assert!(n(&r["requests"], "api_responses") > 0, "{r}");
+    }
 }
 
 /// With `--target`, a discovery document that names endpoints on another host is refused
@@ -616,14 +864,18 @@ fn bounded_load(name: &str, args: &[&str]) -> Value {
         panic!("fauxauth load {args:?} did not end by itself");
     };
     let out = out.expect("wait");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).expect("json report written");
-    serde_json::from_str(&text).expect("valid JSON")
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "no report: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let r: Value = serde_json::from_str(&text).expect("valid JSON");
+    // Nothing was measured: INVALID, exit status 3.
+    assert_eq!(verdict(&r), "INVALID", "{r}");
+    assert_eq!(out.status.code(), Some(3), "{r}");
+    r
 }
 
 /// A target that accepts connections and never answers: discovery counts inside the
@@ -693,6 +945,33 @@ fn the_html_report_is_self_contained_with_three_svg_plots() {
     );
     assert!(page.trim_end().ends_with("</html>"));
     assert_eq!(page.matches("<svg").count(), 3, "three plots");
+    // The verdict comes first, before the settings and every result.
+    let status = verdict(&r);
+    let at = |needle: &str| page.find(needle).unwrap_or(usize::MAX);
+    assert!(
+        at(&format!("class=\"verdict {status}\"")) < at("<h2>Settings</h2>"),
+        "verdict at the top"
+    );
+    assert!(at("<h2>Settings</h2>") < at("<h2>Correctness</h2>"));
+    for about in ["command", "version", "date", "machine"] {
+        assert!(page.contains(&format!("<tr><td>{about}</td>")), "{about}");
+    }
+    // One sentence under each figure.
+    assert_eq!(
+        page.split("</svg>")
+            .skip(1)
+            .filter(|after| after.trim_start().starts_with("<p class=\"meaning\">"))
+            .count(),
+        3,
+        "a sentence under each figure"
+    );
+    // Each endpoint has one colour in every figure: the API's in the table swatch is the
+    // one its lines are drawn in.
+    assert!(page.contains("background: #1f77b4"), "api_responses swatch");
+    assert!(
+        page.matches("#1F77B4").count() >= 2,
+        "api_responses's colour in both latency figures"
+    );
     assert_eq!(page.matches("</svg>").count(), 3);
     for heading in [
         "Latency over time",
@@ -724,8 +1003,7 @@ fn the_html_report_is_self_contained_with_three_svg_plots() {
         );
         rest = &rest[4..];
     }
-    // The plots hold data: the run renewed tokens, and the report says so.
-    assert!(n(&r["requests"], "token_refresh") >= 50, "{r}");
+    // The plots hold data: the run made requests, and the report says so.
     assert!(
         page.matches("<polyline").count() >= 2,
         "latency lines drawn"
@@ -754,8 +1032,14 @@ async fn without_jitter_the_renewals_come_as_a_storm() {
         access_ttl: Some(Duration::from_secs(180)),
         ..small_run(RefreshMode::SingleFlight, 10.0, 1)
     };
-    let (storm, _) = run_lib(storm_run(false)).await;
-    let (calm, _) = run_lib(storm_run(true)).await;
+    let (storm, rs) = run_lib(storm_run(false)).await;
+    let (calm, rc) = run_lib(storm_run(true)).await;
+    // The storm is the tool's timing: judged on valid runs only.
+    if judged(&rs, &["PASS", "INVALID"]) == "INVALID"
+        || judged(&rc, &["PASS", "INVALID"]) == "INVALID"
+    {
+        return;
+    }
     let per_second = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).collect::<Vec<_>>();
     let peak = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).max().unwrap_or(0);
     let total = |r: &LoadReport| r.timeline.iter().map(|s| s.refreshes).sum::<u64>();
@@ -786,16 +1070,21 @@ async fn without_a_buffer_every_renewal_waits_for_expiry() {
     let (buffered, rb) = run_lib(run(60)).await;
     let (unbuffered, ru) = run_lib(run(0)).await;
     let (b, u) = (buffered.counters, unbuffered.counters);
-    assert!(b.renewals >= 50, "{b:?}");
-    assert_eq!(
-        b.renewals_at_expiry, 0,
-        "renewed with the buffer to spare: {b:?}"
-    );
-    assert!(u.renewals >= 50, "{u:?}");
-    assert_eq!(
-        u.renewals_at_expiry, u.renewals,
-        "every renewal found the token expired: {u:?}"
-    );
+    if judged(&rb, &["PASS", "INVALID"]) == "PASS" {
+        assert!(b.renewals >= 50, "{b:?}");
+        assert_eq!(
+            b.renewals_at_expiry, 0,
+            "renewed with the buffer to spare: {b:?}"
+        );
+    }
+    // Without a buffer, expired tokens are the client's choice: FAIL is allowed.
+    if judged(&ru, &["PASS", "FAIL", "INVALID"]) != "INVALID" {
+        assert!(u.renewals >= 50, "{u:?}");
+        assert_eq!(
+            u.renewals_at_expiry, u.renewals,
+            "every renewal found the token expired: {u:?}"
+        );
+    }
     for r in [&rb, &ru] {
         assert_eq!(n(r, "sessions_lost"), 0, "{r}");
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use fauxauth_server::clock::unix_seconds;
 use futures_util::future::join_all;
 
-use super::stats::Stats;
+use super::stats::{CallTiming, Stats};
 use crate::client::{ApiResponse, ClientError, Session};
 
 /// The tokens a tick's calls start from, read once before they run (every call of a tick
@@ -88,6 +88,62 @@ pub(super) fn jwt_lifetime(token: &str) -> Option<u64> {
     t.exp?.checked_sub(t.iat?)
 }
 
+/// The times of one API call, recorded when it ends — answered, failed, or cut off at the
+/// end of the run (dropped): a call that never ends still counts, with the time it had
+/// waited, so that saturation is not hidden by the calls it stalls.
+struct Timing<'a> {
+    agent: &'a Agent,
+    scheduled: tokio::time::Instant,
+    began: tokio::time::Instant,
+    chose: SystemTime,
+    /// Whether it started inside the measured window (only those are recorded).
+    in_window: bool,
+    /// Whether the call ended (else it was cut off).
+    finished: bool,
+}
+
+impl<'a> Timing<'a> {
+    fn start(agent: &'a Agent, scheduled: tokio::time::Instant) -> Self {
+        let in_window = agent.stats.in_window();
+        if in_window {
+            agent
+                .stats
+                .counters
+                .calls_started
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Self {
+            agent,
+            scheduled,
+            began: tokio::time::Instant::now(),
+            chose: agent.session.now(),
+            in_window,
+            finished: false,
+        }
+    }
+}
+
+impl Drop for Timing<'_> {
+    fn drop(&mut self) {
+        if !self.in_window {
+            return;
+        }
+        self.agent.stats.call_done(
+            CallTiming {
+                lag: self.began.saturating_duration_since(self.scheduled),
+                service: self.began.elapsed(),
+                in_flight_virtual: self
+                    .agent
+                    .session
+                    .now()
+                    .duration_since(self.chose)
+                    .unwrap_or_default(),
+            },
+            self.finished,
+        );
+    }
+}
+
 /// What a failed session operation was doing: it names the error kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -122,7 +178,9 @@ impl Agent {
     }
 
     /// Run until `deadline`: after `delay`, log in, then fire `concurrency` API calls every
-    /// `period`.
+    /// `period`, on a fixed schedule (start + k × period): a tick that starts late is not
+    /// skipped, so that a saturated run shows as schedule lag (and in the latency from the
+    /// scheduled start), not as fewer calls quietly made.
     pub(super) async fn run(
         self: Arc<Self>,
         delay: Duration,
@@ -134,22 +192,29 @@ impl Agent {
         if start >= deadline {
             return;
         }
+        let ticks = (deadline - start).as_secs_f64() / period.as_secs_f64();
+        self.stats.counters.calls_scheduled.fetch_add(
+            (ticks.ceil() as u64).saturating_mul(concurrency as u64),
+            Ordering::Relaxed,
+        );
         tokio::time::sleep_until(start).await;
         // Log in at once, so that without jitter every session's token expires together.
         // (Boxed, as in `call_api`: a login's state is kilobytes, and inline it would stay
         // in each of the 10 000 tasks for the whole run.)
         Box::pin(self.login()).await;
-        let mut ticks = tokio::time::interval_at(start, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for k in 0u32.. {
+            let scheduled = start + period.mul_f64(f64::from(k));
+            if scheduled >= deadline {
+                return;
+            }
             tokio::select! {
-                _ = ticks.tick() => {}
+                _ = tokio::time::sleep_until(scheduled) => {}
                 _ = tokio::time::sleep_until(deadline) => return,
             }
             // The calls run concurrently inside this task: each reads the session's tokens
             // when it starts, so without single flight they race with one refresh token.
             let held = Held::read(&self.session);
-            join_all((0..concurrency).map(|_| self.call_api(held.as_ref()))).await;
+            join_all((0..concurrency).map(|_| self.call_api(held.as_ref(), scheduled))).await;
             if tokio::time::Instant::now() >= deadline {
                 return;
             }
@@ -157,8 +222,9 @@ impl Agent {
     }
 
     /// One model API call through the session (which renews first when due); a lost session
-    /// logs in again first. `held`: the tokens the tick began with.
-    async fn call_api(&self, held: Option<&Held>) {
+    /// logs in again first. `held`: the tokens the tick began with; `scheduled`: when the
+    /// schedule wanted the call to start.
+    async fn call_api(&self, held: Option<&Held>, scheduled: tokio::time::Instant) {
         // No await between this check and the session reading its tokens: an error below is
         // this call's own, never the stored error of a session lost by a concurrent call.
         if self.session.needs_login() && !Box::pin(self.login()).await {
@@ -173,7 +239,10 @@ impl Agent {
         }
         let under_way = &self.stats.counters.calls_in_flight;
         under_way.fetch_add(1, Ordering::Relaxed);
+        let mut timing = Timing::start(self, scheduled);
         let result = self.session.call_api().await;
+        timing.finished = true;
+        drop(timing);
         under_way.fetch_sub(1, Ordering::Relaxed);
         match result {
             Ok(answer) => {

@@ -65,6 +65,26 @@
 //!   the JSON): refresh grants that sent an already-sent refresh token, per distinct refresh
 //!   token sent.
 //!
+//! # Saturation and the verdict
+//!
+//! A load generator on a busy machine queues its own calls; under a fast virtual clock the
+//! queueing ages tokens, and the tool would blame the client for expired tokens it caused.
+//! So every API call is timed from its *scheduled* start (agents keep a fixed schedule and do
+//! not skip late ticks): schedule lag, service time, latency from the scheduled start
+//! (coordinated-omission-aware) and the virtual time it spent in flight. In-process, a
+//! governor (`governor.rs`) slows the virtual clock while the calls' p99 service time times
+//! the scale exceeds an eighth of the refresh buffer, and lets it speed up again towards the
+//! requested scale; the report gives the effective scale (`--fixed-scale` turns it off).
+//! Expired-token calls are split into *client logic* (the token was already past `exp` when
+//! the call chose it) and *aged in flight* (the server's count minus those).
+//!
+//! The verdict (`verdict.rs`): INVALID when p99 schedule lag exceeds the call period, fewer
+//! than 95 % of the scheduled calls started, p99 virtual time in flight exceeds half the
+//! buffer, or any expired-token call aged in flight (the last two only for sessions that
+//! renew ahead of expiry); otherwise FAIL when expired-token calls, sessions lost or duplicate
+//! refreshes pass their thresholds ([`Thresholds`], all 0 by default); otherwise PASS. The
+//! exit code is [`Status::exit_code`]: 0, 2 (FAIL), 3 (INVALID).
+//!
 //! # The `--json` contract
 //!
 //! One object with exactly these keys ([`LoadJson`]):
@@ -82,6 +102,11 @@
 //! | `families_revoked` | count |
 //! | `sessions_lost` | count |
 //! | `server_rss_bytes` | bytes, or `null` (see [`LoadJson::server_rss_bytes`]) |
+//! | `verdict` | `{"status": "PASS" \| "FAIL" \| "INVALID", "reasons": [text, ...]}` ([`Verdict`]) |
+//! | `settings` | every knob, the clock's requested, effective and lowest scale included ([`Settings`]) |
+//! | `saturation` | schedule lag, service time, latency from the scheduled start, virtual time in flight, and the expired-token split ([`Saturation`]) |
+//! | `version` | the fauxauth version |
+//! | `command` | the command line, or `""` when run as a library |
 //!
 //! The endpoints are always all five — `authorize`, `token_authorization_code`,
 //! `token_refresh`, `token_client_credentials`, `api_responses` — with zeros when a run made
@@ -89,14 +114,18 @@
 
 mod agent;
 mod error;
+mod governor;
+mod html;
 mod options;
 mod output;
+mod plots;
 mod progress;
 mod results;
 mod rss;
 mod stats;
 mod tap;
 mod target;
+mod verdict;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,15 +135,19 @@ use fauxauth_server::Clock;
 use crate::client::{self, Endpoints, Session, Transport};
 use agent::Agent;
 pub use error::LoadError;
-pub use options::{LoadFlow, LoadOptions, RefreshMode};
+pub use html::write_html;
+pub use options::{LoadFlow, LoadOptions, RefreshMode, Thresholds};
 use options::{session_config, validate};
-pub use output::{write_html, write_json};
+pub use output::write_json;
 use progress::progress_bar;
 use results::assemble;
-pub use results::{LoadJson, LoadReport, Percentiles, RunCounters};
+pub use results::{
+    LoadJson, LoadReport, Percentiles, RunCounters, Saturation, ScaleRecord, Settings,
+};
 use stats::Stats;
 pub use stats::{Quantiles, Second};
 use target::{Lifetime, discover, probe_lifetime, server_lifetime, start_server};
+pub use verdict::{Status, Verdict};
 
 /// How long requests still in flight at the deadline get to finish: at most this long after
 /// `--duration` (plus at most [`SHUTDOWN`] for the in-process server to stop), a run has
@@ -124,6 +157,10 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 
 /// The longest the in-process server's shutdown is waited for at the end of a run.
 pub const SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// Virtual seconds per real second of the in-process server unless `--scale` says otherwise:
+/// a 20-minute token lives 10 real seconds.
+pub const DEFAULT_SCALE: f64 = 120.0;
 
 /// Where the load goes.
 enum Place {
@@ -140,9 +177,11 @@ enum Place {
 /// it; requests in flight get [`DRAIN`] to finish, then are cut off.
 pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     validate(&opts)?;
-    let scale = opts
-        .scale
-        .unwrap_or(if opts.target.is_none() { 300.0 } else { 1.0 });
+    let scale = opts.scale.unwrap_or(if opts.target.is_none() {
+        DEFAULT_SCALE
+    } else {
+        1.0
+    });
     let place = match &opts.target {
         None => Place::InProcess(start_server(&opts, scale).await?),
         Some(url) => Place::Target(url.clone()),
@@ -220,6 +259,18 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         .map_or(left, |ttl| ttl.saturating_sub(opts.buffer).div_f64(scale))
         .min(left / 2);
     let deadline = tokio::time::Instant::from_std(deadline);
+    let governor = governor::Governor {
+        clock: clock.clone(),
+        stats: stats.clone(),
+        requested: scale,
+        // Only a session that renews ahead of expiry has a buffer to protect, and only the
+        // in-process clock can be slowed.
+        buffer: (opts.target.is_none() && opts.refresh != RefreshMode::None)
+            .then_some(opts.buffer)
+            .filter(|b| !b.is_zero()),
+        adaptive: opts.adaptive_scale && opts.target.is_none(),
+    }
+    .start(started, deadline);
     let tasks: Vec<_> = agents
         .iter()
         .map(|agent| {
@@ -239,6 +290,12 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         }
     }
     drop(progress);
+    let scale_record = governor.await.unwrap_or(ScaleRecord {
+        requested: scale,
+        effective: scale,
+        lowest: scale,
+        adaptive: false,
+    });
     let c = &stats.counters;
     stats.run_error("login_unfinished", Stats::get(&c.logins_in_flight));
     stats.run_error("api_call_unfinished", Stats::get(&c.calls_in_flight));
@@ -258,7 +315,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         }
         Place::Target(_) => None,
     };
-    let mut report = assemble(&opts, &stats, server_view, rss, scale, &lifetime);
+    let mut report = assemble(&opts, &stats, server_view, rss, scale_record, &lifetime);
     report
         .details
         .insert("server RSS measured in", rss_source.describe());

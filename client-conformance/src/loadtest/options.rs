@@ -12,7 +12,7 @@ use crate::client::SessionConfig;
 
 /// Which grant the agents use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum LoadFlow {
     /// Client credentials (no refresh token: renewal is a new grant).
     ClientCredentials,
@@ -22,7 +22,7 @@ pub enum LoadFlow {
 
 /// How a session renews its access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum RefreshMode {
     /// One refresh in flight per session; concurrent callers wait for it.
     SingleFlight,
@@ -34,12 +34,24 @@ pub enum RefreshMode {
 }
 
 impl LoadFlow {
-    /// The name `--flow` takes (and the JSON report writes): `authorization-code`,
-    /// `client-credentials`.
+    /// The name as `--flow` and the files spell it (and the reports write it):
+    /// `authorization_code`, `client_credentials`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::ClientCredentials => "client-credentials",
-            Self::AuthorizationCode => "authorization-code",
+            Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+        }
+    }
+}
+
+impl RefreshMode {
+    /// The name as `--refresh` spells it (and the reports write it): `single_flight`,
+    /// `naive`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SingleFlight => "single_flight",
+            Self::Naive => "naive",
+            Self::None => "none",
         }
     }
 }
@@ -48,10 +60,10 @@ impl std::str::FromStr for LoadFlow {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "authorization-code" => Ok(Self::AuthorizationCode),
-            "client-credentials" => Ok(Self::ClientCredentials),
+            "authorization_code" | "authorization-code" => Ok(Self::AuthorizationCode),
+            "client_credentials" | "client-credentials" => Ok(Self::ClientCredentials),
             other => Err(format!(
-                "unknown flow {other:?}: use authorization-code or client-credentials"
+                "unknown flow {other:?}: use authorization_code or client_credentials"
             )),
         }
     }
@@ -61,11 +73,11 @@ impl std::str::FromStr for RefreshMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "single-flight" => Ok(Self::SingleFlight),
+            "single_flight" | "single-flight" => Ok(Self::SingleFlight),
             "naive" => Ok(Self::Naive),
             "none" => Ok(Self::None),
             other => Err(format!(
-                "unknown refresh mode {other:?}: use single-flight, naive or none"
+                "unknown refresh mode {other:?}: use single_flight, naive or none"
             )),
         }
     }
@@ -90,8 +102,11 @@ pub struct LoadOptions {
     pub buffer: Duration,
     /// Stagger logins and renewals; without it every session expires at once (a storm).
     pub jitter: bool,
-    /// Virtual seconds per real second (in-process only).
+    /// Virtual seconds per real second (in-process only; default [`super::DEFAULT_SCALE`]).
     pub scale: Option<f64>,
+    /// Let the governor slow virtual time when the tool's own queueing would age tokens
+    /// (in-process only; the CLI's `--fixed-scale` turns it off).
+    pub adaptive_scale: bool,
     /// Access-token lifetime of the in-process server (a `--target`'s is read from its token
     /// responses).
     pub access_ttl: Option<Duration>,
@@ -109,6 +124,35 @@ pub struct LoadOptions {
     pub max_in_flight: usize,
     /// Show the progress bar.
     pub progress: bool,
+    /// What a run may show and still PASS (see [`Thresholds::for_mode`] for the defaults).
+    pub thresholds: Thresholds,
+    /// The command line that started the run, for the reports (empty: unknown).
+    pub command: Vec<String>,
+}
+
+/// What a valid run may show and still PASS: a count above any of these FAILs the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Thresholds {
+    /// API calls made with an expired access token (the JSON's `expired_token_calls`).
+    pub max_expired_token_calls: u64,
+    /// Sessions whose refresh token was refused (`sessions_lost`).
+    pub max_sessions_lost: u64,
+    /// Refresh grants that sent an already-sent refresh token.
+    pub max_duplicate_refreshes: u64,
+}
+
+impl Thresholds {
+    /// The defaults: a correct client shows none of these, whatever its mode, so every mode
+    /// gets zeros — `single_flight` is expected to PASS with them, `naive` to FAIL on
+    /// duplicate refreshes and lost sessions (the reuse races), `none` on expired-token
+    /// calls. (The mode is a parameter so that a mode-specific default has one place.)
+    pub fn for_mode(_mode: RefreshMode) -> Self {
+        Self {
+            max_expired_token_calls: 0,
+            max_sessions_lost: 0,
+            max_duplicate_refreshes: 0,
+        }
+    }
 }
 
 pub(super) fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
@@ -183,10 +227,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_flow_is_named_as_the_cli_spells_it() {
-        for flow in [LoadFlow::AuthorizationCode, LoadFlow::ClientCredentials] {
-            assert_eq!(flow.as_str().parse::<LoadFlow>(), Ok(flow));
-            assert_eq!(serde_json::to_value(flow).expect("json"), flow.as_str());
+    fn flows_and_modes_are_named_as_the_flags_and_files_spell_them() {
+        for (flow, name, alias) in [
+            (
+                LoadFlow::AuthorizationCode,
+                "authorization_code",
+                "authorization-code",
+            ),
+            (
+                LoadFlow::ClientCredentials,
+                "client_credentials",
+                "client-credentials",
+            ),
+        ] {
+            assert_eq!(flow.as_str(), name);
+            assert_eq!(name.parse::<LoadFlow>(), Ok(flow));
+            assert_eq!(alias.parse::<LoadFlow>(), Ok(flow));
+            assert_eq!(serde_json::to_value(flow).expect("json"), name);
         }
+        for (mode, name, alias) in [
+            (RefreshMode::SingleFlight, "single_flight", "single-flight"),
+            (RefreshMode::Naive, "naive", "naive"),
+            (RefreshMode::None, "none", "none"),
+        ] {
+            assert_eq!(mode.as_str(), name);
+            assert_eq!(name.parse::<RefreshMode>(), Ok(mode));
+            assert_eq!(alias.parse::<RefreshMode>(), Ok(mode));
+            assert_eq!(serde_json::to_value(mode).expect("json"), name);
+        }
+        assert!("authorization".parse::<LoadFlow>().is_err());
     }
 }

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::options::{LoadOptions, RefreshMode};
+use super::options::{LoadOptions, RefreshMode, Thresholds};
 use super::stats::{Endpoint, Second, Stats};
 use super::target::Lifetime;
+use super::verdict::{self, Evidence, Verdict};
 
 /// Latency percentiles of one endpoint, in microseconds: exactly the keys `p50`, `p90`,
 /// `p99`, `p99.9` and `max` (all 0 for an endpoint without requests).
@@ -24,6 +25,103 @@ pub struct Percentiles {
     pub p99_9: u64,
     /// Maximum.
     pub max: u64,
+}
+
+impl Percentiles {
+    /// The percentiles of `h` (zeros when it is empty).
+    pub(super) fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// How fast virtual time ran.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ScaleRecord {
+    /// The scale asked for (`--scale`, or the default).
+    pub requested: f64,
+    /// Virtual seconds per real second over the whole window: what the run really had.
+    pub effective: f64,
+    /// The slowest the governor set the clock to (the requested scale when it never did).
+    pub lowest: f64,
+    /// Whether the governor could slow virtual time (`--fixed-scale` turns it off).
+    pub adaptive: bool,
+}
+
+/// Every knob of the run, as it ran (the JSON's `settings`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Simulated agents.
+    pub agents: usize,
+    /// The measured window, real seconds.
+    pub duration_s: f64,
+    /// API calls per agent per second (real time).
+    pub rate: f64,
+    /// Concurrent API calls per tick per agent.
+    pub concurrency: usize,
+    /// `authorization_code` or `client_credentials`.
+    pub flow: &'static str,
+    /// `single_flight`, `naive` or `none`.
+    pub refresh: &'static str,
+    /// Refresh buffer, virtual seconds.
+    pub buffer_s: f64,
+    /// Whether logins and renewals were staggered.
+    pub jitter: bool,
+    /// Virtual-clock scale: requested, effective, lowest.
+    pub scale: ScaleRecord,
+    /// Access-token lifetime, virtual seconds (None: unknown).
+    pub access_ttl_s: Option<f64>,
+    /// Where the lifetime came from.
+    pub access_ttl_source: &'static str,
+    /// `in-process` or the `--target` URL.
+    pub target: String,
+    /// `--alg` (None: the configuration's, ES256 by default).
+    pub alg: Option<&'static str>,
+    /// `--config`, the in-process server's configuration file.
+    pub config: Option<String>,
+    /// `--server-pid`.
+    pub server_pid: Option<u32>,
+    /// Shared HTTP clients.
+    pub pools: usize,
+    /// Requests in flight per pool.
+    pub max_in_flight: usize,
+    /// The verdict's thresholds.
+    pub thresholds: Thresholds,
+}
+
+/// How saturated the tool was, and the expired-token calls split by cause (the JSON's
+/// `saturation`). Times in microseconds; the API calls' own times, each from its scheduled
+/// start (see `agent.rs`); a call cut off at the end counts with the time it had waited.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saturation {
+    /// API calls the schedule asked for in the window.
+    pub calls_scheduled: u64,
+    /// API calls started in the window.
+    pub calls_started: u64,
+    /// API calls started in the window that ended (answered or failed), not cut off.
+    pub calls_finished: u64,
+    /// How late calls started against their schedule (real time).
+    pub schedule_lag_us: Percentiles,
+    /// Service time of an API call, from its start (with the renewal it may include).
+    pub service_us: Percentiles,
+    /// Coordinated-omission-aware latency: from the scheduled start to the answer.
+    pub latency_from_schedule_us: Percentiles,
+    /// Virtual time a call spent in flight (how much its token aged on the way).
+    pub in_flight_virtual_us: Percentiles,
+    /// Expired-token calls whose token was already past `exp` when the call chose it: the
+    /// client's logic.
+    pub expired_token_calls_client_logic: u64,
+    /// Expired-token calls whose token was valid when chosen and expired in flight (in-process
+    /// only; `null` with `--target`).
+    pub expired_token_calls_aged_in_flight: Option<u64>,
 }
 
 /// The JSON contract of `--json` (exactly these top-level keys).
@@ -56,6 +154,16 @@ pub struct LoadJson {
     /// local process the run can identify (`--server-pid`, or the process listening on a
     /// loopback target's port); otherwise `null`.
     pub server_rss_bytes: Option<u64>,
+    /// PASS, FAIL or INVALID, and why.
+    pub verdict: Verdict,
+    /// Every knob of the run, the effective clock scale included.
+    pub settings: Settings,
+    /// Saturation of the tool, and the expired-token calls split by cause.
+    pub saturation: Saturation,
+    /// The version of fauxauth that ran.
+    pub version: &'static str,
+    /// The command line that started the run (empty when run as a library).
+    pub command: String,
 }
 
 /// Counters of a run beyond the JSON contract (terminal and HTML reports). Token counters
@@ -85,6 +193,18 @@ pub struct RunCounters {
     pub server_events_missed: u64,
 }
 
+/// The keys of [`LoadReport::details`] that are settings (the others are results).
+pub(super) const SETTING_KEYS: [&str; 8] = [
+    "target",
+    "flow",
+    "refresh mode",
+    "refresh buffer (virtual)",
+    "jitter",
+    "clock scale (requested, effective, lowest)",
+    "access-token lifetime (virtual)",
+    "rate per agent",
+];
+
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
@@ -107,7 +227,7 @@ pub(super) fn assemble(
     stats: &Stats,
     server_view: Option<(u64, u64)>,
     rss: Option<u64>,
-    scale: f64,
+    scale: ScaleRecord,
     lifetime: &Lifetime,
 ) -> LoadReport {
     let secs = opts.duration.as_secs_f64();
@@ -126,17 +246,7 @@ pub(super) fn assemble(
         requests.insert(e.name().to_owned(), n);
         rps.insert(e.name().to_owned(), n as f64 / secs);
         let h = stats.latency(e);
-        let p = if h.is_empty() {
-            Percentiles::default()
-        } else {
-            Percentiles {
-                p50: h.value_at_quantile(0.50),
-                p90: h.value_at_quantile(0.90),
-                p99: h.value_at_quantile(0.99),
-                p99_9: h.value_at_quantile(0.999),
-                max: h.max(),
-            }
-        };
+        let p = Percentiles::of(&h);
         latency_us.insert(e.name().to_owned(), p);
         if !h.is_empty() {
             histograms.push((e.name(), h));
@@ -149,9 +259,8 @@ pub(super) fn assemble(
     let duplicates = Stats::get(&c.duplicate_refreshes);
     let mut details = BTreeMap::new();
     let mode = match opts.refresh {
-        RefreshMode::SingleFlight => "single-flight",
-        RefreshMode::Naive => "naive",
         RefreshMode::None => "none (never renews)",
+        other => other.as_str(),
     };
     details.insert(
         "target",
@@ -166,7 +275,16 @@ pub(super) fn assemble(
         humantime::format_duration(opts.buffer).to_string(),
     );
     details.insert("jitter", opts.jitter.to_string());
-    details.insert("clock scale", format!("{scale}×"));
+    details.insert(
+        "clock scale (requested, effective, lowest)",
+        format!(
+            "{}×, {:.1}×, {:.1}×{}",
+            scale.requested,
+            scale.effective,
+            scale.lowest,
+            if scale.adaptive { "" } else { " (fixed)" }
+        ),
+    );
     details.insert(
         "access-token lifetime (virtual)",
         match lifetime.duration() {
@@ -226,6 +344,67 @@ pub(super) fn assemble(
             }
         ),
     );
+    let times = stats.call_times();
+    let (client_logic, aged) = match server_view {
+        Some(_) => {
+            let logic = expired_client.min(expired_token_calls);
+            (logic, Some(expired_token_calls - logic))
+        }
+        None => (expired_client, None),
+    };
+    let saturation = Saturation {
+        calls_scheduled: Stats::get(&c.calls_scheduled),
+        calls_started: Stats::get(&c.calls_started),
+        calls_finished: Stats::get(&c.calls_finished),
+        schedule_lag_us: Percentiles::of(&times.lag),
+        service_us: Percentiles::of(&times.service),
+        latency_from_schedule_us: Percentiles::of(&times.from_schedule),
+        in_flight_virtual_us: Percentiles::of(&times.in_flight_virtual),
+        expired_token_calls_client_logic: client_logic,
+        expired_token_calls_aged_in_flight: aged,
+    };
+    let us = std::time::Duration::from_micros;
+    let renews_ahead = opts.refresh != RefreshMode::None && !opts.buffer.is_zero();
+    let verdict = verdict::judge(
+        &Evidence {
+            period: std::time::Duration::from_secs_f64(1.0 / opts.rate),
+            buffer: renews_ahead.then_some(opts.buffer),
+            lag_p99: us(saturation.schedule_lag_us.p99),
+            in_flight_virtual_p99: us(saturation.in_flight_virtual_us.p99),
+            calls_scheduled: saturation.calls_scheduled,
+            calls_started: saturation.calls_started,
+            calls_finished: saturation.calls_finished,
+            expired_client_logic: client_logic,
+            expired_aged_in_flight: aged,
+            expired_token_calls,
+            sessions_lost: Stats::get(&c.sessions_lost),
+            duplicate_refreshes: duplicates,
+        },
+        &opts.thresholds,
+    );
+    let settings = Settings {
+        agents: opts.agents,
+        duration_s: secs,
+        rate: opts.rate,
+        concurrency: opts.concurrency,
+        flow: opts.flow.as_str(),
+        refresh: opts.refresh.as_str(),
+        buffer_s: opts.buffer.as_secs_f64(),
+        jitter: opts.jitter,
+        scale,
+        access_ttl_s: lifetime.duration().map(|d| d.as_secs_f64()),
+        access_ttl_source: lifetime.source(),
+        target: opts
+            .target
+            .as_ref()
+            .map_or("in-process".to_owned(), |u| u.to_string()),
+        alg: opts.alg.map(|a| a.as_str()),
+        config: opts.config.as_ref().map(|p| p.display().to_string()),
+        server_pid: opts.server_pid,
+        pools: opts.pools,
+        max_in_flight: opts.max_in_flight,
+        thresholds: opts.thresholds,
+    };
     LoadReport {
         counters: RunCounters {
             logins: Stats::get(&c.logins),
@@ -250,6 +429,11 @@ pub(super) fn assemble(
             families_revoked,
             sessions_lost: Stats::get(&c.sessions_lost),
             server_rss_bytes: rss,
+            verdict,
+            settings,
+            saturation,
+            version: env!("CARGO_PKG_VERSION"),
+            command: opts.command.join(" "),
         },
         details,
         timeline: stats.timeline(),

@@ -73,16 +73,6 @@ impl Endpoint {
     fn index(self) -> usize {
         self as usize
     }
-
-    /// Whether this is a token-endpoint request.
-    pub(super) fn is_token(self) -> bool {
-        matches!(
-            self,
-            Endpoint::TokenAuthorizationCode
-                | Endpoint::TokenRefresh
-                | Endpoint::TokenClientCredentials
-        )
-    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -111,36 +101,48 @@ impl Quantiles {
 /// One second of the run, for the plots.
 #[derive(Debug, Clone, Default)]
 pub struct Second {
-    /// Latency of the API calls completed in this second (None: there were none).
-    pub api: Option<Quantiles>,
-    /// Latency of the token-endpoint requests completed in this second.
-    pub token: Option<Quantiles>,
+    /// Latency of the requests of each endpoint completed in this second, in the order of
+    /// the reports' endpoints (`authorize`, `token_authorization_code`, `token_refresh`,
+    /// `token_client_credentials`, `api_responses`); None: there were none.
+    pub endpoints: [Option<Quantiles>; 5],
     /// Successful renewals seen by API calls in this second.
     pub refreshes: u64,
     /// Errors in this second.
     pub errors: u64,
+    /// Virtual seconds elapsed since the start of the window at the end of this second (the
+    /// clock may have been slowed: see the effective scale); None: not sampled.
+    pub virtual_elapsed_s: Option<f64>,
 }
 
 /// The per-second timeline. Only the current second keeps histograms; a finished second
 /// keeps its quantiles, so that memory grows by a few bytes a second (a histogram of this
-/// precision is ~170 KiB: one per second and kind would be 10 MiB for 30 s, gigabytes for a
-/// long run).
+/// precision is ~170 KiB: one per second and endpoint would be 25 MiB for 30 s, gigabytes
+/// for a long run).
 #[derive(Debug)]
 struct Timeline {
     seconds: Vec<Second>,
     /// The second the histograms below describe.
     current: usize,
-    api: Histogram<u64>,
-    token: Histogram<u64>,
+    /// One histogram per endpoint, in [`Endpoint::ALL`] order.
+    latency: Vec<Histogram<u64>>,
 }
 
 impl Timeline {
+    fn new(seconds: usize) -> Self {
+        Self {
+            seconds: vec![Second::default(); seconds],
+            current: 0,
+            latency: Endpoint::ALL.iter().map(|_| histogram()).collect(),
+        }
+    }
+
     /// The slot of second `i`, closing the current second first when `i` is a later one.
     fn at(&mut self, i: usize) -> Option<&mut Second> {
         if i > self.current {
             self.close();
-            self.api.reset();
-            self.token.reset();
+            for h in &mut self.latency {
+                h.reset();
+            }
             self.current = i;
         }
         self.seconds.get_mut(i)
@@ -149,10 +151,53 @@ impl Timeline {
     /// Store the current second's quantiles.
     fn close(&mut self) {
         if let Some(s) = self.seconds.get_mut(self.current) {
-            s.api = Quantiles::of(&self.api);
-            s.token = Quantiles::of(&self.token);
+            for (slot, h) in s.endpoints.iter_mut().zip(&self.latency) {
+                *slot = Quantiles::of(h);
+            }
         }
     }
+}
+
+/// The model API calls as the agents see them, each from its scheduled start: how late it
+/// started (schedule lag), how long it took (service time), the two together
+/// (coordinated-omission-aware latency), and how far virtual time moved meanwhile (how much
+/// its token aged in flight). Microseconds.
+#[derive(Debug)]
+pub(super) struct CallTimes {
+    /// Start minus scheduled start.
+    pub lag: Histogram<u64>,
+    /// End minus start (the call, with the renewal it may include).
+    pub service: Histogram<u64>,
+    /// End minus scheduled start.
+    pub from_schedule: Histogram<u64>,
+    /// Virtual time elapsed between choosing the token and the answer.
+    pub in_flight_virtual: Histogram<u64>,
+}
+
+impl CallTimes {
+    fn new() -> Self {
+        Self {
+            lag: histogram(),
+            service: histogram(),
+            from_schedule: histogram(),
+            in_flight_virtual: histogram(),
+        }
+    }
+}
+
+/// One finished model API call, as [`Stats::call_done`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CallTiming {
+    /// How late it started against its schedule.
+    pub lag: Duration,
+    /// How long it took from its start.
+    pub service: Duration,
+    /// How far virtual time moved while it was in flight.
+    pub in_flight_virtual: Duration,
+}
+
+fn us(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, 600_000_000)
 }
 
 /// Correctness counters (see the module docs of `load` for their exact meaning).
@@ -190,6 +235,13 @@ pub(super) struct Counters {
     pub logins_in_flight: AtomicU64,
     /// API calls (with the renewal they may include) under way.
     pub calls_in_flight: AtomicU64,
+    /// API calls the schedule asked for inside the window (`rate` × `concurrency` per agent
+    /// from its login on).
+    pub calls_scheduled: AtomicU64,
+    /// API calls started inside the window.
+    pub calls_started: AtomicU64,
+    /// API calls started inside the window that ended (answered or failed; not cut off).
+    pub calls_finished: AtomicU64,
 }
 
 /// Everything measured, shared by every agent.
@@ -202,6 +254,9 @@ pub(super) struct Stats {
     errors: Mutex<BTreeMap<String, u64>>,
     error_total: AtomicU64,
     timeline: Mutex<Timeline>,
+    calls: Mutex<CallTimes>,
+    /// Service times since the scale governor last looked ([`Stats::take_recent_service`]).
+    recent_service: Mutex<Histogram<u64>>,
     /// Correctness counters.
     pub counters: Counters,
 }
@@ -220,12 +275,9 @@ impl Stats {
             count: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             errors: Mutex::default(),
             error_total: AtomicU64::new(0),
-            timeline: Mutex::new(Timeline {
-                seconds: vec![Second::default(); seconds],
-                current: 0,
-                api: histogram(),
-                token: histogram(),
-            }),
+            timeline: Mutex::new(Timeline::new(seconds)),
+            calls: Mutex::new(CallTimes::new()),
+            recent_service: Mutex::new(histogram()),
             counters: Counters::default(),
         }
     }
@@ -250,14 +302,56 @@ impl Stats {
         // (A request that completed on a second's last microsecond may reach the lock after
         // the next second opened: it counts in that one.)
         if timeline.at(second).is_some() {
-            let _ = if endpoint.is_token() {
-                timeline.token.record(us)
-            } else if endpoint == Endpoint::ApiResponses {
-                timeline.api.record(us)
-            } else {
-                Ok(())
-            };
+            let _ = timeline.latency[endpoint.index()].record(us);
         }
+    }
+
+    /// Record the times of one model API call that started inside the window, when it
+    /// ended (`finished`) or was cut off.
+    pub(super) fn call_done(&self, t: CallTiming, finished: bool) {
+        if finished {
+            self.counters.calls_finished.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.recent_service.lock().record(us(t.service));
+        let mut calls = self.calls.lock();
+        let _ = calls.lag.record(us(t.lag));
+        let _ = calls.service.record(us(t.service));
+        let _ = calls.from_schedule.record(us(t.lag + t.service));
+        let _ = calls.in_flight_virtual.record(us(t.in_flight_virtual));
+    }
+
+    /// The 99th percentile of the service times recorded since the last call, and start
+    /// over; None when none was.
+    pub(super) fn take_recent_service(&self) -> Option<Duration> {
+        let mut h = self.recent_service.lock();
+        let p99 = (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(0.99)));
+        h.reset();
+        p99
+    }
+
+    /// Note how many virtual seconds had elapsed by now (for the timeline's markers).
+    pub(super) fn virtual_elapsed(&self, virtual_s: f64) {
+        if let Some(second) = self.second()
+            && let Some(s) = self.timeline.lock().at(second)
+        {
+            s.virtual_elapsed_s = Some(virtual_s);
+        }
+    }
+
+    /// A copy of the API calls' times.
+    pub(super) fn call_times(&self) -> CallTimes {
+        let c = self.calls.lock();
+        CallTimes {
+            lag: c.lag.clone(),
+            service: c.service.clone(),
+            from_schedule: c.from_schedule.clone(),
+            in_flight_virtual: c.in_flight_virtual.clone(),
+        }
+    }
+
+    /// Whether the window is still open.
+    pub(super) fn in_window(&self) -> bool {
+        self.second().is_some()
     }
 
     /// Add what one session counted (at the end of the run).
@@ -381,32 +475,29 @@ mod tests {
 
     #[test]
     fn a_closed_second_keeps_its_quantiles_and_the_histograms_start_over() {
-        let mut t = Timeline {
-            seconds: vec![Second::default(); 3],
-            current: 0,
-            api: histogram(),
-            token: histogram(),
-        };
+        let api = Endpoint::ApiResponses.index();
+        let refresh = Endpoint::TokenRefresh.index();
+        let mut t = Timeline::new(3);
         for us in [100, 200, 300] {
-            t.api.record(us).expect("in range");
+            t.latency[api].record(us).expect("in range");
         }
-        t.token.record(1_000).expect("in range");
+        t.latency[refresh].record(1_000).expect("in range");
         if let Some(s) = t.at(0) {
             s.refreshes += 1;
         }
         // Second 2 opens: second 0 is closed, second 1 had nothing.
         t.at(2).expect("second 2").errors += 1;
-        t.api.record(1_500).expect("in range");
+        t.latency[api].record(1_500).expect("in range");
         // A late count for an earlier second still lands there.
         t.at(1).expect("second 1").refreshes += 1;
         assert!(t.at(3).is_none(), "past the window");
         t.close();
         let s = &t.seconds;
-        assert_eq!(s[0].api.map(|q| q.p50), Some(200));
-        assert_eq!(s[0].token.map(|q| q.p99), Some(1_000));
+        assert_eq!(s[0].endpoints[api].map(|q| q.p50), Some(200));
+        assert_eq!(s[0].endpoints[refresh].map(|q| q.p99), Some(1_000));
         assert_eq!((s[0].refreshes, s[1].refreshes, s[2].errors), (1, 1, 1));
-        assert_eq!((s[1].api, s[1].token), (None, None));
+        assert_eq!((s[1].endpoints[api], s[1].endpoints[refresh]), (None, None));
         // Second 2's histogram was closed by `at(3)`: it held only its own request.
-        assert_eq!(s[2].api.map(|q| q.p50), Some(1_500));
+        assert_eq!(s[2].endpoints[api].map(|q| q.p50), Some(1_500));
     }
 }

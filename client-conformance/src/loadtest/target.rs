@@ -113,12 +113,11 @@ pub(super) async fn start_server(
             ..ServerConfig::default()
         },
     };
-    if opts.config.is_none() {
-        // Virtual time runs `scale` times faster: give a login 30 real seconds between
-        // authorize and token, as the default 60 s code lifetime gives at real speed.
-        config.code_ttl =
-            DurationValue(Duration::from_secs_f64(30.0 * scale).max(config.code_ttl.0));
-    }
+    // Virtual time runs `scale` times faster: give a login at least 30 real seconds between
+    // authorize and token (a configuration file's shorter code lifetime too), as the default
+    // 60 s gives at real speed — otherwise a busy machine's queueing expires the codes, and
+    // the tool's saturation shows as the client's failed logins.
+    config.code_ttl = DurationValue(Duration::from_secs_f64(30.0 * scale).max(config.code_ttl.0));
     if let Some(ttl) = opts.access_ttl {
         config.access_token_ttl = DurationValue(ttl);
     }
