@@ -43,7 +43,7 @@ pub enum Flow {
 
 /// A duration in whole seconds for messages.
 pub(crate) fn secs(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    fauxauth_server::duration::format(Duration::from_secs(d.as_secs()))
 }
 
 // The one public name for the concept: the server's own (how a request authenticated) is

@@ -44,7 +44,7 @@ pub(super) fn judge(
                     format!(
                         "`{}` to exit within {}",
                         spec.command,
-                        humantime::format_duration(timeout)
+                        fauxauth_server::duration::format(timeout)
                     ),
                     json!(fauxauth_server::duration::format(timeout)),
                 ),
@@ -155,7 +155,7 @@ pub(super) fn judge_instances(
                 InstanceExit::Signal => "killed by a signal".to_owned(),
                 InstanceExit::TimedOut => format!(
                     "still running after {} and killed",
-                    humantime::format_duration(timeout)
+                    fauxauth_server::duration::format(timeout)
                 ),
                 InstanceExit::WaitFailed(e) => format!("its status could not be read: {e}"),
             };

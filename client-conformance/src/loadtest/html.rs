@@ -103,7 +103,7 @@ fn page(r: &LoadReport) -> Page {
             j.command.clone()
         },
         version: j.version,
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        date: fauxauth_server::clock::rfc3339_seconds(std::time::SystemTime::now()),
         machine: machine(),
         settings: r
             .details

@@ -234,8 +234,8 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     {
         return Err(LoadError::Options(format!(
             "--buffer {} is not shorter than the access-token lifetime {} ({}): every call would renew its token; use a shorter --buffer",
-            humantime::format_duration(opts.buffer),
-            humantime::format_duration(ttl),
+            fauxauth_server::duration::format(opts.buffer),
+            fauxauth_server::duration::format(ttl),
             lifetime.source(),
         )));
     }

@@ -272,7 +272,7 @@ pub(super) fn assemble(
     details.insert("refresh mode", mode.to_owned());
     details.insert(
         "refresh buffer (virtual)",
-        humantime::format_duration(opts.buffer).to_string(),
+        fauxauth_server::duration::format(opts.buffer),
     );
     details.insert("jitter", opts.jitter.to_string());
     details.insert(
@@ -288,7 +288,11 @@ pub(super) fn assemble(
     details.insert(
         "access-token lifetime (virtual)",
         match lifetime.duration() {
-            Some(d) => format!("{} ({})", humantime::format_duration(d), lifetime.source()),
+            Some(d) => format!(
+                "{} ({})",
+                fauxauth_server::duration::format(d),
+                lifetime.source()
+            ),
             None => lifetime.source().to_owned(),
         },
     );

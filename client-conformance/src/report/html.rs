@@ -62,7 +62,7 @@ pub fn render(report: &RunReport, info: &RunInfo) -> Result<String, HtmlReportEr
         duration: seconds(report.duration),
         command: &info.command,
         version: &info.version,
-        finished: humantime::format_rfc3339_seconds(info.finished).to_string(),
+        finished: fauxauth_server::clock::rfc3339_seconds(info.finished),
         scenarios,
         timeline_js: TIMELINE_JS,
         timeline_css: TIMELINE_CSS,

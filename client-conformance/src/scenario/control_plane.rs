@@ -159,7 +159,11 @@ pub(crate) async fn server_step(
 
 fn set_clock(clock: &Clock, set: &SetClockStep) -> Result<(), String> {
     let target = if let Some(to) = &set.to {
-        humantime::parse_rfc3339_weak(to).map_err(|e| format!("set_clock.to {to:?}: {e}"))?
+        fauxauth_server::clock::parse_rfc3339(to).ok_or_else(|| {
+            format!(
+                "set_clock.to {to:?} is not an RFC 3339 instant; write e.g. 2030-01-01T00:00:00Z"
+            )
+        })?
     } else if let Some(offset) = set.offset {
         let now = clock.now();
         if offset.negative {

@@ -232,7 +232,7 @@ pub(crate) fn validate(scenario: &Scenario) -> Vec<PathIssue> {
             }
             Step::SetClock(set) => {
                 if let Some(to) = &set.to
-                    && humantime::parse_rfc3339_weak(to).is_err()
+                    && fauxauth_server::clock::parse_rfc3339(to).is_none()
                 {
                     issues.push(PathIssue::new(
                         at.key("to"),

@@ -350,7 +350,7 @@ pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
 }
 
 /// `2026-11-25T10:47:30Z`: an instant in RFC 3339, UTC, to the second.
-pub(crate) fn rfc3339_seconds(t: SystemTime) -> String {
+pub fn rfc3339_seconds(t: SystemTime) -> String {
     rfc3339(
         t,
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
@@ -374,7 +374,7 @@ fn rfc3339(t: SystemTime, format: &[time::format_description::BorrowedFormatItem
 }
 
 /// Read an RFC 3339 timestamp (`2026-11-25T10:47:30Z`, with a fraction or an offset).
-pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(SystemTime::from)
