@@ -397,10 +397,7 @@ async fn serve_once(args: &[&str]) -> (String, String) {
         text
     });
     let url = ready_url(&mut BufReader::new(child.stdout.take().expect("stdout"))).await;
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
+    let _ = signal(child.id().expect("pid"), "TERM");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGTERM")

@@ -41,13 +41,16 @@ pub(crate) fn serve_command() -> tokio::process::Command {
     command
 }
 
-/// Send `signal` (`"TERM"`, `"INT"`, `"KILL"`) to process `pid` with `kill(1)`; whether that
-/// succeeded.
+/// Send `signal` (`"TERM"`, `"INT"`, `"KILL"`) to process `pid`; whether that succeeded.
 pub(crate) fn signal(pid: u32, signal: &str) -> bool {
-    std::process::Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success())
+    use nix::sys::signal::{Signal, kill};
+    let signal = match signal {
+        "TERM" => Signal::SIGTERM,
+        "INT" => Signal::SIGINT,
+        "KILL" => Signal::SIGKILL,
+        other => panic!("not a signal these tests send: {other}"),
+    };
+    i32::try_from(pid).is_ok_and(|pid| kill(nix::unistd::Pid::from_raw(pid), signal).is_ok())
 }
 
 /// Wait (at most 30 s) for `fauxauth serve`'s ready line on `stdout` and return the URL it
