@@ -1,12 +1,16 @@
-//! Fleets, spawn side: `instances: N` copies of the program at once, each with
-//! `FAUXAUTH_INSTANCE` (0..N-1) and a `FAUXAUTH_HOME` state directory, shared by all (default)
-//! or one per copy (`shared_home: false`); every copy started, timed out and reaped the same
-//! way (see `spawn.rs`). Per-copy outcomes are data for the judge.
+//! Fleets, spawn side: `instances: N` copies of the program, each with `FAUXAUTH_INSTANCE`
+//! (0..N-1) and a `FAUXAUTH_HOME` state directory, shared by all (default) or one per copy
+//! (`shared_home: false`); every copy started, timed out and reaped the same way (see
+//! `spawn.rs`, and `launch.rs` for the order). Per-copy outcomes are data for the judge.
 
 use std::fs;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
+use super::judge::keep_tail;
 use super::spawn::{Exit, Outcome};
+use crate::scenario::observed::unix_ms;
+use crate::scenario::records::{InstanceExit, InstanceRecord};
 
 /// The most copies a scenario may start.
 pub(crate) const MAX_INSTANCES: u32 = 64;
@@ -18,6 +22,10 @@ pub(crate) struct InstanceOutcome {
     pub(crate) instance: u32,
     /// How it ended and what it printed.
     pub(crate) outcome: Outcome,
+    /// The real instant it was spawned.
+    pub(crate) started: SystemTime,
+    /// The real instant it was seen to end.
+    pub(crate) ended: SystemTime,
 }
 
 /// The fleet's state directories, removed when dropped.
@@ -39,6 +47,11 @@ impl Homes {
             fs::create_dir_all(homes.home(i))?;
         }
         Ok(homes)
+    }
+
+    /// Whether every copy has the same home.
+    pub(crate) fn shared(&self) -> bool {
+        self.shared
     }
 
     /// The `FAUXAUTH_HOME` of copy `instance`.
@@ -74,7 +87,30 @@ impl Drop for Homes {
     }
 }
 
-/// One outcome for today's judge: a single copy's own; for a fleet, the first copy that did
+/// The per-copy records of a fleet (empty for a single program, whose outcome is the run's),
+/// each output's tail kept to `limit` bytes.
+pub(crate) fn records(instances: &[InstanceOutcome], limit: usize) -> Vec<InstanceRecord> {
+    if instances.len() < 2 {
+        return Vec::new();
+    }
+    instances
+        .iter()
+        .map(|o| InstanceRecord {
+            instance: usize::try_from(o.instance).unwrap_or(usize::MAX),
+            exit: match &o.outcome.exit {
+                Exit::Code(Some(code)) => InstanceExit::Code(*code),
+                Exit::Code(None) => InstanceExit::Signal,
+                Exit::TimedOut => InstanceExit::TimedOut,
+                Exit::WaitFailed(e) => InstanceExit::WaitFailed(e.to_string()),
+            },
+            output: keep_tail(&o.outcome.output, limit),
+            real_start_ms: unix_ms(o.started),
+            real_end_ms: unix_ms(o.ended),
+        })
+        .collect()
+}
+
+/// One outcome for the run: a single copy's own; for a fleet, the first copy that did
 /// not exit 0 (else the first), with every copy's output under an `=== instance N ===` line.
 pub(crate) fn combined(instances: &[InstanceOutcome]) -> Outcome {
     let exit = |o: &InstanceOutcome| match &o.outcome.exit {
@@ -134,9 +170,17 @@ mod tests {
                 exit: Exit::Code(Some(code)),
                 output: format!("copy {instance}"),
             },
+            started: SystemTime::UNIX_EPOCH,
+            ended: SystemTime::UNIX_EPOCH,
         };
-        let fleet = combined(&[copy(0, 0), copy(1, 3), copy(2, 0)]);
+        let copies = [copy(0, 0), copy(1, 3), copy(2, 0)];
+        let fleet = combined(&copies);
         assert!(matches!(fleet.exit, Exit::Code(Some(3))));
         assert!(fleet.output.contains("=== instance 2 ===\ncopy 2"));
+        let records = records(&copies, 4);
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[1].exit, InstanceExit::Code(3));
+        assert_eq!(records[1].output, "…py 1", "the tail kept");
+        assert!(super::records(&copies[..1], 4).is_empty(), "one copy: no fleet");
     }
 }

@@ -12,7 +12,7 @@ const MIN_CALLS_FOR_RENEWAL_WARNING: usize = 4;
 pub(super) struct HintContext {
     /// Virtual seconds per real second of the server's clock.
     pub scale: f64,
-    /// Whether the program runs on its own, real clock (`clock: real`, today's only mode)
+    /// Whether the program runs on its own, real clock (`clock: real`)
     /// rather than on the server's.
     pub real_clock: bool,
     /// The flow the program was given credentials for.

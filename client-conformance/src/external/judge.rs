@@ -11,8 +11,8 @@ use super::hints::{self, HintContext};
 use super::spawn::{Exit, Outcome};
 use super::{OUTPUT_LIMIT, setup_failure};
 use crate::client::Flow;
-use crate::scenario::expect::{self, RunContext};
-use crate::scenario::model::{ExternalSpec, Scenario};
+use crate::scenario::expect::{self, ClientClock, RunContext};
+use crate::scenario::model::{ExternalSpec, ProgramClock, Scenario};
 use crate::scenario::observed::ObservedEvent;
 use crate::scenario::records::{EventRefs, Failure, InstanceExit, InstanceRecord, ScenarioResult};
 use serde_json::{Value, json};
@@ -36,7 +36,13 @@ pub(super) fn judge(
     let expected_code = spec.exit_code.unwrap_or(0);
     let text = keep_tail(&outcome.output, OUTPUT_LIMIT);
     let waited = !matches!(outcome.exit, Exit::WaitFailed(_));
-    match outcome.exit {
+    // A fleet is judged copy by copy (below); its combined exit would say the same again.
+    let exit = if result.instances.is_empty() {
+        outcome.exit
+    } else {
+        Exit::Code(Some(expected_code))
+    };
+    match exit {
         Exit::TimedOut => result.failures.push(
             Failure::unmet(
                 "timeout",
@@ -95,6 +101,11 @@ pub(super) fn judge(
             start_ms,
             output: result.output.as_deref(),
             faults: expect::fault_rules(&scenario.steps),
+            client_clock: if spec.clock.unwrap_or_default() == ProgramClock::Server {
+                ClientClock::Server
+            } else {
+                ClientClock::Real
+            },
         };
         let (unmet, held) = expect::check_run(&scenario.expect, &context);
         result.failures.extend(unmet);
@@ -102,9 +113,9 @@ pub(super) fn judge(
     }
     let context = HintContext {
         scale: spec.time_scale.unwrap_or(1.0),
-        // Every program keeps real time until `external.clock: server` lands (W5); then:
-        // `spec.clock != Some(ClockMode::Server)`.
-        real_clock: true,
+        // Under `clock: server` the program's own clock runs at the scale: the "told
+        // expires_in=3600 server seconds = 2 real s" cause does not apply.
+        real_clock: spec.clock.unwrap_or_default() != ProgramClock::Server,
         flow: spec.flow.unwrap_or(Flow::AuthorizationCode),
         failed: !result.failures.is_empty(),
         lifetime: first_configured_lifetime(scenario, &events),
@@ -183,7 +194,7 @@ fn last_line(output: &str) -> String {
     }
 }
 
-fn keep_tail(text: &str, max: usize) -> String {
+pub(super) fn keep_tail(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }

@@ -28,6 +28,11 @@
 //! (loopback only), `NODE_USE_ENV_PROXY=1`, and `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`,
 //! `REQUESTS_CA_BUNDLE` (the CA, in a file removed after the run).
 //!
+//! With `setup: COMMAND` that command runs to its end first (once per `FAUXAUTH_HOME`, with
+//! the same environment and clock), where a `setup` step stands among the steps before the
+//! first `wait`, or else just before the program; if it fails, nothing else starts.
+//! With `instances: N` the copies start `together` or `one_after_another` (`start:`).
+//!
 //! then runs the remaining steps while it runs, waits for it to exit (killing it after
 //! `timeout`), captures its output, and judges the run's `expect` over the event log.
 
@@ -37,6 +42,7 @@ mod fleet;
 mod hints;
 mod impersonate;
 mod judge;
+mod launch;
 mod spawn;
 
 use std::path::{Path, PathBuf};
@@ -50,8 +56,8 @@ use crate::scenario::model::{ExternalSpec, ProgramClock, Scenario, Step};
 use crate::scenario::observed::unix_ms;
 use crate::scenario::records::{Failure, ScenarioResult, error_keys};
 use environment::{clock_scale, environment, proxy_environment};
-use fleet::{Homes, InstanceOutcome};
-use spawn::Program;
+use fleet::Homes;
+use launch::Launcher;
 
 /// The default time an external program may run.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -157,58 +163,70 @@ pub(crate) async fn run(
         .find(|(k, _)| k == "FAUXAUTH_CLIENT_ID")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    // The steps before the first `wait` run before the program starts; a `setup` step among
+    // them marks where the setup runs (else it runs just before the program).
     let split = scenario
         .steps
         .iter()
         .position(|s| matches!(s, Step::Wait(_)))
         .unwrap_or(scenario.steps.len());
-    let (before, during) = scenario.steps.split_at(split);
-    for (i, step) in before.iter().enumerate() {
-        if let Err(message) = server_step(step, &server, Some(&client_id)).await {
-            result.failures.push(step_failure(i, step.kind(), message));
-            stop(server).await;
-            result.duration = started.elapsed();
-            return result;
-        }
-    }
+    let setup_at = scenario.steps[..split]
+        .iter()
+        .position(|s| matches!(s, Step::Setup(_)))
+        .unwrap_or(split);
     let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
-    let started_fleet = start_fleet(spec, dir, &env, &clock, library, instances, timeout);
-    let (programs, mut server_clock, _homes) = match started_fleet {
-        Ok(fleet) => fleet,
-        Err(message) => {
-            result.failures.push(setup_failure(message));
+    let launcher = match Homes::create(instances, spec.shared_home.unwrap_or(true)) {
+        Ok(homes) => Launcher {
+            spec,
+            dir,
+            env: &env,
+            clock: &clock,
+            library,
+            timeout,
+            homes,
+            instances,
+        },
+        Err(e) => {
+            result
+                .failures
+                .push(setup_failure(format!("creating FAUXAUTH_HOME: {e}")));
             stop(server).await;
             result.duration = started.elapsed();
             return result;
         }
     };
-    if let Some(server_clock) = server_clock.as_mut() {
-        let pids = programs
-            .iter()
-            .filter_map(|p| Some((p.id()?, p.spawned())))
-            .collect();
-        match server_clock.started(pids).await {
-            Ok(record) => {
-                tracing::info!(
-                    spec = %server_clock.current_spec().trim(),
-                    ?record,
-                    "external program on the server clock"
-                );
-                result.program_clock = Some(record);
+    let mut prepared = Ok(());
+    for (i, step) in scenario.steps[..split].iter().enumerate() {
+        if i == setup_at
+            && let Some(command) = &spec.setup
+        {
+            if let Err(message) = launcher.setup(command).await {
+                prepared = Err(setup_failure(message));
+                break;
             }
-            Err(e) => result.failures.push(setup_failure(format!(
-                "writing libfaketime's timestamp file: {e}"
-            ))),
+        }
+        if matches!(step, Step::Setup(_)) {
+            continue;
+        }
+        if let Err(message) = server_step(step, &server, Some(&client_id)).await {
+            prepared = Err(step_failure(i, step.kind(), message));
+            break;
         }
     }
-    let finish = futures_util::future::join_all(programs.into_iter().enumerate().map(
-        |(i, program)| async move {
-            InstanceOutcome {
-                instance: u32::try_from(i).unwrap_or(u32::MAX),
-                outcome: program.finish().await,
-            }
-        },
-    ));
+    if prepared.is_ok()
+        && setup_at == split
+        && let Some(command) = &spec.setup
+        && let Err(message) = launcher.setup(command).await
+    {
+        prepared = Err(setup_failure(message));
+    }
+    if let Err(failure) = prepared {
+        result.failures.push(failure);
+        stop(server).await;
+        result.duration = started.elapsed();
+        return result;
+    }
+    let during = &scenario.steps[split..];
     let steps = async {
         for (i, step) in during.iter().enumerate() {
             if let Err(message) = server_step(step, &server, Some(&client_id)).await {
@@ -217,11 +235,14 @@ pub(crate) async fn run(
         }
         Ok(())
     };
-    let (steps, instances) = tokio::join!(steps, finish);
-    // The programs are gone: stop following the clock, clean libfaketime's files.
-    drop(server_clock);
-    // Per-copy outcomes are data (`instances`); today's judge takes one combined outcome.
-    let outcome = fleet::combined(&instances);
+    let (steps, fleet) = tokio::join!(steps, launcher.run(spec.start.unwrap_or_default()));
+    drop(launcher);
+    result.program_clock = fleet.clock;
+    result
+        .failures
+        .extend(fleet.errors.into_iter().map(setup_failure));
+    result.instances = fleet::records(&fleet.instances, OUTPUT_LIMIT);
+    let outcome = fleet::combined(&fleet.instances);
     if let Err((i, kind, message)) = steps {
         result.failures.push(step_failure(i, kind, message));
     }
@@ -246,45 +267,10 @@ fn server_clock_checks(spec: &ExternalSpec, dir: &Path, scale: f64) -> Result<Pa
     clock::check_scale(scale).map_err(|e| e.to_string())?;
     let library = clock::find_library().map_err(|e| e.to_string())?;
     clock::check_dynamic(&spec.command, dir).map_err(|e| e.to_string())?;
-    Ok(library)
-}
-
-/// What [`start_fleet`] returns: the programs, the clock they follow (if on the server's), and
-/// their state directories (removed when dropped).
-type Fleet = (Vec<Program>, Option<clock::ServerClock>, Homes);
-
-/// Start `instances` copies of the program, each with its own `FAUXAUTH_INSTANCE` and home,
-/// on the server's clock when `library` is given.
-fn start_fleet(
-    spec: &ExternalSpec,
-    dir: &Path,
-    env: &[(String, String)],
-    server: &Clock,
-    library: Option<PathBuf>,
-    instances: u32,
-    timeout: Duration,
-) -> Result<Fleet, String> {
-    let homes = Homes::create(instances, spec.shared_home.unwrap_or(true))
-        .map_err(|e| format!("creating FAUXAUTH_HOME: {e}"))?;
-    let server_clock = library
-        .map(|library| clock::ServerClock::prepare(server, library))
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    let clock_env = server_clock
-        .as_ref()
-        .map(clock::ServerClock::environment)
-        .unwrap_or_default();
-    let mut programs = Vec::new();
-    for i in 0..instances {
-        let mut env = env.to_vec();
-        env.extend(homes.environment(i));
-        env.extend(clock_env.iter().cloned());
-        let mut command = spawn::command(spec, dir, &env);
-        let program = Program::start(&mut command, timeout)
-            .map_err(|e| format!("cannot start `{}`: {e}", spec.command))?;
-        programs.push(program);
+    if let Some(setup) = &spec.setup {
+        clock::check_dynamic(setup, dir).map_err(|e| format!("setup: {e}"))?;
     }
-    Ok((programs, server_clock, homes))
+    Ok(library)
 }
 
 fn setup_failure(message: String) -> Failure {

@@ -2,24 +2,29 @@
 //! its output read in the background, and the whole group killed the same way when it exits,
 //! times out, or the run is dropped (a harness error).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 
-use crate::scenario::model::ExternalSpec;
 
-/// The command that runs `spec.command` with `sh -c` in `dir`, with `env` and the scenario's
-/// own `env:` in its environment, as the leader of a process group of its own.
-pub(super) fn command(spec: &ExternalSpec, dir: &Path, env: &[(String, String)]) -> CommandWrap {
+/// The command that runs `line` with `sh -c` in `dir`, with `env` and the scenario's own
+/// `env:` (`extra`) in its environment, as the leader of a process group of its own.
+pub(super) fn command(
+    line: &str,
+    extra: &BTreeMap<String, String>,
+    dir: &Path,
+    env: &[(String, String)],
+) -> CommandWrap {
     let mut command = CommandWrap::with_new("sh", |command| {
         command
             .arg("-c")
-            .arg(&spec.command)
+            .arg(line)
             .current_dir(dir)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(&spec.env)
+            .envs(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

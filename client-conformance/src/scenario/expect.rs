@@ -27,6 +27,20 @@ pub(crate) struct RunContext<'a> {
     /// The scenario's fault rules (its `fault` steps), to tell "no fault fired" from "the
     /// fault fired and the client misbehaved".
     pub faults: Vec<&'a FaultRule>,
+    /// The clock the client lives on, by which pauses between its requests are judged:
+    /// real time (the reference client, a program on `clock: real`) or the server's virtual
+    /// time (a program on `clock: server`, whose sleeps run at the server's scale).
+    pub client_clock: ClientClock,
+}
+
+/// The clock a client's pauses are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum ClientClock {
+    /// Real time: the events' real instants.
+    #[default]
+    Real,
+    /// The server's virtual time: the events' virtual instants.
+    Server,
 }
 
 /// The fault rules of `steps`, in order.
@@ -78,8 +92,8 @@ pub(crate) fn unmatched_faults(faults: &[&FaultRule], events: &[ObservedEvent]) 
     ))
 }
 
-/// The least real time between a 503 and the client's next token request that counts as
-/// backing off.
+/// The least time between a 503 and the client's next token request that counts as backing
+/// off, on the client's own clock ([`ClientClock`]).
 pub(crate) const MIN_BACKOFF_MS: u64 = 50;
 
 /// Check the whole-run expectations: those that failed, and those that held.
@@ -261,7 +275,7 @@ pub(crate) fn check_run(
         );
     }
     if let Some(wanted) = expect.backed_off_after_503 {
-        let mut verdict = backed_off_after_503(events);
+        let mut verdict = backed_off_after_503(events, ctx.client_clock);
         if !verdict.ok
             && verdict.about.is_empty()
             && let Some(why) = unmatched_faults(&ctx.faults, events)
@@ -457,8 +471,14 @@ pub(crate) fn refreshed_before_expiry(events: &[ObservedEvent]) -> Verdict {
 }
 
 /// After every 503 from the token endpoint, the same client's next token request came at
-/// least [`MIN_BACKOFF_MS`] later (real time) — and there was at least one 503 and a retry.
-pub(crate) fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
+/// least [`MIN_BACKOFF_MS`] later on the client's clock — real time, or the server's virtual
+/// time for a program on it (its sleeps are scaled, so its real gaps shrink by the scale) —
+/// and there was at least one 503 and a retry.
+pub(crate) fn backed_off_after_503(events: &[ObservedEvent], clock: ClientClock) -> Verdict {
+    let (at, unit): (fn(&ObservedEvent) -> u64, &str) = match clock {
+        ClientClock::Real => (|e| e.real_time_ms, "ms"),
+        ClientClock::Server => (|e| e.virtual_time_ms, "ms of server time"),
+    };
     let token: Vec<&ObservedEvent> = events.iter().filter(|e| e.endpoint == "token").collect();
     let mut seen = 0;
     for (i, e) in token.iter().enumerate() {
@@ -476,12 +496,12 @@ pub(crate) fn backed_off_after_503(events: &[ObservedEvent]) -> Verdict {
                 );
             }
             Some(n) => {
-                let gap = n.real_time_ms.saturating_sub(e.real_time_ms);
+                let gap = at(n).saturating_sub(at(e));
                 if gap < MIN_BACKOFF_MS {
                     return Verdict::new(
                         false,
                         format!(
-                            "event #{} came {gap} ms after the 503 of event #{} (less than {MIN_BACKOFF_MS} ms)",
+                            "event #{} came {gap} {unit} after the 503 of event #{} (less than {MIN_BACKOFF_MS} {unit})",
                             n.seq, e.seq
                         ),
                         vec![e.seq, n.seq],

@@ -163,6 +163,7 @@ pub(crate) fn validate(scenario: &Scenario) -> Vec<PathIssue> {
             "pkce_method judges authorization requests, and client_credentials makes none; drop it, or use the authorization_code flow",
         ));
     }
+    check_setup(scenario, &root, &mut issues);
     for (i, step) in scenario.steps.iter().enumerate() {
         let at = root.key("steps").index(i).key(step.kind());
         let step_expect = match step {
@@ -198,7 +199,7 @@ pub(crate) fn validate(scenario: &Scenario) -> Vec<PathIssue> {
                 issues.push(PathIssue::new(
                     at,
                     format!(
-                        "{} drives the reference client; with an external client use wait, advance, set_clock, fault, revoke or rotate_keys",
+                        "{} drives the reference client; with an external client use wait, advance, set_clock, fault, revoke, rotate_keys or setup",
                         step.kind()
                     ),
                 ));
@@ -251,6 +252,38 @@ pub(crate) fn validate(scenario: &Scenario) -> Vec<PathIssue> {
         }
     }
     issues
+}
+
+/// The `setup` step: only with `client.external.setup`, at most once, before the first `wait`
+/// (the program starts at the first `wait`, and the setup runs before it).
+fn check_setup(scenario: &Scenario, root: &FieldPath, issues: &mut Vec<PathIssue>) {
+    let has_setup = scenario
+        .client
+        .external
+        .as_ref()
+        .is_some_and(|spec| spec.setup.is_some());
+    let first_wait = scenario
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Wait(_)));
+    let mut seen = false;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if !matches!(step, Step::Setup(_)) {
+            continue;
+        }
+        let at = root.key("steps").index(i).key("setup");
+        let message = if !has_setup {
+            "the setup step runs the external program's setup command: set `client.external.setup: COMMAND`, or drop the step"
+        } else if seen {
+            "a second setup step: the setup runs once, where the first setup step stands"
+        } else if first_wait.is_some_and(|w| w < i) {
+            "the setup step comes after a `wait`, but the program starts at the first `wait` and its setup must run before it: move the step up"
+        } else {
+            seen = true;
+            continue;
+        };
+        issues.push(PathIssue::new(at, message));
+    }
 }
 
 fn reference_keys_set(c: &ClientSpec) -> Option<&'static str> {

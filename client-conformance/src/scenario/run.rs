@@ -224,6 +224,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path) -> ScenarioResult {
             start_ms,
             output: None,
             faults: expect::fault_rules(&scenario.steps),
+            client_clock: expect::ClientClock::Real,
         };
         let (unmet, held) = expect::check_run(&scenario.expect, &context);
         failures.extend(unmet);

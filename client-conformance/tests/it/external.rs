@@ -484,3 +484,153 @@ async fn impersonate_points_the_program_at_the_proxy_and_the_ca() {
         "the CA file is removed after the run"
     );
 }
+
+/// `setup` runs to its end once, before any copy starts, with the copies' environment and
+/// their shared `FAUXAUTH_HOME`; `start: together` runs the copies at once (each waits until
+/// all three have started: run one after another, the first would wait forever), and
+/// `one_after_another` starts each when the previous has exited.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn setup_runs_once_before_the_copies_which_start_together_or_one_after_another() {
+    for order in ["together", "one_after_another"] {
+        let tmp = TempDir::new("external-setup-order");
+        let dir = tmp.path().to_path_buf();
+        let together = order == "together";
+        // Together: wait (at most 10 s) until every copy has logged its start.
+        let rendezvous = if together {
+            "n=0; while [ $(grep -c start log) -lt 3 ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done; "
+        } else {
+            ""
+        };
+        let text = format!(
+            "name: order\nclient:\n  external:\n    instances: 3\n    start: {order}\n    timeout: 20s\n    \
+             setup: 'echo \"setup $FAUXAUTH_INSTANCE $FAUXAUTH_ISSUER\" >> log; echo token > \"$FAUXAUTH_HOME/credentials\"'\n    \
+             command: 'echo \"start $FAUXAUTH_INSTANCE\" >> log; {rendezvous}cat \"$FAUXAUTH_HOME/credentials\"; echo \"end $FAUXAUTH_INSTANCE\" >> log'\n\
+             steps: []\nexpect:\n  output_contains: token\n"
+        );
+        let result = run_yaml(&dir, &text).await;
+        assert!(result.passed(), "{order}: {:?}", result.failures);
+        let log = std::fs::read_to_string(dir.join("log")).expect("the log");
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 7, "{order}: one setup, three starts, three ends: {log}");
+        assert!(
+            lines[0].starts_with("setup 0 http://127.0.0.1:"),
+            "{order}: the setup first, with the copies' environment: {log}"
+        );
+        if together {
+            assert!(
+                lines[1..4].iter().all(|l| l.starts_with("start")),
+                "together: {log}"
+            );
+        } else {
+            assert_eq!(
+                lines[1..],
+                ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"],
+                "one after another: {log}"
+            );
+        }
+        // Each copy read what the setup stored in the shared home, and is recorded.
+        assert_eq!(result.instances.len(), 3);
+        assert!(
+            result.instances.iter().all(|i| i.output.contains("token")),
+            "{:?}",
+            result.instances
+        );
+    }
+}
+
+/// With `shared_home: false` the setup runs once per copy, in that copy's home.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn setup_runs_once_per_home_when_each_copy_has_its_own() {
+    let tmp = TempDir::new("external-setup-own-homes");
+    let dir = tmp.path().to_path_buf();
+    let text = "name: own\nclient:\n  external:\n    instances: 2\n    shared_home: false\n    \
+         setup: 'echo \"setup $FAUXAUTH_INSTANCE\" >> log; echo \"mine $FAUXAUTH_INSTANCE\" > \"$FAUXAUTH_HOME/credentials\"'\n    \
+         command: 'cat \"$FAUXAUTH_HOME/credentials\"'\n\
+         steps: []\n";
+    let result = run_yaml(&dir, text).await;
+    assert!(result.passed(), "{:?}", result.failures);
+    let log = std::fs::read_to_string(dir.join("log")).expect("the log");
+    assert_eq!(log, "setup 0\nsetup 1\n");
+    assert_eq!(result.instances[0].output.trim(), "mine 0");
+    assert_eq!(result.instances[1].output.trim(), "mine 1");
+}
+
+/// A failing setup fails the run with its exit and output, and no copy is started.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_failing_setup_fails_the_run_with_its_output_and_starts_nothing() {
+    let tmp = TempDir::new("external-setup-fails");
+    let dir = tmp.path().to_path_buf();
+    let text = "name: failing\nclient:\n  external:\n    instances: 2\n    \
+         setup: 'echo \"device login refused\"; exit 3'\n    command: 'touch started'\n\
+         steps: []\n";
+    let result = run_yaml(&dir, text).await;
+    assert!(!result.passed());
+    assert_eq!(result.failures.len(), 1, "{:?}", result.failures);
+    let actual = &result.failures[0].actual;
+    assert!(actual.contains("exited with code 3"), "{actual}");
+    assert!(actual.contains("device login refused"), "{actual}");
+    assert!(!dir.join("started").exists(), "no copy was started");
+}
+
+/// A `setup` step places the setup among the steps: the steps before it run before it, those
+/// after it before the program. Here the server's clock is two hours behind during the setup
+/// and back before the program: the token each obtains says so.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_setup_step_places_the_setup_among_the_steps() {
+    let tmp = TempDir::new("external-setup-step");
+    let dir = tmp.path().to_path_buf();
+    let fetch = "python3 -c \\\"import os,json,urllib.request as u,urllib.parse as p,base64 as b; d=p.urlencode({'grant_type':'client_credentials','scope':os.environ['FAUXAUTH_SCOPES']}).encode(); r=u.Request(os.environ['FAUXAUTH_TOKEN_URL'],d); r.add_header('Authorization','Basic '+b.b64encode((os.environ['FAUXAUTH_CLIENT_ID']+':'+os.environ['FAUXAUTH_CLIENT_SECRET']).encode()).decode()); print(json.load(u.urlopen(r))['expires_in'])\\\"";
+    let text = format!(
+        "name: placed\nclient:\n  external:\n    flow: client_credentials\n    setup: \"{fetch}\"\n    command: \"{fetch}\"\n\
+         steps:\n  - set_clock: {{ offset: \"-2h\" }}\n  - setup: {{}}\n  - set_clock: {{ offset: \"2h\" }}\n"
+    );
+    let result = run_yaml(&dir, &text).await;
+    assert!(result.passed(), "{:?}", result.failures);
+    let issued: Vec<u64> = result
+        .events
+        .iter()
+        .filter(|e| e.endpoint == "token" && e.succeeded())
+        .map(|e| e.virtual_time_ms)
+        .collect();
+    assert_eq!(issued.len(), 2, "{:?}", result.events);
+    let apart = issued[1].saturating_sub(issued[0]);
+    assert!(
+        (2 * 3_600_000..2 * 3_600_000 + 60_000).contains(&apart),
+        "the setup's token two hours before the program's: {apart} ms"
+    );
+}
+
+/// `backed_off_after_503` under `clock: server` is judged on the server's time: a program
+/// that sleeps 30 s of its own (scaled) clock after a 503 — 50 real ms at ×600 — backed off.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn backing_off_on_the_server_clock_is_judged_in_server_time() {
+    let tmp = TempDir::new("external-backoff-server");
+    let dir = tmp.path().to_path_buf();
+    let fetch = "python3 -c \\\"import os,time,urllib.request as u,urllib.parse as p,urllib.error as x,base64 as b\nfor i in range(3):\n  d=p.urlencode({'grant_type':'client_credentials'}).encode(); r=u.Request(os.environ['FAUXAUTH_TOKEN_URL'],d); r.add_header('Authorization','Basic '+b.b64encode((os.environ['FAUXAUTH_CLIENT_ID']+':'+os.environ['FAUXAUTH_CLIENT_SECRET']).encode()).decode())\n  try: u.urlopen(r); break\n  except x.HTTPError: time.sleep(SLEEP)\\\"";
+    for (clock, sleep, backed_off) in [
+        ("server", "30", true),
+        ("server", "0", false),
+        ("real", "0.2", true),
+        ("real", "0", false),
+    ] {
+        let command = fetch.replace("SLEEP", sleep);
+        let scale = if clock == "server" { "600" } else { "1" };
+        let text = format!(
+            "name: backoff\nclient:\n  external:\n    flow: client_credentials\n    clock: {clock}\n    time_scale: {scale}\n    timeout: 20s\n    command: \"{command}\"\n\
+             steps:\n  - fault:\n      match: {{ endpoint: token }}\n      times: 1\n      action: {{ oauth_error: {{ error: temporarily_unavailable, status: 503 }} }}\n\
+             expect:\n  backed_off_after_503: {backed_off}\n"
+        );
+        let result = run_yaml(&dir, &text).await;
+        assert!(
+            result.passed(),
+            "clock {clock}, sleep {sleep}: {:?}\n{:?}",
+            result.failures,
+            result.output
+        );
+    }
+}

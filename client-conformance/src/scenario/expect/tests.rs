@@ -147,6 +147,7 @@ fn a_fault_rule_that_matched_nothing_is_reported_as_such_not_as_a_missing_503() 
         start_ms: 0,
         output: None,
         faults: vec![&rule],
+        client_clock: ClientClock::Real,
     };
     let (failures, _) = check_run(&run_expect("backed_off_after_503: true"), &ctx);
     assert_eq!(failures.len(), 1, "{failures:?}");
@@ -223,6 +224,7 @@ fn fleet_expectations_count_revoked_families_and_lost_sessions_from_the_log() {
         start_ms: 0,
         output: None,
         faults: Vec::new(),
+        client_clock: ClientClock::Real,
     };
     let (unmet, met) = check_run(
         &run_expect("refresh_reuse_detected: true\nfamilies_revoked: 1\nsessions_lost: 1"),
@@ -254,5 +256,41 @@ fn fleet_expectations_count_revoked_families_and_lost_sessions_from_the_log() {
         unmet[2].events.iter().any(|l| l.starts_with("#3 ")),
         "{:?}",
         unmet[2].events
+    );
+}
+
+/// A 503 and the retry `real_ms` real and `virtual_ms` virtual milliseconds later.
+fn retried(real_ms: u64, virtual_ms: u64) -> Vec<ObservedEvent> {
+    let token = |seq, real, virt, status| ObservedEvent {
+        seq,
+        real_time_ms: real,
+        virtual_time_ms: virt,
+        endpoint: "token".to_owned(),
+        client_id: Some("c".to_owned()),
+        status: Some(status),
+        ..ObservedEvent::default()
+    };
+    vec![
+        token(1, 1_000, 5_000, 503),
+        token(2, 1_000 + real_ms, 5_000 + virtual_ms, 200),
+    ]
+}
+
+#[test]
+fn backing_off_is_judged_on_the_clients_own_clock() {
+    // At ×600 a 60 s pause on the program's (server) clock is 100 real ms, and a 1 s pause
+    // is under 2 real ms: under `clock: server` only the virtual gap says what it waited.
+    let slept_on_the_server_clock = retried(2, 1_000);
+    assert!(!backed_off_after_503(&slept_on_the_server_clock, ClientClock::Real).ok);
+    assert!(backed_off_after_503(&slept_on_the_server_clock, ClientClock::Server).ok);
+    // A pause in real time while the server's clock crawled (frozen: 0.001×) is none on
+    // the server's clock.
+    let crawled = retried(200, 0);
+    assert!(backed_off_after_503(&crawled, ClientClock::Real).ok);
+    let verdict = backed_off_after_503(&crawled, ClientClock::Server);
+    assert!(!verdict.ok);
+    assert_eq!(
+        verdict.why,
+        "event #2 came 0 ms of server time after the 503 of event #1 (less than 50 ms of server time)"
     );
 }

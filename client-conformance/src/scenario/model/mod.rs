@@ -35,7 +35,7 @@ pub use count::Count;
 pub use expectations::{PkceUsed, RunExpect, StepExpect};
 pub use steps::{
     CallApiStep, LoginStep, RefreshStep, RevokeBy, RevokeStep, RevokeStepTarget, RotateKeysStep,
-    STEP_KINDS, SetClockStep, Step,
+    STEP_KINDS, SetClockStep, SetupStep, Step,
 };
 
 /// One scenario file.
@@ -177,9 +177,20 @@ pub struct ExternalSpec {
     /// timers run at `time_scale` from the server's time, and `advance` reaches it).
     #[serde(default)]
     pub clock: Option<ProgramClock>,
-    /// Run this many copies at once (default 1), each with `FAUXAUTH_INSTANCE` = 0..N-1.
+    /// Run this many copies (default 1), each with `FAUXAUTH_INSTANCE` = 0..N-1.
     #[serde(default, deserialize_with = "strict::opt_whole")]
     pub instances: Option<u32>,
+    /// How the copies start: `together` (default: all at once) or `one_after_another` (each
+    /// when the previous one has exited).
+    #[serde(default)]
+    pub start: Option<StartOrder>,
+    /// A shell command run to its end before any copy starts (e.g. a login that stores
+    /// credentials in `FAUXAUTH_HOME`), with the copies' environment and clock: once per state
+    /// directory (once with a shared home; once per copy, with its `FAUXAUTH_INSTANCE`, with
+    /// `shared_home: false`). It runs where a `setup` step stands, or else just before the
+    /// copies start; if it fails or outlasts `timeout`, the run fails with its output.
+    #[serde(default)]
+    pub setup: Option<String>,
     /// Whether the copies share one state directory (`FAUXAUTH_HOME`, default true) or each
     /// gets its own.
     #[serde(default, deserialize_with = "strict::opt_flag")]
@@ -189,6 +200,17 @@ pub struct ExternalSpec {
     /// the CA in `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`).
     #[serde(default)]
     pub impersonate: Vec<String>,
+}
+
+/// How the copies of a fleet start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOrder {
+    /// All at once.
+    #[default]
+    Together,
+    /// Each when the previous one has exited (each with its own `timeout`).
+    OneAfterAnother,
 }
 
 /// Whose clock an external program lives on.

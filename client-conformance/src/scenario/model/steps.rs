@@ -34,6 +34,9 @@ pub enum Step {
     RotateKeys(RotateKeysStep),
     /// Wait real time (for external programs), e.g. `wait: 2s`.
     Wait(DurationValue),
+    /// Run the external program's `setup` command here (`setup: {}`), before the first
+    /// `wait`: the steps before it run before the setup, those after it before the program.
+    Setup(SetupStep),
 }
 
 impl Step {
@@ -49,12 +52,13 @@ impl Step {
             Self::Revoke(_) => "revoke",
             Self::RotateKeys(_) => "rotate_keys",
             Self::Wait(_) => "wait",
+            Self::Setup(_) => "setup",
         }
     }
 }
 
 /// The step keywords, in the order of [`Step`].
-pub const STEP_KINDS: [&str; 9] = [
+pub const STEP_KINDS: [&str; 10] = [
     "login",
     "call_api",
     "refresh",
@@ -64,6 +68,7 @@ pub const STEP_KINDS: [&str; 9] = [
     "revoke",
     "rotate_keys",
     "wait",
+    "setup",
 ];
 
 /// How a step is written, for messages.
@@ -77,6 +82,7 @@ fn step_example(kind: &str) -> &'static str {
         "rotate_keys" => "- rotate_keys: { grace: 10m }",
         "call_api" => "- call_api: {}",
         "refresh" => "- refresh: {}",
+        "setup" => "- setup: {}",
         _ => "- login: {}",
     }
 }
@@ -131,6 +137,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             "revoke" => Step::Revoke(map.next_value()?),
             "rotate_keys" => Step::RotateKeys(map.next_value()?),
             "wait" => Step::Wait(map.next_value()?),
+            "setup" => Step::Setup(map.next_value()?),
             other => return Err(de::Error::custom(Self::unknown(other))),
         };
         if let Some(next) = map.next_key::<String>()? {
@@ -186,6 +193,11 @@ pub struct RefreshStep {
     #[serde(default)]
     pub expect: Option<StepExpect>,
 }
+
+/// `setup`: where the external program's `setup` command runs (no options).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupStep {}
 
 /// `set_clock`: exactly one of `to` or `offset`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
