@@ -181,6 +181,9 @@ mod tests {
         assert_eq!(records.len(), 3);
         assert_eq!(records[1].exit, InstanceExit::Code(3));
         assert_eq!(records[1].output, "…py 1", "the tail kept");
-        assert!(super::records(&copies[..1], 4).is_empty(), "one copy: no fleet");
+        assert!(
+            super::records(&copies[..1], 4).is_empty(),
+            "one copy: no fleet"
+        );
     }
 }

@@ -105,20 +105,19 @@ impl Launcher<'_> {
                     .push(format!("writing libfaketime's timestamp file: {e}")),
                 None => {}
             }
-            let finished =
-                futures_util::future::join_all(batch.iter().zip(programs).map(
-                    |(&instance, program)| async move {
-                        let spawned = program.spawned();
-                        let outcome = program.finish().await;
-                        InstanceOutcome {
-                            instance,
-                            outcome,
-                            started: spawned,
-                            ended: SystemTime::now(),
-                        }
-                    },
-                ))
-                .await;
+            let finished = futures_util::future::join_all(batch.iter().zip(programs).map(
+                |(&instance, program)| async move {
+                    let spawned = program.spawned();
+                    let outcome = program.finish().await;
+                    InstanceOutcome {
+                        instance,
+                        outcome,
+                        started: spawned,
+                        ended: SystemTime::now(),
+                    }
+                },
+            ))
+            .await;
             // The batch is over: its clock stops following the server and cleans up.
             drop(clock);
             fleet.instances.extend(finished);
@@ -231,7 +230,10 @@ mod tests {
         );
         let long: String = (0..30).map(|i| format!("line {i}\n")).collect();
         let quoted = tail(&long);
-        assert!(quoted.starts_with("its output ends:\nline 10\n"), "{quoted}");
+        assert!(
+            quoted.starts_with("its output ends:\nline 10\n"),
+            "{quoted}"
+        );
         assert!(quoted.ends_with("line 29"), "{quoted}");
         assert_eq!(tail(" \n"), "it printed nothing");
     }

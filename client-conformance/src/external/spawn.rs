@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 
-
 /// The command that runs `line` with `sh -c` in `dir`, with `env` and the scenario's own
 /// `env:` (`extra`) in its environment, as the leader of a process group of its own.
 pub(super) fn command(

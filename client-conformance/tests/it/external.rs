@@ -400,6 +400,13 @@ async fn the_python_agent_passes_on_either_clock_and_a_never_refreshing_one_fail
         "the cause is named: {:?}",
         broken.failures
     );
+    // On the server's clock the agent's own clock ran at the scale: no hint that it took
+    // `expires_in` in real seconds.
+    assert!(
+        !broken.hints.iter().any(|h| h.contains("real s")),
+        "{:?}",
+        broken.hints
+    );
 }
 
 /// The Node agent (`examples/node-agent`, on the `openid-client` npm package) passes the same
@@ -512,7 +519,11 @@ async fn setup_runs_once_before_the_copies_which_start_together_or_one_after_ano
         assert!(result.passed(), "{order}: {:?}", result.failures);
         let log = std::fs::read_to_string(dir.join("log")).expect("the log");
         let lines: Vec<&str> = log.lines().collect();
-        assert_eq!(lines.len(), 7, "{order}: one setup, three starts, three ends: {log}");
+        assert_eq!(
+            lines.len(),
+            7,
+            "{order}: one setup, three starts, three ends: {log}"
+        );
         assert!(
             lines[0].starts_with("setup 0 http://127.0.0.1:"),
             "{order}: the setup first, with the copies' environment: {log}"

@@ -271,7 +271,10 @@ fn a_setup_step_needs_a_setup_command_and_comes_before_the_first_wait() {
     };
     let setup = "    setup: login\n    start: one_after_another\n";
     let placed = load_str(
-        &with(setup, "  - set_clock: { offset: \"-2h\" }\n  - setup: {}\n  - wait: 1s\n"),
+        &with(
+            setup,
+            "  - set_clock: { offset: \"-2h\" }\n  - setup: {}\n  - wait: 1s\n",
+        ),
         "f.yaml",
     )
     .expect("a setup step before the first wait");
@@ -282,8 +285,7 @@ fn a_setup_step_needs_a_setup_command_and_comes_before_the_first_wait() {
     let e = load_str(&with(setup, "  - wait: 1s\n  - setup: {}\n"), "f.yaml")
         .expect_err("after a wait");
     assert!(e.message.contains("move the step up"), "{e}");
-    let e = load_str(&with(setup, "  - setup: {}\n  - setup: {}\n"), "f.yaml")
-        .expect_err("twice");
+    let e = load_str(&with(setup, "  - setup: {}\n  - setup: {}\n"), "f.yaml").expect_err("twice");
     assert!(e.message.contains("a second setup step"), "{e}");
     let e = load_str(
         "name: a\nclient:\n  external:\n    command: run\n    start: all_at_once\n",
