@@ -546,8 +546,9 @@ async fn codex_cli_browser_login_exchanges_the_id_token_for_an_api_key() {
 }
 
 /// openai/codex #6498 as scenarios (`scenarios/e2e/codex-fleet-*.yaml`, run by the harness
-/// like any external program): three real Codex CLI processes on one `CODEX_HOME`, in real
-/// time, after one device login whose access token has expired. Started together, they
+/// like any external program): three real Codex CLI processes (`instances: 3`) on one
+/// `CODEX_HOME` (`shared_home`), in real time, after one device login (the scenario's
+/// `setup`) whose access token has expired. Started together, they
 /// refresh the same refresh token: the server sees the reuse and revokes the grant, and every
 /// process is logged out. Run one after another, the first refreshes and the others use the
 /// token it stored: no reuse, no revocation, no lost session.

@@ -659,3 +659,35 @@ async fn backing_off_on_the_server_clock_is_judged_in_server_time() {
         );
     }
 }
+
+/// Under `clock: server` the setup and copies started one after another each live on the
+/// server's clock (each process tree anchored when it starts): 10 hours ahead here.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_setup_and_copies_one_after_another_follow_the_server_clock() {
+    let tmp = TempDir::new("external-setup-clock");
+    let dir = tmp.path().to_path_buf();
+    let text = "name: clocked\nclient:\n  external:\n    clock: server\n    time_scale: 60\n    \
+         instances: 2\n    start: one_after_another\n    setup: 'date +%s > setup-time'\n    \
+         command: 'date +%s > time-$FAUXAUTH_INSTANCE'\n\
+         steps:\n  - advance: 10h\n  - setup: {}\n";
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let result = run_yaml(&dir, text).await;
+    assert!(result.passed(), "{:?}", result.failures);
+    for file in ["setup-time", "time-0", "time-1"] {
+        let seen: u64 = std::fs::read_to_string(dir.join(file))
+            .expect("it ran")
+            .trim()
+            .parse()
+            .expect("seconds");
+        let ahead = seen.saturating_sub(before);
+        assert!(
+            (36_000 - 60..39_600).contains(&ahead),
+            "{file}: {ahead} s ahead of the real clock, not about 10 h"
+        );
+    }
+    assert!(result.program_clock.is_some(), "the first copy's clock record");
+}
