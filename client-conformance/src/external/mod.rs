@@ -199,11 +199,10 @@ pub(crate) async fn run(
     for (i, step) in scenario.steps[..split].iter().enumerate() {
         if i == setup_at
             && let Some(command) = &spec.setup
+            && let Err(message) = launcher.setup(command).await
         {
-            if let Err(message) = launcher.setup(command).await {
-                prepared = Err(setup_failure(message));
-                break;
-            }
+            prepared = Err(setup_failure(message));
+            break;
         }
         if matches!(step, Step::Setup(_)) {
             continue;

@@ -689,5 +689,8 @@ async fn the_setup_and_copies_one_after_another_follow_the_server_clock() {
             "{file}: {ahead} s ahead of the real clock, not about 10 h"
         );
     }
-    assert!(result.program_clock.is_some(), "the first copy's clock record");
+    assert!(
+        result.program_clock.is_some(),
+        "the first copy's clock record"
+    );
 }
