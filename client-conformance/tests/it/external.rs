@@ -407,6 +407,18 @@ async fn the_python_agent_passes_on_either_clock_and_a_never_refreshing_one_fail
         "{:?}",
         broken.hints
     );
+    // In real time with 2-second tokens the never-refreshing agent fails the same way.
+    let never_real =
+        "AGENT_DURATION: \"3\", AGENT_CALL_INTERVAL: \"0.2\", AGENT_NEVER_REFRESH: \"1\"";
+    let broken = run_yaml(&dir, &scenario("", "2s", never_real, 1)).await;
+    assert!(
+        broken
+            .failures
+            .iter()
+            .any(|f| f.expected.contains("expired")),
+        "the cause is named in real time too: {:?}",
+        broken.failures
+    );
 }
 
 /// The Node agent (`examples/node-agent`, on the `openid-client` npm package) passes the same
