@@ -238,6 +238,21 @@ mod tests {
         assert!(TlsMaterial::generate(&config).is_err());
     }
 
+    /// A program on a virtual clock far from today (`clock: server`, `set_clock`) must still
+    /// accept the certificates: the CA and every leaf keep rcgen's validity, 1975 to 4096.
+    #[test]
+    fn certificates_are_valid_from_1975_to_4096() {
+        let defaults = CertificateParams::new(Vec::<String>::new()).expect("params");
+        assert_eq!(defaults.not_before.year(), 1975);
+        assert_eq!(defaults.not_after.year(), 4096);
+        let material = TlsMaterial::generate(&TlsConfig::default()).expect("generate");
+        let der = pem::parse(material.ca_pem()).expect("PEM").into_contents();
+        let has = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+        // UTCTime for 1975, GeneralizedTime for 4096 (RFC 5280, 4.1.2.5).
+        assert!(has(b"750101000000Z"), "the CA is valid from 1975");
+        assert!(has(b"40960101000000Z"), "the CA is valid until 4096");
+    }
+
     #[test]
     fn leaves_for_named_hosts_come_from_the_same_ca() {
         let material = TlsMaterial::generate(&TlsConfig::default()).expect("generate");
