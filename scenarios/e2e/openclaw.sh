@@ -18,7 +18,7 @@
 # script chooses, so the advance never races OpenClaw's start-up.
 # Prints what each step did; exits non-zero when a step that must succeed fails.
 set -u
-mode=$1
+mode=${1:-}
 : "${OPENCLAW_NODE:?set OPENCLAW_NODE to a Node >= 24.16}"
 : "${OPENCLAW_BIN:?set OPENCLAW_BIN to openclaw.mjs}"
 PATH=$(dirname "$OPENCLAW_NODE"):$PATH
@@ -58,7 +58,8 @@ ask() {
 }
 
 advance() {
-    curl -sS --fail --cacert "$NODE_EXTRA_CA_CERTS" -X POST -H 'content-type: application/json' -d "{\"by\":\"$1\"}" \
+    curl -sS --fail --cacert "$NODE_EXTRA_CA_CERTS" -X POST \
+        -H 'content-type: application/json' -d "{\"by\":\"$1\"}" \
         "$FAUXAUTH_ISSUER/_fauxauth/clock/advance" > /dev/null || { echo "advance failed"; exit 4; }
     echo "advanced the server's clock by $1"
 }
