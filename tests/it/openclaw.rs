@@ -17,7 +17,7 @@
 //!   OPENCLAW_BIN=DIR/node_modules/openclaw/openclaw.mjs cargo test --test it openclaw
 //! ```
 //!
-//! The three tests take a lock so that one OpenClaw runs at a time (each command is seconds of
+//! The four tests take a lock so that one OpenClaw runs at a time (each command is seconds of
 //! CPU), and print their real duration.
 
 use std::path::{Path, PathBuf};
@@ -242,6 +242,33 @@ async fn openclaw_refreshes_on_the_server_clock_after_expiry() {
         "the call after the refresh carries the new token"
     );
     refusals_are_other_hosts(&result);
+}
+
+/// The control: on its own clock OpenClaw never sees the advance, so it sends the expired
+/// token instead of refreshing (what was seen by hand before `clock: server` existed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openclaw_on_its_own_clock_sends_the_expired_token() {
+    let test = "openclaw_on_its_own_clock_sends_the_expired_token";
+    if !enabled(test) {
+        return;
+    }
+    let result = run(test, "openclaw-refresh-own-clock.yaml", &install()).await;
+    assert!(
+        result.program_clock.is_none(),
+        "OpenClaw ran on its own clock"
+    );
+    let exchange = device_login(&result);
+    assert!(
+        !result.events.iter().any(|e| grant(e, "refresh_token")),
+        "no refresh"
+    );
+    let calls = model_calls(&result);
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert_eq!(calls[1].presented_access, exchange.issued_access);
+    assert_eq!(
+        (calls[1].status, calls[1].token_expired),
+        (Some(401), Some(true))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
