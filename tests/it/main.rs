@@ -7,6 +7,7 @@ mod cli;
 mod codex_cli;
 mod helpers;
 mod load;
+mod openclaw;
 mod packages;
 mod run;
 mod serve;
