@@ -1,7 +1,12 @@
-//! The dashboard in a real browser: Debian's `chromium`, headless, driven through
-//! `chromedriver` (WebDriver) with `fantoccini`. Opt-in: set `FAUXAUTH_E2E_BROWSER=1`
-//! (`.ci/run` does, after installing `chromium` and `chromium-driver`). Screenshots are saved
-//! to `target/screenshots/`.
+//! The dashboard in real browsers: Debian's `chromium` (through `chromedriver`) and Firefox
+//! (`firefox-esr`, through `geckodriver`), headless, driven over WebDriver with `fantoccini`.
+//! Opt-in: set `FAUXAUTH_E2E_BROWSER=1` (`.ci/run` does, after installing `chromium` and
+//! `chromium-driver`). Every test body runs once per browser in [`BROWSERS`]:
+//! `FAUXAUTH_BROWSER=chromium`, `=firefox` or `=chromium,firefox` names them (each must be
+//! there); unset, it is every browser whose driver is found. A driver is found through its
+//! variable (`CHROMEDRIVER`, `GECKODRIVER`), then on `PATH`, then in `target/tools/bin/`
+//! (where `cargo install geckodriver --locked --root target/tools` puts it). Screenshots are
+//! saved to `target/screenshots/BROWSER/`.
 //!
 //! The client's side happens over plain HTTP from the test; the browser only watches and
 //! clicks, as a person at the dashboard would. Time moves only by the dashboard's own
@@ -9,7 +14,7 @@
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,86 +24,248 @@ use fauxauth_server::{Clock, MockServer, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{SEED_SCOPE, TestServer, http_client, pkce};
+use crate::helpers::{SEED_SCOPE, TempDir, TestServer, http_client, pkce};
 
 /// How long a browser-side condition may take to show (the page updates within a second;
 /// this only bounds a failure).
 const UI_WAIT: Duration = Duration::from_secs(20);
 
-fn enabled() -> bool {
-    if std::env::var("FAUXAUTH_E2E_BROWSER").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!(
-        "skipped: set FAUXAUTH_E2E_BROWSER=1 to run the browser tests (needs chromium and chromium-driver)"
-    );
-    false
+/// The window every browser draws the page in (so that screenshots compare).
+const WINDOW: (u32, u32) = (1400, 1500);
+
+/// A browser the tests run in: how to start its WebDriver server and what session to ask for.
+struct BrowserKind {
+    /// Its name in `FAUXAUTH_BROWSER` and in the screenshots' folder.
+    name: &'static str,
+    /// The WebDriver server's program, and the variable that overrides it.
+    driver: &'static str,
+    driver_var: &'static str,
+    /// How to get the driver, for the message when it is missing.
+    install: &'static str,
+    /// The driver's arguments, given its port and a profile directory the test removes.
+    driver_args: fn(u16, &Path) -> Vec<String>,
+    /// The session's capabilities, given that profile directory.
+    capabilities: fn(&Path) -> Value,
 }
 
-/// A running `chromedriver`, killed on drop, and the browser profile directory it used.
+/// The browsers the tests know, in the order they run.
+const BROWSERS: [BrowserKind; 2] = [
+    BrowserKind {
+        name: "chromium",
+        driver: "chromedriver",
+        driver_var: "CHROMEDRIVER",
+        install: "apt-get install chromium chromium-driver",
+        driver_args: |port, _| vec![format!("--port={port}"), "--allowed-ips=127.0.0.1".into()],
+        capabilities: chromium_capabilities,
+    },
+    BrowserKind {
+        name: "firefox",
+        driver: "geckodriver",
+        driver_var: "GECKODRIVER",
+        install: "apt-get install firefox-esr; cargo install geckodriver --locked --root target/tools",
+        driver_args: |port, profile| {
+            vec![
+                format!("--port={port}"),
+                "--host=127.0.0.1".into(),
+                format!("--profile-root={}", profile.display()),
+            ]
+        },
+        capabilities: firefox_capabilities,
+    },
+];
+
+/// Headless Chromium (`CHROMIUM` overrides `/usr/bin/chromium`) with its background
+/// networking off.
+fn chromium_capabilities(profile: &Path) -> Value {
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": binary,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+    })
+}
+
+/// Headless Firefox (`FIREFOX` names the binary; otherwise geckodriver finds `firefox`).
+/// Besides geckodriver's own test preferences, every request to a host that is not the
+/// loopback goes to a proxy on the discard port, which nothing serves: whatever Firefox
+/// would fetch in the background (telemetry, updates, captive-portal checks) fails on this
+/// machine instead of leaving it.
+fn firefox_capabilities(_profile: &Path) -> Value {
+    let mut options = json!({
+        "args": ["-headless", format!("--width={}", WINDOW.0), format!("--height={}", WINDOW.1)],
+        "prefs": {
+            "network.proxy.type": 1,
+            "network.proxy.http": "127.0.0.1",
+            "network.proxy.http_port": 9,
+            "network.proxy.ssl": "127.0.0.1",
+            "network.proxy.ssl_port": 9,
+            "network.proxy.share_proxy_settings": true,
+            "network.proxy.allow_hijacking_localhost": false,
+            "network.dns.disablePrefetch": true,
+            "network.trr.mode": 5,
+            "network.captive-portal-service.enabled": false,
+            "network.connectivity-service.enabled": false,
+            "datareporting.policy.dataSubmissionEnabled": false,
+            "toolkit.telemetry.enabled": false,
+            "app.normandy.enabled": false,
+            "app.update.auto": false,
+            "browser.safebrowsing.update.enabled": false,
+        },
+    });
+    if let Ok(binary) = std::env::var("FIREFOX") {
+        options["binary"] = Value::String(binary);
+    }
+    json!({"browserName": "firefox", "moz:firefoxOptions": options})
+}
+
+/// The driver program for `kind`: its variable, else on `PATH`, else in `target/tools/bin/`.
+fn find_driver(kind: &BrowserKind) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(kind.driver_var) {
+        return Some(PathBuf::from(path));
+    }
+    let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(std::iter::once(tools))
+        .map(|dir| dir.join(kind.driver))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The browsers to run in, each with its driver: the ones `FAUXAUTH_BROWSER` names (a
+/// missing driver fails the test), or every one whose driver is found. Empty when the browser
+/// tests are not turned on.
+fn browsers() -> Vec<(&'static BrowserKind, PathBuf)> {
+    if std::env::var("FAUXAUTH_E2E_BROWSER").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: set FAUXAUTH_E2E_BROWSER=1 to run the browser tests (needs chromium and \
+             chromium-driver, or firefox-esr and geckodriver)"
+        );
+        return Vec::new();
+    }
+    let chosen = std::env::var("FAUXAUTH_BROWSER").unwrap_or_default();
+    let chosen: Vec<&str> = chosen
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in &chosen {
+        assert!(
+            BROWSERS.iter().any(|kind| kind.name == *name),
+            "FAUXAUTH_BROWSER names {name:?}; the browsers are {:?}",
+            BROWSERS.map(|kind| kind.name)
+        );
+    }
+    let mut found = Vec::new();
+    for kind in &BROWSERS {
+        let wanted = chosen.is_empty() || chosen.contains(&kind.name);
+        match (wanted, find_driver(kind)) {
+            (false, _) => {}
+            (true, Some(driver)) => found.push((kind, driver)),
+            (true, None) if chosen.is_empty() => eprintln!(
+                "{} not found: the browser tests skip {} ({})",
+                kind.driver, kind.name, kind.install
+            ),
+            (true, None) => panic!(
+                "FAUXAUTH_BROWSER names {}, but {} is not found ({})",
+                kind.name, kind.driver, kind.install
+            ),
+        }
+    }
+    assert!(
+        !found.is_empty(),
+        "FAUXAUTH_E2E_BROWSER=1, but no browser driver is found: {}",
+        BROWSERS
+            .map(|kind| format!("{} ({})", kind.driver, kind.install))
+            .join("; ")
+    );
+    found
+}
+
+/// A running WebDriver server, killed on drop, and the browser profile directory it used.
 struct Driver {
     child: Child,
-    profile: PathBuf,
+    _profile: TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
-/// A headless Chromium session, as the test body sees it (a cheap handle).
+/// A headless browser session, as the test body sees it (a cheap handle).
 #[derive(Clone)]
 struct Browser {
     client: Client,
+    /// Which browser it is ([`BrowserKind::name`]).
+    name: &'static str,
 }
 
-/// Run `body` with a fresh headless Chromium; the WebDriver session is closed (and with it
-/// the browser) whether the body passes or panics, so that a failing test leaves no browser
-/// behind.
+/// Run `body` once in each browser [`browsers`] chooses, each time with a fresh headless
+/// browser; the WebDriver session is closed (and with it the browser) whether the body passes
+/// or panics, so that a failing test leaves no browser behind.
 async fn with_browser<F, Fut>(body: F)
 where
-    F: FnOnce(Browser) -> Fut,
+    F: Fn(Browser) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (driver, client) = start_chromium().await;
-    let outcome = tokio::spawn(body(Browser {
-        client: client.clone(),
-    }))
-    .await;
-    let closed = client.close().await;
-    drop(driver);
-    if let Err(failure) = outcome {
-        match failure.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(failure) => panic!("the browser test did not finish: {failure}"),
+    for (kind, driver_bin) in browsers() {
+        let (driver, client) = start(kind, &driver_bin).await;
+        let outcome = tokio::spawn(body(Browser {
+            client: client.clone(),
+            name: kind.name,
+        }))
+        .await;
+        let closed = client.close().await;
+        drop(driver);
+        if let Err(failure) = outcome {
+            eprintln!("the browser test failed in {}", kind.name);
+            match failure.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(failure) => panic!(
+                    "the browser test did not finish in {}: {failure}",
+                    kind.name
+                ),
+            }
         }
+        closed.unwrap_or_else(|e| panic!("close the WebDriver session with {}: {e}", kind.name));
     }
-    closed.expect("close the WebDriver session");
 }
 
-/// Start chromedriver on a free loopback port and open a session with headless Chromium.
-async fn start_chromium() -> (Driver, Client) {
+/// Start `kind`'s driver on a free loopback port and open a session with its browser.
+async fn start(kind: &BrowserKind, driver_bin: &Path) -> (Driver, Client) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port();
-    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let child = Command::new(&driver_bin)
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
+    let profile = TempDir::new(&format!("{}-profile", kind.name));
+    let child = Command::new(driver_bin)
+        .args((kind.driver_args)(port, profile.path()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("cannot start {driver_bin} (apt-get install chromium-driver): {e}")
+            panic!(
+                "cannot start {} ({}): {e}",
+                driver_bin.display(),
+                kind.install
+            )
         });
-    let profile =
-        std::env::temp_dir().join(format!("fauxauth-chromium-{}-{port}", std::process::id()));
-    let driver = Driver { child, profile };
-    // Wait until chromedriver listens (start-up, not a timing assumption about the test).
+    let capabilities = (kind.capabilities)(profile.path());
+    let driver = Driver {
+        child,
+        _profile: profile,
+    };
+    // Wait until the driver listens (start-up, not a timing assumption about the test).
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut ready = false;
     for _ in 0..200 {
@@ -108,29 +275,15 @@ async fn start_chromium() -> (Driver, Client) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(ready, "chromedriver did not listen on {addr}");
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": binary,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1500",
-                format!("--user-data-dir={}", driver.profile.display()),
-            ],
-        },
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else {
+    assert!(ready, "{} did not listen on {addr}", kind.driver);
+    let Value::Object(capabilities) = capabilities else {
         unreachable!("an object literal");
     };
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&format!("http://{addr}"))
         .await
-        .expect("a WebDriver session with chromium");
+        .unwrap_or_else(|e| panic!("a WebDriver session with {}: {e}", kind.name));
     (driver, client)
 }
 
@@ -170,11 +323,13 @@ impl Browser {
         panic!("cannot read {css}: {last:?}");
     }
 
-    /// Save a screenshot as `target/screenshots/NAME.png`.
+    /// Save a screenshot as `target/screenshots/BROWSER/NAME.png`.
     async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("screenshot");
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).expect("create target/screenshots");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/screenshots")
+            .join(self.name);
+        std::fs::create_dir_all(&dir).expect("create target/screenshots/BROWSER");
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write the screenshot");
         path
@@ -217,9 +372,6 @@ async fn api_call(server: &TestServer, access: &str) -> StatusCode {
 
 #[tokio::test]
 async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
-    if !enabled() {
-        return;
-    }
     with_browser(|browser| async move {
         let server = server(ServerConfig::default()).await;
         browser
@@ -346,6 +498,32 @@ async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
             .select_by_value("")
             .await
             .expect("all endpoints again");
+        // Each filter is as wide as its longest choice, which came after the page was laid
+        // out (Firefox, left alone, keeps a select as wide as its first options): a fresh copy
+        // of the select, laid out now, is no wider.
+        for id in ["filter-client", "filter-endpoint"] {
+            let widths = browser
+                .client
+                .execute(
+                    "const select = document.getElementById(arguments[0]);
+                     const shown = select.offsetWidth;
+                     const fresh = select.cloneNode(true);
+                     fresh.removeAttribute('id');
+                     document.body.append(fresh);
+                     const widths = [shown, fresh.offsetWidth];
+                     fresh.remove();
+                     return widths;",
+                    vec![json!(id)],
+                )
+                .await
+                .expect("measure the select");
+            let (shown, fresh) = (widths[0].as_u64(), widths[1].as_u64());
+            assert!(
+                shown.is_some() && shown >= fresh,
+                "#{id} is {shown:?} px wide, narrower than its choices ({fresh:?} px) in {}",
+                browser.name
+            );
+        }
         browser
             .element("#events-table tr[data-endpoint='token']")
             .await;
@@ -377,9 +555,6 @@ async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
 
 #[tokio::test]
 async fn approve_button_completes_a_pending_device_login() {
-    if !enabled() {
-        return;
-    }
     with_browser(|browser| async move {
         let mut config = ServerConfig::default();
         config.device.auto_approve_after_polls = None;
@@ -499,68 +674,68 @@ async fn approve_button_completes_a_pending_device_login() {
 
 #[tokio::test]
 async fn run_report_shows_the_failed_expectation_and_the_bar_that_ran_out() {
-    if !enabled() {
-        return;
-    }
     let dir = crate::helpers::TempDir::new("browser-run-report");
     let (_, html, _) = crate::run::run_with_html_report(&dir);
     let url = url::Url::from_file_path(&html).expect("an absolute path");
-    with_browser(|browser| async move {
-        // Opened as a file, with no server behind it: everything it shows is in the file.
-        browser
-            .client
-            .goto(url.as_str())
-            .await
-            .expect("open the report");
-        let failing = "section.scenario[data-scenario='naive-agent-misses-expiry']";
-        assert_eq!(
-            browser
-                .text(&format!("{failing} tr.check.unmet td.expected"))
-                .await,
-            "refreshed before expiry: true"
-        );
-        let actual = browser
-            .text(&format!("{failing} tr.check.unmet td.actual"))
-            .await;
-        assert!(
-            actual.contains("an API call with an access token that had expired"),
-            "{actual}"
-        );
-        // The timeline: the access token's bar ran out, and the call that hit it is marked,
-        // both emphasised as what the failure names.
-        browser
-            .element(&format!(
-                "{failing} .bar.highlight[data-kind='access'][data-expired='true']"
-            ))
-            .await;
-        let mark = browser
-            .text(&format!(
-                "{failing} .mark.highlight[data-kind='api'][data-outcome='401-expired']"
-            ))
-            .await;
-        assert_eq!(mark, "401 expired");
-        browser
-            .element(&format!(
-                "{failing} .mark[data-kind='api'][data-outcome='200']"
-            ))
-            .await;
-        // The passing scenario's timeline shows its refreshes and no failure.
-        let passing = "section.scenario[data-scenario='auto-refresh-on'][data-passed='true']";
-        browser
-            .element(&format!("{passing} .mark[data-kind='refresh']"))
-            .await;
-        assert!(
+    with_browser(|browser| {
+        let url = url.clone();
+        async move {
+            // Opened as a file, with no server behind it: everything it shows is in the file.
             browser
                 .client
-                .find(Locator::Css(&format!("{passing} tr.check.unmet")))
+                .goto(url.as_str())
                 .await
-                .is_err(),
-            "the passing scenario has no unmet expectation"
-        );
-        let verdict = browser.text("#verdict .counts").await;
-        assert!(verdict.starts_with("1 passed · 1 failed"), "{verdict}");
-        let path = browser.screenshot("run-report").await;
-        eprintln!("screenshot: {}", path.display());
+                .expect("open the report");
+            let failing = "section.scenario[data-scenario='naive-agent-misses-expiry']";
+            assert_eq!(
+                browser
+                    .text(&format!("{failing} tr.check.unmet td.expected"))
+                    .await,
+                "refreshed before expiry: true"
+            );
+            let actual = browser
+                .text(&format!("{failing} tr.check.unmet td.actual"))
+                .await;
+            assert!(
+                actual.contains("an API call with an access token that had expired"),
+                "{actual}"
+            );
+            // The timeline: the access token's bar ran out, and the call that hit it is marked,
+            // both emphasised as what the failure names.
+            browser
+                .element(&format!(
+                    "{failing} .bar.highlight[data-kind='access'][data-expired='true']"
+                ))
+                .await;
+            let mark = browser
+                .text(&format!(
+                    "{failing} .mark.highlight[data-kind='api'][data-outcome='401-expired']"
+                ))
+                .await;
+            assert_eq!(mark, "401 expired");
+            browser
+                .element(&format!(
+                    "{failing} .mark[data-kind='api'][data-outcome='200']"
+                ))
+                .await;
+            // The passing scenario's timeline shows its refreshes and no failure.
+            let passing = "section.scenario[data-scenario='auto-refresh-on'][data-passed='true']";
+            browser
+                .element(&format!("{passing} .mark[data-kind='refresh']"))
+                .await;
+            assert!(
+                browser
+                    .client
+                    .find(Locator::Css(&format!("{passing} tr.check.unmet")))
+                    .await
+                    .is_err(),
+                "the passing scenario has no unmet expectation"
+            );
+            let verdict = browser.text("#verdict .counts").await;
+            assert!(verdict.starts_with("1 passed · 1 failed"), "{verdict}");
+            let path = browser.screenshot("run-report").await;
+            eprintln!("screenshot: {}", path.display());
+        }
     })
     .await;
 }
