@@ -33,6 +33,18 @@ const UI_WAIT: Duration = Duration::from_secs(20);
 /// The window every browser draws the page in (so that screenshots compare).
 const WINDOW: (u32, u32) = (1400, 1500);
 
+/// Where each browser's requests to anything but the loopback go: a proxy on the discard
+/// port, which nothing serves here, so that whatever a browser fetches by itself (updates,
+/// telemetry, suggestions, captive-portal checks) fails on this machine instead of leaving
+/// it. Host names resolve to nothing (Chromium) or to the loopback (Firefox) for the same
+/// reason: the tests only ever open `127.0.0.1` and `file:` URLs. (Checked by tracing the
+/// drivers' process trees with `strace -f -e trace=connect,sendmmsg`: before, Chromium looked
+/// up Google and DuckDuckGo hosts and Firefox its settings server; now there are loopback
+/// connects only, besides Chromium's IPv6 probe, a UDP `connect` that sends nothing.)
+const DEAD_PROXY_HOST: &str = "127.0.0.1";
+const DEAD_PROXY_PORT: u16 = 9;
+const DEAD_PROXY: &str = "127.0.0.1:9";
+
 /// A browser the tests run in: how to start its WebDriver server and what session to ask for.
 struct BrowserKind {
     /// Its name in `FAUXAUTH_BROWSER` and in the screenshots' folder.
@@ -75,7 +87,7 @@ const BROWSERS: [BrowserKind; 2] = [
 ];
 
 /// Headless Chromium (`CHROMIUM` overrides `/usr/bin/chromium`) with its background
-/// networking off.
+/// networking off, behind [`DEAD_PROXY`].
 fn chromium_capabilities(profile: &Path) -> Value {
     let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     json!({
@@ -87,29 +99,31 @@ fn chromium_capabilities(profile: &Path) -> Value {
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+                format!("--proxy-server={DEAD_PROXY}"),
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 format!("--user-data-dir={}", profile.display()),
             ],
         },
     })
 }
 
-/// Headless Firefox (`FIREFOX` names the binary; otherwise geckodriver finds `firefox`).
-/// Besides geckodriver's own test preferences, every request to a host that is not the
-/// loopback goes to a proxy on the discard port, which nothing serves: whatever Firefox
-/// would fetch in the background (telemetry, updates, captive-portal checks) fails on this
-/// machine instead of leaving it.
+/// Headless Firefox (`FIREFOX` names the binary; otherwise geckodriver finds `firefox`):
+/// geckodriver's own test preferences, plus [`DEAD_PROXY`], every host name resolved to the
+/// loopback, and the background services that would call out turned off.
 fn firefox_capabilities(_profile: &Path) -> Value {
     let mut options = json!({
         "args": ["-headless", format!("--width={}", WINDOW.0), format!("--height={}", WINDOW.1)],
         "prefs": {
             "network.proxy.type": 1,
-            "network.proxy.http": "127.0.0.1",
-            "network.proxy.http_port": 9,
-            "network.proxy.ssl": "127.0.0.1",
-            "network.proxy.ssl_port": 9,
+            "network.proxy.http": DEAD_PROXY_HOST,
+            "network.proxy.http_port": DEAD_PROXY_PORT,
+            "network.proxy.ssl": DEAD_PROXY_HOST,
+            "network.proxy.ssl_port": DEAD_PROXY_PORT,
             "network.proxy.share_proxy_settings": true,
             "network.proxy.allow_hijacking_localhost": false,
+            "network.dns.forceResolve": "127.0.0.1",
             "network.dns.disablePrefetch": true,
+            "services.settings.server": format!("http://{DEAD_PROXY}/v1"),
             "network.trr.mode": 5,
             "network.captive-portal-service.enabled": false,
             "network.connectivity-service.enabled": false,
