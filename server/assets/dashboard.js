@@ -175,7 +175,14 @@
   function fillSelect(id, values) {
     const select = $(id);
     const have = new Set([...select.options].map((o) => o.value));
-    for (const v of values) if (!have.has(v)) select.append(el("option", { value: v }, v));
+    const added = values.filter((v) => !have.has(v));
+    if (added.length === 0) return;
+    for (const v of added) select.append(el("option", { value: v }, v));
+    // Firefox keeps a select as wide as its options were when it was first laid out; taking
+    // it out of the layout and back makes it measure the new ones (Chromium does by itself).
+    select.style.display = "none";
+    void select.offsetWidth;
+    select.style.display = "";
   }
 
   function details(e) {

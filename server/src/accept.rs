@@ -2,12 +2,19 @@
 //! (`EMFILE`/`ENFILE`, "Too many open files") the accept loop logs once, backs off briefly
 //! and tries again, while the connections it already has are served (and closed by their
 //! read timeouts), which frees descriptors.
+//!
+//! Two listeners share that loop: [`TcpAcceptor`] (plain TCP, accepted inline) and
+//! [`ChannelListener`] (TLS, the impersonation proxy), which accepts in a background task and
+//! opens each connection — a handshake, a CONNECT head — in a task of its own, so that one
+//! slow client does not hold up the others.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 /// How long the loop waits after a failed accept before it tries again.
 pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -86,5 +93,79 @@ impl axum::serve::Listener for TcpAcceptor {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.listener.local_addr()
+    }
+}
+
+/// How many opened connections may wait for the server to take them.
+const READY_QUEUE: usize = 64;
+
+/// A listener for `axum::serve` that yields connections opened in the background: a task
+/// accepts on a `TcpListener` (with [`AcceptBackoff`], `TCP_NODELAY` on every connection)
+/// and runs `open` on each accepted stream in a task of its own; what `open` returns
+/// (`None`: the connection was refused or failed, and `open` has said why) is handed to the
+/// server. The background task ends when this listener is dropped.
+#[derive(Debug)]
+pub(crate) struct ChannelListener<S> {
+    local_addr: SocketAddr,
+    ready: mpsc::Receiver<(S, SocketAddr)>,
+}
+
+impl<S: Send + 'static> ChannelListener<S> {
+    /// Accept on `listener`, opening every connection with `open`.
+    pub(crate) fn spawn<F, Fut>(listener: TcpListener, open: F) -> io::Result<Self>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+        Fut: Future<Output = Option<S>> + Send + 'static,
+    {
+        let local_addr = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(READY_QUEUE);
+        tokio::spawn(async move {
+            let mut backoff = AcceptBackoff::default();
+            loop {
+                let accepted = tokio::select! {
+                    () = tx.closed() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let (tcp, peer) = match accepted {
+                    Ok(pair) => {
+                        backoff.succeeded();
+                        pair
+                    }
+                    Err(e) => {
+                        backoff.failed(&e).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let opening = open(tcp, peer);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if let Some(stream) = opening.await {
+                        let _ = tx.send((stream, peer)).await;
+                    }
+                });
+            }
+        });
+        Ok(Self { local_addr, ready })
+    }
+}
+
+impl<S> axum::serve::Listener for ChannelListener<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Io = S;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(pair) => pair,
+            // The accept task only ends once this listener is gone; never resolve otherwise.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
     }
 }

@@ -272,11 +272,12 @@ impl MockServerBuilder {
                     addr: self.addr,
                     source,
                 })?;
-                let listener = proxy::ProxyListener::new(listener, acceptor, hosts, state.clone())
-                    .map_err(|source| StartError::Bind {
+                let listener = proxy::listener(listener, acceptor, hosts, state.clone()).map_err(
+                    |source| StartError::Bind {
                         addr: proxy_addr,
                         source,
-                    })?;
+                    },
+                )?;
                 tracing::info!(%proxy_addr, "fauxauth impersonation proxy listening");
                 Some((
                     proxy_addr,
@@ -293,7 +294,7 @@ impl MockServerBuilder {
                 Box::pin(serve::serve(listener, app, state.clone()))
             }
             Some(material) => {
-                let listener = tls::TlsListener::new(listener, material)
+                let listener = tls::listener(listener, material)
                     .map_err(|source| StartError::Bind { addr, source })?;
                 Box::pin(serve::serve(listener, app, state.clone()))
             }

@@ -19,9 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
+use crate::accept::ChannelListener;
 use crate::domain::endpoint::EndpointKind;
 use crate::instrument::events::{Event, EventDetails};
 use crate::instrument::state::ServerState;
@@ -191,61 +191,31 @@ fn shown(text: &str) -> String {
 /// client sent right after its CONNECT head).
 pub(crate) type TunnelStream = tokio_rustls::server::TlsStream<BufReader<TcpStream>>;
 
-/// A listener for the accept loop that yields tunnelled TLS streams. Accepts, CONNECT heads
-/// and handshakes run in a background task; it ends when the listener is dropped.
-#[derive(Debug)]
-pub(crate) struct ProxyListener {
-    local_addr: SocketAddr,
-    ready: mpsc::Receiver<(TunnelStream, SocketAddr)>,
-}
+/// A listener for the accept loop that yields tunnelled TLS streams: the shared accept loop
+/// (see [`ChannelListener`]) with a CONNECT head and a handshake per connection.
+pub(crate) type ProxyListener = ChannelListener<TunnelStream>;
 
-impl ProxyListener {
-    /// Proxy on `listener` for `hosts`, presenting `acceptor`'s certificate; refusals are
-    /// recorded in `state`'s events.
-    pub(crate) fn new(
-        listener: TcpListener,
-        acceptor: TlsAcceptor,
-        hosts: Vec<String>,
-        state: Arc<ServerState>,
-    ) -> io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let hosts: Arc<[String]> = hosts.into();
-        tokio::spawn(async move {
-            let mut backoff = crate::accept::AcceptBackoff::default();
-            loop {
-                let accepted = tokio::select! {
-                    () = tx.closed() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let (tcp, peer) = match accepted {
-                    Ok(pair) => {
-                        backoff.succeeded();
-                        pair
-                    }
-                    Err(e) => {
-                        backoff.failed(&e).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let hosts = hosts.clone();
-                let state = state.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match open_tunnel(tcp, &acceptor, &hosts, &state).await {
-                        Ok(Some(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::debug!(%peer, error = %e, "proxy connection failed"),
-                    }
-                });
-            }
-        });
-        Ok(Self { local_addr, ready })
-    }
+/// Proxy on `listener` for `hosts`, presenting `acceptor`'s certificate; refusals are
+/// recorded in `state`'s events.
+pub(crate) fn listener(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    hosts: Vec<String>,
+    state: Arc<ServerState>,
+) -> io::Result<ProxyListener> {
+    let hosts: Arc<[String]> = hosts.into();
+    ChannelListener::spawn(listener, move |tcp, peer| {
+        let acceptor = acceptor.clone();
+        let hosts = hosts.clone();
+        let state = state.clone();
+        async move {
+            open_tunnel(tcp, &acceptor, &hosts, &state)
+                .await
+                .inspect_err(|e| tracing::debug!(%peer, error = %e, "proxy connection failed"))
+                .ok()
+                .flatten()
+        }
+    })
 }
 
 /// Read the CONNECT head, then tunnel (answer 200, TLS handshake) or refuse (answer, event,
@@ -357,23 +327,6 @@ fn millis(t: SystemTime) -> u64 {
         .as_millis()
         .try_into()
         .unwrap_or(u64::MAX)
-}
-
-impl axum::serve::Listener for ProxyListener {
-    type Io = TunnelStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(pair) => pair,
-            // The accept task only ends once this listener is gone; never resolve otherwise.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,10 @@
 //! clients that refuse plain HTTP — openid-client, many SDKs — can talk to the mock.
 //!
 //! The one piece the accept loop needs is [`handshake`]: it turns an accepted TCP stream into
-//! a TLS stream. [`TlsListener`] wraps a `TcpListener` with it for `axum::serve`, doing
+//! a TLS stream. [`listener`] wraps a `TcpListener` with it for `axum::serve`, doing
 //! handshakes concurrently so that one slow client does not hold up the others.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,9 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
+
+use crate::accept::ChannelListener;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::rustls::{self, ServerConfig as RustlsConfig};
 
@@ -153,69 +153,22 @@ where
     }
 }
 
-/// A listener for `axum::serve` that yields TLS streams. TCP accepts and handshakes run in a
-/// background task (one task per handshake); the task ends when the listener is dropped.
-#[derive(Debug)]
-pub(crate) struct TlsListener {
-    local_addr: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream, SocketAddr)>,
-}
+/// A listener for `axum::serve` that yields TLS streams: the shared accept loop with a
+/// handshake per connection (see [`crate::accept::ChannelListener`]).
+pub(crate) type TlsListener = ChannelListener<TlsStream>;
 
-impl TlsListener {
-    /// Serve TLS on `listener` with `material`.
-    pub(crate) fn new(listener: TcpListener, material: &TlsMaterial) -> io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor = material.acceptor.clone();
-        tokio::spawn(async move {
-            let mut backoff = crate::accept::AcceptBackoff::default();
-            loop {
-                let accepted = tokio::select! {
-                    () = tx.closed() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let (tcp, peer) = match accepted {
-                    Ok(pair) => {
-                        backoff.succeeded();
-                        pair
-                    }
-                    Err(e) => {
-                        backoff.failed(&e).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match handshake(&acceptor, tcp).await {
-                        Ok(tls) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    }
-                });
-            }
-        });
-        Ok(Self { local_addr, ready })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(pair) => pair,
-            // The accept task only ends once this listener is gone; never resolve otherwise.
-            None => std::future::pending().await,
+/// Serve TLS on `listener` with `material`.
+pub(crate) fn listener(listener: TcpListener, material: &TlsMaterial) -> io::Result<TlsListener> {
+    let acceptor = material.acceptor.clone();
+    ChannelListener::spawn(listener, move |tcp, peer| {
+        let acceptor = acceptor.clone();
+        async move {
+            handshake(&acceptor, tcp)
+                .await
+                .inspect_err(|e| tracing::debug!(%peer, error = %e, "TLS handshake failed"))
+                .ok()
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
+    })
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
-//! The dashboard in a real browser: Debian's `chromium`, headless, driven through
-//! `chromedriver` (WebDriver) with `fantoccini`. Opt-in: set `FAUXAUTH_E2E_BROWSER=1`
-//! (`.ci/run` does, after installing `chromium` and `chromium-driver`). Screenshots are saved
-//! to `target/screenshots/`.
+//! The dashboard and the run report in real browsers, headless Chromium and Firefox (see
+//! `tests/common/webdriver.rs`: which browsers, how they are found, where screenshots go).
+//! Opt-in: set `FAUXAUTH_E2E_BROWSER=1` (`.ci/run` does, after installing `chromium` and
+//! `chromium-driver`; `FAUXAUTH_CI_FIREFOX=1 .ci/run` adds Firefox). Every test body runs
+//! once in each browser.
 //!
 //! The client's side happens over plain HTTP from the test; the browser only watches and
 //! clicks, as a person at the dashboard would. Time moves only by the dashboard's own
 //! "advance 61m" button (the virtual clock), never by sleeping.
 
-use std::future::Future;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use fauxauth_server::config::{ClientConfig, GrantType, builtin_clients};
 use fauxauth_server::{Clock, MockServer, ServerConfig};
 use reqwest::StatusCode;
@@ -21,165 +18,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{SEED_SCOPE, TestServer, http_client, pkce};
 
-/// How long a browser-side condition may take to show (the page updates within a second;
-/// this only bounds a failure).
-const UI_WAIT: Duration = Duration::from_secs(20);
+#[path = "../common/webdriver.rs"]
+mod webdriver;
 
-fn enabled() -> bool {
-    if std::env::var("FAUXAUTH_E2E_BROWSER").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!(
-        "skipped: set FAUXAUTH_E2E_BROWSER=1 to run the browser tests (needs chromium and chromium-driver)"
-    );
-    false
-}
-
-/// A running `chromedriver`, killed on drop, and the browser profile directory it used.
-struct Driver {
-    child: Child,
-    profile: PathBuf,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// A headless Chromium session, as the test body sees it (a cheap handle).
-#[derive(Clone)]
-struct Browser {
-    client: Client,
-}
-
-/// Run `body` with a fresh headless Chromium; the WebDriver session is closed (and with it
-/// the browser) whether the body passes or panics, so that a failing test leaves no browser
-/// behind.
-async fn with_browser<F, Fut>(body: F)
-where
-    F: FnOnce(Browser) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (driver, client) = start_chromium().await;
-    let outcome = tokio::spawn(body(Browser {
-        client: client.clone(),
-    }))
-    .await;
-    let closed = client.close().await;
-    drop(driver);
-    if let Err(failure) = outcome {
-        match failure.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(failure) => panic!("the browser test did not finish: {failure}"),
-        }
-    }
-    closed.expect("close the WebDriver session");
-}
-
-/// Start chromedriver on a free loopback port and open a session with headless Chromium.
-async fn start_chromium() -> (Driver, Client) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let child = Command::new(&driver_bin)
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {driver_bin} (apt-get install chromium-driver): {e}")
-        });
-    let profile =
-        std::env::temp_dir().join(format!("fauxauth-chromium-{}-{port}", std::process::id()));
-    let driver = Driver { child, profile };
-    // Wait until chromedriver listens (start-up, not a timing assumption about the test).
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut ready = false;
-    for _ in 0..200 {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "chromedriver did not listen on {addr}");
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": binary,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1500",
-                format!("--user-data-dir={}", driver.profile.display()),
-            ],
-        },
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else {
-        unreachable!("an object literal");
-    };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://{addr}"))
-        .await
-        .expect("a WebDriver session with chromium");
-    (driver, client)
-}
-
-impl Browser {
-    /// Wait until `css` matches an element, and return it.
-    async fn element(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(UI_WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css} on the dashboard: {e}"))
-    }
-
-    /// Click the element `css` matches. The page redraws live, so an element found a moment
-    /// ago may have been replaced: find it again then.
-    async fn click(&self, css: &str) {
-        let mut last = None;
-        for _ in 0..10 {
-            match self.element(css).await.click().await {
-                Ok(()) => return,
-                Err(e) => last = Some(e),
-            }
-        }
-        panic!("cannot click {css}: {last:?}");
-    }
-
-    /// The text of the element `css` matches (found again if it was redrawn meanwhile).
-    async fn text(&self, css: &str) -> String {
-        let mut last = None;
-        for _ in 0..10 {
-            match self.element(css).await.text().await {
-                Ok(text) => return text,
-                Err(e) => last = Some(e),
-            }
-        }
-        panic!("cannot read {css}: {last:?}");
-    }
-
-    /// Save a screenshot as `target/screenshots/NAME.png`.
-    async fn screenshot(&self, name: &str) -> PathBuf {
-        let png = self.client.screenshot().await.expect("screenshot");
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).expect("create target/screenshots");
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).expect("write the screenshot");
-        path
-    }
-}
+use webdriver::with_browser;
 
 async fn server(config: ServerConfig) -> TestServer {
     let handle = MockServer::builder()
@@ -217,9 +59,6 @@ async fn api_call(server: &TestServer, access: &str) -> StatusCode {
 
 #[tokio::test]
 async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
-    if !enabled() {
-        return;
-    }
     with_browser(|browser| async move {
         let server = server(ServerConfig::default()).await;
         browser
@@ -346,6 +185,32 @@ async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
             .select_by_value("")
             .await
             .expect("all endpoints again");
+        // Each filter is as wide as its longest choice, which came after the page was laid
+        // out (Firefox, left alone, keeps a select as wide as its first options): a fresh copy
+        // of the select, laid out now, is no wider.
+        for id in ["filter-client", "filter-endpoint"] {
+            let widths = browser
+                .client
+                .execute(
+                    "const select = document.getElementById(arguments[0]);
+                     const shown = select.offsetWidth;
+                     const fresh = select.cloneNode(true);
+                     fresh.removeAttribute('id');
+                     document.body.append(fresh);
+                     const widths = [shown, fresh.offsetWidth];
+                     fresh.remove();
+                     return widths;",
+                    vec![json!(id)],
+                )
+                .await
+                .expect("measure the select");
+            let (shown, fresh) = (widths[0].as_u64(), widths[1].as_u64());
+            assert!(
+                shown.is_some() && shown >= fresh,
+                "#{id} is {shown:?} px wide, narrower than its choices ({fresh:?} px) in {}",
+                browser.name
+            );
+        }
         browser
             .element("#events-table tr[data-endpoint='token']")
             .await;
@@ -377,9 +242,6 @@ async fn timeline_shows_the_expired_call_and_the_refresh_after_advance_61m() {
 
 #[tokio::test]
 async fn approve_button_completes_a_pending_device_login() {
-    if !enabled() {
-        return;
-    }
     with_browser(|browser| async move {
         let mut config = ServerConfig::default();
         config.device.auto_approve_after_polls = None;
@@ -499,68 +361,68 @@ async fn approve_button_completes_a_pending_device_login() {
 
 #[tokio::test]
 async fn run_report_shows_the_failed_expectation_and_the_bar_that_ran_out() {
-    if !enabled() {
-        return;
-    }
     let dir = crate::helpers::TempDir::new("browser-run-report");
     let (_, html, _) = crate::run::run_with_html_report(&dir);
     let url = url::Url::from_file_path(&html).expect("an absolute path");
-    with_browser(|browser| async move {
-        // Opened as a file, with no server behind it: everything it shows is in the file.
-        browser
-            .client
-            .goto(url.as_str())
-            .await
-            .expect("open the report");
-        let failing = "section.scenario[data-scenario='naive-agent-misses-expiry']";
-        assert_eq!(
-            browser
-                .text(&format!("{failing} tr.check.unmet td.expected"))
-                .await,
-            "refreshed before expiry: true"
-        );
-        let actual = browser
-            .text(&format!("{failing} tr.check.unmet td.actual"))
-            .await;
-        assert!(
-            actual.contains("an API call with an access token that had expired"),
-            "{actual}"
-        );
-        // The timeline: the access token's bar ran out, and the call that hit it is marked,
-        // both emphasised as what the failure names.
-        browser
-            .element(&format!(
-                "{failing} .bar.highlight[data-kind='access'][data-expired='true']"
-            ))
-            .await;
-        let mark = browser
-            .text(&format!(
-                "{failing} .mark.highlight[data-kind='api'][data-outcome='401-expired']"
-            ))
-            .await;
-        assert_eq!(mark, "401 expired");
-        browser
-            .element(&format!(
-                "{failing} .mark[data-kind='api'][data-outcome='200']"
-            ))
-            .await;
-        // The passing scenario's timeline shows its refreshes and no failure.
-        let passing = "section.scenario[data-scenario='auto-refresh-on'][data-passed='true']";
-        browser
-            .element(&format!("{passing} .mark[data-kind='refresh']"))
-            .await;
-        assert!(
+    with_browser(|browser| {
+        let url = url.clone();
+        async move {
+            // Opened as a file, with no server behind it: everything it shows is in the file.
             browser
                 .client
-                .find(Locator::Css(&format!("{passing} tr.check.unmet")))
+                .goto(url.as_str())
                 .await
-                .is_err(),
-            "the passing scenario has no unmet expectation"
-        );
-        let verdict = browser.text("#verdict .counts").await;
-        assert!(verdict.starts_with("1 passed · 1 failed"), "{verdict}");
-        let path = browser.screenshot("run-report").await;
-        eprintln!("screenshot: {}", path.display());
+                .expect("open the report");
+            let failing = "section.scenario[data-scenario='naive-agent-misses-expiry']";
+            assert_eq!(
+                browser
+                    .text(&format!("{failing} tr.check.unmet td.expected"))
+                    .await,
+                "refreshed before expiry: true"
+            );
+            let actual = browser
+                .text(&format!("{failing} tr.check.unmet td.actual"))
+                .await;
+            assert!(
+                actual.contains("an API call with an access token that had expired"),
+                "{actual}"
+            );
+            // The timeline: the access token's bar ran out, and the call that hit it is marked,
+            // both emphasised as what the failure names.
+            browser
+                .element(&format!(
+                    "{failing} .bar.highlight[data-kind='access'][data-expired='true']"
+                ))
+                .await;
+            let mark = browser
+                .text(&format!(
+                    "{failing} .mark.highlight[data-kind='api'][data-outcome='401-expired']"
+                ))
+                .await;
+            assert_eq!(mark, "401 expired");
+            browser
+                .element(&format!(
+                    "{failing} .mark[data-kind='api'][data-outcome='200']"
+                ))
+                .await;
+            // The passing scenario's timeline shows its refreshes and no failure.
+            let passing = "section.scenario[data-scenario='auto-refresh-on'][data-passed='true']";
+            browser
+                .element(&format!("{passing} .mark[data-kind='refresh']"))
+                .await;
+            assert!(
+                browser
+                    .client
+                    .find(Locator::Css(&format!("{passing} tr.check.unmet")))
+                    .await
+                    .is_err(),
+                "the passing scenario has no unmet expectation"
+            );
+            let verdict = browser.text("#verdict .counts").await;
+            assert!(verdict.starts_with("1 passed · 1 failed"), "{verdict}");
+            let path = browser.screenshot("run-report").await;
+            eprintln!("screenshot: {}", path.display());
+        }
     })
     .await;
 }
