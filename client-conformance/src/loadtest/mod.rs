@@ -102,6 +102,8 @@
 //! | `families_revoked` | count |
 //! | `sessions_lost` | count |
 //! | `server_rss_bytes` | bytes, or `null` (see [`LoadJson::server_rss_bytes`]) |
+//! | `server_peak_rss_bytes` | the same process's peak RSS (`VmHWM`), bytes, or `null` |
+//! | `rss_bytes_per_agent` | in-process: peak RSS / agents, bytes (server included); `null` with `--target` |
 //! | `verdict` | `{"status": "PASS" \| "FAIL" \| "INVALID", "reasons": [text, ...]}` ([`Verdict`]) |
 //! | `settings` | every knob, the clock's requested, effective and lowest scale included ([`Settings`]) |
 //! | `saturation` | schedule lag, service time, latency from the scheduled start, virtual time in flight, and the expired-token split ([`Saturation`]) |
@@ -131,6 +133,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fauxauth_server::Clock;
+use futures_util::future::join_all;
 
 use crate::client::{self, Endpoints, Session, Transport};
 use agent::Agent;
@@ -211,6 +214,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         },
         Place::Target(url) => discover(url, &stats, deadline).await?,
     };
+    // As many session operations at a time as the transports have requests in flight: the
+    // others wait without their state allocated (see `agent::Admission`).
+    let admission = agent::Admission::new(opts.pools.saturating_mul(opts.max_in_flight));
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -223,7 +229,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
                 clock.clone(),
                 &transports[0],
             )?;
-            let probe = Arc::new(Agent::new(probe, stats.clone()));
+            let probe = Arc::new(Agent::new(probe, stats.clone(), admission.clone()));
             (probe_lifetime(&probe, deadline).await, Some(probe))
         }
     };
@@ -248,7 +254,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let agents: Vec<_> = (0..opts.agents)
         .map(|i| {
             let session = prototypes[i % prototypes.len()].sibling();
-            Arc::new(Agent::new(session, stats.clone()))
+            Arc::new(Agent::new(session, stats.clone(), admission.clone()))
         })
         .collect();
     let period = Duration::from_secs_f64(1.0 / opts.rate);
@@ -283,12 +289,16 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         })
         .collect();
     let drained = deadline + DRAIN;
+    let mut unfinished = Vec::new();
     for mut task in tasks {
         if tokio::time::timeout_at(drained, &mut task).await.is_err() {
+            // Cut off all at once, then wait for all: one by one, each wait for an aborted
+            // task of a saturated run's 100 000 is a trip through a busy scheduler.
             task.abort();
-            let _ = task.await;
+            unfinished.push(task);
         }
     }
+    join_all(unfinished).await;
     drop(progress);
     let scale_record = governor.await.unwrap_or(ScaleRecord {
         requested: scale,
@@ -300,7 +310,10 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     stats.run_error("login_unfinished", Stats::get(&c.logins_in_flight));
     stats.run_error("api_call_unfinished", Stats::get(&c.calls_in_flight));
     let rss_source = rss::RssSource::find(opts.target.as_ref(), opts.server_pid);
-    let rss = rss_source.rss();
+    let rss = results::Memory {
+        now: rss_source.rss(),
+        peak: rss_source.peak_rss(),
+    };
     for agent in agents.iter().chain(&probe) {
         stats.add_session(&agent.session().stats());
     }
