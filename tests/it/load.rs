@@ -661,7 +661,10 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
     // The target listens on loopback in this very process: its RSS is this process's. Its
     // memory is not the agents': no per-agent figure.
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
-    assert!(n(&r, "server_peak_rss_bytes") >= n(&r, "server_rss_bytes"), "{r}");
+    assert!(
+        n(&r, "server_peak_rss_bytes") >= n(&r, "server_rss_bytes"),
+        "{r}"
+    );
     assert!(r["rss_bytes_per_agent"].is_null(), "{r}");
     let pid = format!(
         "pid {}, listening on port {}",

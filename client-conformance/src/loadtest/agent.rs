@@ -173,7 +173,9 @@ pub(super) struct Admission(Arc<Semaphore>);
 impl Admission {
     /// `operations` at a time (at least one).
     pub(super) fn new(operations: usize) -> Self {
-        Self(Arc::new(Semaphore::new(operations.clamp(1, Semaphore::MAX_PERMITS))))
+        Self(Arc::new(Semaphore::new(
+            operations.clamp(1, Semaphore::MAX_PERMITS),
+        )))
     }
 
     /// Wait for a permit; None only if the semaphore was closed (never: it is not).

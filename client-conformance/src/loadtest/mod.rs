@@ -14,7 +14,9 @@
 //!
 //! The sessions share `pools` [`Transport::shared`] transports (connection pools with a cap on
 //! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
-//! — to `Stats`, and keeps none.
+//! — to `Stats`, and keeps none. A session operation (login, API call, refresh) waits for
+//! one of `pools × max_in_flight` admissions before its state is allocated, so that agents
+//! queued behind a saturated server cost bytes, not kilobytes (`agent::Admission`).
 //!
 //! Bounded by `duration`: the measured window starts once the in-process server is up (with
 //! `--target`, at once: the discovery request is inside it, and waits at most 5 s and never

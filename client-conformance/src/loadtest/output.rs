@@ -112,9 +112,9 @@ pub(super) fn summary(r: &LoadReport) -> String {
         });
     let _ = writeln!(out, "  {:<44} {}", "server RSS", rss);
     if let Some(peak) = j.server_peak_rss_bytes {
-        let per_agent = j
-            .rss_bytes_per_agent
-            .map_or(String::new(), |b| format!(", {:.1} KiB per agent", b as f64 / 1024.0));
+        let per_agent = j.rss_bytes_per_agent.map_or(String::new(), |b| {
+            format!(", {:.1} KiB per agent", b as f64 / 1024.0)
+        });
         let _ = writeln!(
             out,
             "  {:<44} {:.1} MiB{per_agent}",

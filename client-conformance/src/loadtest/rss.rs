@@ -206,8 +206,14 @@ mod tests {
         );
         assert!(found.rss().is_some_and(|b| b > 0));
         // The high-water mark is never below the current RSS.
-        let (now, peak) = (RssSource::ThisProcess.rss(), RssSource::ThisProcess.peak_rss());
-        assert!(now.is_some_and(|n| peak.is_some_and(|p| p >= n)), "{now:?} {peak:?}");
+        let (now, peak) = (
+            RssSource::ThisProcess.rss(),
+            RssSource::ThisProcess.peak_rss(),
+        );
+        assert!(
+            now.is_some_and(|n| peak.is_some_and(|p| p >= n)),
+            "{now:?} {peak:?}"
+        );
         drop(listener);
         assert_eq!(listener_pid(port), None);
         let remote = url::Url::parse("https://auth.example").expect("url");
