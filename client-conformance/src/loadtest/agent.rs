@@ -12,9 +12,9 @@
 //! Memory: an agent between calls holds its session's tokens and a sleeping task, nothing
 //! more. The state of a session operation (a login, an API call with its renewal: the
 //! `oauth2` and HTTP futures, kilobytes each) is allocated only once the operation is
-//! admitted by the run's [`Admission`] — as many operations at a time as the shared
-//! transports have requests in flight, so that a saturated run's backlog of agents waiting
-//! for the server costs a few dozen bytes per agent instead of kilobytes.
+//! admitted by the run's [`Admission`] — a bounded number of operations at a time, a few per
+//! request the shared transports have in flight, so that a saturated run's backlog of agents
+//! waiting for the server costs a few dozen bytes per agent instead of kilobytes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -165,8 +165,9 @@ enum Step {
 /// The session operations (logins, API calls, refreshes) a run lets run at a time, shared by
 /// its agents. An operation waits for a permit before its state is allocated; one that never
 /// gets one (the run ended) costs only its wait. The time waited is inside the call's service
-/// time, as the wait for a transport's in-flight slot was before: the figures do not change,
-/// only what waiting costs.
+/// time and its virtual time in flight, as the wait for a transport's in-flight slot is. An
+/// admitted call chooses its token (renewing it when due) after the wait, so admissions are
+/// kept above the transports' slots: calls still queue there with the token they chose.
 #[derive(Debug, Clone)]
 pub(super) struct Admission(Arc<Semaphore>);
 

@@ -15,8 +15,9 @@
 //! The sessions share `pools` [`Transport::shared`] transports (connection pools with a cap on
 //! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
 //! — to `Stats`, and keeps none. A session operation (login, API call, refresh) waits for
-//! one of `pools × max_in_flight` admissions before its state is allocated, so that agents
-//! queued behind a saturated server cost bytes, not kilobytes (`agent::Admission`).
+//! one of `4 × pools × max_in_flight` admissions (at least 1 024) before its state is
+//! allocated, so that agents queued behind a saturated server cost bytes, not kilobytes
+//! (`agent::Admission`).
 //!
 //! Bounded by `duration`: the measured window starts once the in-process server is up (with
 //! `--target`, at once: the discovery request is inside it, and waits at most 5 s and never
@@ -163,6 +164,9 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 /// The longest the in-process server's shutdown is waited for at the end of a run.
 pub const SHUTDOWN: Duration = Duration::from_secs(1);
 
+/// The fewest session operations a run lets run at a time (see `agent::Admission`).
+const MIN_ADMISSIONS: usize = 1024;
+
 /// Virtual seconds per real second of the in-process server unless `--scale` says otherwise:
 /// a 20-minute token lives 10 real seconds.
 pub const DEFAULT_SCALE: f64 = 120.0;
@@ -216,9 +220,17 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         },
         Place::Target(url) => discover(url, &stats, deadline).await?,
     };
-    // As many session operations at a time as the transports have requests in flight: the
-    // others wait without their state allocated (see `agent::Admission`).
-    let admission = agent::Admission::new(opts.pools.saturating_mul(opts.max_in_flight));
+    // Session operations at a time: four per in-flight slot of the transports, and at least
+    // `MIN_ADMISSIONS`; the others wait without their state allocated (`agent::Admission`).
+    // Above the slots, so that a saturated run still queues calls at the transport with the
+    // token they chose (and shows the tokens that age there); bounded, so that a backlog of
+    // 100 000 agents does not hold 100 000 operations' state.
+    let admission = agent::Admission::new(
+        opts.pools
+            .saturating_mul(opts.max_in_flight)
+            .saturating_mul(4)
+            .max(MIN_ADMISSIONS),
+    );
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
