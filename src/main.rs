@@ -11,6 +11,12 @@ use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::{Clock, MockServer, ProxyConfig, ServerConfig, TlsConfig};
 
+/// mimalloc instead of the system allocator: a load run allocates and frees per request from
+/// many threads, where glibc malloc cost a fifth of the CPU time and kept fragmented arenas
+/// (docs/BENCHMARKS.md, "Capacity").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]
 #[command(name = "fauxauth", version, about)]
@@ -255,8 +261,10 @@ struct LoadArgs {
     /// Shared HTTP clients (connection pools) the agents are spread over.
     #[arg(long, default_value_t = 4)]
     pools: usize,
-    /// Requests in flight per pool.
-    #[arg(long, default_value_t = 256)]
+    /// Requests in flight per pool. Each slot keeps a connection (client and in-process
+    /// server side, tens of KiB each): 4 × 64 kept a 2-core machine as busy as 4 × 256 did,
+    /// in 80 MiB less (docs/BENCHMARKS.md, "Capacity").
+    #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::helpers::{TempDir, TempFile, fauxauth, signal};
 
-const CONTRACT_KEYS: [&str; 16] = [
+const CONTRACT_KEYS: [&str; 18] = [
     "agents",
     "duration_s",
     "requests",
@@ -38,6 +38,8 @@ const CONTRACT_KEYS: [&str; 16] = [
     "families_revoked",
     "sessions_lost",
     "server_rss_bytes",
+    "server_peak_rss_bytes",
+    "rss_bytes_per_agent",
     "verdict",
     "settings",
     "saturation",
@@ -342,8 +344,18 @@ fn the_json_report_has_exactly_the_contracts_keys() {
         "{r}"
     );
     assert!(r["duration_s"].is_f64() && r["errors"].is_object(), "{r}");
-    // In-process: the RSS of the load process (server and agents share it).
+    // In-process: the RSS of the load process (server and agents share it), its peak, and
+    // the peak shared out over the agents.
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
+    assert!(
+        n(&r, "server_peak_rss_bytes") >= n(&r, "server_rss_bytes"),
+        "{r}"
+    );
+    assert_eq!(
+        n(&r, "rss_bytes_per_agent"),
+        n(&r, "server_peak_rss_bytes") / 50,
+        "{r}"
+    );
     // The keys the verdict brought, each with its shape.
     type Check = (&'static str, fn(&Value) -> bool);
     let new_keys: [Check; 5] = [
@@ -646,8 +658,14 @@ async fn naive_refresh_against_a_target_is_judged_from_the_client_side() {
     })
     .await
     .expect("join");
-    // The target listens on loopback in this very process: its RSS is this process's.
+    // The target listens on loopback in this very process: its RSS is this process's. Its
+    // memory is not the agents': no per-agent figure.
     assert!(n(&r, "server_rss_bytes") > 0, "{r}");
+    assert!(
+        n(&r, "server_peak_rss_bytes") >= n(&r, "server_rss_bytes"),
+        "{r}"
+    );
+    assert!(r["rss_bytes_per_agent"].is_null(), "{r}");
     let pid = format!(
         "pid {}, listening on port {}",
         std::process::id(),

@@ -8,6 +8,13 @@
 //! answers count as errors of which kind, and the client-side judgments of a call (sent
 //! with an expired token? a renewal at expiry?). Latency and transport failures
 //! reach [`Stats`] through the shared transport's observer, not through the agent.
+//!
+//! Memory: an agent between calls holds its session's tokens and a sleeping task, nothing
+//! more. The state of a session operation (a login, an API call with its renewal: the
+//! `oauth2` and HTTP futures, kilobytes each) is allocated only once the operation is
+//! admitted by the run's [`Admission`] — a bounded number of operations at a time, a few per
+//! request the shared transports have in flight, so that a saturated run's backlog of agents
+//! waiting for the server costs a few dozen bytes per agent instead of kilobytes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,6 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use fauxauth_server::clock::unix_seconds;
 use futures_util::future::join_all;
+
+use tokio::sync::Semaphore;
 
 use super::stats::{CallTiming, Stats};
 use crate::client::{ApiResponse, ClientError, Session};
@@ -153,21 +162,46 @@ enum Step {
     Call,
 }
 
+/// The session operations (logins, API calls, refreshes) a run lets run at a time, shared by
+/// its agents. An operation waits for a permit before its state is allocated; one that never
+/// gets one (the run ended) costs only its wait. The time waited is inside the call's service
+/// time and its virtual time in flight, as the wait for a transport's in-flight slot is. An
+/// admitted call chooses its token (renewing it when due) after the wait, so admissions are
+/// kept above the transports' slots: calls still queue there with the token they chose.
+#[derive(Debug, Clone)]
+pub(super) struct Admission(Arc<Semaphore>);
+
+impl Admission {
+    /// `operations` at a time (at least one).
+    pub(super) fn new(operations: usize) -> Self {
+        Self(Arc::new(Semaphore::new(
+            operations.clamp(1, Semaphore::MAX_PERMITS),
+        )))
+    }
+
+    /// Wait for a permit; None only if the semaphore was closed (never: it is not).
+    async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.0.acquire().await.ok()
+    }
+}
+
 /// One agent.
 #[derive(Debug)]
 pub(super) struct Agent {
     session: Session,
     stats: Arc<Stats>,
+    admission: Admission,
     /// A new login after a loss is made by one caller; the others wait for it.
     login_lock: tokio::sync::Mutex<()>,
 }
 
 impl Agent {
-    /// An agent driving `session` (not logged in yet).
-    pub(super) fn new(session: Session, stats: Arc<Stats>) -> Self {
+    /// An agent driving `session` (not logged in yet), whose operations wait for `admission`.
+    pub(super) fn new(session: Session, stats: Arc<Stats>, admission: Admission) -> Self {
         Self {
             session,
             stats,
+            admission,
             login_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -199,8 +233,8 @@ impl Agent {
         );
         tokio::time::sleep_until(start).await;
         // Log in at once, so that without jitter every session's token expires together.
-        // (Boxed, as in `call_api`: a login's state is kilobytes, and inline it would stay
-        // in each of the 10 000 tasks for the whole run.)
+        // (Boxed, as in `call_api`: inline, a login's wait for its lock and its admission
+        // would stay in each agent's task for the whole run.)
         Box::pin(self.login()).await;
         for k in 0u32.. {
             let scheduled = start + period.mul_f64(f64::from(k));
@@ -240,7 +274,11 @@ impl Agent {
         let under_way = &self.stats.counters.calls_in_flight;
         under_way.fetch_add(1, Ordering::Relaxed);
         let mut timing = Timing::start(self, scheduled);
-        let result = self.session.call_api().await;
+        // Admitted first, then allocated (boxed): waiting costs no call state.
+        let result = match self.admission.enter().await {
+            Some(_admitted) => Box::pin(self.session.call_api()).await,
+            None => Err(ClientError::Config("the run's admission closed".to_owned())),
+        };
         timing.finished = true;
         drop(timing);
         under_way.fetch_sub(1, Ordering::Relaxed);
@@ -306,7 +344,10 @@ impl Agent {
         }
         let under_way = &self.stats.counters.calls_in_flight;
         under_way.fetch_add(1, Ordering::Relaxed);
-        let result = self.session.refresh().await;
+        let result = match self.admission.enter().await {
+            Some(_admitted) => Box::pin(self.session.refresh()).await,
+            None => Err(ClientError::Config("the run's admission closed".to_owned())),
+        };
         under_way.fetch_sub(1, Ordering::Relaxed);
         match result {
             Ok(_) => self.stats.refreshed(),
@@ -330,7 +371,10 @@ impl Agent {
         }
         let under_way = &self.stats.counters.logins_in_flight;
         under_way.fetch_add(1, Ordering::Relaxed);
-        let result = self.session.login().await;
+        let result = match self.admission.enter().await {
+            Some(_admitted) => Box::pin(self.session.login()).await,
+            None => Err(ClientError::Config("the run's admission closed".to_owned())),
+        };
         under_way.fetch_sub(1, Ordering::Relaxed);
         match result {
             Ok(_) => true,

@@ -143,6 +143,15 @@ fn page(r: &LoadReport) -> Page {
                     format!("{:.1} MiB", b as f64 / 1048576.0)
                 }),
             ),
+            row(
+                "server RSS, peak",
+                j.server_peak_rss_bytes.map_or("unknown".into(), |b| {
+                    let per_agent = j.rss_bytes_per_agent.map_or(String::new(), |a| {
+                        format!(", {:.1} KiB per agent", a as f64 / 1024.0)
+                    });
+                    format!("{:.1} MiB{per_agent}", b as f64 / 1048576.0)
+                }),
+            ),
         ]
         .into_iter()
         .chain(

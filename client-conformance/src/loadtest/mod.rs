@@ -14,7 +14,10 @@
 //!
 //! The sessions share `pools` [`Transport::shared`] transports (connection pools with a cap on
 //! requests in flight); each reports every HTTP attempt — endpoint, latency, status or failure
-//! — to `Stats`, and keeps none.
+//! — to `Stats`, and keeps none. A session operation (login, API call, refresh) waits for
+//! one of `4 × pools × max_in_flight` admissions (at least 1 024) before its state is
+//! allocated, so that agents queued behind a saturated server cost bytes, not kilobytes
+//! (`agent::Admission`).
 //!
 //! Bounded by `duration`: the measured window starts once the in-process server is up (with
 //! `--target`, at once: the discovery request is inside it, and waits at most 5 s and never
@@ -102,6 +105,8 @@
 //! | `families_revoked` | count |
 //! | `sessions_lost` | count |
 //! | `server_rss_bytes` | bytes, or `null` (see [`LoadJson::server_rss_bytes`]) |
+//! | `server_peak_rss_bytes` | the same process's peak RSS (`VmHWM`), bytes, or `null` |
+//! | `rss_bytes_per_agent` | in-process: peak RSS / agents, bytes (server included); `null` with `--target` |
 //! | `verdict` | `{"status": "PASS" \| "FAIL" \| "INVALID", "reasons": [text, ...]}` ([`Verdict`]) |
 //! | `settings` | every knob, the clock's requested, effective and lowest scale included ([`Settings`]) |
 //! | `saturation` | schedule lag, service time, latency from the scheduled start, virtual time in flight, and the expired-token split ([`Saturation`]) |
@@ -131,6 +136,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fauxauth_server::Clock;
+use futures_util::future::join_all;
 
 use crate::client::{self, Endpoints, Session, Transport};
 use agent::Agent;
@@ -157,6 +163,9 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 
 /// The longest the in-process server's shutdown is waited for at the end of a run.
 pub const SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// The fewest session operations a run lets run at a time (see `agent::Admission`).
+const MIN_ADMISSIONS: usize = 1024;
 
 /// Virtual seconds per real second of the in-process server unless `--scale` says otherwise:
 /// a 20-minute token lives 10 real seconds.
@@ -211,6 +220,17 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         },
         Place::Target(url) => discover(url, &stats, deadline).await?,
     };
+    // Session operations at a time: four per in-flight slot of the transports, and at least
+    // `MIN_ADMISSIONS`; the others wait without their state allocated (`agent::Admission`).
+    // Above the slots, so that a saturated run still queues calls at the transport with the
+    // token they chose (and shows the tokens that age there); bounded, so that a backlog of
+    // 100 000 agents does not hold 100 000 operations' state.
+    let admission = agent::Admission::new(
+        opts.pools
+            .saturating_mul(opts.max_in_flight)
+            .saturating_mul(4)
+            .max(MIN_ADMISSIONS),
+    );
     let transports = (0..opts.pools)
         .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -223,7 +243,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
                 clock.clone(),
                 &transports[0],
             )?;
-            let probe = Arc::new(Agent::new(probe, stats.clone()));
+            let probe = Arc::new(Agent::new(probe, stats.clone(), admission.clone()));
             (probe_lifetime(&probe, deadline).await, Some(probe))
         }
     };
@@ -248,7 +268,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let agents: Vec<_> = (0..opts.agents)
         .map(|i| {
             let session = prototypes[i % prototypes.len()].sibling();
-            Arc::new(Agent::new(session, stats.clone()))
+            Arc::new(Agent::new(session, stats.clone(), admission.clone()))
         })
         .collect();
     let period = Duration::from_secs_f64(1.0 / opts.rate);
@@ -283,12 +303,16 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         })
         .collect();
     let drained = deadline + DRAIN;
+    let mut unfinished = Vec::new();
     for mut task in tasks {
         if tokio::time::timeout_at(drained, &mut task).await.is_err() {
+            // Cut off all at once, then wait for all: one by one, each wait for an aborted
+            // task of a saturated run's 100 000 is a trip through a busy scheduler.
             task.abort();
-            let _ = task.await;
+            unfinished.push(task);
         }
     }
+    join_all(unfinished).await;
     drop(progress);
     let scale_record = governor.await.unwrap_or(ScaleRecord {
         requested: scale,
@@ -300,7 +324,10 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     stats.run_error("login_unfinished", Stats::get(&c.logins_in_flight));
     stats.run_error("api_call_unfinished", Stats::get(&c.calls_in_flight));
     let rss_source = rss::RssSource::find(opts.target.as_ref(), opts.server_pid);
-    let rss = rss_source.rss();
+    let rss = results::Memory {
+        now: rss_source.rss(),
+        peak: rss_source.peak_rss(),
+    };
     for agent in agents.iter().chain(&probe) {
         stats.add_session(&agent.session().stats());
     }

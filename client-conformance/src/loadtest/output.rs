@@ -111,6 +111,17 @@ pub(super) fn summary(r: &LoadReport) -> String {
             format!("{:.1} MiB", b as f64 / 1048576.0)
         });
     let _ = writeln!(out, "  {:<44} {}", "server RSS", rss);
+    if let Some(peak) = j.server_peak_rss_bytes {
+        let per_agent = j.rss_bytes_per_agent.map_or(String::new(), |b| {
+            format!(", {:.1} KiB per agent", b as f64 / 1024.0)
+        });
+        let _ = writeln!(
+            out,
+            "  {:<44} {:.1} MiB{per_agent}",
+            "server RSS, peak",
+            peak as f64 / 1048576.0
+        );
+    }
     if j.errors.is_empty() {
         let _ = writeln!(out, "\n  errors: none");
     } else {

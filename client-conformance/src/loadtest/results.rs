@@ -124,6 +124,16 @@ pub struct Saturation {
     pub expired_token_calls_aged_in_flight: Option<u64>,
 }
 
+/// The resident memory of the measured process at the end of a run (see
+/// [`LoadJson::server_rss_bytes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Memory {
+    /// RSS at the end of the run, bytes.
+    pub(super) now: Option<u64>,
+    /// Peak RSS (high-water mark), bytes.
+    pub(super) peak: Option<u64>,
+}
+
 /// The JSON contract of `--json` (exactly these top-level keys).
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadJson {
@@ -154,6 +164,14 @@ pub struct LoadJson {
     /// local process the run can identify (`--server-pid`, or the process listening on a
     /// loopback target's port); otherwise `null`.
     pub server_rss_bytes: Option<u64>,
+    /// Peak resident memory (the high-water mark, `VmHWM`), bytes, of the process
+    /// `server_rss_bytes` measures: in-process, the run's peak (server and agents); with
+    /// `--target`, the target's peak since it started. `null` where that RSS is.
+    pub server_peak_rss_bytes: Option<u64>,
+    /// In-process: `server_peak_rss_bytes` divided by `agents` — the memory one agent costs,
+    /// the in-process server's share included. `null` with `--target` (the agents are not in
+    /// the measured process) or where the peak is unknown.
+    pub rss_bytes_per_agent: Option<u64>,
     /// PASS, FAIL or INVALID, and why.
     pub verdict: Verdict,
     /// Every knob of the run, the effective clock scale included.
@@ -226,7 +244,7 @@ pub(super) fn assemble(
     opts: &LoadOptions,
     stats: &Stats,
     server_view: Option<(u64, u64)>,
-    rss: Option<u64>,
+    rss: Memory,
     scale: ScaleRecord,
     lifetime: &Lifetime,
 ) -> LoadReport {
@@ -432,7 +450,12 @@ pub(super) fn assemble(
             refresh_reuse_detected: Stats::get(&c.refresh_reuse_detected),
             families_revoked,
             sessions_lost: Stats::get(&c.sessions_lost),
-            server_rss_bytes: rss,
+            server_rss_bytes: rss.now,
+            server_peak_rss_bytes: rss.peak,
+            rss_bytes_per_agent: rss
+                .peak
+                .filter(|_| opts.target.is_none())
+                .and_then(|p| p.checked_div(opts.agents as u64)),
             verdict,
             settings,
             saturation,

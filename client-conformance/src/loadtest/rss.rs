@@ -55,6 +55,16 @@ impl RssSource {
         }
     }
 
+    /// The peak RSS of the process so far (its high-water mark, `VmHWM`), in bytes, if it
+    /// can be read.
+    pub(super) fn peak_rss(&self) -> Option<u64> {
+        match self {
+            Self::ThisProcess => peak_rss_of(None),
+            Self::GivenPid(pid) | Self::Listener { pid, .. } => peak_rss_of(Some(*pid)),
+            Self::Unknown => None,
+        }
+    }
+
     /// For the report.
     pub(super) fn describe(&self) -> String {
         match self {
@@ -70,19 +80,37 @@ impl RssSource {
     }
 }
 
-/// VmRSS of `/proc/<pid>/status` (`None`: this process), in bytes.
+/// `/proc/<pid>/status` (`None`: this process).
 #[cfg(target_os = "linux")]
-fn rss_of(pid: Option<u32>) -> Option<u64> {
+fn status_of(pid: Option<u32>) -> Option<procfs::process::Status> {
     let process = match pid {
         Some(pid) => procfs::process::Process::new(i32::try_from(pid).ok()?),
         None => procfs::process::Process::myself(),
     };
-    Some(process.ok()?.status().ok()?.vmrss? * 1024)
+    process.ok()?.status().ok()
+}
+
+/// VmRSS of `/proc/<pid>/status` (`None`: this process), in bytes.
+#[cfg(target_os = "linux")]
+fn rss_of(pid: Option<u32>) -> Option<u64> {
+    Some(status_of(pid)?.vmrss? * 1024)
+}
+
+/// VmHWM (peak RSS) of `/proc/<pid>/status` (`None`: this process), in bytes.
+#[cfg(target_os = "linux")]
+fn peak_rss_of(pid: Option<u32>) -> Option<u64> {
+    Some(status_of(pid)?.vmhwm? * 1024)
 }
 
 /// Not known off Linux.
 #[cfg(not(target_os = "linux"))]
 fn rss_of(_pid: Option<u32>) -> Option<u64> {
+    None
+}
+
+/// Not known off Linux.
+#[cfg(not(target_os = "linux"))]
+fn peak_rss_of(_pid: Option<u32>) -> Option<u64> {
     None
 }
 
@@ -177,6 +205,15 @@ mod tests {
             }
         );
         assert!(found.rss().is_some_and(|b| b > 0));
+        // The high-water mark is never below the current RSS.
+        let (now, peak) = (
+            RssSource::ThisProcess.rss(),
+            RssSource::ThisProcess.peak_rss(),
+        );
+        assert!(
+            now.is_some_and(|n| peak.is_some_and(|p| p >= n)),
+            "{now:?} {peak:?}"
+        );
         drop(listener);
         assert_eq!(listener_pid(port), None);
         let remote = url::Url::parse("https://auth.example").expect("url");
