@@ -269,11 +269,6 @@ struct LoadArgs {
     quiet: bool,
 }
 
-/// The process's allocator: the server allocates and frees a few dozen small buffers per
-/// request, and glibc's malloc was ~9 % of its CPU under load (docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     match run_cli(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
