@@ -2,7 +2,6 @@
 //! the one clock, the duration grammar, policy rules, YAML positions, randomness and hashing.
 //! Nothing here imports from a higher layer.
 
-pub(crate) mod admission;
 pub mod clock;
 pub mod config;
 pub mod duration;

@@ -11,7 +11,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::token_response::{self, Lifetime, MintRequest, TokenResponse};
 use crate::base::clock::{expiry_after, unix_seconds};
-use crate::base::config::{ClientConfig, GrantType, SigningAlg};
+use crate::base::config::{ClientConfig, GrantType};
 use crate::base::policy::{self, ScopeSet};
 use crate::domain::store::{CodeRecord, RedeemError, RefreshError, new_family};
 use crate::instrument::events::EventDetails;
@@ -25,30 +25,8 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let slow = state.keys.read().active().alg == SigningAlg::RS256;
-    if !slow || !state.signing_gate.spans_cores() {
-        return answer(&state, &headers, &body);
-    }
-    // RS256 on several cores: sign off the async workers, first come first served (see
-    // `base::admission`).
-    let worker_state = state.clone();
-    let answered = state
-        .signing_gate
-        .run(move || answer(&worker_state, &headers, &body))
-        .await;
-    answered.unwrap_or_else(|| {
-        OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the server is shutting down",
-        )
-        .into_response()
-    })
-}
-
-/// The whole answer to a token request, with its [`EventDetails`] in the extensions.
-fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Response {
     let mut details = EventDetails::default();
-    let mut response = match handle(state, headers, body, &mut details) {
+    let mut response = match handle(&state, &headers, &body, &mut details) {
         Ok(response) => response,
         Err(TokenFailure::OAuth(error)) => error.into_response(),
         Err(TokenFailure::Refresh(error)) => state.profile().refresh_error(error).into_response(),

@@ -8,7 +8,6 @@ use std::time::SystemTime;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use crate::base::admission::SigningGate;
 use crate::base::clock::Clock;
 use crate::base::config::{ClientConfig, ExpiredTokenMode, GrantType, ServerConfig};
 use crate::base::policy::ScopeSet;
@@ -52,8 +51,6 @@ pub(crate) struct ServerState {
     pub baseline: Baseline,
     /// Fires when the server shuts down (ends the accept loop and requests that "hang").
     pub shutdown: ShutdownSignal,
-    /// First-come-first-served admission of slow (RS256) token signing.
-    pub signing_gate: SigningGate,
 }
 
 /// A one-way signal that the server is shutting down.
@@ -127,7 +124,6 @@ impl ServerState {
             devices: DeviceStore::new(),
             api_keys: ApiKeys::default(),
             expired_token_mode: RwLock::new(config_expired_mode),
-            signing_gate: SigningGate::default(),
         }
     }
 
