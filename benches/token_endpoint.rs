@@ -1,5 +1,5 @@
 //! The token endpoint in-process over loopback HTTP: client credentials, authorization code +
-//! PKCE, refresh; 64 concurrent refreshes of one family; and server start-up — the signing
+//! PKCE, refresh (the refresh grant under contention is in `refresh.rs`); and server start-up — the signing
 //! key's generation (what `fauxauth serve` pays at start for a generated key) and the rest
 //! of `MockServer::builder().start()`.
 
@@ -159,45 +159,6 @@ fn token_endpoint(c: &mut Criterion) {
     group.finish();
 }
 
-/// 64 requests with the same refresh token at once: exactly one wins, the other 63 see reuse
-/// and the family is revoked. One iteration = one fresh family + the 64-way race (timed).
-fn refresh_contention(c: &mut Criterion) {
-    let rt = runtime();
-    let server = rt.block_on(server(SigningAlg::ES256));
-    let url = server.url().to_owned();
-    let http = client();
-    let mut group = c.benchmark_group("refresh_contention");
-    group.bench_function("64_way_one_family/ES256", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let token = refresh_token_of(&auth_code(&http, &url).await);
-                    let start = Instant::now();
-                    let racers: Vec<_> = (0..64)
-                        .map(|_| {
-                            let (http, url, token) = (http.clone(), url.clone(), token.clone());
-                            tokio::spawn(async move { refresh(&http, &url, &token).await.status() })
-                        })
-                        .collect();
-                    let mut wins = 0;
-                    for r in racers {
-                        if r.await.expect("join") == StatusCode::OK {
-                            wins += 1;
-                        }
-                    }
-                    total += start.elapsed();
-                    assert_eq!(wins, 1, "exactly one concurrent refresh wins");
-                }
-                total
-            }
-        })
-    });
-    group.finish();
-    rt.block_on(server.shutdown());
-}
-
 /// Start-up: `key_generation/{alg}` is `SigningKey::generate`, the key `fauxauth serve`
 /// makes at start unless a `signing_key_file` is configured (RS256, the default, races one
 /// RSA-2048 search per idle core as `serve` does; a search that lost finishes in the
@@ -251,6 +212,6 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1))
         .sample_size(20);
-    targets = token_endpoint, refresh_contention, startup
+    targets = token_endpoint, startup
 }
 criterion_main!(benches);

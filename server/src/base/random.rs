@@ -25,7 +25,10 @@ pub(crate) fn random_token() -> String {
 
 /// A random URL-safe identifier with a prefix, e.g. `resp_…`.
 pub(crate) fn random_id(prefix: &str) -> String {
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<12>()))
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    URL_SAFE_NO_PAD.encode_string(random_bytes::<12>(), &mut id);
+    id
 }
 
 /// Compare two secrets without revealing, through timing, where they differ or how long the
@@ -39,8 +42,14 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A short, non-reversible stand-in for a secret: the first 12 hex digits of its SHA-256.
 /// Events and reports use it to say *which* token without revealing it.
 pub fn short_hash(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = digest::digest(&digest::SHA256, secret.as_bytes());
-    d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(12);
+    for &b in &d.as_ref()[..6] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -60,9 +69,19 @@ mod tests {
     }
 
     #[test]
+    fn random_ids_carry_their_prefix() {
+        let id = random_id("at_");
+        assert!(id.starts_with("at_"), "{id}");
+        assert_eq!(id.len(), 3 + 16);
+        assert_ne!(id, random_id("at_"));
+    }
+
+    #[test]
     fn short_hash_is_stable_and_short() {
         assert_eq!(short_hash("abc"), short_hash("abc"));
         assert_eq!(short_hash("abc").len(), 12);
+        // SHA-256("abc") begins ba7816bf8f01.
+        assert_eq!(short_hash("abc"), "ba7816bf8f01");
         assert_ne!(short_hash("abc"), short_hash("abd"));
     }
 

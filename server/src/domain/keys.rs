@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::base::config::SigningAlg;
 use crate::base::random;
+use crate::domain::tokens;
 
 /// Why a key could not be made or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,8 @@ pub struct SigningKey {
     pair: KeyPair_,
     decoding: DecodingKey,
     jwk: Value,
+    /// base64url of the JOSE header of each of [`tokens::ISSUED_TYPES`], in that order.
+    headers: [String; 2],
 }
 
 /// The parsed private key, kept for the life of the key.
@@ -199,12 +202,20 @@ impl SigningKey {
         let parsed: jsonwebtoken::jwk::Jwk =
             serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
         let decoding = DecodingKey::from_jwk(&parsed).map_err(|e| e.to_string())?;
+        let header = |typ| {
+            tokens::encode_header(alg, &kid, typ)
+                .map(|json| URL_SAFE_NO_PAD.encode(json))
+                .map_err(|e| e.to_string())
+        };
+        let [at, id] = tokens::ISSUED_TYPES;
+        let headers = [header(at)?, header(id)?];
         Ok(Self {
             kid,
             alg,
             pair,
             decoding,
             jwk,
+            headers,
         })
     }
 
@@ -230,6 +241,16 @@ impl SigningKey {
                 .map_err(|_| SignError),
             KeyPair_::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
+    }
+
+    /// base64url of the JOSE header of a token of type `typ` signed with this key, if `typ` is
+    /// one of [`tokens::ISSUED_TYPES`].
+    pub(crate) fn encoded_header(&self, typ: &str) -> Option<&str> {
+        tokens::ISSUED_TYPES
+            .iter()
+            .zip(&self.headers)
+            .find(|(t, _)| **t == typ)
+            .map(|(_, h)| h.as_str())
     }
 
     /// The key to verify with.

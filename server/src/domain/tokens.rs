@@ -133,11 +133,11 @@ fn jwt_algorithm(alg: SigningAlg) -> Algorithm {
 /// the measured reason); the header is still jsonwebtoken's [`Header`], and tokens are
 /// verified by jsonwebtoken in [`decode_verified`].
 pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<String, TokenError> {
-    let mut header = Header::new(jwt_algorithm(key.alg));
-    header.kid = Some(key.kid.clone());
-    header.typ = Some(typ.to_owned());
     let mut jws = String::with_capacity(1024);
-    push_b64_json(&header, &mut jws)?;
+    match key.encoded_header(typ) {
+        Some(encoded) => jws.push_str(encoded),
+        None => URL_SAFE_NO_PAD.encode_string(encode_header(key.alg, &key.kid, typ)?, &mut jws),
+    }
     jws.push('.');
     push_b64_json(claims, &mut jws)?;
     let signature = key
@@ -147,6 +147,19 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<Str
     URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
     Ok(jws)
 }
+
+/// The JSON of the JOSE header of a token signed with algorithm `alg`, key `kid`, of type
+/// `typ` (jsonwebtoken's [`Header`]). [`SigningKey`] keeps base64url of it for the types this
+/// server issues ([`ISSUED_TYPES`]), so that minting does not encode it again.
+pub(crate) fn encode_header(alg: SigningAlg, kid: &str, typ: &str) -> Result<Vec<u8>, TokenError> {
+    let mut header = Header::new(jwt_algorithm(alg));
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    serde_json::to_vec(&header).map_err(|e| TokenError::Signing(e.to_string()))
+}
+
+/// The `typ`s of the tokens this server signs: access tokens (RFC 9068) and ID tokens.
+pub(crate) const ISSUED_TYPES: [&str; 2] = ["at+jwt", "JWT"];
 
 /// Append base64url(JSON(`value`)) to `out`.
 fn push_b64_json<T: Serialize + ?Sized>(value: &T, out: &mut String) -> Result<(), TokenError> {
@@ -287,6 +300,28 @@ mod tests {
                 Err(TokenError::WrongIssuer)
             );
         }
+    }
+
+    #[test]
+    fn cached_and_fresh_headers_are_the_same_header() {
+        let key = SigningKey::shared(SigningAlg::ES256).expect("key");
+        for typ in ISSUED_TYPES {
+            let fresh = encode_header(key.alg, &key.kid, typ).expect("header");
+            assert_eq!(
+                key.encoded_header(typ),
+                Some(URL_SAFE_NO_PAD.encode(fresh).as_str())
+            );
+        }
+        assert_eq!(key.encoded_header("other"), None);
+        let jwt = sign(&key, "other", &claims(1000, 4600)).expect("sign");
+        let header = jsonwebtoken::decode_header(&jwt).expect("header");
+        assert_eq!(header.typ.as_deref(), Some("other"));
+        assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
+        assert_eq!(header.alg, Algorithm::ES256);
+        let jwt = sign(&key, "at+jwt", &claims(1000, 4600)).expect("sign");
+        let header = jsonwebtoken::decode_header(&jwt).expect("header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
     }
 
     #[test]

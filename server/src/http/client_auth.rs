@@ -131,6 +131,10 @@ pub(crate) fn basic_credentials(
 /// `&` and `=` are ordinary characters here (there is no pair to split). Escaping the `&`s
 /// first makes the form parser see exactly one pair, `x=<s>`.
 fn form_decode(s: &str) -> String {
+    // Nothing to decode (the usual case): no `+`, no `%XX`.
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return s.to_owned();
+    }
     let one_pair = format!("x={}", s.replace('&', "%26"));
     form_urlencoded::parse(one_pair.as_bytes())
         .next()
@@ -149,5 +153,6 @@ mod tests {
         assert_eq!(form_decode("p%40ss%3Aw%2Frd%2B%C3%A4"), "p@ss:w/rd+ä");
         assert_eq!(form_decode("%26%zz"), "&%zz");
         assert_eq!(form_decode(""), "");
+        assert_eq!(form_decode("plain-id_1.x~&="), "plain-id_1.x~&=");
     }
 }

@@ -108,7 +108,6 @@ pub(crate) fn mint(
         expires_at: exp,
         ..
     } = request.lifetime;
-    let mut user_claims = user_claims(state, request.scope);
     // Profile claims about the user (e.g. OpenAI's account claims) go into both tokens.
     let profile_claims = match request.auth_time {
         Some(_) => state
@@ -116,18 +115,25 @@ pub(crate) fn mint(
             .user_token_claims(&state.config, request.sub),
         None => Map::new(),
     };
-    user_claims.extend(profile_claims.clone());
+    let wants_id_token = request.auth_time.is_some() && request.scope.contains("openid");
+    let id_extra = wants_id_token.then(|| {
+        let mut claims = user_claims(state, request.scope);
+        claims.extend(profile_claims.clone());
+        claims
+    });
+    let scope = request.scope.to_string();
+    let sid = request.family.to_string();
     let access = AccessClaims {
         iss: state.issuer.clone(),
         sub: request.sub.to_owned(),
         aud: json!(state.api_audience()),
         client_id: request.client.client_id.clone(),
-        scope: request.scope.to_string(),
+        scope: scope.clone(),
         iat: now,
         exp,
         nbf: None,
         jti: random::random_id("at_"),
-        sid: request.family.to_string(),
+        sid: sid.clone(),
         extra: profile_claims,
     };
     let key = state.keys.read().active().clone();
@@ -139,8 +145,8 @@ pub(crate) fn mint(
         )
     };
     let access_token = tokens::sign(&key, "at+jwt", &access).map_err(sign_err)?;
-    let id_token = match request.auth_time {
-        Some(auth_time) if request.scope.contains("openid") => {
+    let id_token = match (request.auth_time, id_extra) {
+        (Some(auth_time), Some(extra)) => {
             let claims = IdClaims {
                 iss: state.issuer.clone(),
                 sub: request.sub.to_owned(),
@@ -149,8 +155,8 @@ pub(crate) fn mint(
                 iat: now,
                 auth_time,
                 nonce: request.nonce.map(str::to_owned),
-                sid: request.family.to_string(),
-                extra: user_claims,
+                sid,
+                extra,
             };
             Some(tokens::sign(&key, "JWT", &claims).map_err(sign_err)?)
         }
@@ -160,7 +166,7 @@ pub(crate) fn mint(
         access_token,
         token_type: "Bearer",
         expires_in: request.lifetime.seconds(),
-        scope: request.scope.to_string(),
+        scope,
         refresh_token: request.refresh_token,
         id_token,
     })
