@@ -11,12 +11,6 @@ use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::{Clock, MockServer, ProxyConfig, ServerConfig, TlsConfig};
 
-/// mimalloc instead of the system allocator: a load run allocates and frees per request from
-/// many threads, where glibc malloc cost a fifth of the CPU time and kept fragmented arenas
-/// (docs/BENCHMARKS.md, "Capacity").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]
 #[command(name = "fauxauth", version, about)]
