@@ -407,9 +407,11 @@ async fn the_python_agent_passes_on_either_clock_and_a_never_refreshing_one_fail
         "{:?}",
         broken.hints
     );
-    // In real time with 2-second tokens the never-refreshing agent fails the same way.
+    // In real time with 2-second tokens the never-refreshing agent fails the same way. It
+    // runs 5 s: a token's `exp` is rounded up to a whole second, so a "2-second" token can
+    // answer for up to 3 s after it was issued, and a 3-second run could end before it died.
     let never_real =
-        "AGENT_DURATION: \"3\", AGENT_CALL_INTERVAL: \"0.2\", AGENT_NEVER_REFRESH: \"1\"";
+        "AGENT_DURATION: \"5\", AGENT_CALL_INTERVAL: \"0.2\", AGENT_NEVER_REFRESH: \"1\"";
     let broken = run_yaml(&dir, &scenario("", "2s", never_real, 1)).await;
     assert!(
         broken
