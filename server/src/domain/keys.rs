@@ -13,13 +13,12 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::base::config::SigningAlg;
 use crate::base::random;
-use crate::domain::tokens;
 
 /// Why a key could not be made or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +62,7 @@ pub struct SigningKey {
     pair: KeyPair_,
     decoding: DecodingKey,
     jwk: Value,
-    /// base64url of the JOSE header of each of [`tokens::ISSUED_TYPES`], in that order.
+    /// base64url of the JOSE header of each of [`ISSUED_TYPES`], in that order.
     headers: [String; 2],
 }
 
@@ -203,11 +202,11 @@ impl SigningKey {
             serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
         let decoding = DecodingKey::from_jwk(&parsed).map_err(|e| e.to_string())?;
         let header = |typ| {
-            tokens::encode_header(alg, &kid, typ)
+            encode_header(alg, &kid, typ)
                 .map(|json| URL_SAFE_NO_PAD.encode(json))
                 .map_err(|e| e.to_string())
         };
-        let [at, id] = tokens::ISSUED_TYPES;
+        let [at, id] = ISSUED_TYPES;
         let headers = [header(at)?, header(id)?];
         Ok(Self {
             kid,
@@ -244,9 +243,9 @@ impl SigningKey {
     }
 
     /// base64url of the JOSE header of a token of type `typ` signed with this key, if `typ` is
-    /// one of [`tokens::ISSUED_TYPES`].
+    /// one of [`ISSUED_TYPES`].
     pub(crate) fn encoded_header(&self, typ: &str) -> Option<&str> {
-        tokens::ISSUED_TYPES
+        ISSUED_TYPES
             .iter()
             .zip(&self.headers)
             .find(|(t, _)| **t == typ)
@@ -386,6 +385,32 @@ impl KeyRing {
         json!({ "keys": keys })
     }
 }
+
+/// The jsonwebtoken algorithm of a signing algorithm.
+pub(crate) fn jwt_algorithm(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+/// The JSON of the JOSE header of a token signed with algorithm `alg`, key `kid`, of type
+/// `typ` (jsonwebtoken's [`Header`]). [`SigningKey`] keeps base64url of it for the types this
+/// server issues ([`ISSUED_TYPES`]), so that minting does not encode it again.
+pub(crate) fn encode_header(
+    alg: SigningAlg,
+    kid: &str,
+    typ: &str,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut header = Header::new(jwt_algorithm(alg));
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    serde_json::to_vec(&header)
+}
+
+/// The `typ`s of the tokens this server signs: access tokens (RFC 9068) and ID tokens.
+pub(crate) const ISSUED_TYPES: [&str; 2] = ["at+jwt", "JWT"];
 
 #[cfg(test)]
 mod tests {

@@ -8,13 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::base::clock::expired_for;
-use crate::base::config::SigningAlg;
-use crate::domain::keys::{KeyRing, SigningKey};
+use crate::domain::keys::{KeyRing, SigningKey, encode_header, jwt_algorithm};
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,14 +117,6 @@ pub enum TokenError {
     Signing(String),
 }
 
-fn jwt_algorithm(alg: SigningAlg) -> Algorithm {
-    match alg {
-        SigningAlg::RS256 => Algorithm::RS256,
-        SigningAlg::ES256 => Algorithm::ES256,
-        SigningAlg::EdDSA => Algorithm::EdDSA,
-    }
-}
-
 /// Sign `claims` with `key`, with `kid` and `typ` in the header.
 ///
 /// The compact JWS (RFC 7515 §7.1) is assembled here rather than by `jsonwebtoken::encode`,
@@ -136,7 +127,11 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<Str
     let mut jws = String::with_capacity(1024);
     match key.encoded_header(typ) {
         Some(encoded) => jws.push_str(encoded),
-        None => URL_SAFE_NO_PAD.encode_string(encode_header(key.alg, &key.kid, typ)?, &mut jws),
+        None => URL_SAFE_NO_PAD.encode_string(
+            encode_header(key.alg, &key.kid, typ)
+                .map_err(|e| TokenError::Signing(e.to_string()))?,
+            &mut jws,
+        ),
     }
     jws.push('.');
     push_b64_json(claims, &mut jws)?;
@@ -147,19 +142,6 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<Str
     URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
     Ok(jws)
 }
-
-/// The JSON of the JOSE header of a token signed with algorithm `alg`, key `kid`, of type
-/// `typ` (jsonwebtoken's [`Header`]). [`SigningKey`] keeps base64url of it for the types this
-/// server issues ([`ISSUED_TYPES`]), so that minting does not encode it again.
-pub(crate) fn encode_header(alg: SigningAlg, kid: &str, typ: &str) -> Result<Vec<u8>, TokenError> {
-    let mut header = Header::new(jwt_algorithm(alg));
-    header.kid = Some(kid.to_owned());
-    header.typ = Some(typ.to_owned());
-    serde_json::to_vec(&header).map_err(|e| TokenError::Signing(e.to_string()))
-}
-
-/// The `typ`s of the tokens this server signs: access tokens (RFC 9068) and ID tokens.
-pub(crate) const ISSUED_TYPES: [&str; 2] = ["at+jwt", "JWT"];
 
 /// Append base64url(JSON(`value`)) to `out`.
 fn push_b64_json<T: Serialize + ?Sized>(value: &T, out: &mut String) -> Result<(), TokenError> {
@@ -261,6 +243,9 @@ fn not_before(now: SystemTime, nbf: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::config::SigningAlg;
+    use crate::domain::keys::ISSUED_TYPES;
+    use jsonwebtoken::Algorithm;
     use std::sync::Arc;
     use std::time::Duration;
 
