@@ -121,6 +121,25 @@ impl From<FlowArg> for loadtest::LoadFlow {
     }
 }
 
+/// `--transport`: how agents reach the in-process server.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TransportArg {
+    /// Straight into the server's router: every server layer, no socket, no HTTP/1 framing
+    /// (the default in-process).
+    InMemory,
+    /// HTTP/1.1 over loopback TCP (the only choice with --target).
+    Tcp,
+}
+
+impl From<TransportArg> for loadtest::LoadTransport {
+    fn from(transport: TransportArg) -> Self {
+        match transport {
+            TransportArg::InMemory => Self::InMemory,
+            TransportArg::Tcp => Self::Tcp,
+        }
+    }
+}
+
 /// `--refresh`: spelled as in the files (`single_flight`); `single-flight` is accepted too.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RefreshArg {
@@ -252,7 +271,13 @@ struct LoadArgs {
     /// process listening on its port, when this user can see it).
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Shared HTTP clients (connection pools) the agents are spread over.
+    /// How agents reach the in-process server: in-memory (default: its router called
+    /// directly, so the CPU goes to the token logic) or tcp (HTTP/1.1 over loopback, the
+    /// kernel and both HTTP stacks included). With --target, always tcp.
+    #[arg(long, value_enum)]
+    transport: Option<TransportArg>,
+    /// Shared HTTP clients (connection pools) the agents are spread over; in-memory, each is
+    /// a cap of --max-in-flight requests.
     #[arg(long, default_value_t = 4)]
     pools: usize,
     /// Requests in flight per pool. Each slot keeps a connection (client and in-process
@@ -422,6 +447,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<u8> {
         config: args.config,
         target: args.target,
         server_pid: args.server_pid,
+        transport: args.transport.map(Into::into),
         pools: args.pools,
         max_in_flight: args.max_in_flight,
         progress: !args.quiet,

@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::base::clock::Clock;
 use crate::base::config::ServerConfig;
+use crate::in_memory::InMemory;
 use crate::instrument::control::Control;
 use crate::instrument::events::EventLog;
 use crate::instrument::state::ServerState;
@@ -20,9 +21,18 @@ pub struct ServerHandle {
     pub(crate) ca_pem: Option<String>,
     pub(crate) proxy_addr: Option<SocketAddr>,
     pub(crate) task: Option<JoinHandle<()>>,
+    /// The router the accept loops serve, for [`in_memory`](Self::in_memory).
+    pub(crate) app: axum::Router,
 }
 
 impl ServerHandle {
+    /// A client that sends requests to this server without a socket: its router called
+    /// directly, through every layer a connection's requests go through (see [`InMemory`]).
+    /// It answers until the server shuts down.
+    pub fn in_memory(&self) -> InMemory {
+        InMemory::new(self.app.clone(), self.state.clone())
+    }
+
     /// The base URL (the issuer), e.g. `http://127.0.0.1:49152`.
     pub fn url(&self) -> &str {
         &self.state.issuer

@@ -55,6 +55,7 @@ mod builder;
 mod domain;
 mod handle;
 mod http;
+mod in_memory;
 mod instrument;
 mod peer_eof;
 mod profile;
@@ -107,6 +108,7 @@ pub use domain::store::families::FamilyId;
 pub use events::{Event, EventDetails, EventLog, EventQuery, FaultApplied};
 pub use faults::{FaultAction, FaultMatch, FaultRule, FaultSet};
 pub use handle::ServerHandle;
+pub use in_memory::{InMemory, InMemoryError};
 pub use instrument::control::{Control, ControlError, Counts, RevokeTarget, Rotated};
 pub use proxy::{ProxyConfig, ProxyError};
 pub use tls::{TlsConfig, TlsError};
@@ -291,12 +293,12 @@ impl MockServerBuilder {
         {
             None => {
                 let listener = accept::TcpAcceptor::new(listener);
-                Box::pin(serve::serve(listener, app, state.clone()))
+                Box::pin(serve::serve(listener, app.clone(), state.clone()))
             }
             Some(material) => {
                 let listener = tls::listener(listener, material)
                     .map_err(|source| StartError::Bind { addr, source })?;
-                Box::pin(serve::serve(listener, app, state.clone()))
+                Box::pin(serve::serve(listener, app.clone(), state.clone()))
             }
         };
         let task = tokio::spawn(async move {
@@ -314,6 +316,7 @@ impl MockServerBuilder {
             ca_pem: material.map(|m| m.ca_pem().to_owned()),
             proxy_addr,
             task: Some(task),
+            app,
         })
     }
 }

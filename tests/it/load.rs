@@ -18,7 +18,8 @@
 use std::time::Duration;
 
 use fauxauth_conformance::loadtest::{
-    self as load, LoadFlow as Flow, LoadOptions, LoadReport, RefreshMode, Status, Thresholds,
+    self as load, LoadFlow as Flow, LoadOptions, LoadReport, LoadTransport, RefreshMode, Status,
+    Thresholds,
 };
 use fauxauth_server::config::{DurationValue, ServerConfig};
 use fauxauth_server::{MockServer, ServerHandle};
@@ -179,6 +180,7 @@ fn small_run(refresh: RefreshMode, rate: f64, concurrency: usize) -> LoadOptions
         config: None,
         target: None,
         server_pid: None,
+        transport: None,
         pools: 4,
         max_in_flight: 256,
         progress: false,
@@ -206,9 +208,24 @@ async fn run_lib(opts: LoadOptions) -> (LoadReport, Value) {
     (report, json)
 }
 
+/// The two ways to reach the in-process server: each test of the refresh modes runs on both,
+/// so that the in-memory default judges a client as loopback sockets do.
+const TRANSPORTS: [LoadTransport; 2] = [LoadTransport::InMemory, LoadTransport::Tcp];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session() {
-    let (report, r) = run_lib(small_run(RefreshMode::SingleFlight, 4.0, 2)).await;
+    for transport in TRANSPORTS {
+        single_flight_run(transport).await;
+    }
+}
+
+async fn single_flight_run(transport: LoadTransport) {
+    let opts = LoadOptions {
+        transport: Some(transport),
+        ..small_run(RefreshMode::SingleFlight, 4.0, 2)
+    };
+    let (report, r) = run_lib(opts).await;
+    assert_eq!(r["settings"]["transport"], transport.as_str(), "{r}");
     let c = report.counters;
     assert_eq!(n(&r, "agents"), 50);
     assert_eq!(
@@ -256,7 +273,18 @@ async fn single_flight_refresh_never_uses_an_expired_token_nor_loses_a_session()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_concurrent_refresh_reuses_tokens_and_gets_families_revoked() {
-    let (report, r) = run_lib(small_run(RefreshMode::Naive, 2.0, 4)).await;
+    for transport in TRANSPORTS {
+        naive_run(transport).await;
+    }
+}
+
+async fn naive_run(transport: LoadTransport) {
+    let opts = LoadOptions {
+        transport: Some(transport),
+        ..small_run(RefreshMode::Naive, 2.0, 4)
+    };
+    let (report, r) = run_lib(opts).await;
+    assert_eq!(r["settings"]["transport"], transport.as_str(), "{r}");
     let c = report.counters;
     // A reused token is refused at most once per duplicate sent, on any run.
     assert!(
@@ -717,6 +745,14 @@ fn bad_options_are_refused_with_a_clear_error() {
         (
             vec!["--target", "http://127.0.0.1:9", "--access-ttl", "5m"],
             "--access-ttl",
+        ),
+        (
+            vec!["--target", "http://127.0.0.1:9", "--transport", "in-memory"],
+            "--transport in-memory reaches the in-process server only",
+        ),
+        (
+            vec!["--transport", "carrier-pigeon"],
+            "invalid value 'carrier-pigeon' for '--transport",
         ),
         // In-process: 1-minute tokens cannot be renewed 5 minutes (the default) early.
         (

@@ -8,6 +8,11 @@
 //! and its latency to an [`AttemptObserver`] and keeps nothing, for a load run in which
 //! thousands of sessions share one connection pool. Clones, and sessions built on a clone, share
 //! the pool, the in-flight cap and the record.
+//!
+//! Where requests go: over HTTP (`reqwest`), or — [`Transport::shared_in_memory`], for a load
+//! run against the in-process server — straight into that server's router
+//! ([`fauxauth_server::InMemory`]: no socket, no HTTP/1 framing; a `drop` fault is a
+//! connection error all the same, and the timeout applies).
 
 use std::fmt;
 use std::future::Future;
@@ -16,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fauxauth_server::config::GrantType;
+use fauxauth_server::{InMemory, InMemoryError};
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -112,11 +118,20 @@ struct Scope {
     attempts: Arc<Mutex<Vec<Attempt>>>,
 }
 
+/// What carries the requests.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// HTTP through `reqwest` (a connection pool).
+    Http(reqwest::Client),
+    /// The in-process server's router, called directly.
+    InMemory(InMemory),
+}
+
 /// The transport: cheap to clone; clones share the connection pool, the in-flight cap and
 /// the record of attempts.
 #[derive(Debug, Clone)]
 pub struct Transport {
-    http: reqwest::Client,
+    backend: Backend,
     timeout: Duration,
     retry: RetryPolicy,
     record: Record,
@@ -132,7 +147,7 @@ impl Transport {
     /// `retry`, and a log of every attempt ([`attempts`](Self::attempts)).
     pub fn new(timeout: Duration, retry: RetryPolicy) -> Result<Self, TransportError> {
         Ok(Self {
-            http: http_client(None)?,
+            backend: Backend::Http(http_client(None)?),
             timeout,
             retry,
             record: Record::Log(Arc::default()),
@@ -153,15 +168,34 @@ impl Transport {
         observer: Arc<dyn AttemptObserver>,
     ) -> Result<Self, TransportError> {
         let max_in_flight = max_in_flight.max(1);
-        Ok(Self {
-            http: http_client(Some(max_in_flight))?,
+        let http = http_client(Some(max_in_flight))?;
+        Ok(Self::observed(Backend::Http(http), max_in_flight, observer))
+    }
+
+    /// As [`shared`](Self::shared), with every request sent straight into the in-process
+    /// `server` instead of over a socket (see the module docs).
+    pub fn shared_in_memory(
+        server: InMemory,
+        max_in_flight: usize,
+        observer: Arc<dyn AttemptObserver>,
+    ) -> Self {
+        Self::observed(Backend::InMemory(server), max_in_flight.max(1), observer)
+    }
+
+    fn observed(
+        backend: Backend,
+        max_in_flight: usize,
+        observer: Arc<dyn AttemptObserver>,
+    ) -> Self {
+        Self {
+            backend,
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             record: Record::Observer(observer),
             in_flight: Some(Arc::new(Semaphore::new(max_in_flight))),
             scope: None,
             plain_loopback: false,
-        })
+        }
     }
 
     /// This transport (same pool, in-flight cap and record) with another timeout and retry
@@ -285,6 +319,47 @@ impl Transport {
             ),
             None => None,
         };
+        match &self.backend {
+            Backend::Http(http) => self.over_http(http, request).await,
+            Backend::InMemory(server) => self.in_memory(server, request).await,
+        }
+    }
+
+    async fn in_memory(
+        &self,
+        server: &InMemory,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, TransportError> {
+        let mut copy = oauth2::http::Request::builder()
+            .method(request.method().clone())
+            .uri(request.uri().clone())
+            .version(request.version());
+        for (name, value) in request.headers() {
+            copy = copy.header(name, value);
+        }
+        let copy = copy
+            .body(request.body().clone())
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        let answer = tokio::time::timeout(self.timeout, server.send(copy))
+            .await
+            .map_err(|_| TransportError::Timeout {
+                after: self.timeout,
+            })?
+            .map_err(|e| match e {
+                InMemoryError::ConnectionDropped | InMemoryError::ShutDown => {
+                    TransportError::Connection(e.to_string())
+                }
+                InMemoryError::Invalid(_) => TransportError::Other(e.to_string()),
+            })?;
+        let (parts, body) = answer.into_parts();
+        Ok(HttpResponse::from_parts(parts, body.to_vec()))
+    }
+
+    async fn over_http(
+        &self,
+        http: &reqwest::Client,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, TransportError> {
         let mut url = request.uri().to_string();
         if self.plain_loopback
             && let Some(rest) = url.strip_prefix("https://")
@@ -292,8 +367,7 @@ impl Transport {
         {
             url = format!("http://{rest}");
         }
-        let mut builder = self
-            .http
+        let mut builder = http
             .request(request.method().clone(), url)
             .timeout(self.timeout);
         for (name, value) in request.headers() {

@@ -29,8 +29,18 @@
 //! apart ("answered after the deadline" in the terminal report), and `duration_s` is the
 //! window's length.
 //!
-//! Where requests go: in-process, only to the server's bound loopback socket — the configured
-//! `issuer` (which may name any host) is kept as the tokens' identity and never contacted.
+//! How requests travel in-process (`--transport`): by default `in-memory` — straight into the
+//! server's router ([`fauxauth_server::InMemory`]), through every layer a socket's requests go
+//! through (event log, faults, body limits, handlers, the token store) but without the
+//! kernel's loopback and two HTTP/1 stacks, which took 30–45 % of the CPU of a saturated run
+//! on 2 cores (docs/BENCHMARKS.md, "Capacity") and are not what a refresh load test studies; each request and answer
+//! still yields once on the way, so concurrent calls overlap as over a network (naive races
+//! show the same). `tcp` sends them over loopback sockets to the server's listener (HTTP/1.1,
+//! `reqwest` pools, hyper). The report names the transport.
+//!
+//! Where requests go: in-process, only to the server itself (its router, or its bound
+//! loopback socket) — the configured `issuer` (which may name any host) is kept as the
+//! tokens' identity and never contacted.
 //! With `--target`, only to the target's origin: the endpoints named by its discovery
 //! document must be on that origin (`localhost`, `127.0.0.1` and `[::1]` count as one host),
 //! or the run is refused with [`LoadError::ForeignEndpoint`].
@@ -84,7 +94,8 @@
 //! The verdict (`verdict.rs`): INVALID when p99 schedule lag exceeds the call period, fewer
 //! than 95 % of the scheduled calls started, p99 virtual time in flight exceeds half the
 //! buffer, or any expired-token call aged in flight (the last two only for sessions that
-//! renew ahead of expiry); otherwise FAIL when expired-token calls, sessions lost or duplicate
+//! renew ahead of expiry), or — for sessions that renew at all — no session renewed its token
+//! in the window (the run exercised no refresh, so it cannot pass a refresh test); otherwise FAIL when expired-token calls, sessions lost or duplicate
 //! refreshes pass their thresholds ([`Thresholds`], all 0 by default); otherwise PASS. The
 //! exit code is [`Status::exit_code`]: 0, 2 (FAIL), 3 (INVALID).
 //!
@@ -142,7 +153,7 @@ use crate::client::{self, Endpoints, Session, Transport};
 use agent::Agent;
 pub use error::LoadError;
 pub use html::write_html;
-pub use options::{LoadFlow, LoadOptions, RefreshMode, Thresholds};
+pub use options::{LoadFlow, LoadOptions, LoadTransport, RefreshMode, Thresholds};
 use options::{session_config, validate};
 pub use output::write_json;
 use progress::progress_bar;
@@ -232,7 +243,14 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             .max(MIN_ADMISSIONS),
     );
     let transports = (0..opts.pools)
-        .map(|_| Transport::shared(opts.max_in_flight, stats.clone()))
+        .map(|_| match (&place, opts.effective_transport()) {
+            (Place::InProcess(server), LoadTransport::InMemory) => Ok(Transport::shared_in_memory(
+                server.in_memory(),
+                opts.max_in_flight,
+                stats.clone(),
+            )),
+            _ => Transport::shared(opts.max_in_flight, stats.clone()),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let (lifetime, probe) = match &place {
         Place::InProcess(server) => (Lifetime::Configured(server_lifetime(server, &opts)), None),

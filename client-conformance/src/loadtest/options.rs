@@ -33,6 +33,30 @@ pub enum RefreshMode {
     None,
 }
 
+/// How the agents reach the in-process server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadTransport {
+    /// Straight into the server's router ([`fauxauth_server::InMemory`]): every layer of the
+    /// server — event log, faults, handlers, the token store — but no socket and no HTTP/1
+    /// framing, so that the machine's CPU goes to the token logic the run studies. The
+    /// default in-process.
+    InMemory,
+    /// HTTP/1.1 over loopback TCP (`reqwest` pools on one side, hyper on the other): the
+    /// kernel and both HTTP stacks are in the figures. Always, with `--target`.
+    Tcp,
+}
+
+impl LoadTransport {
+    /// The name as `--transport` spells it (and the reports write it): `in-memory`, `tcp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InMemory => "in-memory",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
 impl LoadFlow {
     /// The name as `--flow` and the files spell it (and the reports write it):
     /// `authorization_code`, `client_credentials`.
@@ -118,6 +142,9 @@ pub struct LoadOptions {
     pub target: Option<url::Url>,
     /// The target server's PID, to report its RSS.
     pub server_pid: Option<u32>,
+    /// How agents reach the in-process server (None: [`LoadTransport::InMemory`]
+    /// in-process, [`LoadTransport::Tcp`] with `--target`).
+    pub transport: Option<LoadTransport>,
     /// Shared HTTP clients (connection pools).
     pub pools: usize,
     /// Requests in flight per pool.
@@ -151,6 +178,18 @@ impl Thresholds {
             max_expired_token_calls: 0,
             max_sessions_lost: 0,
             max_duplicate_refreshes: 0,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The transport the run uses: `--transport`, else in-memory in-process and TCP with
+    /// `--target`.
+    pub fn effective_transport(&self) -> LoadTransport {
+        match (self.transport, &self.target) {
+            (Some(transport), _) => transport,
+            (None, None) => LoadTransport::InMemory,
+            (None, Some(_)) => LoadTransport::Tcp,
         }
     }
 }
@@ -192,6 +231,11 @@ pub(super) fn validate(opts: &LoadOptions) -> Result<(), LoadError> {
         }
         if opts.config.is_some() || opts.alg.is_some() {
             return bad("--config and --alg configure the in-process server; not with --target");
+        }
+        if opts.transport == Some(LoadTransport::InMemory) {
+            return bad(
+                "--transport in-memory reaches the in-process server only; a --target is loaded over TCP",
+            );
         }
     } else if opts.server_pid.is_some() {
         return bad("--server-pid is for --target runs");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::options::{LoadOptions, RefreshMode, Thresholds};
+use super::options::{LoadOptions, LoadTransport, RefreshMode, Thresholds};
 use super::stats::{Endpoint, Second, Stats};
 use super::target::Lifetime;
 use super::verdict::{self, Evidence, Verdict};
@@ -89,6 +89,8 @@ pub struct Settings {
     pub config: Option<String>,
     /// `--server-pid`.
     pub server_pid: Option<u32>,
+    /// How the agents reached the server: `in-memory` or `tcp` ([`LoadTransport`]).
+    pub transport: &'static str,
     /// Shared HTTP clients.
     pub pools: usize,
     /// Requests in flight per pool.
@@ -212,8 +214,9 @@ pub struct RunCounters {
 }
 
 /// The keys of [`LoadReport::details`] that are settings (the others are results).
-pub(super) const SETTING_KEYS: [&str; 8] = [
+pub(super) const SETTING_KEYS: [&str; 9] = [
     "target",
+    "transport",
     "flow",
     "refresh mode",
     "refresh buffer (virtual)",
@@ -285,6 +288,17 @@ pub(super) fn assemble(
         opts.target
             .as_ref()
             .map_or("in-process".to_owned(), |u| u.to_string()),
+    );
+    details.insert(
+        "transport",
+        match (opts.effective_transport(), &opts.target) {
+            (LoadTransport::InMemory, _) => {
+                "in-memory (the server's router called directly: no socket)"
+            }
+            (LoadTransport::Tcp, None) => "tcp (HTTP/1.1 over loopback)",
+            (LoadTransport::Tcp, Some(_)) => "tcp (HTTP to the target)",
+        }
+        .to_owned(),
     );
     details.insert("flow", opts.flow.as_str().to_owned());
     details.insert("refresh mode", mode.to_owned());
@@ -401,6 +415,7 @@ pub(super) fn assemble(
             expired_token_calls,
             sessions_lost: Stats::get(&c.sessions_lost),
             duplicate_refreshes: duplicates,
+            renewals: (opts.refresh != RefreshMode::None).then(|| Stats::get(&c.renewals)),
         },
         &opts.thresholds,
     );
@@ -423,6 +438,7 @@ pub(super) fn assemble(
         alg: opts.alg.map(|a| a.as_str()),
         config: opts.config.as_ref().map(|p| p.display().to_string()),
         server_pid: opts.server_pid,
+        transport: opts.effective_transport().as_str(),
         pools: opts.pools,
         max_in_flight: opts.max_in_flight,
         thresholds: opts.thresholds,

@@ -1,5 +1,6 @@
 //! The verdict of a run: INVALID when the tool itself was saturated (its numbers would blame
-//! the client for the tool's own queueing), else FAIL when a count passes its threshold,
+//! the client for the tool's own queueing) or when no session renewed its token (nothing about
+//! refresh was measured), else FAIL when a count passes its threshold,
 //! else PASS. The process exit code follows it ([`Status::exit_code`]).
 
 use std::time::Duration;
@@ -81,6 +82,9 @@ pub(super) struct Evidence {
     pub sessions_lost: u64,
     /// Duplicate refreshes.
     pub duplicate_refreshes: u64,
+    /// Renewals (refresh or new grant) in the run; None when the sessions never renew
+    /// (`--refresh none`).
+    pub renewals: Option<u64>,
 }
 
 /// The least share of the scheduled calls a valid run starts.
@@ -120,6 +124,11 @@ pub(super) fn judge(e: &Evidence, t: &Thresholds) -> Verdict {
                 MIN_STARTED_SHARE * 100.0
             ));
         }
+    }
+    if e.renewals == Some(0) && e.calls_finished > 0 {
+        invalid.push(
+            "no session renewed its token in the window, so the run exercised no refresh: run longer than a token lives (--duration), or shorten its life (--access-ttl, or a higher --scale in-process)".to_owned(),
+        );
     }
     if let Some(buffer) = e.buffer {
         if e.in_flight_virtual_p99 * 2 > buffer {
@@ -195,6 +204,7 @@ mod tests {
             expired_token_calls: 0,
             sessions_lost: 0,
             duplicate_refreshes: 0,
+            renewals: Some(1000),
         }
     }
 
@@ -202,7 +212,7 @@ mod tests {
     fn saturation_is_invalid_and_counts_over_thresholds_fail() {
         let t = Thresholds::for_mode(RefreshMode::SingleFlight);
         type Case = (&'static str, fn(&mut Evidence), Status, &'static str);
-        let cases: [Case; 10] = [
+        let cases: [Case; 12] = [
             ("healthy", |_| {}, Status::Pass, ""),
             (
                 "nothing measured",
@@ -221,6 +231,18 @@ mod tests {
                 |e| e.calls_started = 900,
                 Status::Invalid,
                 "started 900 of the 1000",
+            ),
+            (
+                "no renewal in the run",
+                |e| e.renewals = Some(0),
+                Status::Invalid,
+                "exercised no refresh",
+            ),
+            (
+                "never renewing by design",
+                |e| e.renewals = None,
+                Status::Pass,
+                "",
             ),
             (
                 "tokens aged in flight",

@@ -69,6 +69,11 @@ impl ShutdownSignal {
         self.0.send_replace(true);
     }
 
+    /// Whether shutdown has been signalled.
+    pub(crate) fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
     /// Wait until shutdown is signalled (at once if it already was).
     pub(crate) async fn wait(&self) {
         let mut rx = self.0.subscribe();

@@ -10,6 +10,7 @@ mod device;
 mod discovery;
 mod hardening;
 mod helpers;
+mod in_memory;
 mod openai;
 mod proxy;
 mod redirects;
