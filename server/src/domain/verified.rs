@@ -35,9 +35,12 @@ use crate::domain::tokens::{
     AccessClaims, SignedAccess, TokenError, judge_access, verify_signed_access,
 };
 
-/// How many verified tokens a server remembers. An entry is a 32-byte key and the claims
-/// (a few hundred bytes); 64 Ki of them take some tens of MiB at most.
-pub(crate) const CAPACITY: usize = 64 * 1024;
+/// How many verified tokens a server remembers: one live token for each of `fauxauth load`'s
+/// 100 000 agents. An entry is a 32-byte key and the claims, about 330 bytes in all
+/// (measured: `fauxauth load --agents 20000` peaks 6.6 MiB higher with the cache), so a
+/// full cache takes about 40 MiB. With 64 Ki entries, 100 000 tokens presented in turn
+/// were found 69 % of the time (S3-FIFO), with 128 Ki 99 %.
+pub(crate) const CAPACITY: usize = 128 * 1024;
 
 /// The SHA-256 of a token: the cache key.
 type TokenDigest = [u8; 32];
