@@ -8,3 +8,4 @@ pub(crate) mod keys;
 pub(crate) mod oauth_error;
 pub(crate) mod store;
 pub mod tokens;
+pub(crate) mod verified;

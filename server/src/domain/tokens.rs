@@ -4,6 +4,7 @@
 //! the JWT library's own `exp` check is off, and [`verify_access_token`] compares `exp` with
 //! the `now` it is given.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -158,6 +159,16 @@ pub fn decode_verified<T: serde::de::DeserializeOwned>(
     now: SystemTime,
     issuer: &str,
 ) -> Result<T, TokenError> {
+    decode_verified_by(ring, token, now, issuer).map(|(claims, _)| claims)
+}
+
+/// As [`decode_verified`], and also the key that verified the signature.
+fn decode_verified_by<'r, T: serde::de::DeserializeOwned>(
+    ring: &'r KeyRing,
+    token: &str,
+    now: SystemTime,
+    issuer: &str,
+) -> Result<(T, &'r Arc<SigningKey>), TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     let kid = header.kid.ok_or(TokenError::UnknownKey)?;
     let key = ring.find(&kid, now).ok_or(TokenError::UnknownKey)?;
@@ -171,7 +182,7 @@ pub fn decode_verified<T: serde::de::DeserializeOwned>(
     validation.required_spec_claims.clear();
     validation.set_issuer(&[issuer]);
     jsonwebtoken::decode::<T>(token, key.decoding_key(), &validation)
-        .map(|data| data.claims)
+        .map(|data| (data.claims, key))
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
             jsonwebtoken::errors::ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
@@ -203,15 +214,56 @@ pub fn verify_access_token_for(
     issuer: &str,
     audience: &str,
 ) -> Result<AccessClaims, TokenError> {
+    let signed = verify_signed_access(ring, token, now, issuer)?;
+    judge_access(&signed, now, audience)?;
+    Ok(signed.claims)
+}
+
+/// What verifying an access token's signature and issuer established: everything about it
+/// that cannot change while the key that verified it stays the same key. The rest (`typ`,
+/// audience, `nbf`, `exp`) is judged by [`judge_access`].
+#[derive(Debug, Clone)]
+pub(crate) struct SignedAccess {
+    /// The decoded claims; `iss` is the issuer it was verified against.
+    pub claims: AccessClaims,
+    /// Whether the header `typ` is `at+jwt` (or `application/at+jwt`).
+    pub typ_ok: bool,
+    /// The key that verified the signature (its `kid` is the header's).
+    pub key: Arc<SigningKey>,
+}
+
+/// The first half of [`verify_access_token_for`]: the header, the signature by a key of
+/// `ring` valid at `now`, and the issuer.
+pub(crate) fn verify_signed_access(
+    ring: &KeyRing,
+    token: &str,
+    now: SystemTime,
+    issuer: &str,
+) -> Result<SignedAccess, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     let typ_ok = header.typ.as_deref().is_some_and(|typ| {
         typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
     });
-    // The signature first: an unsigned claim says nothing, so it is not judged.
-    let claims: AccessClaims = decode_verified(ring, token, now, issuer)?;
-    if !typ_ok {
+    let (claims, key) = decode_verified_by::<AccessClaims>(ring, token, now, issuer)?;
+    Ok(SignedAccess {
+        claims,
+        typ_ok,
+        key: key.clone(),
+    })
+}
+
+/// The second half of [`verify_access_token_for`], for a token whose signature verified:
+/// the header `typ`, the audience, and `nbf` and `exp` by `now`. (The signature is judged
+/// first: an unsigned claim says nothing.)
+pub(crate) fn judge_access(
+    signed: &SignedAccess,
+    now: SystemTime,
+    audience: &str,
+) -> Result<(), TokenError> {
+    if !signed.typ_ok {
         return Err(TokenError::WrongType);
     }
+    let claims = &signed.claims;
     let aud_ok = match &claims.aud {
         Value::String(aud) => aud == audience,
         Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(audience)),
@@ -228,7 +280,7 @@ pub fn verify_access_token_for(
     if let Some(ago) = expired_for(now, claims.exp) {
         return Err(TokenError::Expired { ago });
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// `Some(whole seconds ahead, rounded up)` while `now` is before `nbf`.
@@ -246,7 +298,6 @@ mod tests {
     use crate::base::config::SigningAlg;
     use crate::domain::keys::ISSUED_TYPES;
     use jsonwebtoken::Algorithm;
-    use std::sync::Arc;
     use std::time::Duration;
 
     fn claims(iat: u64, exp: u64) -> AccessClaims {

@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::BearerError;
-use crate::domain::tokens::{self, AccessClaims, TokenError};
+use crate::domain::tokens::{AccessClaims, TokenError};
 use crate::instrument::state::ServerState;
 
 /// The bearer token of a request, if any (RFC 6750 §2.1).
@@ -63,13 +63,16 @@ pub(crate) fn authorize_noting_expiry(
 }
 
 /// Verify an access token: header `typ`, signature, issuer, audience, `nbf` and expiry by
-/// the clock, revocation.
+/// the clock, revocation. A token seen before skips only its signature check (the server's
+/// verified-token cache; the answer is the same).
 pub(crate) fn check_token(state: &ServerState, token: &str) -> Result<AccessClaims, TokenError> {
     let now = state.clock.now();
     let audience = state.api_audience();
     let claims = {
         let ring = state.keys.read();
-        tokens::verify_access_token_for(&ring, token, now, &state.issuer, &audience)?
+        state
+            .verified
+            .verify(&ring, token, now, &state.issuer, &audience)?
     };
     if state.store.is_access_revoked(&claims.sid, &claims.jti) {
         return Err(TokenError::Revoked);

@@ -300,6 +300,7 @@ impl Control {
         state.approval.clear();
         state.approval.set_mode(state.config.approval);
         *state.keys.write() = state.baseline.keys.clone();
+        state.verified.clear();
         if let Some((start, scale, frozen)) = state.baseline.clock {
             state.clock.freeze()?;
             state.clock.set_scale(scale)?;

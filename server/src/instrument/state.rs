@@ -15,6 +15,7 @@ use crate::domain::device::DeviceStore;
 use crate::domain::keys::KeyRing;
 use crate::domain::store::api_keys::ApiKeys;
 use crate::domain::store::{RefreshRules, Store};
+use crate::domain::verified::VerifiedTokens;
 use crate::instrument::approval::Approval;
 use crate::instrument::events::EventLog;
 use crate::instrument::faults::FaultSet;
@@ -33,6 +34,9 @@ pub(crate) struct ServerState {
     pub clock: Clock,
     /// Signing keys.
     pub keys: RwLock<KeyRing>,
+    /// Access tokens whose signature verified (re-judged on each use against `keys` and
+    /// the clock; safe across key-ring changes without clearing).
+    pub verified: VerifiedTokens,
     /// Codes, grants, revocations.
     pub store: Store,
     /// Device logins waiting for a user.
@@ -120,6 +124,7 @@ impl ServerState {
             issuer,
             clock,
             keys: RwLock::new(keys),
+            verified: VerifiedTokens::default(),
             store: Store::new(),
             faults: FaultSet::new(),
             events,

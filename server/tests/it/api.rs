@@ -198,6 +198,74 @@ async fn revoked_access_token_is_refused_at_the_api() {
     assert_eq!(server.responses(&other).await.status(), StatusCode::OK);
 }
 
+/// The server remembers tokens whose signature verified; a token it has accepted is still
+/// judged again on every call, with the answer (status and challenge) of a token it never saw.
+#[tokio::test]
+async fn a_token_the_api_has_accepted_is_judged_again_on_every_call() {
+    let server = spawn().await;
+    let challenge = |response: &reqwest::Response| {
+        header(response, "www-authenticate").expect("WWW-Authenticate")
+    };
+    // Expiry: two tokens with the same `exp`, one used (remembered), one never seen.
+    server.handle.clock().freeze().expect("virtual clock");
+    let used = service_access(&server).await;
+    let unseen = service_access(&server).await;
+    assert_eq!(jwt_claims(&used)["exp"], jwt_claims(&unseen)["exp"]);
+    for _ in 0..2 {
+        assert_eq!(server.responses(&used).await.status(), StatusCode::OK);
+    }
+    server.advance(SIXTY_ONE_MINUTES);
+    let (refused, never_seen) = (
+        server.responses(&used).await,
+        server.responses(&unseen).await,
+    );
+    assert_eq!(challenge(&refused), challenge(&never_seen));
+    assert!(
+        challenge(&refused).contains("the access token expired"),
+        "{}",
+        challenge(&refused)
+    );
+    assert_invalid_token(refused).await;
+
+    // Revocation.
+    let token = service_access(&server).await;
+    assert_eq!(server.responses(&token).await.status(), StatusCode::OK);
+    let response = server
+        .service_post("/oauth/revoke", &[("token", &token)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refused = server.responses(&token).await;
+    assert!(
+        challenge(&refused).contains("revoked"),
+        "{}",
+        challenge(&refused)
+    );
+    assert_invalid_token(refused).await;
+
+    // Its signing key rotated out (no grace), then a rotated-in key removed by a reset.
+    let token = service_access(&server).await;
+    assert_eq!(server.responses(&token).await.status(), StatusCode::OK);
+    let control = server.handle.control();
+    control.rotate_keys(Duration::ZERO).await.expect("rotate");
+    let refused = server.responses(&token).await;
+    assert!(
+        challenge(&refused).contains("retired key"),
+        "{}",
+        challenge(&refused)
+    );
+    assert_invalid_token(refused).await;
+    let token = service_access(&server).await;
+    assert_eq!(server.responses(&token).await.status(), StatusCode::OK);
+    control.reset().expect("reset");
+    let refused = server.responses(&token).await;
+    assert!(
+        challenge(&refused).contains("retired key"),
+        "{}",
+        challenge(&refused)
+    );
+    assert_invalid_token(refused).await;
+}
+
 #[tokio::test]
 async fn revoking_a_refresh_token_revokes_its_family() {
     let server = spawn().await;
