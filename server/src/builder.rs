@@ -57,6 +57,7 @@ pub struct MockServerBuilder {
     pub(crate) events_capacity: usize,
     pub(crate) tls: Option<tls::TlsConfig>,
     pub(crate) proxy: Option<proxy::ProxyConfig>,
+    pub(crate) remember_issued_tokens: bool,
 }
 
 impl Default for MockServerBuilder {
@@ -69,6 +70,7 @@ impl Default for MockServerBuilder {
             events_capacity: events::DEFAULT_CAPACITY,
             tls: None,
             proxy: None,
+            remember_issued_tokens: false,
         }
     }
 }
@@ -102,6 +104,18 @@ impl MockServerBuilder {
     /// Keep the last `capacity` events in memory (default [`events::DEFAULT_CAPACITY`]).
     pub fn events_capacity(mut self, capacity: usize) -> Self {
         self.events_capacity = capacity;
+        self
+    }
+
+    /// Remember every access token this server issues as verified, so that even its first
+    /// presentation skips the signature check (the claims, key, audience, `nbf`, `exp` and
+    /// revocation are judged as always). Tokens are otherwise remembered once they verify;
+    /// either way at most 128 Ki of them (about 40 MiB). Off by default: a server that mostly
+    /// issues tokens would fill that memory with tokens nobody presents. For a load generator
+    /// whose agents present every token they get (`fauxauth load` turns it on for its
+    /// in-process server): with ES256, the check costs three signatures.
+    pub fn remember_issued_tokens(mut self, remember: bool) -> Self {
+        self.remember_issued_tokens = remember;
         self
     }
 

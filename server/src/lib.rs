@@ -260,13 +260,15 @@ impl MockServerBuilder {
             Some(path) => events::EventLog::with_file(self.events_capacity, path)?,
             None => events::EventLog::new(self.events_capacity),
         };
-        let state = Arc::new(ServerState::new(
+        let mut state = ServerState::new(
             self.config,
             issuer,
             self.clock.unwrap_or_default(),
             KeyRing::new(key),
             events,
-        ));
+        );
+        state.verified.remember_issued(self.remember_issued_tokens);
+        let state = Arc::new(state);
         let app = http::router(state.clone());
         let proxy = match (proxy_listener, proxy_acceptor, proxy_hosts) {
             (Some(listener), Some(acceptor), Some(hosts)) => {

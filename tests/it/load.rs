@@ -499,7 +499,7 @@ fn the_verdict_and_its_exit_status() {
 }
 
 /// A small forced overload: one connection slot for 100 agents firing 4 calls each every
-/// 20 ms, tokens of 150 virtual seconds at 600× (a quarter of a real second) renewed 100 s
+/// 20 ms, tokens of 150 virtual seconds at 1 200× (an eighth of a real second) renewed 100 s
 /// early, on a fixed scale. Calls queue for the slot far longer than a token lives, so tokens
 /// that were valid when their calls chose them expire in the queue: the run is INVALID, and
 /// those calls are "aged in flight", not the client's logic (which, single-flight, never
@@ -508,7 +508,7 @@ fn the_verdict_and_its_exit_status() {
 async fn a_saturated_run_is_invalid_and_its_expired_calls_aged_in_flight() {
     let opts = LoadOptions {
         agents: 100,
-        scale: Some(600.0),
+        scale: Some(1200.0),
         pools: 1,
         max_in_flight: 1,
         ..small_run(RefreshMode::SingleFlight, 50.0, 4)

@@ -212,7 +212,7 @@ impl Agent {
     }
 
     /// Run until `deadline`: after `delay`, log in, then fire `concurrency` API calls every
-    /// `period`, on a fixed schedule (start + k × period): a tick that starts late is not
+    /// `period`, on a fixed schedule (logged in + k × period): a tick that starts late is not
     /// skipped, so that a saturated run shows as schedule lag (and in the latency from the
     /// scheduled start), not as fewer calls quietly made.
     pub(super) async fn run(
@@ -226,16 +226,23 @@ impl Agent {
         if start >= deadline {
             return;
         }
-        let ticks = (deadline - start).as_secs_f64() / period.as_secs_f64();
-        self.stats.counters.calls_scheduled.fetch_add(
-            (ticks.ceil() as u64).saturating_mul(concurrency as u64),
-            Ordering::Relaxed,
-        );
         tokio::time::sleep_until(start).await;
         // Log in at once, so that without jitter every session's token expires together.
         // (Boxed, as in `call_api`: inline, a login's wait for its lock and its admission
         // would stay in each agent's task for the whole run.)
         Box::pin(self.login()).await;
+        // The schedule begins once the agent has logged in (a fleet's agents start calling
+        // as they get their tokens): a login that queued behind the tool's saturation shows
+        // in the login endpoints' latency, not as lag of calls the agent could not yet make.
+        let start = tokio::time::Instant::now();
+        if start >= deadline {
+            return;
+        }
+        let ticks = (deadline - start).as_secs_f64() / period.as_secs_f64();
+        self.stats.counters.calls_scheduled.fetch_add(
+            (ticks.ceil() as u64).saturating_mul(concurrency as u64),
+            Ordering::Relaxed,
+        );
         for k in 0u32.. {
             let scheduled = start + period.mul_f64(f64::from(k));
             if scheduled >= deadline {

@@ -30,7 +30,7 @@ use std::time::SystemTime;
 use aws_lc_rs::digest;
 use quick_cache::sync::Cache;
 
-use crate::domain::keys::KeyRing;
+use crate::domain::keys::{KeyRing, SigningKey};
 use crate::domain::tokens::{
     AccessClaims, SignedAccess, TokenError, judge_access, verify_signed_access,
 };
@@ -48,6 +48,9 @@ type TokenDigest = [u8; 32];
 /// Access tokens whose signature and issuer verified, by the SHA-256 of the token.
 pub(crate) struct VerifiedTokens {
     cache: Cache<TokenDigest, Arc<SignedAccess>>,
+    /// Whether tokens are remembered when issued ([`issued`](Self::issued)), not only once
+    /// they verified.
+    remember_issued: bool,
     /// Hits so far (tests observe that the cache answered).
     #[cfg(test)]
     hits: std::sync::atomic::AtomicU64,
@@ -73,6 +76,7 @@ impl VerifiedTokens {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             cache: Cache::new(capacity),
+            remember_issued: false,
             #[cfg(test)]
             hits: std::sync::atomic::AtomicU64::new(0),
         }
@@ -121,6 +125,25 @@ impl VerifiedTokens {
         let claims = signed.claims.clone();
         self.cache.insert(digest, Arc::new(signed));
         Ok(claims)
+    }
+
+    /// Also remember tokens when they are issued (see [`issued`](Self::issued)).
+    pub(crate) fn remember_issued(&mut self, remember: bool) {
+        self.remember_issued = remember;
+    }
+
+    /// The server has just signed `token` with `key`, for `claims`: when issued tokens are
+    /// remembered, it needs no signature check on its first presentation either (it is
+    /// judged on every presentation as a verified one is).
+    pub(crate) fn issued(&self, token: &str, claims: &AccessClaims, key: &Arc<SigningKey>) {
+        if self.remember_issued {
+            let signed = SignedAccess {
+                claims: claims.clone(),
+                typ_ok: true,
+                key: key.clone(),
+            };
+            self.cache.insert(token_digest(token), Arc::new(signed));
+        }
     }
 
     /// Forget every token (the next presentation of each verifies its signature again).
@@ -218,6 +241,35 @@ mod tests {
         assert_eq!(again, first);
         assert_eq!(cache.hits(), 1);
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn issued_tokens_are_remembered_only_when_asked() {
+        let key = SigningKey::shared(SigningAlg::ES256).expect("key");
+        let ring = KeyRing::new(key.clone());
+        for remember in [false, true] {
+            let mut cache = VerifiedTokens::default();
+            cache.remember_issued(remember);
+            let jwt = token(&key, "j", None);
+            cache.issued(&jwt, &claims("j", None), &key);
+            assert_eq!(cache.holds(&jwt), remember, "remember: {remember}");
+            // Remembered or not, the first presentation answers as a full verification,
+            // expiry judged by the clock included; only a remembered one is a hit.
+            let first = cache.verify(&ring, &jwt, at(2000), ISS, AUD);
+            assert_eq!(
+                first,
+                verify_access_token_for(&ring, &jwt, at(2000), ISS, AUD)
+            );
+            assert_eq!(cache.hits(), u64::from(remember), "remember: {remember}");
+            let late = cache.verify(&ring, &jwt, at(4600), ISS, AUD);
+            assert!(matches!(late, Err(TokenError::Expired { .. })), "{late:?}");
+            // A forgery of a remembered token is not it.
+            let forged = tamper(&jwt, 2);
+            assert_eq!(
+                cache.verify(&ring, &forged, at(2000), ISS, AUD),
+                Err(TokenError::BadSignature)
+            );
+        }
     }
 
     /// Every case caches the genuine token first, then presents it again: the answer is
