@@ -261,3 +261,45 @@ pub(crate) fn user_claims(state: &ServerState, scope: &ScopeSet) -> Map<String, 
     }
     claims
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tokens::AccessClaims;
+
+    #[test]
+    fn borrowed_claims_serialize_as_the_access_claims() {
+        let mut extra = Map::new();
+        extra.insert("https://example.test/auth".into(), json!({"plan": "pro"}));
+        extra.insert("email".into(), json!("u@example.test"));
+        let owned = AccessClaims {
+            iss: "http://127.0.0.1:1".into(),
+            sub: "user \"1\"".into(),
+            aud: json!("https://api.example.test/v1"),
+            client_id: "agent".into(),
+            scope: "openid model.request".into(),
+            iat: 1000,
+            exp: 4600,
+            nbf: None,
+            jti: "at_1".into(),
+            sid: "fam_7".into(),
+            extra: extra.clone(),
+        };
+        let borrowed = AccessClaimsRef {
+            iss: "http://127.0.0.1:1",
+            sub: "user \"1\"",
+            aud: "https://api.example.test/v1",
+            client_id: "agent",
+            scope: "openid model.request",
+            iat: 1000,
+            exp: 4600,
+            jti: "at_1",
+            sid: "fam_7",
+            extra: &extra,
+        };
+        assert_eq!(
+            serde_json::to_string(&borrowed).expect("json"),
+            serde_json::to_string(&owned).expect("json")
+        );
+    }
+}
