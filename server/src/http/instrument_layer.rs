@@ -21,7 +21,7 @@ use super::error::{BASIC_CHALLENGE, BearerError, ErrorCode, OAuthError, no_store
 use super::request_facts::read_request;
 use crate::domain::endpoint::EndpointKind;
 use crate::instrument::connection::ConnectionControl;
-use crate::instrument::events::{Event, EventDetails, FaultApplied};
+use crate::instrument::events::{Event, EventDetails, FaultApplied, IssuedFacts};
 use crate::instrument::faults::{FaultAction, Fired, OAuthErrorAction, RequestFacts};
 use crate::instrument::state::{AppState, ServerState};
 
@@ -154,7 +154,8 @@ pub(crate) async fn observe(
     if response.extensions().get::<NoAnswer>().is_some() {
         // The handler chose not to answer (the `hang` expiry mode): the request is an event
         // now, while the client waits; its connection is closed at shutdown.
-        rec.absorb(&response);
+        let mut response = response;
+        rec.absorb(&mut response);
         rec.unanswered();
         drop(response);
         until_shutdown_or_gone(&state, connection.as_ref()).await;
@@ -242,11 +243,14 @@ impl Recorder {
     }
 
     /// Take what the handler said about the request (its error, its [`EventDetails`]) from
-    /// the response's extensions.
-    fn absorb(&mut self, response: &Response) {
+    /// the response's extensions (the details are moved out: nothing reads them later).
+    fn absorb(&mut self, response: &mut Response) {
         let Some(event) = self.event.as_mut() else {
             return;
         };
+        if let Some(details) = response.extensions_mut().remove::<EventDetails>() {
+            event.details.merge(details);
+        }
         let ext = response.extensions();
         if event.error.is_none() {
             event.error = ext
@@ -258,14 +262,11 @@ impl Recorder {
                         .map(str::to_owned)
                 });
         }
-        if let Some(details) = ext.get::<EventDetails>() {
-            event.details.merge(details.clone());
-        }
     }
 
     /// Complete the event from the response and record it.
-    fn finish(mut self, response: Response) -> Response {
-        self.absorb(&response);
+    fn finish(mut self, mut response: Response) -> Response {
+        self.absorb(&mut response);
         let Some(mut event) = self.event.take() else {
             return response;
         };
@@ -294,13 +295,19 @@ const RESPONSE_LIMIT: usize = 1024 * 1024;
 
 /// Read a successful token response and note which tokens the client received (as short
 /// hashes, with the access token's claims), so that every grant type — and every change a
-/// fault made — is described as the client saw it.
+/// fault made — is described as the client saw it. A response that carries its
+/// [`IssuedFacts`] (the token endpoint's own, unchanged by any fault: a fault that edits the
+/// body removes them) is not read back.
 async fn note_issued(
     endpoint: EndpointKind,
-    response: Response,
+    mut response: Response,
     details: &mut EventDetails,
 ) -> Response {
     if endpoint != EndpointKind::Token || response.status() != StatusCode::OK {
+        return response;
+    }
+    if let Some(issued) = response.extensions_mut().remove::<IssuedFacts>() {
+        details.issued_known(issued);
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -338,6 +345,8 @@ async fn rewrite_token_response(
         return response;
     }
     let (mut parts, body) = response.into_parts();
+    // The body changes: the event layer reads the tokens from the edited one.
+    parts.extensions.remove::<IssuedFacts>();
     let Ok(bytes) = axum::body::to_bytes(body, RESPONSE_LIMIT).await else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,

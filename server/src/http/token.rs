@@ -1,7 +1,7 @@
 //! `POST /oauth/token` (RFC 6749 §3.2): client authentication, then one function per grant.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
@@ -20,11 +20,15 @@ use crate::instrument::state::{AppState, ServerState};
 /// The handler. It tells the event log (through an [`EventDetails`] in the response's
 /// extensions) whether a refresh token was reused; the event layer reads the issued tokens
 /// from the response itself, as the client receives it.
-pub(crate) async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
+    // The headers are moved out of the request (the `HeaderMap` extractor would copy them);
+    // the body is read as the `Bytes` extractor reads it.
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &state).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let mut details = EventDetails::default();
     let mut response = match handle(&state, &headers, &body, &mut details) {
         Ok(response) => response,

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -11,9 +11,10 @@ use super::error::{OAuthError, no_store};
 use crate::base::clock::{expiry_after, unix_seconds};
 use crate::base::config::ClientConfig;
 use crate::base::policy::ScopeSet;
-use crate::base::random;
+use crate::base::random::{self, short_hash};
 use crate::domain::store::FamilyId;
-use crate::domain::tokens::{self, AccessClaims, IdClaims};
+use crate::domain::tokens::{self, IdClaims};
+use crate::instrument::events::{IssuedFacts, PEEKED_CLAIMS, PeekedClaims};
 use crate::instrument::state::ServerState;
 
 /// The RFC 6749 §5.1 success body.
@@ -33,12 +34,74 @@ pub(crate) struct TokenResponse {
     /// An ID token, when `openid` was granted to a user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The access token's claims that the event log notes: put into the response's
+    /// extensions as [`IssuedFacts`], so that the event layer need not parse the response and
+    /// the token back. `None`: the layer reads them from the response.
+    #[serde(skip)]
+    pub noted_claims: Option<PeekedClaims>,
 }
 
+/// Room for the response's JSON besides the tokens and the scope.
+const BODY_SLACK: usize = 128;
+
 impl IntoResponse for TokenResponse {
-    fn into_response(self) -> Response {
-        (no_store(), Json(self)).into_response()
+    /// The JSON body (the same bytes and headers as `(no_store(), Json(self))`), serialized
+    /// into a buffer of its final size, with [`IssuedFacts`] in the extensions.
+    fn into_response(mut self) -> Response {
+        let size = self.access_token.len()
+            + self.refresh_token.as_ref().map_or(0, String::len)
+            + self.id_token.as_ref().map_or(0, String::len)
+            + self.scope.len()
+            + BODY_SLACK;
+        let mut body = Vec::with_capacity(size);
+        if let Err(e) = serde_json::to_writer(&mut body, &self) {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                )],
+                e.to_string(),
+            )
+                .into_response();
+        }
+        let issued = self.noted_claims.take().map(|claims| IssuedFacts {
+            access_hash: short_hash(&self.access_token),
+            refresh_hash: self.refresh_token.as_deref().map(short_hash),
+            claims,
+        });
+        let mut response = (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            no_store(),
+            body,
+        )
+            .into_response();
+        if let Some(issued) = issued {
+            response.extensions_mut().insert(issued);
+        }
+        response
     }
+}
+
+/// The claims of an access token, borrowed from what [`mint`] has at hand: serialized exactly
+/// as [`AccessClaims`](crate::domain::tokens::AccessClaims) (same names, same order), without
+/// copying each string first.
+#[derive(Debug, Serialize)]
+struct AccessClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    iat: u64,
+    exp: u64,
+    jti: &'a str,
+    sid: &'a str,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
 }
 
 /// When an access token is issued and when it expires (Unix seconds, server clock), and the
@@ -123,19 +186,32 @@ pub(crate) fn mint(
     });
     let scope = request.scope.to_string();
     let sid = request.family.to_string();
-    let access = AccessClaims {
-        iss: state.issuer.clone(),
-        sub: request.sub.to_owned(),
-        aud: json!(state.api_audience()),
-        client_id: request.client.client_id.clone(),
-        scope: scope.clone(),
+    let audience = state.api_audience();
+    let jti = random::random_id("at_");
+    let access = AccessClaimsRef {
+        iss: &state.issuer,
+        sub: request.sub,
+        aud: &audience,
+        client_id: &request.client.client_id,
+        scope: &scope,
         iat: now,
         exp,
-        nbf: None,
-        jti: random::random_id("at_"),
-        sid: sid.clone(),
-        extra: profile_claims,
+        jti: &jti,
+        sid: &sid,
+        extra: &profile_claims,
     };
+    // What the event log notes, unless a profile claim repeats one of these names (then the
+    // token's JSON holds it twice, and the event layer reads it back as before).
+    let noted_claims = (!PEEKED_CLAIMS
+        .iter()
+        .any(|c| profile_claims.contains_key(*c)))
+    .then(|| PeekedClaims {
+        client_id: Some(request.client.client_id.clone()),
+        sub: Some(request.sub.to_owned()),
+        sid: Some(sid.clone()),
+        exp: Some(exp),
+        scope: Some(scope.clone()),
+    });
     let key = state.keys.read().active().clone();
     let sign_err = |e: tokens::TokenError| {
         tracing::error!(error = %e, "token signing failed");
@@ -170,6 +246,7 @@ pub(crate) fn mint(
         scope,
         refresh_token: request.refresh_token,
         id_token,
+        noted_claims,
     })
 }
 
@@ -184,4 +261,46 @@ pub(crate) fn user_claims(state: &ServerState, scope: &ScopeSet) -> Map<String, 
         claims.insert("email_verified".into(), json!(true));
     }
     claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tokens::AccessClaims;
+
+    #[test]
+    fn borrowed_claims_serialize_as_the_access_claims() {
+        let mut extra = Map::new();
+        extra.insert("https://example.test/auth".into(), json!({"plan": "pro"}));
+        extra.insert("email".into(), json!("u@example.test"));
+        let owned = AccessClaims {
+            iss: "http://127.0.0.1:1".into(),
+            sub: "user \"1\"".into(),
+            aud: json!("https://api.example.test/v1"),
+            client_id: "agent".into(),
+            scope: "openid model.request".into(),
+            iat: 1000,
+            exp: 4600,
+            nbf: None,
+            jti: "at_1".into(),
+            sid: "fam_7".into(),
+            extra: extra.clone(),
+        };
+        let borrowed = AccessClaimsRef {
+            iss: "http://127.0.0.1:1",
+            sub: "user \"1\"",
+            aud: "https://api.example.test/v1",
+            client_id: "agent",
+            scope: "openid model.request",
+            iat: 1000,
+            exp: 4600,
+            jti: "at_1",
+            sid: "fam_7",
+            extra: &extra,
+        };
+        assert_eq!(
+            serde_json::to_string(&borrowed).expect("json"),
+            serde_json::to_string(&owned).expect("json")
+        );
+    }
 }

@@ -173,6 +173,14 @@ impl EventDetails {
         }
     }
 
+    /// Note a token response from what the code that built it knows, without reading it
+    /// back: the same fields [`EventDetails::issued`] sets from the response.
+    pub(crate) fn issued_known(&mut self, issued: IssuedFacts) {
+        self.issued_access = Some(issued.access_hash);
+        self.issued_refresh = issued.refresh_hash;
+        self.fill_from_claims(issued.claims);
+    }
+
     /// Note a presented access token: its hash, and (unverified) claims; `now` decides
     /// `token_expired`.
     pub(crate) fn presented_access_token(&mut self, token: &str, now_unix: u64) {
@@ -194,15 +202,37 @@ impl EventDetails {
     }
 }
 
+/// A token response as the event log notes it, built by the code that issued the tokens (so
+/// that the event layer need not read the response back): short hashes of the tokens and the
+/// access token's claims that events show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IssuedFacts {
+    /// [`short_hash`] of the access token.
+    pub access_hash: String,
+    /// [`short_hash`] of the refresh token, if one was issued.
+    pub refresh_hash: Option<String>,
+    /// The access token's claims that events show.
+    pub claims: PeekedClaims,
+}
+
+/// The names of the claims [`PeekedClaims`] reads: a token whose other claims repeat one of
+/// them is read back from the response, as before (see `IssuedFacts`).
+pub(crate) const PEEKED_CLAIMS: [&str; 5] = ["client_id", "sub", "sid", "exp", "scope"];
+
 /// The few claims of a JWT that events show, read **without** verifying the signature (an
 /// event describes what was presented, valid or not).
-#[derive(Debug, Default, Deserialize)]
-struct PeekedClaims {
-    client_id: Option<String>,
-    sub: Option<String>,
-    sid: Option<String>,
-    exp: Option<u64>,
-    scope: Option<String>,
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct PeekedClaims {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `sid`.
+    pub sid: Option<String>,
+    /// `exp`.
+    pub exp: Option<u64>,
+    /// `scope`.
+    pub scope: Option<String>,
 }
 
 impl PeekedClaims {

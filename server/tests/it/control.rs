@@ -2233,3 +2233,87 @@ async fn a_system_clock_cannot_be_moved_but_reset_still_works() {
     assert_eq!(status, StatusCode::OK);
     server.shutdown().await;
 }
+
+/// The token event describes the tokens exactly as the client received them, whether the
+/// event layer takes them from the minting code (the usual case) or reads them back from a
+/// response a fault edited: hashes of both tokens, and client, subject, grant, `exp` and
+/// scope from the access token's own claims.
+#[tokio::test]
+async fn token_events_describe_the_tokens_the_client_received() {
+    let server = MockServer::start().await;
+    let http = client();
+    let hash = fauxauth_server::short_hash;
+    let last_token_event = || {
+        server
+            .events()
+            .query(&EventQuery {
+                endpoint: Some(EndpointKind::Token),
+                ..EventQuery::default()
+            })
+            .pop()
+            .expect("a token event")
+    };
+    let check = |tokens: &Tokens, what: &str| {
+        let event = last_token_event();
+        let d = &event.details;
+        let claims = jwt_claims(&tokens.access);
+        assert_eq!(d.issued_access, Some(hash(&tokens.access)), "{what}");
+        assert_eq!(
+            d.issued_refresh,
+            tokens.refresh.as_deref().map(hash),
+            "{what}"
+        );
+        assert_eq!(
+            d.client_id.as_deref(),
+            claims["client_id"].as_str(),
+            "{what}"
+        );
+        assert_eq!(d.sub.as_deref(), claims["sub"].as_str(), "{what}");
+        assert_eq!(d.family.as_deref(), claims["sid"].as_str(), "{what}");
+        assert_eq!(d.access_exp, claims["exp"].as_u64(), "{what}");
+        assert_eq!(d.scope.as_deref(), claims["scope"].as_str(), "{what}");
+        assert!(d.family.as_deref().is_some_and(|f| f.starts_with("fam_")));
+    };
+
+    let response = client_credentials(&http, &server).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let service = Tokens::from_body(response.json().await.expect("json"));
+    check(&service, "client credentials");
+    assert_eq!(
+        last_token_event().details.sub.as_deref(),
+        Some(DEFAULT_SERVICE_CLIENT_ID)
+    );
+
+    let user = login(&http, &server).await;
+    assert!(user.refresh.is_some());
+    check(&user, "authorization code");
+
+    let rt = user.refresh.clone().expect("refresh token");
+    let response = refresh(&http, &server, &rt).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed = Tokens::from_body(response.json().await.expect("json"));
+    check(&refreshed, "refresh");
+
+    // A fault that runs the handler but leaves the body alone: the same description.
+    add_fault(
+        &http,
+        &server,
+        json!({"match": {"endpoint": "token"}, "times": 1, "action": "wrong_content_type"}),
+    )
+    .await;
+    let response = client_credentials(&http, &server).await;
+    let wrong_type = Tokens::from_body(
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("json"),
+    );
+    check(&wrong_type, "wrong content type");
+
+    // A fault that edits the body: the event follows the edited body (no refresh token).
+    add_fault(&http, &server, json!({"match": {"endpoint": "token", "grant_type": "refresh_token"}, "times": 1, "action": "omit_refresh_token"})).await;
+    let rt = refreshed.refresh.clone().expect("refresh token");
+    let response = refresh(&http, &server, &rt).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let edited = Tokens::from_body(response.json().await.expect("json"));
+    assert!(edited.refresh.is_none());
+    check(&edited, "omit refresh token");
+    server.shutdown().await;
+}
