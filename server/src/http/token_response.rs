@@ -221,7 +221,7 @@ pub(crate) fn mint(
         )
     };
     let access_token = tokens::sign(&key, "at+jwt", &access).map_err(sign_err)?;
-    state.verified.issued(&access_token, &access, &key);
+    state.verified.issued(&access_token, &key);
     let id_token = match (request.auth_time, id_extra) {
         (Some(auth_time), Some(extra)) => {
             let claims = IdClaims {
