@@ -11,6 +11,11 @@ use fauxauth_conformance::loadtest;
 use fauxauth_server::config::SigningAlg;
 use fauxauth_server::{Clock, MockServer, ProxyConfig, ServerConfig, TlsConfig};
 
+/// jemalloc, not glibc's malloc: `fauxauth load` allocates for every request of 100 000 agents
+/// and of the server they share a process with (docs/BENCHMARKS.md, "Capacity").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A fake OpenAI-style OAuth authorization server and conformance harness.
 #[derive(Debug, Parser)]
 #[command(name = "fauxauth", version, about)]
