@@ -11,44 +11,21 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fauxauth_server::config::{ServerConfig, SigningAlg};
-use fauxauth_server::{MockServer, ServerHandle};
+use fauxauth_server::config::SigningAlg;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod common;
 
-async fn server(alg: SigningAlg) -> ServerHandle {
-    let config = ServerConfig {
-        signing_alg: alg,
-        ..ServerConfig::default()
-    };
-    MockServer::builder()
-        .config(config)
-        .start()
-        .await
-        .expect("server")
-}
+use common::{runtime, server};
 
 /// A fresh access token of the built-in service client (client credentials).
 async fn access_token(http: &Client, url: &str) -> String {
-    let res = http
-        .post(format!("{url}/oauth/token"))
-        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "model.request"),
-        ])
-        .send()
+    let body: Value = common::client_credentials(http, url)
         .await
-        .expect("send");
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.expect("json");
+        .json()
+        .await
+        .expect("json");
     body["access_token"]
         .as_str()
         .expect("access_token")

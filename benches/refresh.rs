@@ -16,102 +16,21 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use fauxauth_server::config::{ServerConfig, SigningAlg};
-use fauxauth_server::{MockServer, ServerHandle};
+use fauxauth_server::config::SigningAlg;
 use reqwest::{Client, StatusCode};
-use serde_json::Value;
 
-const AGENT: &str = "fauxauth-agent";
-const REDIRECT: &str = "http://127.0.0.1:8765/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+mod common;
+
+use common::{auth_code, client, refresh, refresh_token_of, runtime, server};
+
 /// Refreshes per iteration in every shape.
 const WIDTH: usize = 64;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn client() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-async fn server(alg: SigningAlg) -> ServerHandle {
-    let config = ServerConfig {
-        signing_alg: alg,
-        ..ServerConfig::default()
-    };
-    MockServer::builder()
-        .config(config)
-        .start()
-        .await
-        .expect("server")
-}
 
 /// Authorize (headless auto-approval) and redeem the code with PKCE; returns the refresh
 /// token of the new family.
 async fn new_family(http: &Client, url: &str) -> String {
-    let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, VERIFIER.as_bytes()));
-    let res = http
-        .get(format!("{url}/oauth/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", AGENT),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid model.request offline_access"),
-            ("state", "s"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .expect("authorize");
-    let location = res
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .expect("redirect");
-    let code = url::Url::parse(location)
-        .expect("location")
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
-    let res = http
-        .post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", AGENT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(res.status(), StatusCode::OK);
-    refresh_token_of(&res.json().await.expect("json"))
-}
-
-async fn refresh(http: &Client, url: &str, token: &str) -> reqwest::Response {
-    http.post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token),
-            ("client_id", AGENT),
-        ])
-        .send()
-        .await
-        .expect("refresh")
+    refresh_token_of(&auth_code(http, url).await)
 }
 
 /// A refresh that must succeed; returns the rotated refresh token.
@@ -119,13 +38,6 @@ async fn refresh_ok(http: &Client, url: &str, token: &str) -> String {
     let res = refresh(http, url, token).await;
     assert_eq!(res.status(), StatusCode::OK, "refresh of a live family");
     refresh_token_of(&res.json().await.expect("json"))
-}
-
-fn refresh_token_of(body: &Value) -> String {
-    body["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_owned()
 }
 
 fn refresh_benches(c: &mut Criterion) {

@@ -8,123 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fauxauth_server::__bench::SigningKey;
-use fauxauth_server::config::{ServerConfig, SigningAlg};
-use fauxauth_server::{MockServer, ServerHandle};
-use reqwest::{Client, StatusCode};
-use serde_json::Value;
+use fauxauth_server::config::SigningAlg;
+use reqwest::StatusCode;
 
-const AGENT: &str = "fauxauth-agent";
-const REDIRECT: &str = "http://127.0.0.1:8765/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+mod common;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn client() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-async fn server(alg: SigningAlg) -> ServerHandle {
-    let config = ServerConfig {
-        signing_alg: alg,
-        ..ServerConfig::default()
-    };
-    MockServer::builder()
-        .config(config)
-        .start()
-        .await
-        .expect("server")
-}
-
-async fn client_credentials(http: &Client, url: &str) {
-    let res = http
-        .post(format!("{url}/oauth/token"))
-        .basic_auth("fauxauth-service", Some("fauxauth-service-secret"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "model.request"),
-        ])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(res.status(), StatusCode::OK);
-    res.bytes().await.expect("body");
-}
-
-/// Authorize (headless auto-approval) and redeem the code with PKCE; returns the token JSON.
-async fn auth_code(http: &Client, url: &str) -> Value {
-    let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, VERIFIER.as_bytes()));
-    let res = http
-        .get(format!("{url}/oauth/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", AGENT),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid model.request offline_access"),
-            ("state", "s"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .expect("authorize");
-    let location = res
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .expect("redirect");
-    let code = url::Url::parse(location)
-        .expect("location")
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
-    let res = http
-        .post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", AGENT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.expect("json")
-}
-
-async fn refresh(http: &Client, url: &str, token: &str) -> reqwest::Response {
-    http.post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token),
-            ("client_id", AGENT),
-        ])
-        .send()
-        .await
-        .expect("refresh")
-}
-
-fn refresh_token_of(body: &Value) -> String {
-    body["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_owned()
-}
+use common::{auth_code, client, refresh, refresh_token_of, runtime, server};
 
 fn token_endpoint(c: &mut Criterion) {
     let rt = runtime();
@@ -134,7 +25,13 @@ fn token_endpoint(c: &mut Criterion) {
         let url = server.url().to_owned();
         let http = client();
         group.bench_function(format!("client_credentials/{}", alg.as_str()), |b| {
-            b.to_async(&rt).iter(|| client_credentials(&http, &url))
+            b.to_async(&rt).iter(|| async {
+                common::client_credentials(&http, &url)
+                    .await
+                    .bytes()
+                    .await
+                    .expect("body")
+            })
         });
         group.bench_function(format!("auth_code_pkce/{}", alg.as_str()), |b| {
             b.to_async(&rt).iter(|| auth_code(&http, &url))

@@ -285,9 +285,9 @@ struct LoadArgs {
     /// a cap of --max-in-flight requests.
     #[arg(long, default_value_t = 4)]
     pools: usize,
-    /// Requests in flight per pool. Each slot keeps a connection (client and in-process
-    /// server side, tens of KiB each): 4 × 64 kept a 2-core machine as busy as 4 × 256 did,
-    /// in 80 MiB less (docs/BENCHMARKS.md, "Capacity").
+    /// Requests in flight per pool. Over tcp each slot keeps a connection (client and
+    /// in-process server side, tens of KiB each): 4 × 64 kept a 2-core machine as busy as
+    /// 4 × 256 did, in 80 MiB less (docs/BENCHMARKS.md, "Capacity").
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
     /// Write the JSON report here.
