@@ -212,7 +212,8 @@ impl Agent {
     }
 
     /// Run until `deadline`: after `delay`, log in, then fire `concurrency` API calls every
-    /// `period`, on a fixed schedule (logged in + k × period): a tick that starts late is not
+    /// `period`, on a fixed schedule (start + k × period, from the last tick before the login
+    /// ended): a tick that starts late is not
     /// skipped, so that a saturated run shows as schedule lag (and in the latency from the
     /// scheduled start), not as fewer calls quietly made.
     pub(super) async fn run(
@@ -231,19 +232,24 @@ impl Agent {
         // (Boxed, as in `call_api`: inline, a login's wait for its lock and its admission
         // would stay in each agent's task for the whole run.)
         Box::pin(self.login()).await;
-        // The schedule begins once the agent has logged in (a fleet's agents start calling
-        // as they get their tokens): a login that queued behind the tool's saturation shows
-        // in the login endpoints' latency, not as lag of calls the agent could not yet make.
-        let start = tokio::time::Instant::now();
-        if start >= deadline {
+        // The ticks keep their grid (start + k × period), but those that a login queued
+        // behind the tool's saturation made impossible are not scheduled: the first tick is
+        // the last grid point at or before the login's end, so a slow login shows in the
+        // login endpoints' latency and as at most one period of lag, not as lag of every
+        // call the agent could not make yet. (Not the login's end itself: ticks one token
+        // life apart from the login would meet each token exactly at its expiry.)
+        let logged_in = tokio::time::Instant::now();
+        if logged_in >= deadline {
             return;
         }
-        let ticks = (deadline - start).as_secs_f64() / period.as_secs_f64();
+        let first = ((logged_in - start).as_secs_f64() / period.as_secs_f64()).floor();
+        let first_at = start + period.mul_f64(first);
+        let ticks = (deadline - first_at).as_secs_f64() / period.as_secs_f64();
         self.stats.counters.calls_scheduled.fetch_add(
             (ticks.ceil() as u64).saturating_mul(concurrency as u64),
             Ordering::Relaxed,
         );
-        for k in 0u32.. {
+        for k in (first as u32).. {
             let scheduled = start + period.mul_f64(f64::from(k));
             if scheduled >= deadline {
                 return;

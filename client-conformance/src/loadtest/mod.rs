@@ -82,8 +82,8 @@
 //!
 //! A load generator on a busy machine queues its own calls; under a fast virtual clock the
 //! queueing ages tokens, and the tool would blame the client for expired tokens it caused.
-//! So every API call is timed from its *scheduled* start (agents keep a fixed schedule, from
-//! the moment each has logged in, and do not skip late ticks): schedule lag, service time, latency from the scheduled start
+//! So every API call is timed from its *scheduled* start (agents keep a fixed schedule and do
+//! not skip late ticks, except those a login still queued made impossible): schedule lag, service time, latency from the scheduled start
 //! (coordinated-omission-aware) and the virtual time it spent in flight. In-process, a
 //! governor (`governor.rs`) slows the virtual clock while the calls' p99 service time times
 //! the scale exceeds an eighth of the refresh buffer, and lets it speed up again towards the
