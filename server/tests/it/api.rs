@@ -198,6 +198,13 @@ async fn revoked_access_token_is_refused_at_the_api() {
     assert_eq!(server.responses(&other).await.status(), StatusCode::OK);
 }
 
+/// `refused` is a 401 `invalid_token` whose challenge says `why`.
+async fn refused_because(refused: reqwest::Response, why: &str) {
+    let challenge = header(&refused, "www-authenticate").expect("WWW-Authenticate");
+    assert!(challenge.contains(why), "{challenge}");
+    assert_invalid_token(refused).await;
+}
+
 /// The server remembers tokens whose signature verified; a token it has accepted is still
 /// judged again on every call, with the answer (status and challenge) of a token it never saw.
 #[tokio::test]
@@ -220,12 +227,7 @@ async fn a_token_the_api_has_accepted_is_judged_again_on_every_call() {
         server.responses(&unseen).await,
     );
     assert_eq!(challenge(&refused), challenge(&never_seen));
-    assert!(
-        challenge(&refused).contains("the access token expired"),
-        "{}",
-        challenge(&refused)
-    );
-    assert_invalid_token(refused).await;
+    refused_because(refused, "the access token expired").await;
 
     // Revocation.
     let token = service_access(&server).await;
@@ -235,12 +237,7 @@ async fn a_token_the_api_has_accepted_is_judged_again_on_every_call() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let refused = server.responses(&token).await;
-    assert!(
-        challenge(&refused).contains("revoked"),
-        "{}",
-        challenge(&refused)
-    );
-    assert_invalid_token(refused).await;
+    refused_because(refused, "revoked").await;
 
     // Its signing key rotated out (no grace), then a rotated-in key removed by a reset.
     let token = service_access(&server).await;
@@ -248,22 +245,12 @@ async fn a_token_the_api_has_accepted_is_judged_again_on_every_call() {
     let control = server.handle.control();
     control.rotate_keys(Duration::ZERO).await.expect("rotate");
     let refused = server.responses(&token).await;
-    assert!(
-        challenge(&refused).contains("retired key"),
-        "{}",
-        challenge(&refused)
-    );
-    assert_invalid_token(refused).await;
+    refused_because(refused, "retired key").await;
     let token = service_access(&server).await;
     assert_eq!(server.responses(&token).await.status(), StatusCode::OK);
     control.reset().expect("reset");
     let refused = server.responses(&token).await;
-    assert!(
-        challenge(&refused).contains("retired key"),
-        "{}",
-        challenge(&refused)
-    );
-    assert_invalid_token(refused).await;
+    refused_because(refused, "retired key").await;
 }
 
 #[tokio::test]
